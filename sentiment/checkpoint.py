@@ -1,0 +1,175 @@
+"""Saved models and resumable training state, as JSON and safetensors (never pickles).
+
+A saved model is a directory::
+
+    config.json          task, core architecture, head settings, preprocessing
+    vocab.json           the token list (ids are positions)
+    model.safetensors    weights
+    metrics.jsonl        one line per epoch (written by the training loop)
+
+The training state for resuming lives in ``checkpoint/`` inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+from torch import nn
+
+from .core import CoreConfig, RNNCore
+from .heads import LanguageModel, SentimentClassifier
+from .vocab import Vocab
+
+FORMAT_VERSION = 1
+TASKS = {SentimentClassifier.task: SentimentClassifier, LanguageModel.task: LanguageModel}
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _save_weights(module: nn.Module, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    save_model(module, str(tmp))
+    os.replace(tmp, path)
+
+
+def build_model(config: dict) -> nn.Module:
+    """A task model from a ``config.json`` dictionary."""
+    task = config.get("task")
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r} in model config; expected one of {list(TASKS)}")
+    return TASKS[task](CoreConfig(**config["core"]), **config["head"])
+
+
+def model_config(model: nn.Module, preprocessing: dict) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "task": model.task,
+        "core": model.core.config.to_dict(),
+        "head": model.head_config,
+        "preprocessing": preprocessing,
+    }
+
+
+def save_pretrained(
+    model: nn.Module, directory: str | Path, vocab: Vocab, preprocessing: dict
+) -> Path:
+    """Write ``config.json``, ``vocab.json`` and ``model.safetensors`` into ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_json(directory / "config.json", model_config(model, preprocessing))
+    vocab.save(directory / "vocab.json")
+    _save_weights(model, directory / "model.safetensors")
+    return directory
+
+
+def load_pretrained(
+    directory: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, Vocab, dict]:
+    """``(model, vocab, config)`` from a saved directory; weights mapped to ``device``."""
+    directory = Path(directory)
+    for name in ("config.json", "vocab.json", "model.safetensors"):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"{directory} is not a saved model: {name} is missing")
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    model = build_model(config)
+    load_model(model, str(directory / "model.safetensors"), device=str(device))
+    model.to(device).eval()
+    return model, Vocab.load(directory / "vocab.json"), config
+
+
+def save_core(core: RNNCore, directory: str | Path) -> None:
+    """Save the core alone (``core.json`` + ``core.safetensors``), e.g. an LM's encoder."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_json(directory / "core.json", core.config.to_dict())
+    _save_weights(core, directory / "core.safetensors")
+
+
+def load_core(directory: str | Path) -> RNNCore:
+    directory = Path(directory)
+    core = RNNCore(CoreConfig(**json.loads((directory / "core.json").read_text())))
+    load_model(core, str(directory / "core.safetensors"))
+    return core
+
+
+def save_training_state(
+    directory: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    progress: dict,
+    scaler: torch.amp.GradScaler | None = None,
+) -> None:
+    """Everything needed to resume: weights, optimizer state, RNG states and ``progress``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    optimizer_state = optimizer.state_dict()
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    state_meta: dict = {}
+    for param_id, values in optimizer_state["state"].items():
+        state_meta[str(param_id)] = {}
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{param_id}.{key}"] = value.detach().cpu().contiguous()
+                state_meta[str(param_id)][key] = "tensor"
+            else:
+                state_meta[str(param_id)][key] = value
+    save_file(tensors, str(directory / "state.safetensors.tmp"))
+    os.replace(directory / "state.safetensors.tmp", directory / "state.safetensors")
+    _save_weights(model, directory / "model.safetensors")
+    meta = {
+        "progress": progress,
+        "param_groups": optimizer_state["param_groups"],
+        "optimizer_state": state_meta,
+        "python_random": _to_json(random.getstate()),
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+    }
+    _write_json(directory / "state.json", meta)  # written last: its presence marks completeness
+
+
+def _to_json(value):
+    return [_to_json(v) for v in value] if isinstance(value, tuple | list) else value
+
+
+def _to_tuple(value):
+    return tuple(_to_tuple(v) for v in value) if isinstance(value, list) else value
+
+
+def load_training_state(
+    directory: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict | None:
+    """Restore what :func:`save_training_state` wrote; returns ``progress`` (None if absent)."""
+    directory = Path(directory)
+    if not (directory / "state.json").is_file():
+        return None
+    meta = json.loads((directory / "state.json").read_text())
+    device = next(model.parameters()).device
+    load_model(model, str(directory / "model.safetensors"), device=str(device))
+    tensors = load_file(str(directory / "state.safetensors"))
+    state = {}
+    for param_id, values in meta["optimizer_state"].items():
+        state[int(param_id)] = {
+            key: tensors[f"optim.{param_id}.{key}"] if value == "tensor" else value
+            for key, value in values.items()
+        }
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    random.setstate(_to_tuple(meta["python_random"]))
+    if scaler is not None and meta.get("scaler"):
+        scaler.load_state_dict(meta["scaler"])
+    return meta["progress"]

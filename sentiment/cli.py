@@ -1,0 +1,82 @@
+"""Helpers for the thin scripts: dataclass options as flags, logging, and process set-up."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from pathlib import Path
+
+TCMALLOC_PATHS = (
+    "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
+    "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4",
+)
+
+
+def _parse_optional(kind):
+    def parse(text: str):
+        return None if text.lower() in ("none", "null", "") else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+_TYPES = {"int": int, "float": float, "str": str}
+
+
+def add_dataclass_options(
+    parser: argparse.ArgumentParser, cls, defaults, skip: tuple = (), prefix: str = ""
+) -> None:
+    """Add a ``--flag`` for every field of dataclass ``cls``, defaulting to ``defaults``' value."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip or dataclasses.is_dataclass(getattr(defaults, f.name)):
+            continue
+        flag = "--" + (prefix + f.name).replace("_", "-")
+        default = getattr(defaults, f.name)
+        type_name = str(f.type).replace(" ", "")
+        optional = "None" in type_name
+        base = type_name.replace("|None", "").replace("None|", "")
+        help_text = f"(default: {default})"
+        if base == "bool":
+            parser.add_argument(flag, dest=prefix + f.name, default=default,
+                                action=argparse.BooleanOptionalAction, help=help_text)
+            continue
+        kind = _TYPES.get(base, str)
+        parser.add_argument(flag, dest=prefix + f.name, default=default,
+                            type=_parse_optional(kind) if optional else kind,
+                            metavar=base.upper(), help=help_text + (" ('none' to unset)"
+                                                                    if optional else ""))
+
+
+def dataclass_values(args: argparse.Namespace, cls, prefix: str = "") -> dict:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {name[len(prefix):]: value for name, value in vars(args).items()
+            if name.startswith(prefix) and name[len(prefix):] in names}
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("datasets", "urllib3", "filelock", "fsspec", "httpx", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def use_tcmalloc() -> None:
+    """Re-execute this script under tcmalloc when it is installed and not already preloaded.
+
+    glibc's allocator returns every large tensor's memory to the kernel between batches of
+    different lengths and faults it back in; on CPU that cost up to 2/3 of the training time
+    (see BENCHMARKS.md). tcmalloc keeps it in the process. It acts on the whole process, so it
+    belongs here, in entry points, never at library import. ``SENTIMENT_NO_TCMALLOC=1`` opts out.
+    """
+    if os.environ.get("SENTIMENT_NO_TCMALLOC") or "tcmalloc" in os.environ.get("LD_PRELOAD", ""):
+        return
+    library = next((p for p in TCMALLOC_PATHS if Path(p).exists()), None)
+    if library is None:
+        return
+    env = {**os.environ, "LD_PRELOAD": f"{library} {os.environ.get('LD_PRELOAD', '')}".strip()}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)

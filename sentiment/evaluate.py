@@ -1,0 +1,239 @@
+"""The evaluation report: metrics, calibration, baseline, plots (report.json, report.md, PNGs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    ConfusionMatrixDisplay,
+    RocCurveDisplay,
+    classification_report,
+    confusion_matrix,
+    roc_auc_score,
+)
+
+from .data import LABEL_NAMES  # noqa: E402
+
+logger = logging.getLogger(__name__)
+LENGTH_BUCKETS = (0, 128, 256, 512, 1024, math.inf)
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (centre - half, centre + half)
+
+
+def calibration(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> dict:
+    """Expected calibration error of the predicted label's confidence, with per-bin figures."""
+    predicted = (probs >= 0.5).astype(int)
+    confidence = np.where(predicted == 1, probs, 1 - probs)
+    correct = (predicted == labels).astype(float)
+    edges = np.linspace(0.5, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        mask = which == b
+        if not mask.any():
+            continue
+        acc, conf = float(correct[mask].mean()), float(confidence[mask].mean())
+        ece += mask.mean() * abs(acc - conf)
+        table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(mask.sum()),
+                      "accuracy": acc, "confidence": conf})
+    return {"ece": float(ece), "bins": table}
+
+
+def baseline_tfidf(
+    train_texts: Sequence[str], train_labels: Sequence[int], test_texts: Sequence[str]
+) -> np.ndarray:
+    """TF-IDF (1-2-grams, sublinear tf, min_df 2) + LogisticRegression(C=16): P(positive)."""
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, lowercase=True)
+    features = vectorizer.fit_transform(train_texts)
+    classifier = LogisticRegression(C=16, max_iter=1000, solver="liblinear")
+    classifier.fit(features, train_labels)
+    return classifier.predict_proba(vectorizer.transform(test_texts))[:, 1]
+
+
+def accuracy_by_length(labels, probs, lengths) -> list[dict]:
+    rows = []
+    correct = ((probs >= 0.5).astype(int) == labels)
+    for low, high in zip(LENGTH_BUCKETS[:-1], LENGTH_BUCKETS[1:], strict=True):
+        mask = (lengths > low) & (lengths <= high)
+        if mask.any():
+            rows.append({"tokens": f"{low + 1}-{high if high < math.inf else ''}",
+                         "count": int(mask.sum()), "accuracy": float(correct[mask].mean())})
+    return rows
+
+
+def build_report(
+    labels: Sequence[int],
+    probs: Sequence[float],
+    texts: Sequence[str],
+    lengths: Sequence[int],
+    baseline_probs: Sequence[float] | None = None,
+    num_wrong: int = 5,
+) -> dict:
+    """All figures of the report as a JSON-ready dictionary."""
+    labels, probs, lengths = np.asarray(labels), np.asarray(probs), np.asarray(lengths)
+    predicted = (probs >= 0.5).astype(int)
+    n, correct = len(labels), int((predicted == labels).sum())
+    low, high = wilson_interval(correct, n)
+    confidence = np.where(predicted == 1, probs, 1 - probs)
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = wrong[np.argsort(-confidence[wrong])][:num_wrong]
+    report = {
+        "n": n,
+        "accuracy": correct / n,
+        "accuracy_ci95": [low, high],
+        "roc_auc": float(roc_auc_score(labels, probs)) if len(set(labels)) > 1 else None,
+        "classes": classification_report(labels, predicted, labels=[0, 1],
+                                         target_names=list(LABEL_NAMES), output_dict=True,
+                                         zero_division=0),
+        "confusion_matrix": confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
+        "accuracy_by_length": accuracy_by_length(labels, probs, lengths),
+        "calibration": calibration(labels, probs),
+        "most_confidently_wrong": [
+            {"label": LABEL_NAMES[labels[i]], "score_positive": float(probs[i]),
+             "text": texts[i][:300] + ("…" if len(texts[i]) > 300 else "")}
+            for i in wrong
+        ],
+    }
+    if baseline_probs is not None:
+        baseline_probs = np.asarray(baseline_probs)
+        b_correct = int(((baseline_probs >= 0.5).astype(int) == labels).sum())
+        report["baseline"] = {
+            "name": "TF-IDF (1-2-grams, sublinear tf, min_df 2) + LogisticRegression(C=16)",
+            "accuracy": b_correct / n,
+            "accuracy_ci95": list(wilson_interval(b_correct, n)),
+            "roc_auc": float(roc_auc_score(labels, baseline_probs)) if len(set(labels)) > 1
+            else None,
+        }
+    return report
+
+
+def plot_report(report: dict, labels, probs, output_dir: Path, metrics_path: Path | None) -> list:
+    """Write the PNG plots; returns their file names."""
+    written = []
+    if metrics_path is not None and metrics_path.exists():
+        records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+        if records:
+            epochs = [r["epoch"] for r in records]
+            fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+            for split in ("train", "valid"):
+                ax_loss.plot(epochs, [r[f"{split}_loss"] for r in records], marker="o", label=split)
+                key = f"{split}_accuracy"
+                if key in records[0]:
+                    ax_acc.plot(epochs, [r[key] for r in records], marker="o", label=split)
+            ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+            ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+            ax_loss.legend()
+            ax_acc.legend()
+            fig.tight_layout()
+            fig.savefig(output_dir / "training_curves.png", dpi=100)
+            plt.close(fig)
+            written.append("training_curves.png")
+    labels, probs = np.asarray(labels), np.asarray(probs)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ConfusionMatrixDisplay(np.asarray(report["confusion_matrix"]),
+                           display_labels=list(LABEL_NAMES)).plot(ax=ax, colorbar=False)
+    fig.tight_layout()
+    fig.savefig(output_dir / "confusion_matrix.png", dpi=100)
+    plt.close(fig)
+    written.append("confusion_matrix.png")
+    if report["roc_auc"] is not None:
+        fig, ax = plt.subplots(figsize=(4, 4))
+        RocCurveDisplay.from_predictions(labels, probs, ax=ax, name="BiLSTM")
+        fig.tight_layout()
+        fig.savefig(output_dir / "roc.png", dpi=100)
+        plt.close(fig)
+        written.append("roc.png")
+    fig, ax = plt.subplots(figsize=(4, 4))
+    bins = report["calibration"]["bins"]
+    ax.plot([0.5, 1], [0.5, 1], linestyle="--", color="grey", label="perfect")
+    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
+            label=f"model (ECE {report['calibration']['ece']:.3f})")
+    ax.set(xlabel="confidence", ylabel="accuracy", title="reliability")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(output_dir / "reliability.png", dpi=100)
+    plt.close(fig)
+    written.append("reliability.png")
+    return written
+
+
+def report_markdown(report: dict) -> str:
+    low, high = report["accuracy_ci95"]
+    lines = [
+        "# Evaluation report", "",
+        f"- examples: {report['n']}",
+        f"- **accuracy: {report['accuracy']:.4f}** (95% CI {low:.4f}–{high:.4f})",
+        f"- ROC AUC: {report['roc_auc']:.4f}" if report["roc_auc"] is not None else "- ROC AUC: —",
+        f"- expected calibration error: {report['calibration']['ece']:.4f}",
+    ]
+    if "baseline" in report:
+        base = report["baseline"]
+        lines += [
+            "", "## Against the baseline", "",
+            "| model | accuracy | 95% CI | ROC AUC |", "| --- | --- | --- | --- |",
+            f"| this model | {report['accuracy']:.4f} | {low:.4f}–{high:.4f} | "
+            f"{report['roc_auc']:.4f} |",
+            f"| {base['name']} | {base['accuracy']:.4f} | {base['accuracy_ci95'][0]:.4f}–"
+            f"{base['accuracy_ci95'][1]:.4f} | {base['roc_auc']:.4f} |",
+        ]
+    lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |",
+              "| --- | --- | --- | --- | --- |"]
+    for name in LABEL_NAMES:
+        row = report["classes"][name]
+        lines.append(f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | "
+                     f"{row['f1-score']:.4f} | {row['support']:.0f} |")
+    (tn, fp), (fn, tp) = report["confusion_matrix"]
+    lines += ["", "## Confusion matrix (rows: true, columns: predicted)", "",
+              "| | negative | positive |", "| --- | --- | --- |",
+              f"| negative | {tn} | {fp} |", f"| positive | {fn} | {tp} |",
+              "", "## Accuracy by review length (tokens)", "",
+              "| tokens | reviews | accuracy |", "| --- | --- | --- |"]
+    lines += [f"| {r['tokens']} | {r['count']} | {r['accuracy']:.4f} |"
+              for r in report["accuracy_by_length"]]
+    lines += ["", "## Most confidently wrong", ""]
+    for item in report["most_confidently_wrong"]:
+        text = item["text"].replace("\n", " ").replace("|", "\\|")
+        lines.append(f"- true **{item['label']}**, P(positive) = {item['score_positive']:.3f}: "
+                     f"{text}")
+    lines += ["", "Plots: training_curves.png, confusion_matrix.png, roc.png, reliability.png", ""]
+    return "\n".join(lines)
+
+
+def write_report(
+    output_dir: str | Path,
+    labels, probs, texts, lengths,
+    baseline_probs=None,
+    metrics_path: str | Path | None = None,
+    extra: dict | None = None,
+) -> dict:
+    """Build the report and write report.json, report.md and the plots into ``output_dir``."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    report = build_report(labels, probs, texts, lengths, baseline_probs)
+    report.update(extra or {})
+    report["plots"] = plot_report(report, labels, probs, output_dir,
+                                  Path(metrics_path) if metrics_path else None)
+    report["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    (output_dir / "report.json").write_text(json.dumps(report, indent=2))
+    (output_dir / "report.md").write_text(report_markdown(report))
+    return report

@@ -1,0 +1,141 @@
+"""Prediction: ``predict(text_or_texts)`` with a saved sentiment model, pipeline-style."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .batching import pad_batch
+from .checkpoint import load_pretrained
+from .data import LABEL_NAMES, clean_text
+from .heads import SentimentClassifier
+from .tokenize import Tokenizer
+from .training import resolve_device
+from .vocab import Vocab
+
+DEFAULT_MODEL_DIR = "runs/sentiment"
+# A text is cut to its first MAX_CHARS characters and MAX_TOKENS tokens before scoring, so that
+# a very long input (say 1 MB) keeps time and memory bounded. IMDB's longest review has ~2,800.
+MAX_CHARS = 100_000
+MAX_TOKENS = 5_000
+
+
+class SentimentModel:
+    """A loaded classifier with its vocabulary and preprocessing, ready to score texts."""
+
+    def __init__(self, model: SentimentClassifier, vocab: Vocab, config: dict, path: str = ""):
+        if model.task != SentimentClassifier.task:
+            raise ValueError(f"{path or 'model'} is a {model.task!r} model, not a sentiment model")
+        self.model = model.eval()
+        self.vocab = vocab
+        self.config = config
+        self.path = path
+        preprocessing = config.get("preprocessing", {})
+        self.tokenizer = Tokenizer.from_dict(preprocessing.get("tokenizer", {"lowercase": True}))
+        self.max_length = min(preprocessing.get("max_length") or MAX_TOKENS, MAX_TOKENS)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        cleaned = [clean_text(text[:MAX_CHARS]) for text in texts]
+        return [self.vocab.encode(tokens[: self.max_length])
+                for tokens in self.tokenizer.pipe(cleaned)]
+
+    def __repr__(self) -> str:
+        return f"SentimentModel(path={self.path!r}, vocab_size={len(self.vocab)})"
+
+
+def score_ids(
+    model: SentimentClassifier,
+    sequences: Sequence[Sequence[int]],
+    batch_size: int = 64,
+    pad_index: int = 0,
+    max_length: int | None = None,
+) -> np.ndarray:
+    """Probability of *positive* per id sequence; batched sorted by length, input order kept."""
+    device = next(model.parameters()).device
+    order = np.argsort([len(s) for s in sequences], kind="stable")
+    scores = np.empty(len(sequences), dtype=np.float64)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size]
+            batch = pad_batch([sequences[i] for i in indices], pad_index, max_length).to(device)
+            scores[indices] = torch.sigmoid(model(batch).logits.float()).cpu().numpy()
+    return scores
+
+
+def _resolve_model_path(model: str | Path | None) -> Path:
+    path = Path(model or os.environ.get("SENTIMENT_MODEL") or DEFAULT_MODEL_DIR)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no trained sentiment model at {str(path)!r}. Train one with "
+            f"`python scripts/train_sentiment.py --output {path}`, or point to one with "
+            f"predict(..., model=PATH) or the SENTIMENT_MODEL environment variable."
+        )
+    return path.resolve()
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, device: str, mtime: float) -> SentimentModel:
+    model, vocab, config = load_pretrained(path, device=device)
+    return SentimentModel(model, vocab, config, path)
+
+
+def load_model(
+    model: str | Path | None = None, device: str | torch.device | None = None
+) -> SentimentModel:
+    """Load (and cache per path and device) a saved sentiment model.
+
+    The path is ``model``, else ``$SENTIMENT_MODEL``, else ``runs/sentiment``.
+    """
+    path = _resolve_model_path(model)
+    resolved = resolve_device(device or "auto")
+    mtime = (path / "model.safetensors").stat().st_mtime
+    return _load_cached(str(path), str(resolved), mtime)
+
+
+def predict(
+    text_or_texts: str | Sequence[str],
+    model: str | Path | SentimentModel | None = None,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+) -> dict | list[dict]:
+    """Sentiment of one text (a dict) or of a list of texts (a list of dicts, in input order).
+
+    Each result is ``{"label": "positive" | "negative", "score": probability of that label}``.
+    Raises ``TypeError`` for a non-string and ``ValueError`` for an empty or whitespace-only
+    text. Texts longer than ``MAX_CHARS`` characters or ``MAX_TOKENS`` tokens are truncated.
+    """
+    single = isinstance(text_or_texts, str)
+    texts = [text_or_texts] if single else text_or_texts
+    if not single and not isinstance(texts, Sequence):
+        raise TypeError(f"predict takes a string or a list of strings, not {type(texts).__name__}")
+    for position, text in enumerate(texts):
+        if not isinstance(text, str):
+            where = "" if single else f" at position {position}"
+            raise TypeError(f"text{where} must be a str, not {type(text).__name__}")
+        if not text.strip():
+            where = "" if single else f" at position {position}"
+            raise ValueError(f"text{where} is empty or whitespace only; nothing to classify")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not isinstance(model, SentimentModel):
+        model = load_model(model, device)
+    elif device is not None and resolve_device(device) != model.device:
+        model.model.to(resolve_device(device))
+    if not texts:
+        return []
+    scores = score_ids(model.model, model.encode(texts), batch_size, model.vocab.pad_index or 0)
+    results = [
+        {"label": LABEL_NAMES[int(p >= 0.5)], "score": float(p if p >= 0.5 else 1.0 - p)}
+        for p in scores
+    ]
+    return results[0] if single else results

@@ -66,6 +66,7 @@ def _normalise_labels(split: datasets.Dataset, origin: str) -> datasets.Dataset:
     missing = {"text", "label"} - set(split.column_names)
     if missing:
         raise ValueError(f"{origin}: missing column(s) {sorted(missing)}; need 'text' and 'label'")
+    split = split.select_columns(["text", "label"])
     values = split.unique("label")
     mapping = {}
     for value in values:
@@ -118,7 +119,7 @@ def load_reviews(source: str | Path = DEFAULT_SOURCE) -> datasets.DatasetDict:
     for name in ("train", "test"):
         if name not in raw:
             raise ValueError(f"{source}: no {name!r} split (found {list(raw)})")
-        split = _normalise_labels(raw[name].select_columns(["text", "label"]), origin[name])
+        split = _normalise_labels(raw[name], origin[name])
         splits[name] = split.map(
             lambda batch: {"text": [clean_text(t) for t in batch["text"]]},
             batched=True,

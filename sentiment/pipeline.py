@@ -48,7 +48,7 @@ class SentimentConfig:
     rnn_type: str = "lstm"
     bidirectional: bool = True
     dropout: float = 0.5
-    pooling: str = "final"
+    pooling: str = "concat"
     padding_mode: str = "auto"
     freeze_embeddings: bool = False
     batch_size: int = 64
@@ -124,8 +124,8 @@ class PreparedData:
     seconds: dict = field(default_factory=dict)
 
 
-def prepare_data(config: SentimentConfig) -> PreparedData:
-    """Load, tokenize (cached), split, build the vocabulary and numericalize (cached)."""
+def prepare_data(config: SentimentConfig, vocab: Vocab | None = None) -> PreparedData:
+    """Load, tokenize (cached), split, build the vocabulary (unless given), numericalize (cached)."""
     seconds = {}
     start = time.perf_counter()
     splits = load_reviews(config.data)
@@ -140,7 +140,8 @@ def prepare_data(config: SentimentConfig) -> PreparedData:
     seconds["tokenize"] = time.perf_counter() - start
     train_part, valid_part = split_validation(train_split, config.valid_fraction, seed)
     start = time.perf_counter()
-    vocab = Vocab.build(train_part["tokens"], max_size=config.max_vocab, min_freq=config.min_freq)
+    if vocab is None:
+        vocab = Vocab.build(train_part["tokens"], config.max_vocab, config.min_freq)
     seconds["vocab"] = time.perf_counter() - start
     start = time.perf_counter()
     ids = {name: numericalize(split, vocab)
@@ -247,3 +248,30 @@ def train_sentiment(config: SentimentConfig) -> dict:
             extra={"training": summary.copy()}, max_length=config.max_length,
         )
     return summary
+
+
+def evaluate_saved_model(
+    model_dir: str | Path,
+    data: str = DEFAULT_SOURCE,
+    split: str = "test",
+    output: str | Path | None = None,
+    batch_size: int = 64,
+    baseline: bool = True,
+    device: str = "auto",
+    test_limit: int | None = None,
+) -> dict:
+    """Report on a saved model, preprocessing the data exactly as it was at training time."""
+    from .predict import load_model
+
+    if split not in ("test", "valid"):
+        raise ValueError(f"split must be 'test' or 'valid', got {split!r}")
+    loaded = load_model(model_dir, device)
+    pre = loaded.config["preprocessing"]
+    config = make_config(
+        data=data, lowercase=pre["tokenizer"]["lowercase"], max_length=pre.get("max_length"),
+        valid_fraction=pre.get("valid_fraction", 0.1), seed=pre.get("seed", 0),
+        test_limit=test_limit,
+    )
+    prepared = prepare_data(config, vocab=loaded.vocab)
+    return evaluate_model(loaded.model, prepared, output or model_dir, batch_size, baseline,
+                          split, extra={"model": str(model_dir)}, max_length=config.max_length)

@@ -128,13 +128,14 @@ def load_vectors(
         if len(fields) != file_dim + 1:
             malformed += 1
             continue
-        index = vocab.stoi.get(fields[0])
-        if index is None or index in found:
-            continue
         try:
-            found[index] = np.asarray(fields[1:], dtype=np.float32)
+            vector = np.asarray(fields[1:], dtype=np.float32)
         except ValueError:
             malformed += 1
+            continue
+        index = vocab.stoi.get(fields[0])
+        if index is not None and index not in found:
+            found[index] = vector
     if file_dim is None or file_dim < 1:
         raise ValueError(f"{path}: no vectors found")
     rng = np.random.default_rng(seed)

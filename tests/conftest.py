@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+# Tiny models gain nothing from a second thread, and two processes with two threads each on two
+# cores (a test beside a script it starts, or beside a training run) thrash. Subprocesses inherit.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+IMDB = SHARED / "imdb"
+GLOVE50 = SHARED / "glove" / "glove.6B.50d.txt.gz"
+TEXTS = SHARED / "text"
+
+POSITIVE = ["great", "wonderful", "loved", "brilliant", "moving", "superb", "enjoyable"]
+NEGATIVE = ["awful", "terrible", "boring", "dull", "hated", "waste", "worst"]
+FILLER = ("the movie film story actor plot scene was and it this of a to with but "
+          "director music long short camera ending character").split()
+
+
+def synthetic_reviews(n: int, seed: int) -> list[dict]:
+    """Reviews whose label is told by a few sentiment words among filler, with <br /> breaks."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        words = [rng.choice(FILLER) for _ in range(rng.randint(8, 60))]
+        for _ in range(rng.randint(1, 3)):
+            words.insert(rng.randrange(len(words) + 1), rng.choice(POSITIVE if label else NEGATIVE))
+        text = " ".join(words[:10]) + ". <br /><br />" + " ".join(words[10:]) + "."
+        rows.append({"text": text.capitalize(), "label": label})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("synthetic")
+    write_jsonl(folder / "train.jsonl", synthetic_reviews(2000, seed=1))
+    write_jsonl(folder / "test.jsonl", synthetic_reviews(200, seed=2))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained_model(synthetic_dir, tmp_path_factory) -> Path:
+    """A tiny classifier trained on the synthetic data (shared by the tests that need one)."""
+    from sentiment.pipeline import make_config, train_sentiment
+
+    output = tmp_path_factory.mktemp("model")
+    config = make_config("tiny", data=str(synthetic_dir), output=str(output), epochs=4,
+                         progress=False, baseline=False, num_proc=1)
+    summary = train_sentiment(config)
+    assert summary["report"]["accuracy"] > 0.9
+    return output
+
+
+def needs(path: Path):
+    return pytest.mark.skipif(not path.exists(), reason=f"{path} not present")

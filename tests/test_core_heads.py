@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sentiment.batching import pad_batch
+from sentiment.core import CoreConfig, RNNCore, reverse_within_lengths
+from sentiment.heads import LanguageModel, SentimentClassifier
+
+
+def make_core(rnn_type="lstm", **kwargs) -> RNNCore:
+    torch.manual_seed(0)
+    config = CoreConfig(vocab_size=40, embed_dim=8, hidden_dim=6, num_layers=2, rnn_type=rnn_type,
+                        dropout=0.0, input_dropout=0.0, **kwargs)
+    return RNNCore(config).eval()
+
+
+def padded_batch():
+    sequences = [[3, 4, 5, 6, 7, 8, 9], [10, 11, 12], [13], [14, 15, 16, 17, 18]]
+    return sequences, pad_batch(sequences)
+
+
+def test_reverse_within_lengths_keeps_padding_at_the_end():
+    x = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]]).unsqueeze(-1)
+    out = reverse_within_lengths(x, torch.tensor([3, 2])).squeeze(-1)
+    assert out.tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru", "rnn"])
+def test_shapes(rnn_type):
+    core = make_core(rnn_type)
+    _, batch = padded_batch()
+    out = core(batch.inputs, batch.lengths)
+    assert out.outputs.shape == (4, 7, 12) and out.final.shape == (4, 12)
+    assert len(out.state) == 4  # 2 layers x 2 directions
+    assert not out.outputs[2, 1:].any()  # padded positions are zero
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
+def test_padding_never_changes_a_result(rnn_type):
+    core = make_core(rnn_type)
+    sequences, batch = padded_batch()
+    exact = core(batch.inputs, batch.lengths)
+    core.config.padding_mode = "packed"
+    packed = core(batch.inputs, batch.lengths)
+    torch.testing.assert_close(exact.final, packed.final)
+    torch.testing.assert_close(exact.outputs, packed.outputs)
+    core.config.padding_mode = "exact"
+    for row, seq in enumerate(sequences):
+        alone = core(torch.tensor([seq]), None)
+        torch.testing.assert_close(exact.final[row], alone.final[0])
+        torch.testing.assert_close(exact.outputs[row, : len(seq)], alone.outputs[0])
+
+
+def test_reference_padded_mode_is_affected_by_padding():
+    core = make_core(padding_mode="padded")
+    sequences, batch = padded_batch()
+    alone = core(torch.tensor([sequences[2]]), None).final[0]
+    assert not torch.allclose(core(batch.inputs, batch.lengths).final[2], alone)
+
+
+def test_onehot_input_and_embedding_loading():
+    core = make_core(input_type="onehot")
+    assert core.embedding is None and core.config.embed_dim == 40
+    with pytest.raises(ValueError, match="one-hot"):
+        core.load_embeddings(torch.zeros(40, 8))
+    core = make_core()
+    with pytest.raises(ValueError, match="shape"):
+        core.load_embeddings(torch.zeros(3, 8))
+    matrix = torch.randn(40, 8)
+    core.load_embeddings(matrix, freeze=True)
+    assert torch.equal(core.embedding.weight, matrix) and not core.embedding.weight.requires_grad
+
+
+def test_bad_config_names_the_option():
+    with pytest.raises(ValueError, match="rnn_type"):
+        CoreConfig(vocab_size=5, rnn_type="transformer")
+    with pytest.raises(ValueError, match="hidden_dim"):
+        CoreConfig(vocab_size=5, hidden_dim=0)
+
+
+@pytest.mark.parametrize("pooling", ["final", "concat"])
+def test_classifier_scores_a_review_the_same_alone_and_in_a_batch(pooling):
+    torch.manual_seed(0)
+    model = SentimentClassifier(CoreConfig(vocab_size=40, embed_dim=8, hidden_dim=6),
+                                pooling=pooling).eval()
+    sequences, batch = padded_batch()
+    batch.targets = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    out = model(batch)
+    assert out.logits.shape == (4,) and out.loss.ndim == 0
+    for row, seq in enumerate(sequences):
+        torch.testing.assert_close(out.logits[row], model(pad_batch([seq])).logits[0])
+    metrics = model.summarize(model.batch_metrics(out, batch))
+    assert 0 <= metrics["accuracy"] <= 1
+
+
+def test_language_model_head_and_weight_tying():
+    config = CoreConfig(vocab_size=30, embed_dim=16, hidden_dim=16, num_layers=1,
+                        bidirectional=False)
+    model = LanguageModel(config, tie_weights=True)
+    assert model.decoder.weight is model.core.embedding.weight
+    batch = pad_batch([[1, 2, 3, 4]] * 2)
+    batch.lengths, batch.targets = None, torch.tensor([[2, 3, 4, 5]] * 2)
+    out = model(batch)
+    assert out.logits.shape == (2, 4, 30) and len(out.state) == 1
+    with pytest.raises(ValueError, match="embed_dim == hidden_dim"):
+        LanguageModel(CoreConfig(vocab_size=30, embed_dim=8, hidden_dim=16, bidirectional=False),
+                      tie_weights=True)
+    with pytest.raises(ValueError, match="unidirectional"):
+        LanguageModel(CoreConfig(vocab_size=30))

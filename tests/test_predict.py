@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import resource
+
+import pytest
+
+from sentiment import load_model, predict
+from sentiment.predict import MAX_CHARS
+
+
+def test_contract_single_and_list(trained_model):
+    single = predict("A wonderful, moving film.", model=trained_model)
+    assert set(single) == {"label", "score"} and single["label"] == "positive"
+    assert isinstance(single["score"], float) and 0.5 <= single["score"] <= 1.0
+    texts = ["Dull and awful.", "Loved it, brilliant!", "The worst waste of time.", "Superb."]
+    results = predict(texts, model=trained_model, batch_size=3)
+    assert [r["label"] for r in results] == ["negative", "positive", "negative", "positive"]
+    for text, result in zip(texts, results, strict=True):  # order restored after length sorting
+        assert predict(text, model=trained_model) == pytest.approx(result)
+    assert predict([], model=trained_model) == []
+
+
+def test_bad_input(trained_model):
+    with pytest.raises(TypeError, match="str"):
+        predict(42, model=trained_model)
+    with pytest.raises(TypeError, match="position 1"):
+        predict(["fine", None], model=trained_model)
+    with pytest.raises(ValueError, match="empty"):
+        predict("   \n", model=trained_model)
+    with pytest.raises(ValueError, match="position 0"):
+        predict([""], model=trained_model)
+
+
+def test_unicode_emoji_html_and_huge_text(trained_model):
+    results = predict(["Brilliant 😀 ☃ naïve café", "<b>awful</b><br />boring", "x" * 10],
+                      model=trained_model)
+    assert len(results) == 3
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    huge = "wonderful film " * (1_000_000 // 15)  # ~1 MB
+    assert len(huge) > MAX_CHARS and predict(huge, model=trained_model)["label"] == "positive"
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 500
+
+
+def test_model_resolution_and_cache(trained_model, monkeypatch, tmp_path):
+    monkeypatch.setenv("SENTIMENT_MODEL", str(trained_model))
+    assert predict("Superb!")["label"] == "positive"
+    assert load_model() is load_model(trained_model)
+    loaded = load_model(trained_model)
+    assert predict("Superb!", model=loaded) == predict("Superb!", model=trained_model)
+    monkeypatch.delenv("SENTIMENT_MODEL")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="train_sentiment.py"):
+        predict("Superb!")

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from sentiment.batching import SequenceBatches
+from sentiment.checkpoint import load_pretrained, save_pretrained
+from sentiment.core import CoreConfig
+from sentiment.heads import SentimentClassifier
+from sentiment.training import TrainConfig, resolve_device, train
+from sentiment.vocab import Vocab
+
+
+def toy_data(n=256, seed=0):
+    """Class 1 sequences contain token 3, class 0 sequences token 4."""
+    generator = torch.Generator().manual_seed(seed)
+    sequences, labels = [], []
+    for i in range(n):
+        length = int(torch.randint(3, 15, (1,), generator=generator))
+        seq = torch.randint(5, 20, (length,), generator=generator).tolist()
+        seq[int(torch.randint(0, length, (1,), generator=generator))] = 3 if i % 2 else 4
+        sequences.append(seq)
+        labels.append(i % 2)
+    return sequences, labels
+
+
+def make_model():
+    torch.manual_seed(0)
+    return SentimentClassifier(CoreConfig(vocab_size=20, embed_dim=8, hidden_dim=8,
+                                          num_layers=1, dropout=0.0, input_dropout=0.0),
+                               dropout=0.0, pooling="concat")
+
+
+def batches(seed=0, shuffle=True):
+    sequences, labels = toy_data(seed=seed)
+    return SequenceBatches(sequences, labels, batch_size=32, shuffle=shuffle)
+
+
+def run(tmp_path, epochs, **kwargs):
+    config = TrainConfig(epochs=epochs, lr=1e-2, progress=False, patience=None, **kwargs)
+    model = make_model()
+    history = train(model, batches(), batches(1, False), config, tmp_path)
+    return model, history
+
+
+def test_learns_keeps_best_and_writes_metrics(tmp_path):
+    model, history = run(tmp_path, 6)
+    assert history[-1]["valid_accuracy"] > 0.9
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == list(range(1, 7))
+    assert {"train_loss", "valid_accuracy", "train_tokens_per_s", "train_padding_share"} <= set(
+        lines[0])
+    assert (tmp_path / "checkpoint" / "state.json").exists()
+
+
+def test_resume_continues_where_it_stopped(tmp_path):
+    straight, _ = run(tmp_path / "straight", 4)
+    run(tmp_path / "resumed", 2)  # "interrupted" after two epochs
+    resumed, history = run(tmp_path / "resumed", 4)
+    assert [r["epoch"] for r in history] == [3, 4]
+    lines = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3, 4]
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_seeded_runs_are_identical(tmp_path):
+    a, _ = run(tmp_path / "a", 2)
+    b, _ = run(tmp_path / "b", 2)
+    for x, y in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(x, y)
+
+
+def test_early_stopping(tmp_path):
+    config = TrainConfig(epochs=50, lr=1e-9, progress=False, patience=2)
+    history = train(make_model(), batches(), batches(1, False), config, tmp_path)
+    assert len(history) < 50
+
+
+def test_save_load_round_trip(tmp_path):
+    model = make_model().eval()
+    vocab = Vocab([f"t{i}" for i in range(20)])
+    save_pretrained(model, tmp_path, vocab, {"tokenizer": {"lowercase": True}})
+    loaded, loaded_vocab, config = load_pretrained(tmp_path)
+    assert loaded_vocab.itos == vocab.itos and config["head"]["pooling"] == "concat"
+    batch = next(iter(batches(shuffle=False)))
+    torch.testing.assert_close(model(batch).logits, loaded(batch).logits)
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")

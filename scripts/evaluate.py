@@ -17,15 +17,19 @@ from sentiment.predict import DEFAULT_MODEL_DIR
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=DEFAULT_MODEL_DIR, help="saved model folder (default: %(default)s)")
-    parser.add_argument("--data", default=DEFAULT_SOURCE, help="hub id or local folder (default: %(default)s)")
-    parser.add_argument("--split", default="test", choices=["test", "valid"], help="(default: %(default)s)")
+    parser.add_argument("--model", default=DEFAULT_MODEL_DIR,
+                        help="saved model folder (default: %(default)s)")
+    parser.add_argument("--data", default=DEFAULT_SOURCE,
+                        help="hub id or local folder (default: %(default)s)")
+    parser.add_argument("--split", default="test", choices=["test", "valid"],
+                        help="(default: %(default)s)")
     parser.add_argument("--output", default=None, help="report folder (default: the model folder)")
     parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                         help="fit the TF-IDF + LR baseline alongside (default: %(default)s)")
-    parser.add_argument("--limit", type=int, default=None, help="score only this many reviews (default: all)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="score only this many reviews (default: all)")
     args = parser.parse_args()
     setup_logging()
     report = evaluate_saved_model(args.model, args.data, args.split, args.output, args.batch_size,

@@ -18,7 +18,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("texts", nargs="*", help="texts to classify (default: lines of stdin)")
     parser.add_argument("--model", default=None,
-                        help=f"saved model folder (default: $SENTIMENT_MODEL or {DEFAULT_MODEL_DIR})")
+                        help="saved model folder "
+                             f"(default: $SENTIMENT_MODEL or {DEFAULT_MODEL_DIR})")
     parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     parser.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
     args = parser.parse_args()

@@ -57,8 +57,8 @@ def dataclass_values(args: argparse.Namespace, cls, prefix: str = "") -> dict:
 
 
 def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, datefmt="%H:%M:%S",
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("datasets", "urllib3", "filelock", "fsspec", "httpx", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

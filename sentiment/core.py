@@ -82,7 +82,7 @@ class CoreOutput(NamedTuple):
 
 
 def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-    """Reverse each sequence of ``x`` (B, T, ...) within its own length; padding stays at the end."""
+    """Reverse each sequence of ``x`` (B, T, ...) within its own length; padding stays last."""
     if lengths is None:
         return x.flip(1)
     steps = torch.arange(x.size(1), device=x.device).unsqueeze(0)  # (1, T)

@@ -3,7 +3,7 @@
 Sources accepted by :func:`load_reviews`:
 
 - a Hugging Face hub id (default ``stanfordnlp/imdb``);
-- a folder of Parquet files named ``train.parquet`` / ``test.parquet`` (e.g. ``../shared/data/imdb``);
+- a folder of Parquet files ``train.parquet`` / ``test.parquet`` (e.g. ``../shared/data/imdb``);
 - the original ``aclImdb/`` layout (``train/pos/*.txt``, ``train/neg/*.txt``, ``test/...``);
 - a folder of, or single, CSV / JSON-lines files with ``text`` and ``label`` columns.
 """

@@ -125,7 +125,7 @@ class PreparedData:
 
 
 def prepare_data(config: SentimentConfig, vocab: Vocab | None = None) -> PreparedData:
-    """Load, tokenize (cached), split, build the vocabulary (unless given), numericalize (cached)."""
+    """Load, tokenize (cached), split, build the vocabulary (unless given), numericalize."""
     seconds = {}
     start = time.perf_counter()
     splits = load_reviews(config.data)

@@ -1,0 +1,326 @@
+"""Measurements behind ``scripts/benchmark.py``: every comparison is two variants in one run.
+
+Each measurement runs in a fresh subprocess (``python -m sentiment.benchmark PART JSON``) so
+that its peak resident memory is its own and process-wide settings (denormal flushing, the
+allocator) do not leak from one variant into the other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .cli import TCMALLOC_PATHS
+
+
+@dataclass
+class BenchmarkConfig:
+    """Settings of ``scripts/benchmark.py``."""
+
+    data: str = "stanfordnlp/imdb"
+    vectors: str | None = None
+    text: str | None = None
+    device: str = "auto"
+    quick: bool = False
+    train_batches: int | None = None
+    predict_reviews: int = 2000
+    output_dir: str = "benchmarks"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _Limited:
+    def __init__(self, batches, count: int | None):
+        self.batches, self.count = batches, count
+
+    def __len__(self):
+        return len(self.batches) if self.count is None else min(self.count, len(self.batches))
+
+    def __iter__(self):
+        return itertools.islice(iter(self.batches), len(self))
+
+
+def _sentiment_setup(args: dict, reference: bool):
+    from .pipeline import batches_for, build_classifier, make_config, prepare_data
+
+    overrides = {"bucket": False, "padding_mode": "padded"} if reference else {}
+    config = make_config(data=args["data"], vectors=args.get("vectors"), device=args["device"],
+                         **overrides)
+    data = prepare_data(config)
+    model, _ = build_classifier(config, data.vocab)
+    batches = batches_for(config, data.ids["train"], data.train["label"], True, 0)
+    return config, data, model, batches
+
+
+def part_train(args: dict) -> dict:
+    """Training throughput of the package pipeline or of the seed's reference choices."""
+    from .training import build_optimizer, resolve_device, run_epoch
+
+    reference = args["variant"] == "reference"
+    torch.set_flush_denormal(not reference)
+    config, data, model, batches = _sentiment_setup(args, reference)
+    device = resolve_device(config.train.device)
+    model.to(device)
+    optimizer = build_optimizer(model, config.train)
+    amp = device.type == "cuda" and config.train.mixed_precision
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    epoch_tokens = int(sum(len(ids) for ids in data.ids["train"]))
+    run_epoch(model, _Limited(batches, 1), device, optimizer, scaler, amp=amp, progress=False)
+    batches.set_epoch(1)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    result = run_epoch(model, _Limited(batches, args.get("batches")), device, optimizer, scaler,
+                       amp=amp, progress=False)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return {
+        "variant": args["variant"], "device": str(device),
+        "allocator": "tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "") else "glibc",
+        "batches": args.get("batches") or len(batches), "tokens": result["tokens"],
+        "seconds": result["seconds"], "tokens_per_s": result["tokens_per_s"],
+        "epoch_seconds": epoch_tokens / result["tokens_per_s"],
+        "padding_share": batches.padding_share(), "peak_rss_mb": peak_rss_mb(),
+        "peak_cuda_mb": (torch.cuda.max_memory_allocated() / 2**20
+                         if device.type == "cuda" else None),
+    }
+
+
+def part_preprocess(args: dict) -> dict:
+    """Tokenize + numericalise train and test (run twice: cold cache, then warm)."""
+    from .pipeline import make_config, prepare_data
+
+    start = time.perf_counter()
+    data = prepare_data(make_config(data=args["data"]))
+    total = time.perf_counter() - start
+    return {"seconds_total": total, **{f"seconds_{k}": v for k, v in data.seconds.items()},
+            "tokenize_numericalize_seconds": data.seconds["tokenize"] + data.seconds["vocab"]
+            + data.seconds["numericalize"], "peak_rss_mb": peak_rss_mb()}
+
+
+def part_predict(args: dict) -> dict:
+    """``predict`` latency on one ~230-word review and batch throughput."""
+    from .checkpoint import save_pretrained
+    from .data import load_reviews
+    from .pipeline import build_classifier, make_config, preprocessing_config
+    from .predict import load_model, predict
+    from .tokenize import Tokenizer
+    from .vocab import Vocab
+
+    torch.set_flush_denormal(True)
+    texts = load_reviews(args["data"])["test"].shuffle(seed=0)["text"][: args["reviews"]]
+    model_dir = args.get("model")
+    if model_dir is None:  # an untrained model of the default architecture times the same
+        config = make_config(vectors=None)
+        tokenizer = Tokenizer()
+        vocab = Vocab.build(tokenizer.pipe(texts[:500]), max_size=config.max_vocab)
+        vocab = Vocab(vocab.itos + [f"<unused{i}>" for i in range(10_002 - len(vocab))])
+        model, _ = build_classifier(config, vocab)
+        model_dir = tempfile.mkdtemp()
+        save_pretrained(model, model_dir, vocab, preprocessing_config(config, tokenizer))
+    loaded = load_model(model_dir, args["device"])
+    words = [len(t.split()) for t in texts]
+    typical = texts[int(np.argmin([abs(w - 230) for w in words]))]
+    for _ in range(3):
+        predict(typical, model=loaded)
+    latencies = []
+    for _ in range(args.get("repeats", 50)):
+        start = time.perf_counter()
+        predict(typical, model=loaded)
+        latencies.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    predict(texts, model=loaded, batch_size=64)
+    seconds = time.perf_counter() - start
+    return {"device": str(loaded.device), "typical_review_words": len(typical.split()),
+            "latency_p50_ms": 1000 * float(np.percentile(latencies, 50)),
+            "latency_p95_ms": 1000 * float(np.percentile(latencies, 95)),
+            "batch_reviews": len(texts), "batch_reviews_per_s": len(texts) / seconds,
+            "mean_review_words": float(np.mean(words)), "peak_rss_mb": peak_rss_mb()}
+
+
+def part_charlm(args: dict) -> dict:
+    """Char LM training tokens/s: the package's fused layer vs. a per-character cell loop."""
+    from .charlm import (
+        CharBatches,
+        build_char_vocab,
+        build_language_model,
+        encode_text,
+        make_config,
+        preprocess,
+    )
+    from .training import build_optimizer, resolve_device, run_epoch
+
+    torch.set_flush_denormal(True)
+    config = make_config("d2l", device=args["device"])
+    device = resolve_device(config.train.device)
+    text = preprocess(Path(args["text"]).read_text(encoding="utf-8"), "d2l")
+    vocab = build_char_vocab(text, "d2l")
+    batches = CharBatches(encode_text(text, vocab), config.batch_size, config.num_steps)
+    count = args.get("batches") or len(batches)
+    model = build_language_model(config, len(vocab)).to(device)
+    optimizer = build_optimizer(model, config.train)
+    scaler = torch.amp.GradScaler(device.type, enabled=False)
+    package = run_epoch(model, _Limited(batches, count), device, optimizer, scaler,
+                        clip=config.train.clip, progress=False)
+    cell = torch.nn.LSTMCell(len(vocab), config.hidden).to(device)
+    decoder = torch.nn.Linear(config.hidden, len(vocab)).to(device)
+    params = [*cell.parameters(), *decoder.parameters()]
+    naive_optimizer = torch.optim.SGD(params, lr=config.train.lr)
+    state, tokens, start = None, 0, time.perf_counter()
+    for batch in _Limited(batches, count):
+        inputs = torch.nn.functional.one_hot(batch.inputs.to(device), len(vocab)).float()
+        targets = batch.targets.to(device)
+        if state is None or not batch.continues:
+            state = (torch.zeros(inputs.size(0), config.hidden, device=device),) * 2
+        state = tuple(s.detach() for s in state)
+        losses = []
+        for t in range(inputs.size(1)):  # one character at a time through the cell
+            state = cell(inputs[:, t], state)
+            losses.append(torch.nn.functional.cross_entropy(decoder(state[0]), targets[:, t]))
+        loss = torch.stack(losses).mean()
+        naive_optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, config.train.clip)
+        naive_optimizer.step()
+        tokens += batch.num_tokens
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    naive = tokens / (time.perf_counter() - start)
+    return {"device": str(device), "batches": count, "package_tokens_per_s":
+            package["tokens_per_s"], "naive_tokens_per_s": naive,
+            "ratio": package["tokens_per_s"] / naive, "peak_rss_mb": peak_rss_mb()}
+
+
+PARTS = {"train": part_train, "preprocess": part_preprocess, "predict": part_predict,
+         "charlm": part_charlm}
+
+
+def run_part(part: str, args: dict, env: dict | None = None, tcmalloc: bool = True) -> dict:
+    """Run one measurement in a fresh interpreter; returns its JSON result."""
+    env = {**os.environ, **(env or {})}
+    library = next((p for p in TCMALLOC_PATHS if Path(p).exists()), None)
+    if tcmalloc and library:
+        env["LD_PRELOAD"] = library
+    else:
+        env.pop("LD_PRELOAD", None)
+    result = subprocess.run([sys.executable, "-m", "sentiment.benchmark", part, json.dumps(args)],
+                            env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"benchmark part {part} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def machine_name(device: str) -> str:
+    if device != "cpu" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0).replace(" ", "-").lower()
+    return f"cpu-{os.cpu_count()}cores"
+
+
+def run_benchmark(config: BenchmarkConfig, log=print) -> dict:
+    """All measurements; writes ``benchmarks/<machine>-<date>.json`` and returns the results."""
+    from .training import resolve_device
+
+    device = str(resolve_device(config.device))
+    batches = config.train_batches or (8 if config.quick else None)
+    common = {"data": config.data, "device": device}
+    results: dict = {"config": asdict(config), "device": device, "versions": {
+        "python": platform.python_version(), "torch": torch.__version__,
+        "platform": platform.platform(), "cpus": os.cpu_count()},
+        "date": time.strftime("%Y-%m-%d")}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {"HF_DATASETS_CACHE": cache}
+        log("preprocessing, cold cache ...")
+        results["preprocess_cold"] = run_part("preprocess", common, env)
+        log("preprocessing, warm cache ...")
+        results["preprocess_cached"] = run_part("preprocess", common, env)
+        train_args = {**common, "vectors": config.vectors, "batches": batches}
+        for variant, tcmalloc in (("package", True), ("package-glibc", False),
+                                  ("reference", False)):
+            log(f"training throughput, {variant} ...")
+            results[f"train_{variant}"] = run_part(
+                "train", {**train_args, "variant": variant.split("-")[0]}, env, tcmalloc)
+        log("prediction ...")
+        results["predict"] = run_part("predict", {**common, "reviews": config.predict_reviews},
+                                      env)
+    if config.text:
+        log("character LM ...")
+        results["charlm"] = run_part("charlm", {"text": config.text, "device": device,
+                                                "batches": 20 if config.quick else None})
+    results["ratios"] = {
+        "train_package_over_reference": results["train_package"]["tokens_per_s"]
+        / results["train_reference"]["tokens_per_s"],
+        "train_package_tcmalloc_over_glibc": results["train_package"]["tokens_per_s"]
+        / results["train_package-glibc"]["tokens_per_s"],
+    }
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    suffix = "-quick" if config.quick else ""
+    path = output / f"{machine_name(device)}-{results['date']}{suffix}.json"
+    path.write_text(json.dumps(results, indent=2))
+    results["path"] = str(path)
+    return results
+
+
+def format_table(results: dict) -> str:
+    """A Markdown table of the headline figures against the issue's targets."""
+    train_p, train_r = results["train_package"], results["train_reference"]
+    glibc, pre = results["train_package-glibc"], results["preprocess_cold"]
+    cached, pred = results["preprocess_cached"], results["predict"]
+    rows = [
+        ("training tokens/s, package (tcmalloc)", f"{train_p['tokens_per_s']:.0f}", ""),
+        ("training tokens/s, package (glibc malloc)", f"{glibc['tokens_per_s']:.0f}", ""),
+        ("training tokens/s, reference mode", f"{train_r['tokens_per_s']:.0f}", ""),
+        ("training throughput, package ÷ reference",
+         f"{results['ratios']['train_package_over_reference']:.1f}×",
+         "≥ 10× CPU, ≥ 3× GPU"),
+        ("seconds per epoch (22,500 reviews), package / reference",
+         f"{train_p['epoch_seconds']:.0f} / {train_r['epoch_seconds']:.0f}", "≤ 10 s on H100"),
+        ("padding share per epoch, package / reference",
+         f"{100 * train_p['padding_share']:.1f}% / {100 * train_r['padding_share']:.1f}%",
+         "≤ 5%"),
+        ("peak RSS training, package / glibc / reference (MB)",
+         f"{train_p['peak_rss_mb']:.0f} / {glibc['peak_rss_mb']:.0f} / "
+         f"{train_r['peak_rss_mb']:.0f}", ""),
+        ("tokenize + numericalise train + test, cold (s)",
+         f"{pre['tokenize_numericalize_seconds']:.1f}", "≤ 60 s"),
+        ("the same from the cache (s)", f"{cached['tokenize_numericalize_seconds']:.1f}",
+         "≤ 3 s"),
+        (f"predict one review ({pred['typical_review_words']} words), p50 / p95 (ms)",
+         f"{pred['latency_p50_ms']:.1f} / {pred['latency_p95_ms']:.1f}", "p50 ≤ 20 ms"),
+        ("predict batch throughput (reviews/s)", f"{pred['batch_reviews_per_s']:.0f}",
+         "≥ 100"),
+        ("peak RSS prediction (MB)", f"{pred['peak_rss_mb']:.0f}", ""),
+    ]
+    if "charlm" in results:
+        lm = results["charlm"]
+        rows.append(("char LM tokens/s, package / naive per-char loop",
+                     f"{lm['package_tokens_per_s']:.0f} / {lm['naive_tokens_per_s']:.0f} "
+                     f"({lm['ratio']:.1f}×)", "≥ 5×"))
+    lines = ["| figure | measured | target |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def _worker() -> None:
+    part, args = sys.argv[1], json.loads(sys.argv[2])
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    print(json.dumps(PARTS[part](args)))
+
+
+if __name__ == "__main__":
+    _worker()

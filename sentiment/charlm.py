@@ -150,7 +150,6 @@ class CharLMConfig:
     num_steps: int = 35
     sampling: str = "sequential"
     valid_fraction: float = 0.1
-    max_minutes: float | None = None
     train: TrainConfig = field(default_factory=lambda: TrainConfig(patience=None))
 
 
@@ -219,25 +218,6 @@ def plot_perplexity(metrics_path: Path, output: Path) -> None:
     plt.close(fig)
 
 
-class _TimeLimited:
-    """Stops the training iterator after a wall-clock budget (the rest of the epoch is skipped)."""
-
-    def __init__(self, batches: CharBatches, deadline: float):
-        self.batches, self.deadline = batches, deadline
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.batches.set_epoch(epoch)
-
-    def __iter__(self):
-        for batch in self.batches:
-            if time.perf_counter() > self.deadline:
-                return
-            yield batch
-
-
 def train_language_model(config: CharLMConfig) -> dict:
     """Train a character LM on ``config.text``; saves the best model on validation perplexity."""
     text = preprocess(read_texts(config.text), config.mode)
@@ -250,9 +230,6 @@ def train_language_model(config: CharLMConfig) -> dict:
     valid_rows = max(1, min(config.batch_size, (len(valid_ids) - 1) // config.num_steps))
     valid_batches = CharBatches(valid_ids, valid_rows, config.num_steps, "sequential",
                                 offset=False)
-    if config.max_minutes is not None:
-        train_batches = _TimeLimited(train_batches,
-                                     time.perf_counter() + 60 * config.max_minutes)
     model = build_language_model(config, len(vocab))
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ class TrainConfig:
     seed: int = 0
     resume: bool = True
     progress: bool = True
+    max_minutes: float | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "sgd"):
@@ -120,6 +121,14 @@ def _improved(value: float, best: float | None, direction: str) -> bool:
     return value > best if direction == "max" else value < best
 
 
+def _out_of_time(max_minutes: float | None, started: float, history: list[dict]) -> bool:
+    """Whether one more epoch, as long as the last one, would pass the wall-clock budget."""
+    if max_minutes is None or not history:
+        return False
+    last = history[-1]["train_seconds"] + history[-1]["valid_seconds"]
+    return time.perf_counter() - started + last > 60 * max_minutes
+
+
 def _trim_metrics(path: Path, last_epoch: int) -> None:
     """Drop metric lines of epochs after the last checkpoint (an interrupted run's leftovers)."""
     if not path.exists():
@@ -167,8 +176,12 @@ def train(
     _trim_metrics(metrics_path, progress["epoch"])
     best_state = copy.deepcopy(model.state_dict()) if progress["best"] is not None else None
     history = []
+    started = time.perf_counter()
     for epoch in range(progress["epoch"], config.epochs):
         if progress["bad_epochs"] >= (config.patience or float("inf")):
+            break
+        if _out_of_time(config.max_minutes, started, history):
+            logger.info("stopping: another epoch would exceed max_minutes=%s", config.max_minutes)
             break
         if hasattr(train_batches, "set_epoch"):
             train_batches.set_epoch(epoch)

@@ -95,3 +95,9 @@ def test_bad_settings():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_time_budget_stops_between_epochs(tmp_path):
+    config = TrainConfig(epochs=20, progress=False, patience=None, max_minutes=1e-6)
+    history = train(make_model(), batches(), batches(1, False), config, tmp_path)
+    assert len(history) == 1

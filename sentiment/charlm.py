@@ -163,11 +163,11 @@ PRESETS = {
              "num_steps": 16,
              "train": {"optimizer": "adam", "lr": 1e-2, "clip": 1.0, "epochs": 3,
                        "patience": None}},
-    "shakespeare": {"mode": "raw", "rnn": "lstm", "hidden": 512, "layers": 2,
+    "shakespeare": {"mode": "raw", "rnn": "lstm", "hidden": 384, "layers": 2,
                     "input": "embedding", "embed_dim": 64, "dropout": 0.2, "batch_size": 64,
                     "num_steps": 100,
                     "train": {"optimizer": "adam", "lr": 2e-3, "clip": 1.0, "epochs": 50,
-                              "patience": None}},
+                              "max_minutes": 30, "patience": None}},
 }
 
 

@@ -22,7 +22,7 @@ import re
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from .batching import Batch
 from .checkpoint import load_pretrained, save_pretrained
 from .core import CoreConfig
 from .heads import LanguageModel
-from .training import TrainConfig, train
+from .training import TrainConfig, config_from_preset, train
 from .vocab import UNK, Vocab
 
 logger = logging.getLogger(__name__)
@@ -173,20 +173,7 @@ PRESETS = {
 
 def make_config(preset: str = "default", **overrides) -> CharLMConfig:
     """A config from a preset plus overrides; unknown names raise a ValueError naming them."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    values = {**PRESETS[preset]}
-    train_values = {"patience": None, **values.pop("train", {})}
-    train_names = {f.name for f in fields(TrainConfig)}
-    own_names = {f.name for f in fields(CharLMConfig)} - {"train"}
-    for name, value in overrides.items():
-        if name in train_names:
-            train_values[name] = value
-        elif name in own_names:
-            values[name] = value
-        else:
-            raise ValueError(f"unknown option {name!r}")
-    return CharLMConfig(**values, train=TrainConfig(**train_values))
+    return config_from_preset(CharLMConfig, PRESETS, preset, overrides, {"patience": None})
 
 
 def build_language_model(config: CharLMConfig, vocab_size: int) -> LanguageModel:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import datasets
@@ -21,7 +21,7 @@ from .evaluate import baseline_tfidf, write_report
 from .heads import SentimentClassifier
 from .predict import score_ids
 from .tokenize import Tokenizer, tokenize_dataset
-from .training import TrainConfig, train
+from .training import TrainConfig, config_from_preset, train
 from .vectors import DEFAULT_VECTORS, load_vectors
 from .vocab import Vocab
 
@@ -71,20 +71,7 @@ PRESETS = {
 
 def make_config(preset: str = "default", **overrides) -> SentimentConfig:
     """A config from a preset plus overrides; unknown names raise a ValueError naming them."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    values = {**PRESETS[preset]}
-    train_values = {**values.pop("train", {})}
-    train_names = {f.name for f in fields(TrainConfig)}
-    own_names = {f.name for f in fields(SentimentConfig)} - {"train"}
-    for name, value in overrides.items():
-        if name in train_names:
-            train_values[name] = value
-        elif name in own_names:
-            values[name] = value
-        else:
-            raise ValueError(f"unknown option {name!r}")
-    return SentimentConfig(**values, train=TrainConfig(**train_values))
+    return config_from_preset(SentimentConfig, PRESETS, preset, overrides)
 
 
 def _subsample(dataset: datasets.Dataset, limit: int | None, seed: int) -> datasets.Dataset:

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -45,6 +45,26 @@ class TrainConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.lr <= 0 or self.clip <= 0:
             raise ValueError("lr and clip must be positive")
+
+
+def config_from_preset(config_class, presets: dict, preset: str, overrides: dict,
+                       train_defaults: dict | None = None):
+    """``config_class`` from ``presets[preset]`` plus ``overrides``, whose names may belong to it
+    or to its nested :class:`TrainConfig` (``train``); an unknown name raises a ValueError."""
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(presets)}")
+    values = {**presets[preset]}
+    train_values = {**(train_defaults or {}), **values.pop("train", {})}
+    train_names = {f.name for f in fields(TrainConfig)}
+    own_names = {f.name for f in fields(config_class)} - {"train"}
+    for name, value in overrides.items():
+        if name in train_names:
+            train_values[name] = value
+        elif name in own_names:
+            values[name] = value
+        else:
+            raise ValueError(f"unknown option {name!r}")
+    return config_class(**values, train=TrainConfig(**train_values))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

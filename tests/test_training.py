@@ -101,3 +101,14 @@ def test_time_budget_stops_between_epochs(tmp_path):
     config = TrainConfig(epochs=20, progress=False, patience=None, max_minutes=1e-6)
     history = train(make_model(), batches(), batches(1, False), config, tmp_path)
     assert len(history) == 1
+
+
+def test_presets_and_unknown_options():
+    from sentiment import charlm, pipeline
+
+    assert pipeline.make_config("tiny", epochs=2).train.epochs == 2
+    assert charlm.make_config("d2l").train.optimizer == "sgd"
+    with pytest.raises(ValueError, match="unknown option 'bogus'"):
+        pipeline.make_config(bogus=1)
+    with pytest.raises(ValueError, match="unknown preset"):
+        charlm.make_config("huge")

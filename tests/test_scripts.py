@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def script(name, *args, stdin=None):
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
                             capture_output=True, text=True, input=stdin, timeout=600,
-                            env={**__import__("os").environ, "SENTIMENT_NO_TCMALLOC": "1"})
+                            env={**os.environ, "SENTIMENT_NO_TCMALLOC": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_model
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -194,7 +195,7 @@ def train(
     elif metrics_path.exists():
         metrics_path.unlink()
     _trim_metrics(metrics_path, progress["epoch"])
-    best_state = copy.deepcopy(model.state_dict()) if progress["best"] is not None else None
+    best_state = None  # after a resume the best weights are the saved model's, not the last
     history = []
     started = time.perf_counter()
     for epoch in range(progress["epoch"], config.epochs):
@@ -234,6 +235,9 @@ def train(
             trained["tokens_per_s"],
             f", padding {100 * padding:.1f}%" if padding is not None else "",
         )
+    best_file = output_dir / "model.safetensors"
     if best_state is not None:
         model.load_state_dict(best_state)
+    elif progress["best"] is not None and save_best is not None and best_file.exists():
+        load_model(model, str(best_file), device=str(device))
     return history

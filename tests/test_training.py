@@ -112,3 +112,22 @@ def test_presets_and_unknown_options():
         pipeline.make_config(bogus=1)
     with pytest.raises(ValueError, match="unknown preset"):
         charlm.make_config("huge")
+
+
+def test_resume_ends_with_the_best_weights_not_the_last(tmp_path):
+    from safetensors.torch import save_model
+
+    vocab = Vocab([f"t{i}" for i in range(20)])
+    config = TrainConfig(epochs=2, lr=1e-2, progress=False, patience=None)
+    save = lambda m, d: save_pretrained(m, d, vocab, {})  # noqa: E731
+    train(make_model(), batches(), batches(1, False), config, tmp_path, save_best=save)
+    worse = make_model()
+    with torch.no_grad():
+        for p in worse.parameters():
+            p.normal_()
+    save_model(worse, str(tmp_path / "checkpoint" / "model.safetensors"))  # a worse last epoch
+    resumed = make_model()
+    assert train(resumed, batches(), batches(1, False), config, tmp_path, save_best=save) == []
+    best, _, _ = load_pretrained(tmp_path)
+    for a, b in zip(resumed.state_dict().values(), best.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)

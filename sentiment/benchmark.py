@@ -129,9 +129,11 @@ def part_predict(args: dict) -> dict:
         vocab = Vocab.build(tokenizer.pipe(texts[:500]), max_size=config.max_vocab)
         vocab = Vocab(vocab.itos + [f"<unused{i}>" for i in range(10_002 - len(vocab))])
         model, _ = build_classifier(config, vocab)
-        model_dir = tempfile.mkdtemp()
-        save_pretrained(model, model_dir, vocab, preprocessing_config(config, tokenizer))
-    loaded = load_model(model_dir, args["device"])
+        with tempfile.TemporaryDirectory() as model_dir:
+            save_pretrained(model, model_dir, vocab, preprocessing_config(config, tokenizer))
+            loaded = load_model(model_dir, args["device"])
+    else:
+        loaded = load_model(model_dir, args["device"])
     words = [len(t.split()) for t in texts]
     typical = texts[int(np.argmin([abs(w - 230) for w in words]))]
     for _ in range(3):

@@ -92,6 +92,13 @@ def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor | None) -> tor
     return x.gather(1, index)
 
 
+def valid_mask(lengths: torch.Tensor | None, batch: int, steps: int, device) -> torch.Tensor:
+    """``(B, T)`` booleans: True at real positions, False at padding (all True without lengths)."""
+    if lengths is None:
+        return torch.ones(batch, steps, dtype=torch.bool, device=device)
+    return torch.arange(steps, device=device).unsqueeze(0) < lengths.to(device).unsqueeze(1)
+
+
 def detach_state(state):
     """Detach a hidden state (tensor, tuple or list of them) from the graph, for truncated BPTT."""
     if state is None:
@@ -189,8 +196,7 @@ class RNNCore(nn.Module):
                 x = self.dropout(x)
         final = self._final(x, lengths, new_state, mode)
         if lengths is not None and mode != "padded":
-            steps = torch.arange(x.size(1), device=x.device)
-            x = x * (steps.unsqueeze(0) < lengths.to(x.device).unsqueeze(1)).unsqueeze(-1)
+            x = x * valid_mask(lengths, x.size(0), x.size(1), x.device).unsqueeze(-1)
         return CoreOutput(x, final, new_state)
 
     def _final(self, x: torch.Tensor, lengths, state: State, mode: str) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .batching import Batch
-from .core import CoreConfig, RNNCore
+from .core import CoreConfig, RNNCore, valid_mask
 
 POOLINGS = ("final", "concat")
 
@@ -52,14 +52,11 @@ class SentimentClassifier(nn.Module):
         out = self.core(batch.inputs, batch.lengths, state)
         features = out.final  # (B, D*H)
         if self.pooling == "concat":
-            lengths = batch.lengths
-            if lengths is None:
-                lengths = torch.full((batch.inputs.size(0),), batch.inputs.size(1))
-            lengths = lengths.to(out.outputs.device)
-            steps = torch.arange(out.outputs.size(1), device=out.outputs.device)
-            valid = (steps.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1)  # (B, T, 1)
+            batch_size, steps, _ = out.outputs.shape
+            valid = valid_mask(batch.lengths, batch_size, steps, out.outputs.device)
+            valid = valid.unsqueeze(-1)  # (B, T, 1)
             maxed = out.outputs.masked_fill(~valid, float("-inf")).amax(dim=1)  # (B, D*H)
-            mean = out.outputs.sum(dim=1) / lengths.unsqueeze(1).to(out.outputs.dtype)
+            mean = out.outputs.sum(dim=1) / valid.sum(dim=1).to(out.outputs.dtype)  # (B, D*H)
             features = torch.cat([features, maxed, mean], dim=-1)  # (B, 3*D*H)
         logits = self.fc(self.dropout(features)).squeeze(-1)  # (B,)
         loss = None

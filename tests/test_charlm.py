@@ -109,7 +109,7 @@ def test_memorises_a_repeated_string(tmp_path):
     summary = train_language_model(config)
     assert summary["best"]["valid_perplexity"] < 1.2
     lm = load_language_model(tmp_path / "lm")
-    assert generate(lm, "hello ", 13) == "hello world, hello w"[:19]
+    assert generate(lm, "hello ", 13) == "hello world, hello "
 
 
 @pytest.fixture(scope="module")

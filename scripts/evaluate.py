@@ -30,10 +30,14 @@ def main() -> None:
                         help="fit the TF-IDF + LR baseline alongside (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None,
                         help="score only this many reviews (default: all)")
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=True,
+                        help="bfloat16 on CPUs with native bf16, float16 on CUDA "
+                             "(default: %(default)s)")
     args = parser.parse_args()
     setup_logging()
     report = evaluate_saved_model(args.model, args.data, args.split, args.output, args.batch_size,
-                                  args.baseline, args.device, args.limit)
+                                  args.baseline, args.device, args.limit,
+                                  mixed_precision=args.mixed_precision)
     print(json.dumps({"accuracy": report["accuracy"], "n": report["n"],
                       "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
                       "report": str(args.output or args.model)}, indent=2))

@@ -22,6 +22,9 @@ def main() -> None:
                              f"(default: $SENTIMENT_MODEL or {DEFAULT_MODEL_DIR})")
     parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     parser.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--mixed-precision", default=True, action=argparse.BooleanOptionalAction,
+                        help="bfloat16 on CPUs with native bf16, float16 on CUDA; "
+                             "--no-mixed-precision scores in float32 (default: on)")
     args = parser.parse_args()
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
     texts = [text for text in texts if text.strip()]
@@ -31,7 +34,8 @@ def main() -> None:
         model = load_model(args.model, args.device)
     except FileNotFoundError as error:
         sys.exit(f"error: {error}")
-    for text, result in zip(texts, predict(texts, model, args.batch_size), strict=True):
+    results = predict(texts, model, args.batch_size, mixed_precision=args.mixed_precision)
+    for text, result in zip(texts, results, strict=True):
         print(json.dumps({"text": text, **result}, ensure_ascii=False))
 
 

@@ -20,6 +20,13 @@ from .core import CoreConfig, RNNCore, valid_mask
 POOLINGS = ("final", "concat")
 
 
+def float32_linear(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``linear(x)`` in float32 even inside autocast: the logits (and the probabilities and
+    losses made from them) keep float32 precision; the layer is small next to the RNN."""
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return linear(x.float())
+
+
 class ModelOutput(NamedTuple):
     logits: torch.Tensor
     loss: torch.Tensor | None
@@ -50,15 +57,16 @@ class SentimentClassifier(nn.Module):
 
     def forward(self, batch: Batch, state: list | None = None) -> ModelOutput:
         out = self.core(batch.inputs, batch.lengths, state)
-        features = out.final  # (B, D*H)
+        features = out.final.float()  # (B, D*H); pooled in float32 under autocast too
         if self.pooling == "concat":
-            batch_size, steps, _ = out.outputs.shape
-            valid = valid_mask(batch.lengths, batch_size, steps, out.outputs.device)
+            outputs = out.outputs
+            batch_size, steps, _ = outputs.shape
+            valid = valid_mask(batch.lengths, batch_size, steps, outputs.device)
             valid = valid.unsqueeze(-1)  # (B, T, 1)
-            maxed = out.outputs.masked_fill(~valid, float("-inf")).amax(dim=1)  # (B, D*H)
-            mean = out.outputs.sum(dim=1) / valid.sum(dim=1).to(out.outputs.dtype)  # (B, D*H)
+            maxed = outputs.masked_fill(~valid, float("-inf")).amax(dim=1).float()  # (B, D*H)
+            mean = outputs.sum(dim=1, dtype=torch.float32) / valid.sum(dim=1)  # (B, D*H)
             features = torch.cat([features, maxed, mean], dim=-1)  # (B, 3*D*H)
-        logits = self.fc(self.dropout(features)).squeeze(-1)  # (B,)
+        logits = float32_linear(self.fc, self.dropout(features)).squeeze(-1)  # (B,)
         loss = None
         if batch.targets is not None:
             loss = F.binary_cross_entropy_with_logits(logits.float(), batch.targets.float())
@@ -106,7 +114,7 @@ class LanguageModel(nn.Module):
 
     def forward(self, batch: Batch, state: list | None = None) -> ModelOutput:
         out = self.core(batch.inputs, None, state)
-        logits = self.decoder(self.dropout(out.outputs))  # (B, T, V)
+        logits = float32_linear(self.decoder, self.dropout(out.outputs))  # (B, T, V)
         loss = None
         if batch.targets is not None:
             loss = F.cross_entropy(

@@ -188,11 +188,13 @@ def evaluate_model(
     split: str = "test",
     extra: dict | None = None,
     max_length: int | None = None,
+    mixed_precision: bool = True,
 ) -> dict:
     """Score ``split`` and write the report (with the TF-IDF baseline fitted on train)."""
     dataset = data.test if split == "test" else data.valid
     start = time.perf_counter()
-    probs = score_ids(model, data.ids[split], batch_size, data.vocab.pad_index or 0, max_length)
+    probs = score_ids(model, data.ids[split], batch_size, data.vocab.pad_index or 0, max_length,
+                      mixed_precision)
     seconds = time.perf_counter() - start
     baseline_probs = None
     if baseline:
@@ -233,6 +235,7 @@ def train_sentiment(config: SentimentConfig) -> dict:
         summary["report"] = evaluate_model(
             model, data, output, config.batch_size, config.baseline,
             extra={"training": summary.copy()}, max_length=config.max_length,
+            mixed_precision=config.train.mixed_precision,
         )
     return summary
 
@@ -246,6 +249,7 @@ def evaluate_saved_model(
     baseline: bool = True,
     device: str = "auto",
     test_limit: int | None = None,
+    mixed_precision: bool = True,
 ) -> dict:
     """Report on a saved model, preprocessing the data exactly as it was at training time."""
     from .predict import load_model
@@ -261,4 +265,5 @@ def evaluate_saved_model(
     )
     prepared = prepare_data(config, vocab=loaded.vocab)
     return evaluate_model(loaded.model, prepared, output or model_dir, batch_size, baseline,
-                          split, extra={"model": str(model_dir)}, max_length=config.max_length)
+                          split, extra={"model": str(model_dir)}, max_length=config.max_length,
+                          mixed_precision=mixed_precision)

@@ -4,6 +4,7 @@ import json
 import os
 
 from sentiment.benchmark import BenchmarkConfig, format_table, run_benchmark
+from sentiment.training import cpu_has_native_bf16
 
 
 def test_benchmark_runs_every_part_and_writes_json(synthetic_dir, tmp_path, monkeypatch):
@@ -20,6 +21,11 @@ def test_benchmark_runs_every_part_and_writes_json(synthetic_dir, tmp_path, monk
     assert package["padding_share"] < reference["padding_share"]
     assert package["tokens"] > 0 and reference["tokens"] > 0
     assert saved["ratios"]["train_package_over_reference"] > 0
+    native = "bfloat16" if cpu_has_native_bf16() else "float32"
+    assert package["precision"] == native and reference["precision"] == "float32"
+    assert saved["train_package-fp32"]["precision"] == "float32"
+    assert saved["predict_fp32"]["mixed_precision"] is False
+    assert saved["charlm"]["package_precision"] == native
     assert saved["predict"]["latency_p50_ms"] > 0 and saved["predict"]["batch_reviews"] == 40
     assert saved["charlm"]["package_tokens_per_s"] > 0 and saved["charlm"]["naive_tokens_per_s"] > 0
     assert saved["preprocess_cached"]["seconds_tokenize"] < saved["preprocess_cold"][

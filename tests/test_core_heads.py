@@ -108,3 +108,34 @@ def test_language_model_head_and_weight_tying():
                       tie_weights=True)
     with pytest.raises(ValueError, match="unidirectional"):
         LanguageModel(CoreConfig(vocab_size=30))
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_cpu_dropout_matches_the_bernoulli_distribution(p):
+    from sentiment.core import Dropout
+
+    layer = Dropout(p)
+    x = torch.ones(1000, 1000, requires_grad=True)
+    torch.manual_seed(0)
+    y = layer(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.003  # 1M draws: sd 0.0005
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / (1 - p)), rtol=1e-4)
+    assert abs(y.mean().item() - 1.0) < 0.01  # unbiased
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # gradient: the same mask and scale
+    rows = kept.float().mean(dim=1)
+    assert rows.std() < 0.03  # no structure across the tensor
+    torch.manual_seed(0)
+    assert torch.equal(layer(x), y)  # seeded
+    assert torch.equal(layer.eval()(x), x) and torch.equal(Dropout(0.0)(x), x)
+    assert layer.train()(x.detach().bfloat16()).dtype == torch.bfloat16
+
+
+def test_reverse_within_lengths_gradient_is_the_inverse_permutation():
+    x = torch.randn(3, 6, 4, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([6, 2, 4])
+    weights = torch.randn(3, 6, 4, dtype=torch.float64)
+    (reverse_within_lengths(x, lengths) * weights).sum().backward()
+    assert torch.equal(x.grad, reverse_within_lengths(weights, lengths))
+    assert torch.autograd.gradcheck(lambda t: reverse_within_lengths(t, lengths), (x,))

@@ -52,3 +52,12 @@ def test_model_resolution_and_cache(trained_model, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="train_sentiment.py"):
         predict("Superb!")
+
+
+def test_mixed_precision_scores_match_float32(trained_model):
+    texts = ["A wonderful, moving film.", "Dull and awful.", "The plot was long but superb.",
+             "the movie film story actor plot scene " * 40 + "boring"]
+    mixed = predict(texts, model=trained_model, mixed_precision=True)
+    exact = predict(texts, model=trained_model, mixed_precision=False)
+    for m, e in zip(mixed, exact, strict=True):
+        assert m["label"] == e["label"] and m["score"] == pytest.approx(e["score"], abs=0.02)

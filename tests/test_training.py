@@ -9,7 +9,14 @@ from sentiment.batching import SequenceBatches
 from sentiment.checkpoint import load_pretrained, save_pretrained
 from sentiment.core import CoreConfig
 from sentiment.heads import SentimentClassifier
-from sentiment.training import TrainConfig, resolve_device, train
+from sentiment.training import (
+    TrainConfig,
+    autocast,
+    autocast_dtype,
+    resolve_device,
+    run_epoch,
+    train,
+)
 from sentiment.vocab import Vocab
 
 
@@ -131,3 +138,39 @@ def test_resume_ends_with_the_best_weights_not_the_last(tmp_path):
     best, _, _ = load_pretrained(tmp_path)
     for a, b in zip(resumed.state_dict().values(), best.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_autocast_dtype_per_device(monkeypatch):
+    from sentiment import training
+
+    assert autocast_dtype(torch.device("cuda"), True) == torch.float16
+    assert autocast_dtype(torch.device("cuda"), False) is None
+    assert autocast_dtype(torch.device("cpu"), False) is None
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    assert autocast_dtype(torch.device("cpu"), True) == torch.bfloat16
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    assert autocast_dtype(torch.device("cpu"), True) is None  # emulated bf16 would be slower
+
+
+def test_bfloat16_autocast_learns_and_keeps_a_float32_head():
+    """Forced bf16 (emulated where the CPU lacks it): the RNN runs in bf16, logits and loss are
+    float32, weights and gradients stay float32, and the model learns the toy task."""
+    model = make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    device = torch.device("cpu")
+    first = run_epoch(model, batches(), device, optimizer, clip=1.0, amp_dtype=torch.bfloat16,
+                      progress=False)
+    for epoch in range(5):
+        last = run_epoch(model, batches(), device, optimizer, clip=1.0,
+                         amp_dtype=torch.bfloat16, progress=False)
+    assert last["loss"] < 0.5 * first["loss"] and last["accuracy"] > 0.9
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    batch = next(iter(batches(1, False)))
+    with torch.inference_mode(), autocast(device, torch.bfloat16):
+        output = model(batch)
+        core = model.core(batch.inputs, batch.lengths)
+    assert core.outputs.dtype == torch.bfloat16  # the RNN did run in bf16
+    assert output.logits.dtype == torch.float32 and output.loss.dtype == torch.float32
+    with torch.inference_mode():
+        exact = model(batch).logits
+    assert torch.allclose(output.logits, exact, atol=0.05)

@@ -139,3 +139,29 @@ def test_reverse_within_lengths_gradient_is_the_inverse_permutation():
     (reverse_within_lengths(x, lengths) * weights).sum().backward()
     assert torch.equal(x.grad, reverse_within_lengths(weights, lengths))
     assert torch.autograd.gradcheck(lambda t: reverse_within_lengths(t, lengths), (x,))
+
+
+def test_bfloat16_lstm_stays_close_to_float32_over_long_sequences():
+    """The numerical check behind bf16 autocast (BENCHMARKS.md; print with ``-s``): one LSTM
+    layer over IMDB's longest reviews' length, outputs and gradients against float32."""
+    torch.manual_seed(0)
+    rnn = torch.nn.LSTM(100, 256, batch_first=True)
+    x = (0.5 * torch.randn(2, 2500, 100)).requires_grad_()
+    results, dtypes = {}, {}
+    for dtype in (None, torch.bfloat16):
+        x.grad, rnn.weight_hh_l0.grad = None, None
+        with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+            out, (_, cell) = rnn(x)
+        out.float().sum().backward()
+        dtypes[dtype] = out.dtype
+        results[dtype] = tuple(t.detach().float() for t in
+                               (out, cell, x.grad, rnn.weight_hh_l0.grad))
+    errors = {name: float((low - exact).norm() / exact.norm()) for name, low, exact in
+              zip(("outputs", "cell", "input grad", "W_hh grad"), results[torch.bfloat16],
+                  results[None], strict=True)}
+    late = float((results[torch.bfloat16][0][:, -500:] - results[None][0][:, -500:]).norm()
+                 / results[None][0][:, -500:].norm())
+    print("bf16 relative errors:", {k: f"{v:.4f}" for k, v in errors.items()},
+          f"last 500 steps {late:.4f}")
+    assert dtypes == {None: torch.float32, torch.bfloat16: torch.bfloat16}
+    assert all(error < 0.01 for error in errors.values()) and late < 0.01

@@ -49,3 +49,46 @@ def test_bad_option_is_rejected():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"),
                              "--model", "/nonexistent", "hi"], capture_output=True, text=True)
     assert result.returncode != 0 and "train_sentiment.py" in result.stderr
+
+
+def test_tcmalloc_re_exec_depends_on_opt_out_and_ram(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from sentiment import cli
+
+    library = tmp_path / "libtcmalloc_minimal.so.4"
+    library.write_bytes(b"")
+    monkeypatch.setattr(cli, "TCMALLOC_PATHS", (str(library),))
+    calls = []
+    monkeypatch.setattr(cli.os, "execve", lambda exe, argv, env: calls.append(env["LD_PRELOAD"]))
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    monkeypatch.delenv("SENTIMENT_NO_TCMALLOC", raising=False)
+    monkeypatch.delenv("SENTIMENT_TCMALLOC", raising=False)
+
+    def ram(gib):
+        memory = SimpleNamespace(total=gib * 2**30)
+        monkeypatch.setattr(cli.psutil, "virtual_memory", lambda: memory)
+
+    ram(64)
+    cli.use_tcmalloc()
+    assert calls == [str(library)]
+    ram(8)  # too little RAM for tcmalloc's retained memory: glibc stays
+    cli.use_tcmalloc()
+    assert len(calls) == 1
+    monkeypatch.setenv("SENTIMENT_TCMALLOC", "1")  # unless asked for
+    cli.use_tcmalloc()
+    assert len(calls) == 2
+    ram(64)
+    monkeypatch.setenv("SENTIMENT_NO_TCMALLOC", "1")
+    cli.use_tcmalloc()
+    assert len(calls) == 2
+
+
+def test_profile_step_times_each_precision():
+    from sentiment.training import cpu_has_native_bf16
+
+    out = script("profile_step.py", "--repeats", "1")
+    lines = [line for line in out.splitlines() if "tokens/s" in line]
+    names = [line.split("  ")[0].strip() for line in lines]
+    assert names == (["float32", "bfloat16"] if cpu_has_native_bf16() else ["float32"])
+    assert all(float(line.split()[-2]) > 0 for line in lines)

@@ -1,0 +1,94 @@
+"""Time and profile one training step of the default sentiment model on a synthetic batch.
+
+    python scripts/profile_step.py                       # float32 and mixed, this package's dropout
+    python scripts/profile_step.py --compare-dropout     # also with torch's nn.Dropout, same run
+    python scripts/profile_step.py --profile             # torch.profiler table of the mixed step
+
+The batch is 64 random reviews of 255-284 tokens (a typical length-bucketed batch); the model is
+the default architecture (100-d embedding, 2-layer BiLSTM 256, concat head) with Adam. Variants
+are timed in turns in one process, so their ratio is fair on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from sentiment.batching import pad_batch
+from sentiment.cli import use_tcmalloc
+from sentiment.core import CoreConfig, Dropout
+from sentiment.heads import SentimentClassifier
+from sentiment.training import autocast, autocast_dtype
+
+
+def make_step(dtype, torch_dropout: bool, batch):
+    torch.manual_seed(0)
+    model = SentimentClassifier(CoreConfig(vocab_size=10_002, embed_dim=100), pooling="concat")
+    if torch_dropout:
+        for name in ("input_dropout", "dropout"):
+            setattr(model.core, name, nn.Dropout(getattr(model.core, name).p))
+    assert torch_dropout or isinstance(model.core.dropout, Dropout)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    device = torch.device("cpu")
+
+    def step():
+        with autocast(device, dtype):
+            output = model(batch)
+        optimizer.zero_grad()
+        output.loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=4, help="timed rounds (default: 4)")
+    parser.add_argument("--compare-dropout", action="store_true",
+                        help="also time torch's nn.Dropout in place of sentiment.core.Dropout")
+    parser.add_argument("--profile", action="store_true", help="print a torch.profiler table")
+    args = parser.parse_args()
+    use_tcmalloc()
+    torch.set_flush_denormal(True)
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(255, 285, (64,), generator=generator).tolist()
+    batch = pad_batch([torch.randint(2, 10_002, (n,), generator=generator).tolist()
+                       for n in lengths])
+    batch.targets = torch.randint(0, 2, (64,), generator=generator).float()
+    mixed = autocast_dtype(torch.device("cpu"), True)
+    variants = {"float32": (None, False)}
+    if mixed is not None:
+        variants[str(mixed).removeprefix("torch.")] = (mixed, False)
+    if args.compare_dropout:
+        variants.update({f"{name}, nn.Dropout": (dtype, True)
+                         for name, (dtype, _) in list(variants.items())})
+    steps = {name: make_step(dtype, plain, batch) for name, (dtype, plain) in variants.items()}
+    for step in steps.values():  # warm-up
+        step()
+    seconds = dict.fromkeys(steps, 0.0)
+    for _ in range(args.repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            seconds[name] += time.perf_counter() - start
+    tokens = sum(lengths)
+    for name, total in seconds.items():
+        per_step = total / args.repeats
+        print(f"{name:28s} {1000 * per_step:7.0f} ms/step  {tokens / per_step:8.0f} tokens/s")
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        name = next(reversed([n for n, (_, plain) in variants.items() if not plain]))
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            steps[name]()
+        print(f"\nprofile of one {name} step")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
     python scripts/profile_step.py                       # float32 and mixed, this package's dropout
     python scripts/profile_step.py --compare-dropout     # also with torch's nn.Dropout, same run
     python scripts/profile_step.py --profile             # torch.profiler table of the mixed step
+    python scripts/profile_step.py --gemm                # this CPU's matrix-product ceilings
 
 The batch is 64 random reviews of 255-284 tokens (a typical length-bucketed batch); the model is
 the default architecture (100-d embedding, 2-layer BiLSTM 256, concat head) with Adam. Variants
@@ -45,6 +46,26 @@ def make_step(dtype, torch_dropout: bool, batch):
     return step
 
 
+def gemm_ceilings(repeats: int = 20) -> None:
+    """GFLOP/s of one large matrix product and of the LSTM's per-step recurrent product
+    (64 x 256 by 256 x 1024) in float32 and bfloat16: what the recurrences can at best reach."""
+    shapes = {"large 2048 x 2048 x 2048": (2048, 2048, 2048),
+              "recurrent step 64 x 256 x 1024": (64, 256, 1024),
+              "char LM step (d2l) 32 x 256 x 1024": (32, 256, 1024),
+              "input projection 18176 x 512 x 1024": (18_176, 512, 1024)}
+    for label, (m, k, n) in shapes.items():
+        for dtype in (torch.float32, torch.bfloat16):
+            a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+            count = max(3, int(repeats * 2e9 / (2 * m * k * n)))
+            torch.mm(a, b)
+            start = time.perf_counter()
+            for _ in range(count):
+                torch.mm(a, b)
+            seconds = (time.perf_counter() - start) / count
+            name = str(dtype).removeprefix("torch.")
+            print(f"{label:36s} {name:9s} {2 * m * k * n / seconds / 1e9:7.0f} GFLOP/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,9 +73,14 @@ def main() -> None:
     parser.add_argument("--compare-dropout", action="store_true",
                         help="also time torch's nn.Dropout in place of sentiment.core.Dropout")
     parser.add_argument("--profile", action="store_true", help="print a torch.profiler table")
+    parser.add_argument("--gemm", action="store_true",
+                        help="measure matrix-product GFLOP/s instead of a training step")
     args = parser.parse_args()
     use_tcmalloc()
     torch.set_flush_denormal(True)
+    if args.gemm:
+        gemm_ceilings()
+        return
     generator = torch.Generator().manual_seed(0)
     lengths = torch.randint(255, 285, (64,), generator=generator).tolist()
     batch = pad_batch([torch.randint(2, 10_002, (n,), generator=generator).tolist()

@@ -22,7 +22,7 @@ from sentiment.batching import pad_batch
 from sentiment.cli import use_tcmalloc
 from sentiment.core import CoreConfig, Dropout
 from sentiment.heads import SentimentClassifier
-from sentiment.training import autocast, autocast_dtype
+from sentiment.training import autocast, autocast_dtype, dtype_name
 
 
 def make_step(dtype, torch_dropout: bool, batch):
@@ -62,7 +62,7 @@ def gemm_ceilings(repeats: int = 20) -> None:
             for _ in range(count):
                 torch.mm(a, b)
             seconds = (time.perf_counter() - start) / count
-            name = str(dtype).removeprefix("torch.")
+            name = dtype_name(dtype)
             print(f"{label:36s} {name:9s} {2 * m * k * n / seconds / 1e9:7.0f} GFLOP/s")
 
 
@@ -89,7 +89,7 @@ def main() -> None:
     mixed = autocast_dtype(torch.device("cpu"), True)
     variants = {"float32": (None, False)}
     if mixed is not None:
-        variants[str(mixed).removeprefix("torch.")] = (mixed, False)
+        variants[dtype_name(mixed)] = (mixed, False)
     if args.compare_dropout:
         variants.update({f"{name}, nn.Dropout": (dtype, True)
                          for name, (dtype, _) in list(variants.items())})

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cli import TCMALLOC_PATHS
+from .cli import tcmalloc_library
 
 
 @dataclass
@@ -72,7 +72,14 @@ def part_train(args: dict) -> dict:
     The reference is the seed's float32; the package uses its default mixed precision unless
     ``args["mixed_precision"]`` is false.
     """
-    from .training import autocast_dtype, build_optimizer, resolve_device, run_epoch
+    from .training import (
+        autocast_dtype,
+        build_optimizer,
+        dtype_name,
+        grad_scaler,
+        resolve_device,
+        run_epoch,
+    )
 
     reference = args["variant"] == "reference"
     torch.set_flush_denormal(not reference)
@@ -82,7 +89,7 @@ def part_train(args: dict) -> dict:
     optimizer = build_optimizer(model, config.train)
     mixed = not reference and args.get("mixed_precision", True)
     amp_dtype = autocast_dtype(device, mixed and config.train.mixed_precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    scaler = grad_scaler(device, amp_dtype)
     epoch_tokens = int(sum(len(ids) for ids in data.ids["train"]))
     run_epoch(model, _Limited(batches, 1), device, optimizer, scaler, amp_dtype=amp_dtype,
               progress=False)
@@ -95,7 +102,7 @@ def part_train(args: dict) -> dict:
         torch.cuda.synchronize()
     return {
         "variant": args["variant"], "device": str(device),
-        "precision": str(amp_dtype or torch.float32).removeprefix("torch."),
+        "precision": dtype_name(amp_dtype),
         "allocator": "tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "") else "glibc",
         "batches": args.get("batches") or len(batches), "tokens": result["tokens"],
         "seconds": result["seconds"], "tokens_per_s": result["tokens_per_s"],
@@ -172,7 +179,14 @@ def part_charlm(args: dict) -> dict:
         make_config,
         preprocess,
     )
-    from .training import autocast_dtype, build_optimizer, resolve_device, run_epoch
+    from .training import (
+        autocast_dtype,
+        build_optimizer,
+        dtype_name,
+        grad_scaler,
+        resolve_device,
+        run_epoch,
+    )
 
     torch.set_flush_denormal(True)
     config = make_config("d2l", device=args["device"])
@@ -187,11 +201,11 @@ def part_charlm(args: dict) -> dict:
         model = build_language_model(config, len(vocab)).to(device)
         optimizer = build_optimizer(model, config.train)
         amp_dtype = autocast_dtype(device, mixed)
-        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+        scaler = grad_scaler(device, amp_dtype)
         package[precision] = run_epoch(model, _Limited(batches, count), device, optimizer, scaler,
                                        clip=config.train.clip, amp_dtype=amp_dtype,
                                        progress=False)
-        package[precision]["dtype"] = str(amp_dtype or torch.float32).removeprefix("torch.")
+        package[precision]["dtype"] = dtype_name(amp_dtype)
     cell = torch.nn.LSTMCell(len(vocab), config.hidden).to(device)
     decoder = torch.nn.Linear(config.hidden, len(vocab)).to(device)
     params = [*cell.parameters(), *decoder.parameters()]
@@ -231,7 +245,7 @@ PARTS = {"train": part_train, "preprocess": part_preprocess, "predict": part_pre
 def run_part(part: str, args: dict, env: dict | None = None, tcmalloc: bool = True) -> dict:
     """Run one measurement in a fresh interpreter; returns its JSON result."""
     env = {**os.environ, **(env or {})}
-    library = next((p for p in TCMALLOC_PATHS if Path(p).exists()), None)
+    library = tcmalloc_library()
     if tcmalloc and library:
         env["LD_PRELOAD"] = library
     else:

@@ -21,6 +21,11 @@ TCMALLOC_PATHS = (
 TCMALLOC_MIN_RAM_GIB = 20
 
 
+def tcmalloc_library() -> str | None:
+    """The path of the installed tcmalloc library, or None."""
+    return next((p for p in TCMALLOC_PATHS if Path(p).exists()), None)
+
+
 def _parse_optional(kind):
     def parse(text: str):
         return None if text.lower() in ("none", "null", "") else kind(text)
@@ -81,7 +86,7 @@ def use_tcmalloc() -> None:
     """
     if os.environ.get("SENTIMENT_NO_TCMALLOC") or "tcmalloc" in os.environ.get("LD_PRELOAD", ""):
         return
-    library = next((p for p in TCMALLOC_PATHS if Path(p).exists()), None)
+    library = tcmalloc_library()
     if library is None:
         return
     ram_gib = psutil.virtual_memory().total / 2**30

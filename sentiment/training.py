@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import time
@@ -85,6 +86,7 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+@functools.cache
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), as oneDNN needs
     to make bf16 faster than float32; without it bf16 is emulated and slower."""
@@ -108,6 +110,17 @@ def autocast_dtype(device: torch.device, mixed_precision: bool = True) -> torch.
     if device.type == "cpu" and cpu_has_native_bf16():
         return torch.bfloat16
     return None
+
+
+def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """The loss scaler for autocast to ``dtype``: active for float16 only (bfloat16 has float32's
+    range and needs none); a disabled scaler passes losses and steps through unchanged."""
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
+def dtype_name(dtype: torch.dtype | None) -> str:
+    """``"bfloat16"`` for ``torch.bfloat16``; None (no autocast) is ``"float32"``."""
+    return str(dtype or torch.float32).removeprefix("torch.")
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -135,6 +148,8 @@ def run_epoch(
     the next batch says it ``continues``; otherwise every batch starts from a zero state.
     """
     training = optimizer is not None
+    if training and scaler is None:
+        scaler = grad_scaler(device, amp_dtype)
     model.train(training)
     sums: dict = {}
     tokens, start, state = 0, time.perf_counter(), None
@@ -148,16 +163,11 @@ def run_epoch(
                 output = model(batch, state)
             if training:
                 optimizer.zero_grad(set_to_none=True)
-                if scaler is None:
-                    output.loss.backward()
-                    nn.utils.clip_grad_norm_(model.parameters(), clip)
-                    optimizer.step()
-                else:
-                    scaler.scale(output.loss).backward()
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), clip)
-                    scaler.step(optimizer)
-                    scaler.update()
+                scaler.scale(output.loss).backward()
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+                scaler.step(optimizer)
+                scaler.update()
             state = output.state
             for key, value in model.batch_metrics(output, batch).items():
                 sums[key] = sums.get(key, 0) + value
@@ -216,10 +226,9 @@ def train(
     model.to(device)
     amp_dtype = autocast_dtype(device, config.mixed_precision)
     if amp_dtype is not None:
-        logger.info("mixed precision: %s autocast on %s", str(amp_dtype).removeprefix("torch."),
-                    device.type)
+        logger.info("mixed precision: %s autocast on %s", dtype_name(amp_dtype), device.type)
     optimizer = build_optimizer(model, config)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    scaler = grad_scaler(device, amp_dtype)
     metric, direction = model.selection_metric
     metrics_path = output_dir / "metrics.jsonl"
     progress = {"epoch": 0, "best": None, "bad_epochs": 0}

@@ -23,6 +23,14 @@ import numpy as np
 import torch
 
 from .cli import tcmalloc_library
+from .training import (
+    autocast_dtype,
+    build_optimizer,
+    dtype_name,
+    grad_scaler,
+    resolve_device,
+    run_epoch,
+)
 
 
 @dataclass
@@ -72,15 +80,6 @@ def part_train(args: dict) -> dict:
     The reference is the seed's float32; the package uses its default mixed precision unless
     ``args["mixed_precision"]`` is false.
     """
-    from .training import (
-        autocast_dtype,
-        build_optimizer,
-        dtype_name,
-        grad_scaler,
-        resolve_device,
-        run_epoch,
-    )
-
     reference = args["variant"] == "reference"
     torch.set_flush_denormal(not reference)
     config, data, model, batches = _sentiment_setup(args, reference)
@@ -179,15 +178,6 @@ def part_charlm(args: dict) -> dict:
         make_config,
         preprocess,
     )
-    from .training import (
-        autocast_dtype,
-        build_optimizer,
-        dtype_name,
-        grad_scaler,
-        resolve_device,
-        run_epoch,
-    )
-
     torch.set_flush_denormal(True)
     config = make_config("d2l", device=args["device"])
     device = resolve_device(config.train.device)
@@ -265,8 +255,6 @@ def machine_name(device: str) -> str:
 
 def run_benchmark(config: BenchmarkConfig, log=print) -> dict:
     """All measurements; writes ``benchmarks/<machine>-<date>.json`` and returns the results."""
-    from .training import resolve_device
-
     device = str(resolve_device(config.device))
     batches = config.train_batches or (8 if config.quick else None)
     common = {"data": config.data, "device": device}

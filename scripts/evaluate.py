@@ -9,7 +9,6 @@ import argparse
 import json
 
 from sentiment.cli import setup_logging
-from sentiment.data import DEFAULT_SOURCE
 from sentiment.pipeline import evaluate_saved_model
 from sentiment.predict import DEFAULT_MODEL_DIR
 
@@ -19,15 +18,16 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_MODEL_DIR,
                         help="saved model folder (default: %(default)s)")
-    parser.add_argument("--data", default=DEFAULT_SOURCE,
-                        help="hub id or local folder (default: %(default)s)")
+    parser.add_argument("--data", default=None,
+                        help="hub id or local folder (default: the model's own data source, "
+                             "split exactly as at training time)")
     parser.add_argument("--split", default="test", choices=["test", "valid"],
                         help="(default: %(default)s)")
     parser.add_argument("--output", default=None, help="report folder (default: the model folder)")
     parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
-                        help="fit the TF-IDF + LR baseline alongside (default: %(default)s)")
+                        help="fit the linear baselines alongside (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None,
                         help="score only this many reviews (default: all)")
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=True,

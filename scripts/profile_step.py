@@ -20,14 +20,16 @@ from torch import nn
 
 from sentiment.batching import pad_batch
 from sentiment.cli import use_tcmalloc
-from sentiment.core import CoreConfig, Dropout
+from sentiment.config import HeadConfig
+from sentiment.core import CoreConfig, Dropout, RNNCore
 from sentiment.heads import SentimentClassifier
-from sentiment.training import autocast, autocast_dtype, dtype_name
+from sentiment.precision import autocast, autocast_dtype, dtype_name
 
 
 def make_step(dtype, torch_dropout: bool, batch):
     torch.manual_seed(0)
-    model = SentimentClassifier(CoreConfig(vocab_size=10_002, embed_dim=100), pooling="concat")
+    model = SentimentClassifier(RNNCore(CoreConfig(vocab_size=10_002, embed_dim=100)),
+                                HeadConfig(pooling="concat"))
     if torch_dropout:
         for name in ("input_dropout", "dropout"):
             setattr(model.core, name, nn.Dropout(getattr(model.core, name).p))
@@ -77,7 +79,7 @@ def main() -> None:
                         help="measure matrix-product GFLOP/s instead of a training step")
     args = parser.parse_args()
     use_tcmalloc()
-    torch.set_flush_denormal(True)
+    torch.set_flush_denormal(True)  # an entry point: the whole process, as training runs
     if args.gemm:
         gemm_ceilings()
         return

@@ -2,44 +2,37 @@
 
     python scripts/train_charlm.py --text ../shared/data/text/timemachine.txt --preset d2l \
         --output runs/timemachine
+
+Presets: d2l (d2l's Time Machine settings), tiny (seconds), shakespeare (tiny Shakespeare on a
+CPU budget).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from sentiment.charlm import PRESETS, CharLMConfig, make_config, train_language_model
-from sentiment.cli import add_dataclass_options, dataclass_values, setup_logging, use_tcmalloc
-from sentiment.training import TrainConfig
+from sentiment.charlm import PRESETS, make_config, train_language_model
+from sentiment.cli import (
+    add_config_options,
+    config_from_args,
+    preset_parser,
+    setup_logging,
+    use_tcmalloc,
+)
 
 
 def main() -> None:
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                     help="d2l: d2l's Time Machine settings; tiny: seconds; shakespeare: "
-                          "tiny Shakespeare on a CPU budget (default: %(default)s)")
-    preset = pre.parse_known_args()[0].preset
-    defaults = make_config(preset)
-    parser = argparse.ArgumentParser(description=__doc__, parents=[pre],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--text", nargs="+", required=True, help="UTF-8 text file(s)")
-    add_dataclass_options(parser, CharLMConfig, defaults, skip=("text",))
-    add_dataclass_options(parser, TrainConfig, defaults.train)
-    for action in parser._actions:  # the issue's short names for choices
-        if action.dest in ("mode", "rnn", "input", "sampling", "optimizer"):
-            action.choices = {"mode": ["raw", "d2l"], "rnn": ["lstm", "gru", "rnn"],
-                              "input": ["onehot", "embedding"],
-                              "sampling": ["sequential", "random"],
-                              "optimizer": ["sgd", "adam"]}[action.dest]
+    parser, defaults = preset_parser(__doc__, PRESETS, make_config)
+    add_config_options(parser, defaults)
     args = parser.parse_args()
+    if not args.text:
+        parser.error("--text is required: one or more UTF-8 text files")
     setup_logging()
-    overrides = {**dataclass_values(args, CharLMConfig), **dataclass_values(args, TrainConfig)}
-    overrides.pop("train", None)
-    summary = train_language_model(make_config(preset, **overrides))
+    config = config_from_args(args, defaults)
+    summary = train_language_model(config)
     best = summary["best"]
     print(json.dumps({
-        "output": overrides["output"], "epochs_run": summary["epochs_run"],
+        "output": config.train.output, "epochs_run": summary["epochs_run"],
         "train_seconds": round(summary["train_seconds"], 1),
         "best_epoch": best.get("epoch"),
         "valid_loss_nats": best.get("valid_loss"), "valid_perplexity": best.get("valid_perplexity"),

@@ -3,40 +3,40 @@
     python scripts/train_sentiment.py
     python scripts/train_sentiment.py --data ../shared/data/imdb \
         --vectors ../shared/data/glove/glove.6B.50d.txt.gz
+    python scripts/train_sentiment.py --data ../shared/data/imdb --encoder runs/lm   # fine-tune
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from sentiment.cli import add_dataclass_options, dataclass_values, setup_logging, use_tcmalloc
-from sentiment.pipeline import PRESETS, SentimentConfig, make_config, train_sentiment
-from sentiment.training import TrainConfig
+from sentiment.cli import (
+    add_config_options,
+    config_from_args,
+    preset_parser,
+    setup_logging,
+    use_tcmalloc,
+)
+from sentiment.pipeline import PRESETS, make_config, train_sentiment
 
 
 def main() -> None:
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    preset = pre.parse_known_args()[0].preset
-    defaults = make_config(preset)
-    parser = argparse.ArgumentParser(description=__doc__, parents=[pre],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataclass_options(parser, SentimentConfig, defaults)
-    add_dataclass_options(parser, TrainConfig, defaults.train)
+    parser, defaults = preset_parser(__doc__, PRESETS, make_config)
+    add_config_options(parser, defaults)
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     args = parser.parse_args()
     setup_logging(args.verbose)
-    overrides = {**dataclass_values(args, SentimentConfig), **dataclass_values(args, TrainConfig)}
-    overrides.pop("train", None)
-    summary = train_sentiment(make_config(preset, **overrides))
+    config = config_from_args(args, defaults)
+    summary = train_sentiment(config)
     report = summary.get("report", {})
     print(json.dumps({
-        "output": overrides["output"],
+        "output": config.train.output,
         "epochs_run": summary["epochs_run"],
         "train_seconds": round(summary["train_seconds"], 1),
         "test_accuracy": report.get("accuracy"),
+        "test_accuracy_ci95": report.get("accuracy_ci95"),
         "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
+        "baselines": {b["short_name"]: b["accuracy"] for b in report.get("baselines", [])},
     }, indent=2))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -26,6 +27,19 @@ class Batch:
             move(self.inputs), move(self.lengths), move(self.targets), self.num_tokens,
             self.continues,
         )
+
+
+class BatchSource(Protocol):
+    """What the training loop needs of its training batches: one epoch per pass, reshuffled by
+    ``set_epoch``, and the share of padded positions (None when nothing is padded)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Batch]: ...
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+    def padding_share(self) -> float | None: ...
 
 
 def pad_batch(
@@ -150,3 +164,69 @@ class SequenceBatches:
             yield pad_batch(
                 [self.sequences[i] for i in indices], self.pad_index, self.max_length, targets
             )
+
+
+class StreamBatches:
+    """d2l's two iterators over one long id stream: ``sequential`` (TBPTT) or ``random``.
+
+    Sequential partitioning lays the stream out in ``batch_size`` rows and walks them
+    ``num_steps`` at a time, so row ``b`` of batch ``i + 1`` continues row ``b`` of batch ``i``
+    and the hidden state is carried over, detached (truncated backpropagation through time)::
+
+        text  a b c d e f g h i j k l m n o p q r s t u v w x    (batch_size 2, num_steps 3)
+        row 0 [a b c][d e f][g h i] ...    targets: the same, one symbol later
+        row 1 [m n o][p q r][s t u] ...
+
+    Random sampling takes windows at random positions and starts every batch from a zero state.
+
+    Each epoch starts at a random offset in ``[0, num_steps)`` (as d2l does), seeded by
+    ``(seed, epoch)``; ``offset=False`` starts at 0 (validation).
+    """
+
+    def __init__(self, corpus: np.ndarray, batch_size: int, num_steps: int,
+                 sampling: str = "sequential", seed: int = 0, offset: bool = True):
+        if sampling not in ("sequential", "random"):
+            raise ValueError(f"sampling must be 'sequential' or 'random', got {sampling!r}")
+        if batch_size < 1 or num_steps < 1:
+            raise ValueError("batch_size and num_steps must be >= 1")
+        needed = batch_size * num_steps + num_steps + 1 if offset else batch_size * num_steps + 1
+        if len(corpus) < needed:
+            raise ValueError(
+                f"text too short: {len(corpus)} symbols, but one batch of {batch_size} x "
+                f"{num_steps} needs at least {needed}; lower --batch-size or --num-steps"
+            )
+        self.corpus = torch.as_tensor(np.asarray(corpus), dtype=torch.long)
+        self.batch_size, self.num_steps, self.sampling = batch_size, num_steps, sampling
+        self.seed, self.epoch, self.offset = seed, 0, offset
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def padding_share(self) -> None:
+        return None  # windows of a stream are never padded
+
+    def _start(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(0, self.num_steps)) if self.offset else 0
+
+    def __len__(self) -> int:
+        usable = len(self.corpus) - (self.num_steps if self.offset else 0) - 1
+        if self.sampling == "sequential":
+            return (usable // self.batch_size) // self.num_steps
+        return (usable // self.num_steps) // self.batch_size
+
+    def __iter__(self) -> Iterator[Batch]:
+        rng = np.random.default_rng((self.seed, self.epoch))
+        corpus, steps, size = self.corpus[self._start(rng):], self.num_steps, self.batch_size
+        if self.sampling == "sequential":
+            num_tokens = ((len(corpus) - 1) // size) * size
+            inputs = corpus[:num_tokens].view(size, -1)  # (B, L)
+            targets = corpus[1 : num_tokens + 1].view(size, -1)
+            for i, start in enumerate(range(0, (inputs.size(1) // steps) * steps, steps)):
+                yield Batch(inputs[:, start : start + steps], None,
+                            targets[:, start : start + steps], size * steps, continues=i > 0)
+        else:
+            starts = np.arange(0, ((len(corpus) - 1) // steps) * steps, steps)
+            rng.shuffle(starts)
+            for i in range(0, (len(starts) // size) * size, size):
+                chosen = torch.as_tensor(starts[i : i + size]).unsqueeze(1) + torch.arange(steps)
+                yield Batch(corpus[chosen], None, corpus[chosen + 1], size * steps)

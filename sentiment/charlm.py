@@ -1,16 +1,8 @@
 """Character-level language models (d2l ch. 8-9, char-rnn) on the shared core and training loop.
 
-The text becomes one long id sequence. Sequential partitioning (``sampling="sequential"``)
-lays it out in ``batch_size`` rows and walks them ``num_steps`` at a time, so row ``b`` of batch
-``i + 1`` continues row ``b`` of batch ``i`` and the hidden state is carried over, detached
-(truncated backpropagation through time)::
-
-    text  a b c d e f g h i j k l m n o p q r s t u v w x    (batch_size 2, num_steps 3)
-    row 0 [a b c][d e f][g h i] ...    targets: the same, one character later
-    row 1 [m n o][p q r][s t u] ...
-
-Random sampling (``sampling="random"``) takes subsequences at random positions and starts every
-batch from a zero state.
+The text becomes one long id sequence, read in windows by
+:class:`~sentiment.batching.StreamBatches`: sequentially with the state carried over (truncated
+BPTT, ``sampling="sequential"``) or at random positions from a zero state (``"random"``).
 """
 
 from __future__ import annotations
@@ -21,19 +13,22 @@ import math
 import re
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from .batching import Batch
+from .batching import StreamBatches as CharBatches
 from .checkpoint import load_pretrained, save_pretrained
-from .core import CoreConfig
-from .heads import LanguageModel
-from .training import TrainConfig, config_from_preset, train
-from .vocab import UNK, Vocab
+from .config import Config, preset_config
+from .heads import LanguageModel, build_model
+from .tokenize import Tokenizer
+from .training import train
+from .vocab import EOS, UNK, Vocab
 
 logger = logging.getLogger(__name__)
 MODES = ("raw", "d2l")
@@ -79,122 +74,43 @@ def split_corpus(ids: np.ndarray, valid_fraction: float) -> tuple[np.ndarray, np
     return ids[:cut], ids[cut:]
 
 
-class CharBatches:
-    """d2l's two iterators over a corpus of ids: ``sequential`` (TBPTT) or ``random``.
-
-    Each epoch starts at a random offset in ``[0, num_steps)`` (as d2l does), seeded by
-    ``(seed, epoch)``; ``offset=False`` starts at 0 (validation).
-    """
-
-    def __init__(self, corpus: np.ndarray, batch_size: int, num_steps: int,
-                 sampling: str = "sequential", seed: int = 0, offset: bool = True):
-        if sampling not in ("sequential", "random"):
-            raise ValueError(f"sampling must be 'sequential' or 'random', got {sampling!r}")
-        if batch_size < 1 or num_steps < 1:
-            raise ValueError("batch_size and num_steps must be >= 1")
-        needed = batch_size * num_steps + num_steps + 1 if offset else batch_size * num_steps + 1
-        if len(corpus) < needed:
-            raise ValueError(
-                f"text too short: {len(corpus)} symbols, but one batch of {batch_size} x "
-                f"{num_steps} needs at least {needed}; lower --batch-size or --num-steps"
-            )
-        self.corpus = torch.as_tensor(np.asarray(corpus), dtype=torch.long)
-        self.batch_size, self.num_steps, self.sampling = batch_size, num_steps, sampling
-        self.seed, self.epoch, self.offset = seed, 0, offset
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def _start(self, rng: np.random.Generator) -> int:
-        return int(rng.integers(0, self.num_steps)) if self.offset else 0
-
-    def __len__(self) -> int:
-        usable = len(self.corpus) - (self.num_steps if self.offset else 0) - 1
-        if self.sampling == "sequential":
-            return (usable // self.batch_size) // self.num_steps
-        return (usable // self.num_steps) // self.batch_size
-
-    def __iter__(self) -> Iterator[Batch]:
-        rng = np.random.default_rng((self.seed, self.epoch))
-        corpus, steps, size = self.corpus[self._start(rng):], self.num_steps, self.batch_size
-        if self.sampling == "sequential":
-            num_tokens = ((len(corpus) - 1) // size) * size
-            inputs = corpus[:num_tokens].view(size, -1)  # (B, L)
-            targets = corpus[1 : num_tokens + 1].view(size, -1)
-            for i, start in enumerate(range(0, (inputs.size(1) // steps) * steps, steps)):
-                yield Batch(inputs[:, start : start + steps], None,
-                            targets[:, start : start + steps], size * steps, continues=i > 0)
-        else:
-            starts = np.arange(0, ((len(corpus) - 1) // steps) * steps, steps)
-            rng.shuffle(starts)
-            for i in range(0, (len(starts) // size) * size, size):
-                chosen = torch.as_tensor(starts[i : i + size]).unsqueeze(1) + torch.arange(steps)
-                yield Batch(corpus[chosen], None, corpus[chosen + 1], size * steps)
-
-
-@dataclass
-class CharLMConfig:
-    """Everything ``scripts/train_charlm.py`` controls."""
-
-    text: list[str] = field(default_factory=list)
-    output: str = "runs/charlm"
-    mode: str = "raw"
-    rnn: str = "lstm"
-    hidden: int = 256
-    layers: int = 2
-    input: str = "embedding"
-    embed_dim: int = 64
-    dropout: float = 0.0
-    tie_weights: bool = False
-    batch_size: int = 32
-    num_steps: int = 35
-    sampling: str = "sequential"
-    valid_fraction: float = 0.1
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(patience=None))
-
-
 PRESETS = {
-    "default": {},
-    "d2l": {"mode": "d2l", "rnn": "lstm", "hidden": 256, "layers": 1, "input": "onehot",
-            "batch_size": 32, "num_steps": 35, "sampling": "sequential",
-            "train": {"optimizer": "sgd", "lr": 1.0, "clip": 1.0, "epochs": 500,
-                      "patience": None}},
-    "tiny": {"mode": "d2l", "hidden": 32, "layers": 1, "input": "onehot", "batch_size": 16,
-             "num_steps": 16,
-             "train": {"optimizer": "adam", "lr": 1e-2, "clip": 1.0, "epochs": 3,
-                       "patience": None}},
-    "shakespeare": {"mode": "raw", "rnn": "lstm", "hidden": 384, "layers": 2,
-                    "input": "embedding", "embed_dim": 64, "dropout": 0.2, "batch_size": 64,
-                    "num_steps": 100,
-                    "train": {"optimizer": "adam", "lr": 2e-3, "clip": 1.0, "epochs": 50,
-                              "max_minutes": 30, "patience": None}},
+    "default": {"output": "runs/charlm", "embed_dim": 64, "dropout": 0.0, "input_dropout": 0.0,
+                "output_dropout": 0.0, "bidirectional": False, "batch_size": 32,
+                "num_steps": 35, "vectors": None, "patience": None, "pad_index": None},
+    "d2l": {"mode": "d2l", "rnn_type": "lstm", "hidden_dim": 256, "num_layers": 1,
+            "input_type": "onehot", "batch_size": 32, "num_steps": 35, "sampling": "sequential",
+            "optimizer": "sgd", "lr": 1.0, "clip": 1.0, "epochs": 500},
+    "tiny": {"mode": "d2l", "hidden_dim": 32, "num_layers": 1, "input_type": "onehot",
+             "batch_size": 16, "num_steps": 16, "optimizer": "adam", "lr": 1e-2, "clip": 1.0,
+             "epochs": 3},
+    "shakespeare": {"mode": "raw", "rnn_type": "lstm", "hidden_dim": 384, "num_layers": 2,
+                    "input_type": "embedding", "embed_dim": 64, "dropout": 0.2,
+                    "output_dropout": 0.2, "batch_size": 64, "num_steps": 100,
+                    "optimizer": "adam", "lr": 2e-3, "clip": 1.0, "epochs": 50,
+                    "max_minutes": 30},
 }
 
 
-def make_config(preset: str = "default", **overrides) -> CharLMConfig:
-    """A config from a preset plus overrides; unknown names raise a ValueError naming them."""
-    return config_from_preset(CharLMConfig, PRESETS, preset, overrides, {"patience": None})
+def make_config(preset: str = "default", **overrides) -> Config:
+    """A char-LM config from a preset plus overrides (option names: ``text``, ``hidden_dim``,
+    ``epochs``...); unknown names raise a ValueError naming them."""
+    return preset_config("char-lm", PRESETS, preset, **overrides)
 
 
-def build_language_model(config: CharLMConfig, vocab_size: int) -> LanguageModel:
-    core = CoreConfig(
-        vocab_size=vocab_size, embed_dim=config.embed_dim, hidden_dim=config.hidden,
-        num_layers=config.layers, rnn_type=config.rnn, bidirectional=False,
-        dropout=config.dropout, input_dropout=0.0, input_type=config.input, pad_index=None,
-    )
+def build_language_model(config: Config, vocab_size: int) -> tuple[LanguageModel, Config]:
+    """The language model and its config with the vocabulary size filled in."""
+    core = replace(config.model.core, vocab_size=vocab_size)
+    config = replace(config, model=replace(config.model, core=core))
     torch.manual_seed(config.train.seed)
-    return LanguageModel(core, tie_weights=config.tie_weights, dropout=config.dropout)
+    return build_model(config.task, config.model), config
 
 
 def plot_perplexity(metrics_path: Path, output: Path) -> None:
     """Training and validation perplexity per epoch (what d2l's Animator showed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     epochs = [r["epoch"] for r in records]
     for split in ("train", "valid"):
         ax.plot(epochs, [r[f"{split}_perplexity"] for r in records], label=split)
@@ -202,31 +118,30 @@ def plot_perplexity(metrics_path: Path, output: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(output, dpi=100)
-    plt.close(fig)
 
 
-def train_language_model(config: CharLMConfig) -> dict:
-    """Train a character LM on ``config.text``; saves the best model on validation perplexity."""
-    text = preprocess(read_texts(config.text), config.mode)
-    vocab = build_char_vocab(text, config.mode)
-    train_ids, valid_ids = split_corpus(encode_text(text, vocab), config.valid_fraction)
-    train_batches = CharBatches(train_ids, config.batch_size, config.num_steps, config.sampling,
+def train_language_model(config: Config) -> dict:
+    """Train a character LM on ``config.data.source``; saves the best model on validation
+    perplexity."""
+    data = config.data
+    text = preprocess(read_texts(data.source), data.mode)
+    vocab = build_char_vocab(text, data.mode)
+    train_ids, valid_ids = split_corpus(encode_text(text, vocab), data.valid_fraction)
+    train_batches = CharBatches(train_ids, data.batch_size, data.num_steps, data.sampling,
                                 config.train.seed)
     if len(valid_ids) == 0:
         raise ValueError("valid_fraction is 0: perplexity needs held-out text")
-    valid_rows = max(1, min(config.batch_size, (len(valid_ids) - 1) // config.num_steps))
-    valid_batches = CharBatches(valid_ids, valid_rows, config.num_steps, "sequential",
+    valid_rows = max(1, min(data.batch_size, (len(valid_ids) - 1) // data.num_steps))
+    valid_batches = CharBatches(valid_ids, valid_rows, data.num_steps, "sequential",
                                 offset=False)
-    model = build_language_model(config, len(vocab))
-    output = Path(config.output)
+    model, config = build_language_model(config, len(vocab))
+    output = Path(config.train.output)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
-    preprocessing = {"mode": config.mode, "valid_fraction": config.valid_fraction}
     logger.info("%s: %d training and %d validation symbols, vocabulary %d",
-                ", ".join(map(str, config.text)), len(train_ids), len(valid_ids), len(vocab))
+                ", ".join(map(str, data.source)), len(train_ids), len(valid_ids), len(vocab))
     start = time.perf_counter()
     history = train(model, train_batches, valid_batches, config.train, output,
-                    save_best=lambda m, d: save_pretrained(m, d, vocab, preprocessing))
+                    save_best=lambda m, d: save_pretrained(m, d, vocab, config))
     seconds = time.perf_counter() - start
     if (output / "metrics.jsonl").exists():
         plot_perplexity(output / "metrics.jsonl", output / "perplexity.png")
@@ -237,11 +152,13 @@ def train_language_model(config: CharLMConfig) -> dict:
 
 @dataclass
 class CharLanguageModel:
-    """A loaded character LM: the model, its vocabulary and its preprocessing mode."""
+    """A loaded language model: the model, its vocabulary and its preprocessing mode
+    (``raw``/``d2l`` characters, or ``words``: spaCy tokens, as the word LM was trained)."""
 
     model: LanguageModel
     vocab: Vocab
     mode: str
+    tokenizer: Tokenizer | None = None
 
     @property
     def device(self) -> torch.device:
@@ -249,13 +166,18 @@ class CharLanguageModel:
 
 
 def load_language_model(path: str | Path, device: str = "cpu") -> CharLanguageModel:
+    """A saved language model (character or word) ready for :func:`generate`."""
     model, vocab, config = load_pretrained(path, device=device)
     if model.task != LanguageModel.task:
-        raise ValueError(f"{path} is a {model.task!r} model, not a language model")
-    return CharLanguageModel(model, vocab, config["preprocessing"]["mode"])
+        raise ValueError(f"{path} is a {config.task!r} model, not a language model")
+    if config.task == "char-lm":
+        return CharLanguageModel(model, vocab, config.data.mode)
+    return CharLanguageModel(model, vocab, "words", Tokenizer(lowercase=config.data.lowercase))
 
 
 def _prefix_ids(lm: CharLanguageModel, prefix: str) -> list[int]:
+    if lm.tokenizer is not None:
+        return lm.vocab.encode(lm.tokenizer(prefix))
     text = preprocess(prefix, lm.mode) if lm.mode == "d2l" else prefix
     ids, dropped = [], set()
     for char in text:
@@ -279,7 +201,8 @@ def generate(
     top_k: int | None = None,
     seed: int | None = None,
 ) -> str:
-    """``prefix`` followed by ``num_chars`` generated characters.
+    """``prefix`` followed by ``num_chars`` generated characters (words, space-separated, for a
+    word language model).
 
     The prefix warms the state up (nothing emitted for it); then decoding is greedy when
     ``temperature`` is None (d2l's ``predict``), else sampling from softmax(logits / temperature)
@@ -297,8 +220,9 @@ def generate(
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     ids = _prefix_ids(lm, prefix)
     if not ids:
-        start = next((c for c in ("\n", " ") if c in lm.vocab.stoi), lm.vocab.itos[0])
+        start = next((c for c in ("\n", " ", EOS) if c in lm.vocab.stoi), lm.vocab.itos[0])
         ids = [lm.vocab.stoi[start]]
+    never = [i for i in (lm.vocab.pad_index,) if i is not None and lm.tokenizer is not None]
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     model, device = lm.model.eval(), lm.device
     out = []
@@ -308,6 +232,7 @@ def generate(
         for _ in range(num_chars):
             result = model(Batch(inputs, None), state)
             state, logits = result.state, result.logits[0, -1].float().cpu()  # (V,)
+            logits[never] = -math.inf
             if temperature is None:
                 next_id = int(logits.argmax())
             else:
@@ -318,4 +243,6 @@ def generate(
                 next_id = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
             out.append(lm.vocab.itos[next_id])
             inputs = torch.tensor([[next_id]], device=device)
+    if lm.tokenizer is not None:
+        return " ".join([prefix, *out]) if prefix else " ".join(out)
     return prefix + "".join(out)

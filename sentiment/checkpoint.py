@@ -2,7 +2,8 @@
 
 A saved model is a directory::
 
-    config.json          task, core architecture, head settings, preprocessing
+    config.json          the run's Config: task, data (source, preprocessing, split),
+                         model (core + head), train
     vocab.json           the token list (ids are positions)
     model.safetensors    weights
     metrics.jsonl        one line per epoch (written by the training loop)
@@ -21,12 +22,10 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
+from .config import Config
 from .core import CoreConfig, RNNCore
-from .heads import LanguageModel, SentimentClassifier
+from .heads import build_model
 from .vocab import Vocab
-
-FORMAT_VERSION = 1
-TASKS = {SentimentClassifier.task: SentimentClassifier, LanguageModel.task: LanguageModel}
 
 
 def _write_json(path: Path, data) -> None:
@@ -41,64 +40,69 @@ def _save_weights(module: nn.Module, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def build_model(config: dict) -> nn.Module:
-    """A task model from a ``config.json`` dictionary."""
-    task = config.get("task")
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r} in model config; expected one of {list(TASKS)}")
-    return TASKS[task](CoreConfig(**config["core"]), **config["head"])
-
-
-def model_config(model: nn.Module, preprocessing: dict) -> dict:
-    return {
-        "format_version": FORMAT_VERSION,
-        "task": model.task,
-        "core": model.core.config.to_dict(),
-        "head": model.head_config,
-        "preprocessing": preprocessing,
-    }
-
-
-def save_pretrained(
-    model: nn.Module, directory: str | Path, vocab: Vocab, preprocessing: dict
-) -> Path:
-    """Write ``config.json``, ``vocab.json`` and ``model.safetensors`` into ``directory``."""
+def save_pretrained(model: nn.Module, directory: str | Path, vocab: Vocab, config: Config) -> Path:
+    """Write ``config.json`` (``config`` as it is), ``vocab.json`` and ``model.safetensors``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _write_json(directory / "config.json", model_config(model, preprocessing))
+    _write_json(directory / "config.json", config.to_dict())
     vocab.save(directory / "vocab.json")
     _save_weights(model, directory / "model.safetensors")
     return directory
 
 
+def read_config(directory: str | Path) -> Config:
+    """The :class:`Config` of a saved model folder."""
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} is not a saved model: config.json is missing")
+    return Config.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
 def load_pretrained(
     directory: str | Path, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, Vocab, dict]:
+) -> tuple[nn.Module, Vocab, Config]:
     """``(model, vocab, config)`` from a saved directory; weights mapped to ``device``."""
     directory = Path(directory)
     for name in ("config.json", "vocab.json", "model.safetensors"):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory} is not a saved model: {name} is missing")
-    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    model = build_model(config)
+    config = read_config(directory)
+    model = build_model(config.task, config.model)
     load_model(model, str(directory / "model.safetensors"), device=str(device))
     model.to(device).eval()
     return model, Vocab.load(directory / "vocab.json"), config
 
 
-def save_core(core: RNNCore, directory: str | Path) -> None:
-    """Save the core alone (``core.json`` + ``core.safetensors``), e.g. an LM's encoder."""
+def load_core_weights(directory: str | Path) -> tuple[CoreConfig, Vocab, dict]:
+    """The core of any saved model folder: its config, its vocabulary and its weights."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    _write_json(directory / "core.json", core.config.to_dict())
-    _save_weights(core, directory / "core.safetensors")
+    config = read_config(directory)
+    weights = load_file(str(directory / "model.safetensors"))
+    core_weights = {k.removeprefix("core."): v for k, v in weights.items()
+                    if k.startswith("core.")}
+    return config.model.core, Vocab.load(directory / "vocab.json"), core_weights
 
 
-def load_core(directory: str | Path) -> RNNCore:
-    directory = Path(directory)
-    core = RNNCore(CoreConfig(**json.loads((directory / "core.json").read_text())))
-    load_model(core, str(directory / "core.safetensors"))
-    return core
+def transfer_core(core: RNNCore, vocab: Vocab, directory: str | Path) -> None:
+    """Load the core saved in ``directory`` (e.g. a pretrained language model's) into ``core``,
+    whose model uses ``vocab``. The vocabularies must be identical and every weight's shape
+    must match; otherwise a ValueError names the difference."""
+    _, saved_vocab, weights = load_core_weights(directory)
+    if saved_vocab.itos != vocab.itos:
+        raise ValueError(
+            f"the core in {directory} was trained with another vocabulary ({len(saved_vocab)} "
+            f"tokens) than this model's ({len(vocab)} tokens); build the model with the "
+            "encoder's vocabulary")
+    own = core.state_dict()
+    if set(own) != set(weights):
+        raise ValueError(f"the core in {directory} has other weights than this core: "
+                         f"missing {sorted(set(own) - set(weights))}, "
+                         f"unexpected {sorted(set(weights) - set(own))}")
+    for name, tensor in weights.items():
+        if tensor.shape != own[name].shape:
+            raise ValueError(f"core weight {name!r} in {directory} has shape "
+                             f"{tuple(tensor.shape)}, this core expects {tuple(own[name].shape)}")
+    core.load_state_dict(weights)
 
 
 def save_training_state(

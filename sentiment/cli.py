@@ -7,9 +7,12 @@ import dataclasses
 import logging
 import os
 import sys
+import typing
 from pathlib import Path
 
 import psutil
+
+from .config import Config, apply_overrides, field_type, leaf_fields
 
 TCMALLOC_PATHS = (
     "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
@@ -34,37 +37,60 @@ def _parse_optional(kind):
     return parse
 
 
-_TYPES = {"int": int, "float": float, "str": str}
+def add_field_option(parser: argparse.ArgumentParser, name: str, f: dataclasses.Field, default,
+                     hint) -> None:
+    """A ``--name`` flag for dataclass field ``f`` of type ``hint``: typed, with its choices,
+    ``--x/--no-x`` for booleans, several values for lists, ``none`` for optional ones."""
+    flag = "--" + name.replace("_", "-")
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if optional else hint
+    help_text = f"(default: {default})" + (" ('none' to unset)" if optional else "")
+    if base is bool:
+        parser.add_argument(flag, dest=name, default=default, help=help_text,
+                            action=argparse.BooleanOptionalAction)
+        return
+    nargs = None
+    if typing.get_origin(base) is list:
+        nargs, base = "+", typing.get_args(base)[0]
+    parser.add_argument(flag, dest=name, default=default, nargs=nargs,
+                        type=_parse_optional(base) if optional else base,
+                        choices=f.metadata.get("choices"), metavar=base.__name__.upper(),
+                        help=help_text)
 
 
-def add_dataclass_options(
-    parser: argparse.ArgumentParser, cls, defaults, skip: tuple = (), prefix: str = ""
-) -> None:
-    """Add a ``--flag`` for every field of dataclass ``cls``, defaulting to ``defaults``' value."""
-    for f in dataclasses.fields(cls):
-        if f.name in skip or dataclasses.is_dataclass(getattr(defaults, f.name)):
-            continue
-        flag = "--" + (prefix + f.name).replace("_", "-")
-        default = getattr(defaults, f.name)
-        type_name = str(f.type).replace(" ", "")
-        optional = "None" in type_name
-        base = type_name.replace("|None", "").replace("None|", "")
-        help_text = f"(default: {default})"
-        if base == "bool":
-            parser.add_argument(flag, dest=prefix + f.name, default=default,
-                                action=argparse.BooleanOptionalAction, help=help_text)
-            continue
-        kind = _TYPES.get(base, str)
-        parser.add_argument(flag, dest=prefix + f.name, default=default,
-                            type=_parse_optional(kind) if optional else kind,
-                            metavar=base.upper(), help=help_text + (" ('none' to unset)"
-                                                                    if optional else ""))
+def add_dataclass_options(parser: argparse.ArgumentParser, defaults) -> None:
+    """A flag for every field of the dataclass instance ``defaults`` (a plain settings class)."""
+    hints = typing.get_type_hints(type(defaults))
+    for f in dataclasses.fields(defaults):
+        add_field_option(parser, f.name, f, getattr(defaults, f.name), hints[f.name])
 
 
-def dataclass_values(args: argparse.Namespace, cls, prefix: str = "") -> dict:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {name[len(prefix):]: value for name, value in vars(args).items()
-            if name.startswith(prefix) and name[len(prefix):] in names}
+def add_config_options(parser: argparse.ArgumentParser, config: Config, skip: tuple = ()) -> None:
+    """A ``--flag`` for every settable field of ``config`` (its option name, dashes for
+    underscores), defaulting to ``config``'s value."""
+    for name, (section, f) in leaf_fields(config).items():
+        if name not in skip:
+            add_field_option(parser, name, f, getattr(section, f.name), field_type(section, f))
+
+
+def config_from_args(args: argparse.Namespace, config: Config) -> Config:
+    """``config`` with every option parsed into ``args`` applied."""
+    values = {name: getattr(args, name) for name in leaf_fields(config) if hasattr(args, name)}
+    return apply_overrides(config, values)
+
+
+def preset_parser(description: str, presets: dict, make_config) -> tuple:
+    """``(parser, defaults)``: a parser whose ``--preset`` picks the defaults of every other
+    option (parsed first, so ``--help`` shows the preset's values)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", choices=sorted(presets), default="default",
+                     help="settings to start from (default: %(default)s)")
+    preset = pre.parse_known_args()[0].preset
+    defaults = make_config(preset)
+    parser = argparse.ArgumentParser(description=description, parents=[pre],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser, defaults
 
 
 def setup_logging(verbose: bool = False) -> None:

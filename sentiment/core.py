@@ -17,6 +17,16 @@ backward direction can read each sequence reversed *within its own length*::
 - ``"auto"``: packed on CUDA, exact elsewhere;
 - ``"padded"``: the seed tutorial's reference behaviour -- both directions read the padding and
   the final state is the state after the last (padded) step. Inexact; used by the benchmark.
+
+``layout`` chooses how a bidirectional stack is wired:
+
+- ``"joint"`` (the classic BiLSTM): layer ``l + 1`` of each direction reads both directions of
+  layer ``l``;
+- ``"separate"`` (ELMo): each direction is its own stack, so the forward stack never sees a later
+  token and the backward stack never an earlier one. Both can then be trained as language models
+  (forward: next token, backward: previous token) and the same weights serve the classifier::
+
+      joint      fwd2 <- [fwd1, bwd1] -> bwd2        separate   fwd2 <- fwd1    bwd1 -> bwd2
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 PADDING_MODES = ("auto", "exact", "packed", "padded")
+LAYOUTS = ("joint", "separate")
 State = list  # one entry per (layer, direction): a tensor (GRU/RNN) or an (h, c) tuple (LSTM)
 
 
@@ -38,17 +49,19 @@ State = list  # one entry per (layer, direction): a tensor (GRU/RNN) or an (h, c
 class CoreConfig:
     """Architecture of :class:`RNNCore`."""
 
-    vocab_size: int
+    vocab_size: int = 0  # set from the vocabulary when the model is built
     embed_dim: int = 100
     hidden_dim: int = 256
     num_layers: int = 2
-    rnn_type: str = "lstm"
+    rnn_type: str = field(default="lstm", metadata={"choices": tuple(RNN_TYPES)})
     bidirectional: bool = True
+    layout: str = field(default="joint", metadata={"choices": LAYOUTS})
     dropout: float = 0.5
     input_dropout: float = 0.5
-    input_type: str = "embedding"
+    input_type: str = field(default="embedding", metadata={"choices": ("embedding", "onehot")})
     pad_index: int | None = 0
-    padding_mode: str = field(default="auto", compare=False)
+    padding_mode: str = field(default="auto", compare=False,
+                              metadata={"choices": PADDING_MODES})
 
     def __post_init__(self) -> None:
         if self.rnn_type not in RNN_TYPES:
@@ -57,11 +70,18 @@ class CoreConfig:
             raise ValueError(f"input_type must be 'embedding' or 'onehot', got {self.input_type!r}")
         if self.padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}")
-        for name in ("vocab_size", "hidden_dim", "num_layers"):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        for name in ("hidden_dim", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.vocab_size < 0:
+            raise ValueError(f"vocab_size must be >= 1, got {self.vocab_size}")
+        for name in ("dropout", "input_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.input_type == "onehot":
-            self.embed_dim = self.vocab_size
+            self.embed_dim = self.vocab_size  # the one-hot vector is the first layer's input
 
     @property
     def num_directions(self) -> int:
@@ -70,6 +90,16 @@ class CoreConfig:
     @property
     def output_dim(self) -> int:
         return self.hidden_dim * self.num_directions
+
+    @property
+    def separate(self) -> bool:
+        """Whether each direction is its own stack (ELMo layout)."""
+        return self.layout == "separate" and self.bidirectional
+
+    def layer_input_dim(self, layer: int) -> int:
+        if layer == 0:
+            return self.embed_dim
+        return self.hidden_dim if self.separate else self.output_dim
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,6 +176,8 @@ class RNNCore(nn.Module):
 
     def __init__(self, config: CoreConfig):
         super().__init__()
+        if config.vocab_size < 1:
+            raise ValueError(f"vocab_size must be >= 1, got {config.vocab_size}")
         self.config = config
         if config.input_type == "embedding":
             self.embedding = nn.Embedding(
@@ -158,9 +190,10 @@ class RNNCore(nn.Module):
         rnn_class = RNN_TYPES[config.rnn_type]
         self.rnns = nn.ModuleList()
         for layer in range(config.num_layers):
-            input_dim = config.embed_dim if layer == 0 else config.output_dim
             for _ in range(config.num_directions):
-                self.rnns.append(rnn_class(input_dim, config.hidden_dim, batch_first=True))
+                self.rnns.append(
+                    rnn_class(config.layer_input_dim(layer), config.hidden_dim, batch_first=True)
+                )
 
     def load_embeddings(self, matrix: torch.Tensor, freeze: bool = False) -> None:
         """Initialise the embedding from a ``(vocab_size, embed_dim)`` matrix."""
@@ -207,19 +240,24 @@ class RNNCore(nn.Module):
         if lengths is not None and mode != "padded" and bool((lengths == inputs.size(1)).all()):
             lengths = None  # no padding in this batch: nothing to correct for
         x = self.input_dropout(self.embed(inputs))
+        hidden_dim = self.config.hidden_dim
         new_state: State = []
         for layer in range(self.config.num_layers):
             outputs = []
             for direction in range(directions):
                 index = layer * directions + direction
                 hidden = None if state is None else state[index]
+                # separate layout: each direction reads only its own half of the layer below
+                layer_input = x
+                if layer > 0 and self.config.separate:
+                    layer_input = x[..., direction * hidden_dim : (direction + 1) * hidden_dim]
                 if direction == 0:
-                    out, hidden = self._run(self.rnns[index], x, lengths, hidden, mode)
+                    out, hidden = self._run(self.rnns[index], layer_input, lengths, hidden, mode)
                 elif mode == "padded":
-                    out, hidden = self.rnns[index](x.flip(1), hidden)
+                    out, hidden = self.rnns[index](layer_input.flip(1), hidden)
                     out = out.flip(1)
                 else:
-                    reversed_x = reverse_within_lengths(x, lengths)
+                    reversed_x = reverse_within_lengths(layer_input, lengths)
                     out, hidden = self._run(self.rnns[index], reversed_x, lengths, hidden, mode)
                     out = reverse_within_lengths(out, lengths)
                 outputs.append(out)

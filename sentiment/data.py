@@ -18,10 +18,10 @@ import datasets
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .config import DEFAULT_SOURCE
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_SOURCE = "stanfordnlp/imdb"
-LABEL_NAMES = ("negative", "positive")
 _LABEL_ALIASES = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
 _HTML_BREAK = re.compile(r"<br\s*/?>", flags=re.IGNORECASE)
 _EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}
@@ -126,6 +126,38 @@ def load_reviews(source: str | Path = DEFAULT_SOURCE) -> datasets.DatasetDict:
             desc=f"clean {name}",
         )
     return datasets.DatasetDict(splits)
+
+
+def load_unlabelled(source: str | Path = DEFAULT_SOURCE) -> datasets.Dataset:
+    """The unlabelled reviews beside ``source`` (cleaned ``text``): an ``unsupervised`` file in
+    a folder, ``train/unsup/*.txt`` of an aclImdb layout, or a hub dataset's ``unsupervised``
+    split. A source without them is a FileNotFoundError."""
+    path = Path(source)
+    if path.is_dir():
+        acl = next((p for p in (path, path / "aclImdb") if (p / "train" / "unsup").is_dir()), None)
+        if acl is not None:
+            files = sorted((acl / "train" / "unsup").glob("*.txt"))
+            raw = datasets.Dataset.from_dict(
+                {"text": [f.read_text(encoding="utf-8") for f in files]})
+        else:
+            found = [p for p in sorted(path.iterdir())
+                     if p.stem == "unsupervised" and p.suffix in _EXTENSIONS]
+            if not found:
+                raise FileNotFoundError(f"{path}: no unsupervised.parquet/.csv/.jsonl of "
+                                        "unlabelled reviews (or aclImdb/train/unsup/)")
+            raw = datasets.load_dataset(_EXTENSIONS[found[0].suffix], data_files=str(found[0]),
+                                        split="train")
+    elif str(source).count("/") == 1 and not path.exists():
+        logger.info("loading the unsupervised split of %s from the Hugging Face hub", source)
+        raw = datasets.load_dataset(str(source), split="unsupervised")
+    else:
+        raise FileNotFoundError(f"no dataset at {source!r} (a folder or a hub id like owner/name)")
+    if "text" not in raw.column_names:
+        raise ValueError(f"{source}: unlabelled reviews need a 'text' column, found "
+                         f"{raw.column_names}")
+    return raw.select_columns(["text"]).map(
+        lambda batch: {"text": [clean_text(t) for t in batch["text"]]}, batched=True,
+        desc="clean unlabelled")
 
 
 def split_validation(

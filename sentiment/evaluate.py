@@ -9,14 +9,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
     ConfusionMatrixDisplay,
     RocCurveDisplay,
     classification_report,
@@ -24,7 +22,7 @@ from sklearn.metrics import (  # noqa: E402
     roc_auc_score,
 )
 
-from .data import LABEL_NAMES  # noqa: E402
+from .config import DEFAULT_LABELS
 
 logger = logging.getLogger(__name__)
 LENGTH_BUCKETS = (0, 128, 256, 512, 1024, math.inf)
@@ -59,6 +57,10 @@ def calibration(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> dict:
     return {"ece": float(ece), "bins": table}
 
 
+TFIDF_NAME = "TF-IDF (1-2-grams, sublinear tf, min_df 2) + LogisticRegression(C=16)"
+NBLR_NAME = "NB-weighted binary 1-3-grams + LogisticRegression (NBSVM-style, Wang & Manning 2012)"
+
+
 def baseline_tfidf(
     train_texts: Sequence[str], train_labels: Sequence[int], test_texts: Sequence[str]
 ) -> np.ndarray:
@@ -68,6 +70,37 @@ def baseline_tfidf(
     classifier = LogisticRegression(C=16, max_iter=1000, solver="liblinear")
     classifier.fit(features, train_labels)
     return classifier.predict_proba(vectorizer.transform(test_texts))[:, 1]
+
+
+def baseline_nblr(
+    train_texts: Sequence[str], train_labels: Sequence[int], test_texts: Sequence[str],
+    alpha: float = 1.0,
+) -> np.ndarray:
+    """Naive-Bayes-weighted binary 1-3-grams + logistic regression (Wang & Manning's NBSVM
+    with an LR in place of the SVM): each n-gram's presence is scaled by its log-count ratio
+    ``log((p / |p|) / (q / |q|))`` between the classes (smoothed by ``alpha``). P(positive)."""
+    vectorizer = CountVectorizer(ngram_range=(1, 3), binary=True, min_df=2, lowercase=True,
+                                 token_pattern=r"(?u)\b\w+\b|[!?]")
+    features = vectorizer.fit_transform(train_texts)
+    labels = np.asarray(train_labels)
+    positive = alpha + np.asarray(features[labels == 1].sum(axis=0)).ravel()
+    negative = alpha + np.asarray(features[labels == 0].sum(axis=0)).ravel()
+    ratio = np.log((positive / positive.sum()) / (negative / negative.sum()))
+    scale = sparse.diags(ratio)
+    classifier = LogisticRegression(C=1.0, max_iter=1000, solver="liblinear", dual=True)
+    classifier.fit(features @ scale, labels)
+    return classifier.predict_proba(vectorizer.transform(test_texts) @ scale)[:, 1]
+
+
+BASELINES = {"tfidf_lr": (TFIDF_NAME, baseline_tfidf), "nb_lr": (NBLR_NAME, baseline_nblr)}
+
+
+def fit_baselines(
+    train_texts: Sequence[str], train_labels: Sequence[int], test_texts: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """P(positive) on ``test_texts`` of every linear baseline, fitted on the training texts."""
+    return {key: fit(train_texts, train_labels, test_texts)
+            for key, (_, fit) in BASELINES.items()}
 
 
 def accuracy_by_length(labels, probs, lengths) -> list[dict]:
@@ -86,10 +119,15 @@ def build_report(
     probs: Sequence[float],
     texts: Sequence[str],
     lengths: Sequence[int],
-    baseline_probs: Sequence[float] | None = None,
+    baselines: dict[str, Sequence[float]] | None = None,
     num_wrong: int = 5,
+    label_names: Sequence[str] = DEFAULT_LABELS,
 ) -> dict:
-    """All figures of the report as a JSON-ready dictionary."""
+    """All figures of the report as a JSON-ready dictionary.
+
+    ``baselines``: P(positive) of each baseline by key (:data:`BASELINES`), or a bare sequence
+    for one unnamed baseline."""
+    label_names = list(label_names)
     labels, probs, lengths = np.asarray(labels), np.asarray(probs), np.asarray(lengths)
     predicted = (probs >= 0.5).astype(int)
     n, correct = len(labels), int((predicted == labels).sum())
@@ -103,27 +141,34 @@ def build_report(
         "accuracy_ci95": [low, high],
         "roc_auc": float(roc_auc_score(labels, probs)) if len(set(labels)) > 1 else None,
         "classes": classification_report(labels, predicted, labels=[0, 1],
-                                         target_names=list(LABEL_NAMES), output_dict=True,
+                                         target_names=label_names, output_dict=True,
                                          zero_division=0),
         "confusion_matrix": confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
         "accuracy_by_length": accuracy_by_length(labels, probs, lengths),
         "calibration": calibration(labels, probs),
         "most_confidently_wrong": [
-            {"label": LABEL_NAMES[labels[i]], "score_positive": float(probs[i]),
+            {"label": label_names[labels[i]], "score_positive": float(probs[i]),
              "text": texts[i][:300] + ("…" if len(texts[i]) > 300 else "")}
             for i in wrong
         ],
+        "label_names": label_names,
     }
-    if baseline_probs is not None:
-        baseline_probs = np.asarray(baseline_probs)
-        b_correct = int(((baseline_probs >= 0.5).astype(int) == labels).sum())
-        report["baseline"] = {
-            "name": "TF-IDF (1-2-grams, sublinear tf, min_df 2) + LogisticRegression(C=16)",
-            "accuracy": b_correct / n,
-            "accuracy_ci95": list(wilson_interval(b_correct, n)),
-            "roc_auc": float(roc_auc_score(labels, baseline_probs)) if len(set(labels)) > 1
-            else None,
-        }
+    if baselines is not None:
+        if not isinstance(baselines, dict):
+            baselines = {"tfidf_lr": baselines}
+        report["baselines"] = []
+        for key, baseline_probs in baselines.items():
+            baseline_probs = np.asarray(baseline_probs)
+            b_correct = int(((baseline_probs >= 0.5).astype(int) == labels).sum())
+            report["baselines"].append({
+                "short_name": key,
+                "name": BASELINES[key][0] if key in BASELINES else key,
+                "accuracy": b_correct / n,
+                "accuracy_ci95": list(wilson_interval(b_correct, n)),
+                "roc_auc": float(roc_auc_score(labels, baseline_probs)) if len(set(labels)) > 1
+                else None,
+            })
+        report["baseline"] = report["baselines"][0]  # the first (TF-IDF), as before
     return report
 
 
@@ -134,7 +179,8 @@ def plot_report(report: dict, labels, probs, output_dir: Path, metrics_path: Pat
         records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
         if records:
             epochs = [r["epoch"] for r in records]
-            fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+            fig = Figure(figsize=(10, 4))
+            ax_loss, ax_acc = fig.subplots(1, 2)
             for split in ("train", "valid"):
                 ax_loss.plot(epochs, [r[f"{split}_loss"] for r in records], marker="o", label=split)
                 key = f"{split}_accuracy"
@@ -146,24 +192,24 @@ def plot_report(report: dict, labels, probs, output_dir: Path, metrics_path: Pat
             ax_acc.legend()
             fig.tight_layout()
             fig.savefig(output_dir / "training_curves.png", dpi=100)
-            plt.close(fig)
             written.append("training_curves.png")
     labels, probs = np.asarray(labels), np.asarray(probs)
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig = Figure(figsize=(4, 4))
+    ax = fig.subplots()
     ConfusionMatrixDisplay(np.asarray(report["confusion_matrix"]),
-                           display_labels=list(LABEL_NAMES)).plot(ax=ax, colorbar=False)
+                           display_labels=report["label_names"]).plot(ax=ax, colorbar=False)
     fig.tight_layout()
     fig.savefig(output_dir / "confusion_matrix.png", dpi=100)
-    plt.close(fig)
     written.append("confusion_matrix.png")
     if report["roc_auc"] is not None:
-        fig, ax = plt.subplots(figsize=(4, 4))
+        fig = Figure(figsize=(4, 4))
+        ax = fig.subplots()
         RocCurveDisplay.from_predictions(labels, probs, ax=ax, name="BiLSTM")
         fig.tight_layout()
         fig.savefig(output_dir / "roc.png", dpi=100)
-        plt.close(fig)
         written.append("roc.png")
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig = Figure(figsize=(4, 4))
+    ax = fig.subplots()
     bins = report["calibration"]["bins"]
     ax.plot([0.5, 1], [0.5, 1], linestyle="--", color="grey", label="perfect")
     ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
@@ -172,9 +218,12 @@ def plot_report(report: dict, labels, probs, output_dir: Path, metrics_path: Pat
     ax.legend()
     fig.tight_layout()
     fig.savefig(output_dir / "reliability.png", dpi=100)
-    plt.close(fig)
     written.append("reliability.png")
     return written
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
 
 
 def report_markdown(report: dict) -> str:
@@ -186,27 +235,28 @@ def report_markdown(report: dict) -> str:
         f"- ROC AUC: {report['roc_auc']:.4f}" if report["roc_auc"] is not None else "- ROC AUC: —",
         f"- expected calibration error: {report['calibration']['ece']:.4f}",
     ]
-    if "baseline" in report:
-        base = report["baseline"]
+    if report.get("baselines"):
         lines += [
-            "", "## Against the baseline", "",
+            "", "## Against the baselines (fitted on the same training split)", "",
             "| model | accuracy | 95% CI | ROC AUC |", "| --- | --- | --- | --- |",
             f"| this model | {report['accuracy']:.4f} | {low:.4f}–{high:.4f} | "
-            f"{report['roc_auc']:.4f} |",
-            f"| {base['name']} | {base['accuracy']:.4f} | {base['accuracy_ci95'][0]:.4f}–"
-            f"{base['accuracy_ci95'][1]:.4f} | {base['roc_auc']:.4f} |",
+            f"{_fmt(report['roc_auc'])} |",
         ]
+        lines += [f"| {b['name']} | {b['accuracy']:.4f} | {b['accuracy_ci95'][0]:.4f}–"
+                  f"{b['accuracy_ci95'][1]:.4f} | {_fmt(b['roc_auc'])} |"
+                  for b in report["baselines"]]
     lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |",
               "| --- | --- | --- | --- | --- |"]
-    for name in LABEL_NAMES:
+    for name in report["label_names"]:
         row = report["classes"][name]
         lines.append(f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | "
                      f"{row['f1-score']:.4f} | {row['support']:.0f} |")
-    (tn, fp), (fn, tp) = report["confusion_matrix"]
+    names = report["label_names"]
     lines += ["", "## Confusion matrix (rows: true, columns: predicted)", "",
-              "| | negative | positive |", "| --- | --- | --- |",
-              f"| negative | {tn} | {fp} |", f"| positive | {fn} | {tp} |",
-              "", "## Accuracy by review length (tokens)", "",
+              "| | " + " | ".join(names) + " |", "| --- " * (len(names) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(str(v) for v in row) + " |"
+              for name, row in zip(names, report["confusion_matrix"], strict=True)]
+    lines += ["", "## Accuracy by review length (tokens)", "",
               "| tokens | reviews | accuracy |", "| --- | --- | --- |"]
     lines += [f"| {r['tokens']} | {r['count']} | {r['accuracy']:.4f} |"
               for r in report["accuracy_by_length"]]
@@ -222,14 +272,15 @@ def report_markdown(report: dict) -> str:
 def write_report(
     output_dir: str | Path,
     labels, probs, texts, lengths,
-    baseline_probs=None,
+    baselines=None,
     metrics_path: str | Path | None = None,
     extra: dict | None = None,
+    label_names: Sequence[str] = DEFAULT_LABELS,
 ) -> dict:
     """Build the report and write report.json, report.md and the plots into ``output_dir``."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    report = build_report(labels, probs, texts, lengths, baseline_probs)
+    report = build_report(labels, probs, texts, lengths, baselines, label_names=label_names)
     report.update(extra or {})
     report["plots"] = plot_report(report, labels, probs, output_dir,
                                   Path(metrics_path) if metrics_path else None)

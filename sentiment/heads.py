@@ -1,23 +1,46 @@
-"""Task models: small heads on the shared :class:`~sentiment.core.RNNCore`.
+"""Task models: small heads that receive a shared :class:`~sentiment.core.RNNCore`.
 
-Every task model has the same contract, so one training loop serves both:
+Every task model follows :class:`TaskModel`, the contract of the one training loop:
 ``forward(batch, state=None) -> ModelOutput(logits, loss or None, state)``,
-``batch_metrics(output, batch) -> dict`` of sums and ``summarize(sums) -> dict`` of metrics.
+``batch_metrics(output, batch) -> dict`` of sums and ``summarize(sums) -> dict`` of metrics, and
+``selection_metric`` (name, "max" or "min") for keeping the best epoch. :func:`build_model` makes
+any of them from a :class:`~sentiment.config.ModelConfig`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .batching import Batch
-from .core import CoreConfig, RNNCore, valid_mask
+from .config import HeadConfig, ModelConfig
+from .core import RNNCore, valid_mask
 
-POOLINGS = ("final", "concat")
+
+class ModelOutput(NamedTuple):
+    logits: torch.Tensor | None
+    loss: torch.Tensor | None
+    state: list | None
+    sums: dict | None = None  # per-batch metric sums a head computed on the way (LM directions)
+
+
+@runtime_checkable
+class TaskModel(Protocol):
+    """What :func:`sentiment.training.train` needs of a model."""
+
+    task: ClassVar[str]
+    selection_metric: ClassVar[tuple[str, str]]
+    core: RNNCore
+
+    def __call__(self, batch: Batch, state: list | None = None) -> ModelOutput: ...
+
+    def batch_metrics(self, output: ModelOutput, batch: Batch) -> dict: ...
+
+    def summarize(self, sums: dict) -> dict: ...
 
 
 def float32_linear(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -25,12 +48,6 @@ def float32_linear(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     losses made from them) keep float32 precision; the layer is small next to the RNN."""
     with torch.autocast(device_type=x.device.type, enabled=False):
         return linear(x.float())
-
-
-class ModelOutput(NamedTuple):
-    logits: torch.Tensor
-    loss: torch.Tensor | None
-    state: list | None
 
 
 class SentimentClassifier(nn.Module):
@@ -44,16 +61,21 @@ class SentimentClassifier(nn.Module):
     task = "sentiment"
     selection_metric = ("accuracy", "max")
 
-    def __init__(self, core_config: CoreConfig, dropout: float = 0.5, pooling: str = "final"):
+    def __init__(self, core: RNNCore, config: HeadConfig | None = None):
         super().__init__()
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        self.core = RNNCore(core_config)
-        self.pooling = pooling
-        self.dropout = nn.Dropout(dropout)
-        width = core_config.output_dim * (3 if pooling == "concat" else 1)
+        config = config or HeadConfig()
+        if len(config.labels) != 2:
+            raise ValueError(f"the classifier head is binary; got {len(config.labels)} labels "
+                             f"{config.labels}")
+        self.core = core
+        self.config = config
+        self.dropout = nn.Dropout(config.output_dropout)
+        width = core.config.output_dim * (3 if config.pooling == "concat" else 1)
         self.fc = nn.Linear(width, 1)
-        self.head_config = {"dropout": dropout, "pooling": pooling}
+
+    @property
+    def pooling(self) -> str:
+        return self.config.pooling
 
     def forward(self, batch: Batch, state: list | None = None) -> ModelOutput:
         out = self.core(batch.inputs, batch.lengths, state)
@@ -89,19 +111,38 @@ class SentimentClassifier(nn.Module):
 
 
 class LanguageModel(nn.Module):
-    """Core (unidirectional) -> linear to the vocabulary; optional weight tying."""
+    """Core -> one output layer over the vocabulary, shared by both directions.
+
+    A unidirectional core predicts the next symbol at every position. A bidirectional core in
+    the ``separate`` layout is a biLM (ELMo): its forward stack predicts the next token and its
+    backward stack the previous one, in the same pass; the loss is the mean of the two.
+    ``output_layer="adaptive"`` is :class:`torch.nn.AdaptiveLogSoftmaxWithLoss` (frequent words
+    in a small head, rare ones in smaller projected clusters), for word vocabularies;
+    ``"full"`` is a float32 linear layer with a full softmax (optionally tied to the embedding).
+    """
 
     task = "language-model"
     selection_metric = ("perplexity", "min")
 
-    def __init__(self, core_config: CoreConfig, tie_weights: bool = False, dropout: float = 0.0):
+    def __init__(self, core: RNNCore, config: HeadConfig | None = None):
         super().__init__()
-        if core_config.bidirectional:
-            raise ValueError("a language model's core must be unidirectional")
-        self.core = RNNCore(core_config)
-        self.dropout = nn.Dropout(dropout)
-        self.decoder = nn.Linear(core_config.hidden_dim, core_config.vocab_size)
-        if tie_weights:
+        config = config or HeadConfig(output_dropout=0.0)
+        core_config = core.config
+        if core_config.bidirectional and not core_config.separate:
+            raise ValueError("a language model's core must be unidirectional, or bidirectional "
+                             "with layout='separate' (each direction its own stack)")
+        self.core = core
+        self.config = config
+        self.dropout = nn.Dropout(config.output_dropout)
+        hidden, vocab_size = core_config.hidden_dim, core_config.vocab_size
+        if config.output_layer == "adaptive":
+            cutoffs = [c for c in config.cutoffs if c < vocab_size - 1]
+            if config.tie_weights:
+                raise ValueError("weight tying needs output_layer='full'")
+            self.output = nn.AdaptiveLogSoftmaxWithLoss(hidden, vocab_size, cutoffs, div_value=4.0)
+        else:
+            self.decoder = nn.Linear(hidden, vocab_size)
+        if config.tie_weights:
             if core_config.input_type != "embedding":
                 raise ValueError("weight tying needs input_type='embedding'")
             if core_config.embed_dim != core_config.hidden_dim:
@@ -110,28 +151,68 @@ class LanguageModel(nn.Module):
                     f"(got {core_config.embed_dim} and {core_config.hidden_dim})"
                 )
             self.decoder.weight = self.core.embedding.weight
-        self.head_config = {"tie_weights": tie_weights, "dropout": dropout}
+
+    def _log_probs(self, features: torch.Tensor) -> torch.Tensor:
+        """Scores over the vocabulary for ``features`` (..., H): logits or log-probabilities."""
+        if self.config.output_layer == "adaptive":
+            flat = features.reshape(-1, features.size(-1)).float()
+            with torch.autocast(device_type=flat.device.type, enabled=False):
+                return self.output.log_prob(flat).view(*features.shape[:-1], -1)
+        return float32_linear(self.decoder, features)
+
+    def _loss(self, features: torch.Tensor, targets: torch.Tensor):
+        """``(logits or None, mean negative log-likelihood)`` of ``targets`` (B, T) given
+        ``features`` (B, T, H); the adaptive layer never forms the full logits."""
+        flat_targets = targets.reshape(-1).long()
+        if self.config.output_layer == "adaptive":
+            return None, self.output(features.reshape(-1, features.size(-1)), flat_targets).loss
+        logits = float32_linear(self.decoder, features)  # (B, T, V)
+        return logits, F.cross_entropy(logits.reshape(-1, logits.size(-1)), flat_targets)
 
     def forward(self, batch: Batch, state: list | None = None) -> ModelOutput:
         out = self.core(batch.inputs, None, state)
-        logits = float32_linear(self.decoder, self.dropout(out.outputs))  # (B, T, V)
-        loss = None
-        if batch.targets is not None:
-            loss = F.cross_entropy(
-                logits.float().reshape(-1, logits.size(-1)), batch.targets.reshape(-1).long()
-            )
-        return ModelOutput(logits, loss, out.state)
+        hidden = self.core.config.hidden_dim
+        forward_features = self.dropout(out.outputs[..., :hidden])  # (B, T, H)
+        if batch.targets is None:
+            return ModelOutput(self._log_probs(forward_features), None, out.state)
+        logits, forward_loss = self._loss(forward_features, batch.targets)
+        if not self.core.config.bidirectional:
+            return ModelOutput(logits, forward_loss, out.state)
+        # the backward stack at position t has read t..T-1 and predicts the token at t - 1
+        backward_features = self.dropout(out.outputs[:, 1:, hidden:])  # (B, T-1, H)
+        _, backward_loss = self._loss(backward_features, batch.inputs[:, :-1])
+        forward_count, backward_count = batch.targets.numel(), batch.inputs[:, :-1].numel()
+        sums = {"forward_loss_sum": float(forward_loss.detach()) * forward_count,
+                "backward_loss_sum": float(backward_loss.detach()) * backward_count,
+                "backward_count": backward_count}
+        return ModelOutput(logits, (forward_loss + backward_loss) / 2, out.state, sums)
 
     @staticmethod
     def batch_metrics(output: ModelOutput, batch: Batch) -> dict:
         count = batch.targets.numel()
-        return {"loss_sum": float(output.loss.detach()) * count, "count": count}
+        return {"loss_sum": float(output.loss.detach()) * count, "count": count,
+                **(output.sums or {})}
 
     @staticmethod
     def summarize(sums: dict) -> dict:
-        loss = sums["loss_sum"] / max(sums.get("count", 0), 1)
-        return {
-            "loss": loss,
-            "perplexity": math.exp(min(loss, 50.0)),
-            "bits_per_char": loss / math.log(2),
-        }
+        count = max(sums.get("count", 0), 1)
+        loss = sums["loss_sum"] / count
+        metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)),
+                   "bits_per_char": loss / math.log(2)}
+        if "backward_loss_sum" in sums:
+            forward = sums["forward_loss_sum"] / count
+            backward = sums["backward_loss_sum"] / max(sums["backward_count"], 1)
+            metrics.update(forward_perplexity=math.exp(min(forward, 50.0)),
+                           backward_perplexity=math.exp(min(backward, 50.0)))
+        return metrics
+
+
+HEADS = {"sentiment": SentimentClassifier, "word-lm": LanguageModel, "char-lm": LanguageModel}
+
+
+def build_model(task: str, config: ModelConfig) -> nn.Module:
+    """The task model for ``config``: one core (``config.core``, whose ``vocab_size`` must be
+    set) and ``task``'s head on it."""
+    if task not in HEADS:
+        raise ValueError(f"unknown task {task!r}; expected one of {list(HEADS)}")
+    return HEADS[task](RNNCore(config.core), config.head)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import datasets
@@ -14,49 +13,21 @@ import torch
 from datasets.fingerprint import Hasher
 
 from .batching import SequenceBatches
-from .checkpoint import save_pretrained
-from .core import CoreConfig
-from .data import DEFAULT_SOURCE, load_reviews, split_validation
-from .evaluate import baseline_tfidf, write_report
-from .heads import SentimentClassifier
+from .checkpoint import load_core_weights, save_pretrained, transfer_core
+from .config import Config, ReviewData, apply_overrides, preset_config
+from .data import load_reviews, split_validation
+from .evaluate import fit_baselines, write_report
+from .heads import SentimentClassifier, build_model
 from .predict import score_ids
 from .tokenize import Tokenizer, tokenize_dataset
-from .training import TrainConfig, config_from_preset, train
-from .vectors import DEFAULT_VECTORS, load_vectors
+from .training import train
+from .vectors import load_vectors
 from .vocab import Vocab
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class SentimentConfig:
-    """Everything ``scripts/train_sentiment.py`` controls."""
-
-    data: str = DEFAULT_SOURCE
-    vectors: str | None = DEFAULT_VECTORS
-    output: str = "runs/sentiment"
-    lowercase: bool = True
-    max_vocab: int = 10_000
-    min_freq: int = 1
-    max_length: int | None = None
-    valid_fraction: float = 0.1
-    train_limit: int | None = None
-    test_limit: int | None = None
-    embed_dim: int = 100
-    hidden_dim: int = 256
-    num_layers: int = 2
-    rnn_type: str = "lstm"
-    bidirectional: bool = True
-    dropout: float = 0.5
-    pooling: str = "concat"
-    padding_mode: str = "auto"
-    freeze_embeddings: bool = False
-    batch_size: int = 64
-    bucket: bool = True
-    num_proc: int | None = None
-    baseline: bool = True
-    evaluate: bool = True
-    train: TrainConfig = field(default_factory=TrainConfig)
+# What a classifier takes from its encoder's core: the architecture (its dropouts stay its own).
+ENCODER_FIELDS = ("vocab_size", "embed_dim", "hidden_dim", "num_layers", "rnn_type",
+                  "bidirectional", "layout", "input_type", "pad_index")
 
 
 PRESETS = {
@@ -64,14 +35,15 @@ PRESETS = {
     "tiny": {
         "vectors": None, "max_vocab": 2_000, "embed_dim": 32, "hidden_dim": 32, "num_layers": 1,
         "train_limit": 2_000, "test_limit": 500, "max_length": 200, "batch_size": 32,
-        "train": {"epochs": 3, "lr": 3e-3, "patience": None},
+        "epochs": 3, "lr": 3e-3, "patience": None,
     },
 }
 
 
-def make_config(preset: str = "default", **overrides) -> SentimentConfig:
-    """A config from a preset plus overrides; unknown names raise a ValueError naming them."""
-    return config_from_preset(SentimentConfig, PRESETS, preset, overrides)
+def make_config(preset: str = "default", **overrides) -> Config:
+    """A sentiment config from a preset plus overrides (option names: ``data``, ``hidden_dim``,
+    ``epochs``...); unknown names raise a ValueError naming them."""
+    return preset_config("sentiment", PRESETS, preset, **overrides)
 
 
 def _subsample(dataset: datasets.Dataset, limit: int | None, seed: int) -> datasets.Dataset:
@@ -111,130 +83,130 @@ class PreparedData:
     seconds: dict = field(default_factory=dict)
 
 
-def prepare_data(config: SentimentConfig, vocab: Vocab | None = None) -> PreparedData:
-    """Load, tokenize (cached), split, build the vocabulary (unless given), numericalize."""
-    seconds = {}
+def classifier_splits(data: ReviewData, seed: int) -> dict[str, datasets.Dataset]:
+    """The classifier's ``train`` / ``valid`` / ``test`` reviews, exactly as ``data`` and
+    ``seed`` define them: the same call on a saved config gives the same split."""
+    splits = load_reviews(data.source)
+    train_split = _subsample(splits["train"], data.train_limit, seed)
+    test_split = _subsample(splits["test"], data.test_limit, seed)
+    train_part, valid_part = split_validation(train_split, data.valid_fraction, seed)
+    return {"train": train_part, "valid": valid_part, "test": test_split}
+
+
+def prepare_data(config: Config, vocab: Vocab | None = None) -> PreparedData:
+    """Load and split, tokenize (cached), build the vocabulary (unless given), numericalize."""
+    data, seconds = config.data, {}
     start = time.perf_counter()
-    splits = load_reviews(config.data)
-    seed = config.train.seed
-    train_split = _subsample(splits["train"], config.train_limit, seed)
-    test_split = _subsample(splits["test"], config.test_limit, seed)
-    tokenizer = Tokenizer(lowercase=config.lowercase)
+    splits = classifier_splits(data, config.train.seed)
+    tokenizer = Tokenizer(lowercase=data.lowercase)
     seconds["load"] = time.perf_counter() - start
     start = time.perf_counter()
-    train_split = tokenize_dataset(train_split, tokenizer, config.num_proc)
-    test_split = tokenize_dataset(test_split, tokenizer, config.num_proc)
+    splits = {name: tokenize_dataset(split, tokenizer, data.num_proc)
+              for name, split in splits.items()}
     seconds["tokenize"] = time.perf_counter() - start
-    train_part, valid_part = split_validation(train_split, config.valid_fraction, seed)
     start = time.perf_counter()
     if vocab is None:
-        vocab = Vocab.build(train_part["tokens"], config.max_vocab, config.min_freq)
+        vocab = Vocab.build(splits["train"]["tokens"], data.max_vocab, data.min_freq)
     seconds["vocab"] = time.perf_counter() - start
     start = time.perf_counter()
-    ids = {name: numericalize(split, vocab)
-           for name, split in (("train", train_part), ("valid", valid_part), ("test", test_split))}
+    ids = {name: numericalize(split, vocab) for name, split in splits.items()}
     seconds["numericalize"] = time.perf_counter() - start
     logger.info("data: %d train, %d validation, %d test reviews; vocabulary %d; %s",
-                len(train_part), len(valid_part), len(test_split), len(vocab),
+                len(splits["train"]), len(splits["valid"]), len(splits["test"]), len(vocab),
                 ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items()))
-    return PreparedData(train_part, valid_part, test_split, vocab, tokenizer, ids, seconds)
+    return PreparedData(splits["train"], splits["valid"], splits["test"], vocab, tokenizer, ids,
+                        seconds)
 
 
-def build_classifier(config: SentimentConfig, vocab: Vocab) -> tuple[SentimentClassifier, dict]:
-    """The classifier, with embeddings initialised from the configured vectors (if any)."""
-    stats = {}
+def build_classifier(config: Config, vocab: Vocab) -> tuple[SentimentClassifier, Config, dict]:
+    """The classifier and its resolved config (vocabulary size and embedding width filled in).
+
+    With ``model.encoder`` the core's architecture and weights come from that saved model (whose
+    vocabulary ``vocab`` must be); otherwise the embedding starts from ``model.vectors``."""
+    stats: dict = {}
     matrix = None
-    embed_dim = config.embed_dim
-    if config.vectors:
-        matrix, vector_stats = load_vectors(config.vectors, vocab, seed=config.train.seed)
-        embed_dim = vector_stats.dim
+    core = replace(config.model.core, vocab_size=len(vocab), pad_index=vocab.pad_index)
+    if config.model.encoder:
+        encoder_core, _, _ = load_core_weights(config.model.encoder)
+        architecture = {name: getattr(encoder_core, name) for name in ENCODER_FIELDS}
+        core = replace(core, **architecture)
+    elif config.model.vectors:
+        matrix, vector_stats = load_vectors(config.model.vectors, vocab, seed=config.train.seed)
+        core = replace(core, embed_dim=vector_stats.dim)
         stats = asdict(vector_stats)
-    core = CoreConfig(
-        vocab_size=len(vocab), embed_dim=embed_dim, hidden_dim=config.hidden_dim,
-        num_layers=config.num_layers, rnn_type=config.rnn_type,
-        bidirectional=config.bidirectional, dropout=config.dropout,
-        input_dropout=config.dropout, pad_index=vocab.pad_index,
-        padding_mode=config.padding_mode,
-    )
+    config = replace(config, model=replace(config.model, core=core))
     torch.manual_seed(config.train.seed)
-    model = SentimentClassifier(core, dropout=config.dropout, pooling=config.pooling)
-    if matrix is not None:
-        model.core.load_embeddings(torch.from_numpy(matrix), freeze=config.freeze_embeddings)
-    return model, stats
+    model = build_model("sentiment", config.model)
+    if config.model.encoder:
+        transfer_core(model.core, vocab, config.model.encoder)
+        logger.info("core initialised from %s", config.model.encoder)
+    elif matrix is not None:
+        model.core.load_embeddings(torch.from_numpy(matrix))
+    return model, config, stats
 
 
-def preprocessing_config(config: SentimentConfig, tokenizer: Tokenizer) -> dict:
-    return {
-        "tokenizer": tokenizer.to_dict(),
-        "max_length": config.max_length,
-        "html_breaks_removed": True,
-        "valid_fraction": config.valid_fraction,
-        "seed": config.train.seed,
-        "vectors": config.vectors,
-    }
-
-
-def batches_for(config: SentimentConfig, ids, labels, shuffle: bool, pad_index: int):
-    return SequenceBatches(ids, labels, config.batch_size, pad_index, config.max_length,
-                           shuffle=shuffle, bucket=config.bucket, seed=config.train.seed)
+def batches_for(config: Config, ids, labels, shuffle: bool, pad_index: int) -> SequenceBatches:
+    data = config.data
+    return SequenceBatches(ids, labels, data.batch_size, pad_index, data.max_length,
+                           shuffle=shuffle, bucket=data.bucket, seed=config.train.seed)
 
 
 def evaluate_model(
     model: SentimentClassifier,
     data: PreparedData,
     output_dir: str | Path,
-    batch_size: int = 64,
-    baseline: bool = True,
+    config: Config,
     split: str = "test",
     extra: dict | None = None,
-    max_length: int | None = None,
     mixed_precision: bool = True,
 ) -> dict:
-    """Score ``split`` and write the report (with the TF-IDF baseline fitted on train)."""
+    """Score ``split`` and write the report (with the linear baselines fitted on train)."""
     dataset = data.test if split == "test" else data.valid
     start = time.perf_counter()
-    probs = score_ids(model, data.ids[split], batch_size, data.vocab.pad_index or 0, max_length,
-                      mixed_precision)
+    probs = score_ids(model, data.ids[split], config.data.batch_size, data.vocab.pad_index or 0,
+                      config.data.max_length, mixed_precision)
     seconds = time.perf_counter() - start
-    baseline_probs = None
-    if baseline:
+    baselines = None
+    if config.train.baseline:
         start_baseline = time.perf_counter()
-        baseline_probs = baseline_tfidf(data.train["text"], data.train["label"], dataset["text"])
-        logger.info("baseline fitted and scored in %.1fs", time.perf_counter() - start_baseline)
+        baselines = fit_baselines(data.train["text"], data.train["label"], dataset["text"])
+        logger.info("baselines fitted and scored in %.1fs", time.perf_counter() - start_baseline)
     output_dir = Path(output_dir)
     report = write_report(
         output_dir, dataset["label"], probs, dataset["text"], [len(x) for x in data.ids[split]],
-        baseline_probs, metrics_path=output_dir / "metrics.jsonl",
+        baselines, metrics_path=output_dir / "metrics.jsonl",
         extra={"split": split, "scoring_seconds": seconds, **(extra or {})},
+        label_names=config.model.head.labels,
     )
     logger.info("%s accuracy %.4f (n=%d)%s", split, report["accuracy"], report["n"],
-                f"; baseline {report['baseline']['accuracy']:.4f}" if baseline else "")
+                "".join(f"; {b['short_name']} {b['accuracy']:.4f}"
+                        for b in report.get("baselines", [])))
     return report
 
 
-def train_sentiment(config: SentimentConfig) -> dict:
+def train_sentiment(config: Config) -> dict:
     """Train, keep the best model on validation, save it, and report on the test split."""
-    output = Path(config.output)
+    output = Path(config.train.output)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
-    data = prepare_data(config)
-    model, vector_stats = build_classifier(config, data.vocab)
-    preprocessing = preprocessing_config(config, data.tokenizer)
+    vocab = None
+    if config.model.encoder:
+        _, vocab, _ = load_core_weights(config.model.encoder)
+    data = prepare_data(config, vocab)
+    model, config, vector_stats = build_classifier(config, data.vocab)
     pad = data.vocab.pad_index or 0
     train_batches = batches_for(config, data.ids["train"], data.train["label"], True, pad)
     valid_batches = batches_for(config, data.ids["valid"], data.valid["label"], False, pad)
     start = time.perf_counter()
     history = train(
         model, train_batches, valid_batches, config.train, output,
-        save_best=lambda m, d: save_pretrained(m, d, data.vocab, preprocessing),
+        save_best=lambda m, d: save_pretrained(m, d, data.vocab, config),
     )
     train_seconds = time.perf_counter() - start
     summary = {"train_seconds": train_seconds, "epochs_run": len(history),
                "vectors": vector_stats, "preprocessing_seconds": data.seconds}
-    if config.evaluate:
+    if config.train.evaluate:
         summary["report"] = evaluate_model(
-            model, data, output, config.batch_size, config.baseline,
-            extra={"training": summary.copy()}, max_length=config.max_length,
+            model, data, output, config, extra={"training": summary.copy()},
             mixed_precision=config.train.mixed_precision,
         )
     return summary
@@ -242,7 +214,7 @@ def train_sentiment(config: SentimentConfig) -> dict:
 
 def evaluate_saved_model(
     model_dir: str | Path,
-    data: str = DEFAULT_SOURCE,
+    data: str | None = None,
     split: str = "test",
     output: str | Path | None = None,
     batch_size: int = 64,
@@ -251,19 +223,17 @@ def evaluate_saved_model(
     test_limit: int | None = None,
     mixed_precision: bool = True,
 ) -> dict:
-    """Report on a saved model, preprocessing the data exactly as it was at training time."""
+    """Report on a saved model, with the data preprocessed and split exactly as its
+    ``config.json`` says (``data`` may point to another copy of the same source)."""
     from .predict import load_model
 
     if split not in ("test", "valid"):
         raise ValueError(f"split must be 'test' or 'valid', got {split!r}")
     loaded = load_model(model_dir, device)
-    pre = loaded.config["preprocessing"]
-    config = make_config(
-        data=data, lowercase=pre["tokenizer"]["lowercase"], max_length=pre.get("max_length"),
-        valid_fraction=pre.get("valid_fraction", 0.1), seed=pre.get("seed", 0),
-        test_limit=test_limit,
-    )
+    overrides = {"batch_size": batch_size, "baseline": baseline, "test_limit": test_limit}
+    if data is not None:
+        overrides["data"] = data
+    config = apply_overrides(loaded.config, overrides)
     prepared = prepare_data(config, vocab=loaded.vocab)
-    return evaluate_model(loaded.model, prepared, output or model_dir, batch_size, baseline,
-                          split, extra={"model": str(model_dir)}, max_length=config.max_length,
-                          mixed_precision=mixed_precision)
+    return evaluate_model(loaded.model, prepared, output or model_dir, config, split,
+                          extra={"model": str(model_dir)}, mixed_precision=mixed_precision)

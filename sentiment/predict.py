@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 from collections.abc import Sequence
@@ -12,10 +13,11 @@ import torch
 
 from .batching import pad_batch
 from .checkpoint import load_pretrained
-from .data import LABEL_NAMES, clean_text
+from .config import Config
+from .data import clean_text
 from .heads import SentimentClassifier
+from .precision import autocast, autocast_dtype, resolve_device
 from .tokenize import Tokenizer
-from .training import autocast, autocast_dtype, resolve_device
 from .vocab import Vocab
 
 DEFAULT_MODEL_DIR = "runs/sentiment"
@@ -28,16 +30,16 @@ MAX_TOKENS = 5_000
 class SentimentModel:
     """A loaded classifier with its vocabulary and preprocessing, ready to score texts."""
 
-    def __init__(self, model: SentimentClassifier, vocab: Vocab, config: dict, path: str = ""):
-        if model.task != SentimentClassifier.task:
-            raise ValueError(f"{path or 'model'} is a {model.task!r} model, not a sentiment model")
+    def __init__(self, model: SentimentClassifier, vocab: Vocab, config: Config, path: str = ""):
+        if config.task != "sentiment":
+            raise ValueError(f"{path or 'model'} is a {config.task!r} model, not a sentiment model")
         self.model = model.eval()
         self.vocab = vocab
         self.config = config
         self.path = path
-        preprocessing = config.get("preprocessing", {})
-        self.tokenizer = Tokenizer.from_dict(preprocessing.get("tokenizer", {"lowercase": True}))
-        self.max_length = min(preprocessing.get("max_length") or MAX_TOKENS, MAX_TOKENS)
+        self.labels = list(config.model.head.labels)
+        self.tokenizer = Tokenizer(lowercase=config.data.lowercase)
+        self.max_length = min(config.data.max_length or MAX_TOKENS, MAX_TOKENS)
 
     @property
     def device(self) -> torch.device:
@@ -63,7 +65,7 @@ def score_ids(
     """Probability of *positive* per id sequence; batched sorted by length, input order kept.
 
     ``mixed_precision``: run the RNN in the device's fast lower precision where it has one
-    (:func:`~sentiment.training.autocast_dtype`); the head and the probabilities stay float32.
+    (:func:`~sentiment.precision.autocast_dtype`); the head and the probabilities stay float32.
     """
     device = next(model.parameters()).device
     order = np.argsort([len(s) for s in sequences], kind="stable")
@@ -107,6 +109,16 @@ def load_model(
     return _load_cached(str(path), str(resolved), mtime)
 
 
+def on_device(model: SentimentModel, device: torch.device) -> SentimentModel:
+    """``model`` on ``device``, leaving ``model`` itself (maybe cached and shared) where it is:
+    the cached copy for that device when the model came from a folder, else a moved copy."""
+    if model.path and (Path(model.path) / "config.json").is_file():
+        return load_model(model.path, device)
+    moved = copy.copy(model)
+    moved.model = copy.deepcopy(model.model).to(device)
+    return moved
+
+
 def predict(
     text_or_texts: str | Sequence[str],
     model: str | Path | SentimentModel | None = None,
@@ -138,13 +150,13 @@ def predict(
     if not isinstance(model, SentimentModel):
         model = load_model(model, device)
     elif device is not None and resolve_device(device) != model.device:
-        model.model.to(resolve_device(device))
+        model = on_device(model, resolve_device(device))
     if not texts:
         return []
     scores = score_ids(model.model, model.encode(texts), batch_size, model.vocab.pad_index or 0,
                        mixed_precision=mixed_precision)
     results = [
-        {"label": LABEL_NAMES[int(p >= 0.5)], "score": float(p if p >= 0.5 else 1.0 - p)}
+        {"label": model.labels[int(p >= 0.5)], "score": float(p if p >= 0.5 else 1.0 - p)}
         for p in scores
     ]
     return results[0] if single else results

@@ -1,14 +1,22 @@
-"""The one training loop, shared by the sentiment classifier and the character language model."""
+"""The one training loop, shared by the sentiment classifier and the language models.
+
+:func:`train` reads as its steps: set up (device, precision, optimizer), :func:`resume`, then per
+epoch :func:`run_epoch` on training and validation batches, :func:`select_best`, checkpoint, and
+:func:`should_stop`; at the end the best weights are restored. The model follows
+:class:`~sentiment.heads.TaskModel`; the training batches follow
+:class:`~sentiment.batching.BatchSource`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import functools
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -16,100 +24,19 @@ from safetensors.torch import load_model
 from torch import nn
 from tqdm.auto import tqdm
 
-from .batching import Batch
+from .batching import Batch, BatchSource
 from .checkpoint import load_training_state, save_training_state
+from .config import TrainConfig
 from .core import detach_state
+from .precision import (  # noqa: F401  (re-exported: the loop's public helpers)
+    autocast,
+    autocast_dtype,
+    cpu_has_native_bf16,
+    dtype_name,
+    resolve_device,
+)
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    """Settings of :func:`train`."""
-
-    epochs: int = 10
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    clip: float = 1.0
-    patience: int | None = 3
-    device: str = "auto"
-    mixed_precision: bool = True  # see autocast_dtype
-    seed: int = 0
-    resume: bool = True
-    progress: bool = True
-    max_minutes: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.lr <= 0 or self.clip <= 0:
-            raise ValueError("lr and clip must be positive")
-
-
-def config_from_preset(config_class, presets: dict, preset: str, overrides: dict,
-                       train_defaults: dict | None = None):
-    """``config_class`` from ``presets[preset]`` plus ``overrides``, whose names may belong to it
-    or to its nested :class:`TrainConfig` (``train``); an unknown name raises a ValueError."""
-    if preset not in presets:
-        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(presets)}")
-    values = {**presets[preset]}
-    train_values = {**(train_defaults or {}), **values.pop("train", {})}
-    train_names = {f.name for f in fields(TrainConfig)}
-    own_names = {f.name for f in fields(config_class)} - {"train"}
-    for name, value in overrides.items():
-        if name in train_names:
-            train_values[name] = value
-        elif name in own_names:
-            values[name] = value
-        else:
-            raise ValueError(f"unknown option {name!r}")
-    return config_class(**values, train=TrainConfig(**train_values))
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto``: CUDA when present, else CPU. A CUDA request without CUDA is an error."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available; use --device cpu")
-    return device
-
-
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-
-
-@functools.cache
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), as oneDNN needs
-    to make bf16 faster than float32; without it bf16 is emulated and slower."""
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except (AttributeError, RuntimeError):  # private helpers: treat a missing one as "no"
-        return False
-
-
-def autocast_dtype(device: torch.device, mixed_precision: bool = True) -> torch.dtype | None:
-    """The lower precision that autocast uses on ``device``, or None for plain float32.
-
-    float16 on CUDA (with loss scaling); bfloat16 on CPUs with native bf16 instructions, where
-    oneDNN's LSTM ran 1.7x faster for training and 3x for inference than float32 (BENCHMARKS.md)
-    with float32 weights, optimizer and loss; float32 on other CPUs.
-    """
-    if not mixed_precision:
-        return None
-    if device.type == "cuda":
-        return torch.float16
-    if device.type == "cpu" and cpu_has_native_bf16():
-        return torch.bfloat16
-    return None
 
 
 def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
@@ -118,15 +45,93 @@ def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.Gr
     return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
 
-def dtype_name(dtype: torch.dtype | None) -> str:
-    """``"bfloat16"`` for ``torch.bfloat16``; None (no autocast) is ``"float32"``."""
-    return str(dtype or torch.float32).removeprefix("torch.")
+def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
+    """The model's parameters from the top down: the head, then each core layer (both
+    directions), then the embedding -- the units of discriminative rates and gradual unfreezing."""
+    core = model.core
+    directions = core.config.num_directions
+    core_ids = {id(p) for p in core.parameters()}
+    groups = [[p for p in model.parameters() if id(p) not in core_ids]]
+    for layer in reversed(range(core.config.num_layers)):
+        rnns = core.rnns[layer * directions : (layer + 1) * directions]
+        groups.append([p for rnn in rnns for p in rnn.parameters()])
+    if core.embedding is not None:
+        groups.append(list(core.embedding.parameters()))
+    return [group for group in groups if group]
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    """``torch.autocast`` to ``dtype`` on ``device``; a no-op context for None."""
-    return torch.autocast(device_type=device.type, dtype=dtype or torch.float32,
-                          enabled=dtype is not None)
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or SGD with one parameter group per :func:`layer_groups` entry; group ``k`` from the
+    top trains at ``lr * layer_lr_decay**k`` (ULMFiT's discriminative rates; 1.0: one rate)."""
+    if config.freeze_embeddings and model.core.embedding is not None:
+        model.core.embedding.weight.requires_grad_(False)
+    param_groups = []
+    for depth, params in enumerate(layer_groups(model)):
+        params = [p for p in params if p.requires_grad]
+        if params:
+            lr = config.lr * config.layer_lr_decay**depth
+            param_groups.append({"params": params, "lr": lr, "base_lr": lr, "depth": depth})
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(param_groups, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(param_groups, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def lr_factor(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Multiplier of the base rates at optimizer ``step`` of ``total_steps``: linear warm-up over
+    ``warmup`` of the steps, then constant, linear decay to 0, or cosine decay to 0."""
+    warmup_steps = int(config.warmup * total_steps)
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    if config.schedule == "linear":
+        return 1.0 - progress
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * factor
+
+
+def unfreeze_for_epoch(optimizer: torch.optim.Optimizer, epoch: int, enabled: bool) -> None:
+    """Gradual unfreezing (ULMFiT): in epoch ``e`` (from 0) only the top ``e + 1`` parameter
+    groups train; all of them when ``enabled`` is False."""
+    for group in optimizer.param_groups:
+        trainable = not enabled or group["depth"] <= epoch
+        for param in group["params"]:
+            param.requires_grad_(trainable)
+
+
+@contextlib.contextmanager
+def flush_denormals(device: torch.device):
+    """Flush denormal floats to zero on CPU for the duration, then restore the previous setting.
+
+    Decaying gradients otherwise slowed the backward pass 10x (BENCHMARKS.md). torch has no
+    getter for the flag, so the previous state is read from a denormal product."""
+    if device.type != "cpu":
+        yield
+        return
+    was_on = bool((torch.tensor([1e-39]) * 1.0 == 0).item())
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(was_on)
+
+
+@dataclass
+class Schedule:
+    """Where the rates are: the optimizer step and the total the schedule spans."""
+
+    config: TrainConfig
+    total_steps: int
+    step: int = 0
+
+    def advance(self, optimizer: torch.optim.Optimizer) -> None:
+        set_lr(optimizer, lr_factor(self.config, self.step, self.total_steps))
+        self.step += 1
 
 
 def run_epoch(
@@ -139,10 +144,12 @@ def run_epoch(
     amp_dtype: torch.dtype | None = None,
     desc: str = "",
     progress: bool = True,
+    schedule: Schedule | None = None,
 ) -> dict:
     """One pass; trains when ``optimizer`` is given, else evaluates. Returns summed metrics.
 
     ``amp_dtype``: autocast the forward pass to this dtype (see :func:`autocast_dtype`).
+    ``schedule``: sets the learning rates before every optimizer step.
 
     Hidden state is carried (detached: truncated BPTT) from a batch to the next one only when
     the next batch says it ``continues``; otherwise every batch starts from a zero state.
@@ -162,6 +169,8 @@ def run_epoch(
             with autocast(device, amp_dtype):
                 output = model(batch, state)
             if training:
+                if schedule is not None:
+                    schedule.advance(optimizer)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(output.loss).backward()
                 scaler.unscale_(optimizer)
@@ -180,18 +189,36 @@ def run_epoch(
             "tokens_per_s": tokens / max(elapsed, 1e-9)}
 
 
-def _improved(value: float, best: float | None, direction: str) -> bool:
-    if best is None:
-        return True
-    return value > best if direction == "max" else value < best
+@dataclass
+class Progress:
+    """What a checkpoint records of the run: epochs done, the best metric, epochs without
+    improvement, optimizer steps."""
+
+    epoch: int = 0
+    best: float | None = None
+    bad_epochs: int = 0
+    step: int = 0
+    history: list = field(default_factory=list)  # this call's epoch records (not checkpointed)
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "best": self.best, "bad_epochs": self.bad_epochs,
+                "step": self.step}
 
 
-def _out_of_time(max_minutes: float | None, started: float, history: list[dict]) -> bool:
-    """Whether one more epoch, as long as the last one, would pass the wall-clock budget."""
-    if max_minutes is None or not history:
-        return False
-    last = history[-1]["train_seconds"] + history[-1]["valid_seconds"]
-    return time.perf_counter() - started + last > 60 * max_minutes
+def resume(output_dir: Path, model, optimizer, scaler, config: TrainConfig) -> Progress:
+    """The progress of an interrupted run in ``output_dir`` (model and optimizer restored), or
+    a fresh start; metric lines after the last checkpoint are dropped."""
+    metrics_path = output_dir / "metrics.jsonl"
+    progress = Progress()
+    if config.resume:
+        restored = load_training_state(output_dir / "checkpoint", model, optimizer, scaler)
+        if restored is not None:
+            progress = Progress(**{k: v for k, v in restored.items() if k != "history"})
+            logger.info("resuming after epoch %d (best %s)", progress.epoch, progress.best)
+    elif metrics_path.exists():
+        metrics_path.unlink()
+    _trim_metrics(metrics_path, progress.epoch)
+    return progress
 
 
 def _trim_metrics(path: Path, last_epoch: int) -> None:
@@ -203,9 +230,31 @@ def _trim_metrics(path: Path, last_epoch: int) -> None:
     path.write_text("".join(line + "\n" for line in kept))
 
 
+def select_best(progress: Progress, value: float, direction: str) -> bool:
+    """Record ``value`` of the selection metric; True when it is the best so far."""
+    if progress.best is None or (value > progress.best if direction == "max"
+                                 else value < progress.best):
+        progress.best, progress.bad_epochs = value, 0
+        return True
+    progress.bad_epochs += 1
+    return False
+
+
+def should_stop(progress: Progress, config: TrainConfig, started: float) -> str | None:
+    """Why training stops before the next epoch (patience, time budget), or None."""
+    if progress.bad_epochs >= (config.patience or math.inf):
+        return f"no improvement for {progress.bad_epochs} epochs"
+    if config.max_minutes is not None and progress.history:
+        last = progress.history[-1]
+        epoch_seconds = last["train_seconds"] + last["valid_seconds"]
+        if time.perf_counter() - started + epoch_seconds > 60 * config.max_minutes:
+            return f"another epoch would exceed max_minutes={config.max_minutes}"
+    return None
+
+
 def train(
     model: nn.Module,
-    train_batches: Iterable[Batch],
+    train_batches: BatchSource,
     valid_batches: Iterable[Batch],
     config: TrainConfig,
     output_dir: str | Path,
@@ -215,13 +264,11 @@ def train(
 
     Writes ``metrics.jsonl`` (one line per epoch) and ``checkpoint/`` into ``output_dir`` and
     calls ``save_best(model, output_dir)`` whenever the validation metric improves. On return the
-    model holds the best weights. Returns the per-epoch records.
+    model holds the best weights. Returns the per-epoch records of this call.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    if device.type == "cpu":
-        torch.set_flush_denormal(True)  # decaying gradients otherwise slow the backward pass 10x
     torch.manual_seed(config.seed)
     model.to(device)
     amp_dtype = autocast_dtype(device, config.mixed_precision)
@@ -230,60 +277,51 @@ def train(
     optimizer = build_optimizer(model, config)
     scaler = grad_scaler(device, amp_dtype)
     metric, direction = model.selection_metric
-    metrics_path = output_dir / "metrics.jsonl"
-    progress = {"epoch": 0, "best": None, "bad_epochs": 0}
-    if config.resume:
-        restored = load_training_state(output_dir / "checkpoint", model, optimizer, scaler)
-        if restored is not None:
-            progress = restored
-            logger.info("resuming after epoch %d (best %s %s)", progress["epoch"], metric,
-                        progress["best"])
-    elif metrics_path.exists():
-        metrics_path.unlink()
-    _trim_metrics(metrics_path, progress["epoch"])
+    progress = resume(output_dir, model, optimizer, scaler, config)
+    schedule = Schedule(config, config.epochs * len(train_batches), progress.step)
     best_state = None  # after a resume the best weights are the saved model's, not the last
-    history = []
     started = time.perf_counter()
-    for epoch in range(progress["epoch"], config.epochs):
-        if progress["bad_epochs"] >= (config.patience or float("inf")):
-            break
-        if _out_of_time(config.max_minutes, started, history):
-            logger.info("stopping: another epoch would exceed max_minutes=%s", config.max_minutes)
-            break
-        if hasattr(train_batches, "set_epoch"):
+    with flush_denormals(device):
+        for epoch in range(progress.epoch, config.epochs):
+            reason = should_stop(progress, config, started)
+            if reason:
+                logger.info("stopping: %s", reason)
+                break
+            unfreeze_for_epoch(optimizer, epoch, config.unfreeze)
             train_batches.set_epoch(epoch)
-        padding = train_batches.padding_share() if hasattr(train_batches, "padding_share") else None
-        trained = run_epoch(model, train_batches, device, optimizer, scaler, config.clip, amp_dtype,
-                            desc=f"epoch {epoch + 1}/{config.epochs}", progress=config.progress)
-        with torch.inference_mode():
-            validated = run_epoch(model, valid_batches, device, amp_dtype=amp_dtype,
-                                  desc="validate", progress=config.progress)
-        record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in trained.items()},
-                  **{f"valid_{k}": v for k, v in validated.items()}}
-        if padding is not None:
-            record["train_padding_share"] = padding
-        if _improved(validated[metric], progress["best"], direction):
-            progress.update(best=validated[metric], bad_epochs=0)
-            best_state = copy.deepcopy(model.state_dict())
-            if save_best is not None:
-                save_best(model, output_dir)
-            record["best"] = True
-        else:
-            progress["bad_epochs"] += 1
-        progress["epoch"] = epoch + 1
-        save_training_state(output_dir / "checkpoint", model, optimizer, progress, scaler)
-        with open(metrics_path, "a") as out:
-            out.write(json.dumps(record) + "\n")
-        history.append(record)
-        logger.info(
-            "epoch %d: train loss %.4f, valid loss %.4f, valid %s %.4f, %.0f tokens/s%s",
-            epoch + 1, trained["loss"], validated["loss"], metric, validated[metric],
-            trained["tokens_per_s"],
-            f", padding {100 * padding:.1f}%" if padding is not None else "",
-        )
+            padding = train_batches.padding_share()
+            trained = run_epoch(model, train_batches, device, optimizer, scaler, config.clip,
+                                amp_dtype, f"epoch {epoch + 1}/{config.epochs}", config.progress,
+                                schedule)
+            with torch.inference_mode():
+                validated = run_epoch(model, valid_batches, device, amp_dtype=amp_dtype,
+                                      desc="validate", progress=config.progress)
+            record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in trained.items()},
+                      **{f"valid_{k}": v for k, v in validated.items()},
+                      "lr": optimizer.param_groups[0]["lr"]}
+            if padding is not None:
+                record["train_padding_share"] = padding
+            if select_best(progress, validated[metric], direction):
+                best_state = copy.deepcopy(model.state_dict())
+                if save_best is not None:
+                    save_best(model, output_dir)
+                record["best"] = True
+            progress.epoch, progress.step = epoch + 1, schedule.step
+            save_training_state(output_dir / "checkpoint", model, optimizer, progress.to_dict(),
+                                scaler)
+            with open(output_dir / "metrics.jsonl", "a") as out:
+                out.write(json.dumps(record) + "\n")
+            progress.history.append(record)
+            logger.info(
+                "epoch %d: train loss %.4f, valid loss %.4f, valid %s %.4f, %.0f tokens/s%s",
+                epoch + 1, trained["loss"], validated["loss"], metric, validated[metric],
+                trained["tokens_per_s"],
+                f", padding {100 * padding:.1f}%" if padding is not None else "",
+            )
+    unfreeze_for_epoch(optimizer, 0, False)
     best_file = output_dir / "model.safetensors"
     if best_state is not None:
         model.load_state_dict(best_state)
-    elif progress["best"] is not None and save_best is not None and best_file.exists():
+    elif progress.best is not None and save_best is not None and best_file.exists():
         load_model(model, str(best_file), device=str(device))
-    return history
+    return progress.history

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from .config import DEFAULT_VECTORS  # noqa: F401  (re-exported)
 from .vocab import Vocab
 
 logger = logging.getLogger(__name__)
 
 GLOVE_URLS = {"glove.6B": "https://nlp.stanford.edu/data/glove.6B.zip"}
-DEFAULT_VECTORS = "glove.6B.100d"
 _NAME = re.compile(r"^(glove\.\w+)\.(\d+)d$")
 
 

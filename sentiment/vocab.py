@@ -9,6 +9,7 @@ from pathlib import Path
 
 PAD = "<pad>"
 UNK = "<unk>"
+EOS = "<eos>"  # ends each review in a language model's stream
 
 
 class Vocab:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import os
 
-from sentiment.benchmark import BenchmarkConfig, format_table, run_benchmark
+from benchmarks.suite import BenchmarkConfig, format_table, run_benchmark
 from sentiment.training import cpu_has_native_bf16
 
 

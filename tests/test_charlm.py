@@ -70,8 +70,8 @@ def test_too_short_text_is_a_clear_error():
 
 
 def tiny_lm(vocab_size=5, hidden=16):
-    config = make_config("tiny", hidden=hidden, input="onehot")
-    return charlm.build_language_model(config, vocab_size)
+    config = make_config("tiny", hidden_dim=hidden, input_type="onehot")
+    return charlm.build_language_model(config, vocab_size)[0]
 
 
 def test_uniform_model_perplexity_equals_vocabulary_size():
@@ -105,7 +105,7 @@ def test_memorises_a_repeated_string(tmp_path):
     text = tmp_path / "repeat.txt"
     text.write_text("hello world, " * 400)
     config = make_config("tiny", text=[str(text)], mode="raw", output=str(tmp_path / "lm"),
-                         hidden=64, epochs=8, progress=False, lr=2e-2)
+                         hidden_dim=64, epochs=8, progress=False, lr=2e-2)
     summary = train_language_model(config)
     assert summary["best"]["valid_perplexity"] < 1.2
     lm = load_language_model(tmp_path / "lm")
@@ -150,10 +150,13 @@ def test_classifier_and_language_model_share_core_and_loop():
     import inspect
 
     from sentiment import pipeline
+    from sentiment.heads import build_model
 
     assert isinstance(tiny_lm().core, RNNCore)
-    assert LanguageModel.__init__.__code__.co_names.count("RNNCore") == 1
-    assert SentimentClassifier.__init__.__code__.co_names.count("RNNCore") == 1
+    # one place builds the core; both heads receive it
+    assert build_model.__code__.co_names.count("RNNCore") == 1
+    assert LanguageModel.__init__.__code__.co_names.count("RNNCore") == 0
+    assert SentimentClassifier.__init__.__code__.co_names.count("RNNCore") == 0
     assert charlm.train is train and pipeline.train is train
     assert "train(" in inspect.getsource(charlm.train_language_model)
 

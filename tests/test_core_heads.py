@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from sentiment.batching import pad_batch
+from sentiment.config import HeadConfig
 from sentiment.core import CoreConfig, RNNCore, reverse_within_lengths
 from sentiment.heads import LanguageModel, SentimentClassifier
 
@@ -82,8 +83,8 @@ def test_bad_config_names_the_option():
 @pytest.mark.parametrize("pooling", ["final", "concat"])
 def test_classifier_scores_a_review_the_same_alone_and_in_a_batch(pooling):
     torch.manual_seed(0)
-    model = SentimentClassifier(CoreConfig(vocab_size=40, embed_dim=8, hidden_dim=6),
-                                pooling=pooling).eval()
+    model = SentimentClassifier(RNNCore(CoreConfig(vocab_size=40, embed_dim=8, hidden_dim=6)),
+                                HeadConfig(pooling=pooling)).eval()
     sequences, batch = padded_batch()
     batch.targets = torch.tensor([1.0, 0.0, 1.0, 0.0])
     out = model(batch)
@@ -97,17 +98,17 @@ def test_classifier_scores_a_review_the_same_alone_and_in_a_batch(pooling):
 def test_language_model_head_and_weight_tying():
     config = CoreConfig(vocab_size=30, embed_dim=16, hidden_dim=16, num_layers=1,
                         bidirectional=False)
-    model = LanguageModel(config, tie_weights=True)
+    model = LanguageModel(RNNCore(config), HeadConfig(tie_weights=True, output_dropout=0.0))
     assert model.decoder.weight is model.core.embedding.weight
     batch = pad_batch([[1, 2, 3, 4]] * 2)
     batch.lengths, batch.targets = None, torch.tensor([[2, 3, 4, 5]] * 2)
     out = model(batch)
     assert out.logits.shape == (2, 4, 30) and len(out.state) == 1
     with pytest.raises(ValueError, match="embed_dim == hidden_dim"):
-        LanguageModel(CoreConfig(vocab_size=30, embed_dim=8, hidden_dim=16, bidirectional=False),
-                      tie_weights=True)
+        LanguageModel(RNNCore(CoreConfig(vocab_size=30, embed_dim=8, hidden_dim=16,
+                                         bidirectional=False)), HeadConfig(tie_weights=True))
     with pytest.raises(ValueError, match="unidirectional"):
-        LanguageModel(CoreConfig(vocab_size=30))
+        LanguageModel(RNNCore(CoreConfig(vocab_size=30)))
 
 
 @pytest.mark.parametrize("p", [0.2, 0.5])

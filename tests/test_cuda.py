@@ -7,7 +7,7 @@ import torch
 
 from sentiment import load_model, predict
 from sentiment.batching import pad_batch
-from sentiment.core import CoreConfig
+from sentiment.core import CoreConfig, RNNCore
 from sentiment.heads import SentimentClassifier
 from sentiment.pipeline import make_config, train_sentiment
 
@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.cuda,
 
 def test_packed_on_cuda_matches_exact_on_cpu():
     torch.manual_seed(0)
-    model = SentimentClassifier(CoreConfig(vocab_size=50, embed_dim=8, hidden_dim=16)).eval()
+    core = RNNCore(CoreConfig(vocab_size=50, embed_dim=8, hidden_dim=16))
+    model = SentimentClassifier(core).eval()
     batch = pad_batch([[3, 4, 5, 6, 7, 8], [9, 10], [11, 12, 13]])
     on_cpu = model(batch).logits
     model.cuda()

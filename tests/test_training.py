@@ -7,7 +7,8 @@ import torch
 
 from sentiment.batching import SequenceBatches
 from sentiment.checkpoint import load_pretrained, save_pretrained
-from sentiment.core import CoreConfig
+from sentiment.config import Config, HeadConfig, ModelConfig, ReviewData
+from sentiment.core import CoreConfig, RNNCore
 from sentiment.heads import SentimentClassifier
 from sentiment.training import (
     TrainConfig,
@@ -35,9 +36,13 @@ def toy_data(n=256, seed=0):
 
 def make_model():
     torch.manual_seed(0)
-    return SentimentClassifier(CoreConfig(vocab_size=20, embed_dim=8, hidden_dim=8,
-                                          num_layers=1, dropout=0.0, input_dropout=0.0),
-                               dropout=0.0, pooling="concat")
+    return SentimentClassifier(RNNCore(CoreConfig(vocab_size=20, embed_dim=8, hidden_dim=8,
+                                                  num_layers=1, dropout=0.0, input_dropout=0.0)),
+                               HeadConfig(output_dropout=0.0, pooling="concat"))
+
+
+def config_of(model) -> Config:
+    return Config("sentiment", ReviewData(), ModelConfig(core=model.core.config, head=model.config))
 
 
 def batches(seed=0, shuffle=True):
@@ -89,9 +94,9 @@ def test_early_stopping(tmp_path):
 def test_save_load_round_trip(tmp_path):
     model = make_model().eval()
     vocab = Vocab([f"t{i}" for i in range(20)])
-    save_pretrained(model, tmp_path, vocab, {"tokenizer": {"lowercase": True}})
+    save_pretrained(model, tmp_path, vocab, config_of(model))
     loaded, loaded_vocab, config = load_pretrained(tmp_path)
-    assert loaded_vocab.itos == vocab.itos and config["head"]["pooling"] == "concat"
+    assert loaded_vocab.itos == vocab.itos and config.model.head.pooling == "concat"
     batch = next(iter(batches(shuffle=False)))
     torch.testing.assert_close(model(batch).logits, loaded(batch).logits)
 
@@ -126,7 +131,7 @@ def test_resume_ends_with_the_best_weights_not_the_last(tmp_path):
 
     vocab = Vocab([f"t{i}" for i in range(20)])
     config = TrainConfig(epochs=2, lr=1e-2, progress=False, patience=None)
-    save = lambda m, d: save_pretrained(m, d, vocab, {})  # noqa: E731
+    save = lambda m, d: save_pretrained(m, d, vocab, config_of(m))  # noqa: E731
     train(make_model(), batches(), batches(1, False), config, tmp_path, save_best=save)
     worse = make_model()
     with torch.no_grad():
@@ -141,14 +146,14 @@ def test_resume_ends_with_the_best_weights_not_the_last(tmp_path):
 
 
 def test_autocast_dtype_per_device(monkeypatch):
-    from sentiment import training
+    from sentiment import precision
 
     assert autocast_dtype(torch.device("cuda"), True) == torch.float16
     assert autocast_dtype(torch.device("cuda"), False) is None
     assert autocast_dtype(torch.device("cpu"), False) is None
-    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     assert autocast_dtype(torch.device("cpu"), True) == torch.bfloat16
-    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     assert autocast_dtype(torch.device("cpu"), True) is None  # emulated bf16 would be slower
 
 

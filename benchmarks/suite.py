@@ -1,12 +1,13 @@
 """Measurements behind ``scripts/benchmark.py``: every comparison is two variants in one run.
 
-Each measurement runs in a fresh subprocess (``python -m sentiment.benchmark PART JSON``) so
+Each measurement runs in a fresh subprocess (``python -m benchmarks.suite PART JSON``) so
 that its peak resident memory is its own and process-wide settings (denormal flushing, the
 allocator) do not leak from one variant into the other.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -22,15 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cli import tcmalloc_library
-from .training import (
-    autocast_dtype,
-    build_optimizer,
-    dtype_name,
-    grad_scaler,
-    resolve_device,
-    run_epoch,
-)
+from sentiment.cli import tcmalloc_library
+from sentiment.precision import autocast_dtype, dtype_name, resolve_device
+from sentiment.training import build_optimizer, flush_denormals, grad_scaler, run_epoch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -63,13 +60,13 @@ class _Limited:
 
 
 def _sentiment_setup(args: dict, reference: bool):
-    from .pipeline import batches_for, build_classifier, make_config, prepare_data
+    from sentiment.pipeline import batches_for, build_classifier, make_config, prepare_data
 
     overrides = {"bucket": False, "padding_mode": "padded"} if reference else {}
     config = make_config(data=args["data"], vectors=args.get("vectors"), device=args["device"],
                          **overrides)
     data = prepare_data(config)
-    model, _ = build_classifier(config, data.vocab)
+    model, config, _ = build_classifier(config, data.vocab)
     batches = batches_for(config, data.ids["train"], data.train["label"], True, 0)
     return config, data, model, batches
 
@@ -81,7 +78,6 @@ def part_train(args: dict) -> dict:
     ``args["mixed_precision"]`` is false.
     """
     reference = args["variant"] == "reference"
-    torch.set_flush_denormal(not reference)
     config, data, model, batches = _sentiment_setup(args, reference)
     device = resolve_device(config.train.device)
     model.to(device)
@@ -90,13 +86,15 @@ def part_train(args: dict) -> dict:
     amp_dtype = autocast_dtype(device, mixed and config.train.mixed_precision)
     scaler = grad_scaler(device, amp_dtype)
     epoch_tokens = int(sum(len(ids) for ids in data.ids["train"]))
-    run_epoch(model, _Limited(batches, 1), device, optimizer, scaler, amp_dtype=amp_dtype,
-              progress=False)
-    batches.set_epoch(1)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    result = run_epoch(model, _Limited(batches, args.get("batches")), device, optimizer, scaler,
-                       amp_dtype=amp_dtype, progress=False)
+    # the reference (the seed's choices) does not flush denormals
+    with flush_denormals(device) if not reference else contextlib.nullcontext():
+        run_epoch(model, _Limited(batches, 1), device, optimizer, scaler, amp_dtype=amp_dtype,
+                  progress=False)
+        batches.set_epoch(1)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        result = run_epoch(model, _Limited(batches, args.get("batches")), device, optimizer,
+                           scaler, amp_dtype=amp_dtype, progress=False)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return {
@@ -114,7 +112,7 @@ def part_train(args: dict) -> dict:
 
 def part_preprocess(args: dict) -> dict:
     """Tokenize + numericalise train and test (run twice: cold cache, then warm)."""
-    from .pipeline import make_config, prepare_data
+    from sentiment.pipeline import make_config, prepare_data
 
     start = time.perf_counter()
     data = prepare_data(make_config(data=args["data"]))
@@ -126,40 +124,40 @@ def part_preprocess(args: dict) -> dict:
 
 def part_predict(args: dict) -> dict:
     """``predict`` latency on one ~230-word review and batch throughput."""
-    from .checkpoint import save_pretrained
-    from .data import load_reviews
-    from .pipeline import build_classifier, make_config, preprocessing_config
-    from .predict import load_model, predict
-    from .tokenize import Tokenizer
-    from .vocab import Vocab
+    from sentiment.checkpoint import save_pretrained
+    from sentiment.data import load_reviews
+    from sentiment.pipeline import build_classifier, make_config
+    from sentiment.predict import load_model, predict
+    from sentiment.tokenize import Tokenizer
+    from sentiment.vocab import Vocab
 
-    torch.set_flush_denormal(True)
     texts = load_reviews(args["data"])["test"].shuffle(seed=0)["text"][: args["reviews"]]
     model_dir = args.get("model")
     if model_dir is None:  # an untrained model of the default architecture times the same
         config = make_config(vectors=None)
         tokenizer = Tokenizer()
-        vocab = Vocab.build(tokenizer.pipe(texts[:500]), max_size=config.max_vocab)
+        vocab = Vocab.build(tokenizer.pipe(texts[:500]), max_size=config.data.max_vocab)
         vocab = Vocab(vocab.itos + [f"<unused{i}>" for i in range(10_002 - len(vocab))])
-        model, _ = build_classifier(config, vocab)
+        model, config, _ = build_classifier(config, vocab)
         with tempfile.TemporaryDirectory() as model_dir:
-            save_pretrained(model, model_dir, vocab, preprocessing_config(config, tokenizer))
+            save_pretrained(model, model_dir, vocab, config)
             loaded = load_model(model_dir, args["device"])
     else:
         loaded = load_model(model_dir, args["device"])
     words = [len(t.split()) for t in texts]
     typical = texts[int(np.argmin([abs(w - 230) for w in words]))]
     mixed = args.get("mixed_precision", True)
-    for _ in range(3):
-        predict(typical, model=loaded, mixed_precision=mixed)
-    latencies = []
-    for _ in range(args.get("repeats", 50)):
+    with flush_denormals(loaded.device):
+        for _ in range(3):
+            predict(typical, model=loaded, mixed_precision=mixed)
+        latencies = []
+        for _ in range(args.get("repeats", 50)):
+            start = time.perf_counter()
+            predict(typical, model=loaded, mixed_precision=mixed)
+            latencies.append(time.perf_counter() - start)
         start = time.perf_counter()
-        predict(typical, model=loaded, mixed_precision=mixed)
-        latencies.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    predict(texts, model=loaded, batch_size=64, mixed_precision=mixed)
-    seconds = time.perf_counter() - start
+        predict(texts, model=loaded, batch_size=64, mixed_precision=mixed)
+        seconds = time.perf_counter() - start
     return {"device": str(loaded.device), "mixed_precision": mixed,
             "typical_review_words": len(typical.split()),
             "latency_p50_ms": 1000 * float(np.percentile(latencies, 50)),
@@ -170,7 +168,7 @@ def part_predict(args: dict) -> dict:
 
 def part_charlm(args: dict) -> dict:
     """Char LM training tokens/s: the package's fused layer vs. a per-character cell loop."""
-    from .charlm import (
+    from sentiment.charlm import (
         CharBatches,
         build_char_vocab,
         build_language_model,
@@ -178,47 +176,52 @@ def part_charlm(args: dict) -> dict:
         make_config,
         preprocess,
     )
-    torch.set_flush_denormal(True)
+
     config = make_config("d2l", device=args["device"])
     device = resolve_device(config.train.device)
     text = preprocess(Path(args["text"]).read_text(encoding="utf-8"), "d2l")
     vocab = build_char_vocab(text, "d2l")
-    batches = CharBatches(encode_text(text, vocab), config.batch_size, config.num_steps)
+    batches = CharBatches(encode_text(text, vocab), config.data.batch_size,
+                          config.data.num_steps)
     count = args.get("batches") or len(batches)
+    hidden = config.model.core.hidden_dim
     package = {}
-    for precision, mixed in (("fp32", False), ("mixed", config.train.mixed_precision)):
-        torch.manual_seed(config.train.seed)
-        model = build_language_model(config, len(vocab)).to(device)
-        optimizer = build_optimizer(model, config.train)
-        amp_dtype = autocast_dtype(device, mixed)
-        scaler = grad_scaler(device, amp_dtype)
-        package[precision] = run_epoch(model, _Limited(batches, count), device, optimizer, scaler,
-                                       clip=config.train.clip, amp_dtype=amp_dtype,
-                                       progress=False)
-        package[precision]["dtype"] = dtype_name(amp_dtype)
-    cell = torch.nn.LSTMCell(len(vocab), config.hidden).to(device)
-    decoder = torch.nn.Linear(config.hidden, len(vocab)).to(device)
-    params = [*cell.parameters(), *decoder.parameters()]
-    naive_optimizer = torch.optim.SGD(params, lr=config.train.lr)
-    state, tokens, start = None, 0, time.perf_counter()
-    for batch in _Limited(batches, count):
-        inputs = torch.nn.functional.one_hot(batch.inputs.to(device), len(vocab)).float()
-        targets = batch.targets.to(device)
-        if state is None or not batch.continues:
-            state = (torch.zeros(inputs.size(0), config.hidden, device=device),) * 2
-        state = tuple(s.detach() for s in state)
-        losses = []
-        for t in range(inputs.size(1)):  # one character at a time through the cell
-            state = cell(inputs[:, t], state)
-            losses.append(torch.nn.functional.cross_entropy(decoder(state[0]), targets[:, t]))
-        loss = torch.stack(losses).mean()
-        naive_optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, config.train.clip)
-        naive_optimizer.step()
-        tokens += batch.num_tokens
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    with flush_denormals(device):
+        for precision, mixed in (("fp32", False), ("mixed", config.train.mixed_precision)):
+            torch.manual_seed(config.train.seed)
+            model, _ = build_language_model(config, len(vocab))
+            model.to(device)
+            optimizer = build_optimizer(model, config.train)
+            amp_dtype = autocast_dtype(device, mixed)
+            scaler = grad_scaler(device, amp_dtype)
+            package[precision] = run_epoch(model, _Limited(batches, count), device, optimizer,
+                                           scaler, clip=config.train.clip, amp_dtype=amp_dtype,
+                                           progress=False)
+            package[precision]["dtype"] = dtype_name(amp_dtype)
+    with flush_denormals(device):  # as the package runs
+        cell = torch.nn.LSTMCell(len(vocab), hidden).to(device)
+        decoder = torch.nn.Linear(hidden, len(vocab)).to(device)
+        params = [*cell.parameters(), *decoder.parameters()]
+        naive_optimizer = torch.optim.SGD(params, lr=config.train.lr)
+        state, tokens, start = None, 0, time.perf_counter()
+        for batch in _Limited(batches, count):
+            inputs = torch.nn.functional.one_hot(batch.inputs.to(device), len(vocab)).float()
+            targets = batch.targets.to(device)
+            if state is None or not batch.continues:
+                state = (torch.zeros(inputs.size(0), hidden, device=device),) * 2
+            state = tuple(s.detach() for s in state)
+            losses = []
+            for t in range(inputs.size(1)):  # one character at a time through the cell
+                state = cell(inputs[:, t], state)
+                losses.append(torch.nn.functional.cross_entropy(decoder(state[0]), targets[:, t]))
+            loss = torch.stack(losses).mean()
+            naive_optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.train.clip)
+            naive_optimizer.step()
+            tokens += batch.num_tokens
+        if device.type == "cuda":
+            torch.cuda.synchronize()
     naive = tokens / (time.perf_counter() - start)
     return {"device": str(device), "batches": count,
             "package_tokens_per_s": package["mixed"]["tokens_per_s"],
@@ -240,8 +243,8 @@ def run_part(part: str, args: dict, env: dict | None = None, tcmalloc: bool = Tr
         env["LD_PRELOAD"] = library
     else:
         env.pop("LD_PRELOAD", None)
-    result = subprocess.run([sys.executable, "-m", "sentiment.benchmark", part, json.dumps(args)],
-                            env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "benchmarks.suite", part, json.dumps(args)],
+                            env=env, capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         raise RuntimeError(f"benchmark part {part} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,0 +1,257 @@
+"""One configuration for every task, nested by concern: ``data``, ``model`` (``core`` + ``head``)
+and ``train``.
+
+The same object builds the model (:func:`sentiment.heads.build_model`), is written as it is to a
+model folder's ``config.json``, and rebuilds the model, its preprocessing and its exact data split
+from that file alone (:meth:`Config.from_dict`). Field names are unique across the sections, so a
+script's flags are the field names (``--hidden-dim``, ``--epochs``) and presets are flat
+dictionaries of them. A task is what the model predicts:
+
+- ``sentiment``: a review's label, from :class:`ReviewData`;
+- ``word-lm``: the next (and previous) word of unlabelled reviews, from :class:`ReviewData`;
+- ``char-lm``: the next character of text files, from :class:`TextData`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import asdict, dataclass, field, fields
+
+from .core import CoreConfig
+
+TASKS = ("sentiment", "word-lm", "char-lm")
+DEFAULT_SOURCE = "stanfordnlp/imdb"
+DEFAULT_VECTORS = "glove.6B.100d"
+DEFAULT_LABELS = ("negative", "positive")
+FORMAT_VERSION = 2
+SCHEDULES = ("constant", "linear", "cosine")
+OUTPUT_LAYERS = ("full", "adaptive")
+POOLINGS = ("final", "concat")
+
+
+@dataclass
+class DataConfig:
+    """Settings every task's data has."""
+
+    valid_fraction: float = 0.1
+    batch_size: int = 64
+    num_steps: int = 100  # window length of language-model streams (char-lm, word-lm)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.num_steps < 1:
+            raise ValueError("batch_size and num_steps must be >= 1")
+
+
+@dataclass
+class ReviewData(DataConfig):
+    """Labelled reviews (and, for the word LM, unlabelled ones): source, tokens, vocabulary, split.
+
+    The validation split is carved from ``train`` (stratified, seeded by ``train.seed``) after
+    ``train_limit``; the word LM reads only the reviews left for training, never validation or
+    test reviews.
+    """
+
+    source: str = field(default=DEFAULT_SOURCE, metadata={"flag": "data"})
+    lowercase: bool = True
+    max_vocab: int = 10_000
+    min_freq: int = 1
+    max_length: int | None = None
+    train_limit: int | None = None
+    test_limit: int | None = None
+    unlabelled_limit: int | None = None  # word-lm: use only this many unlabelled reviews
+    lm_valid_reviews: int = 1_000  # word-lm: unlabelled reviews held out for perplexity
+    bucket: bool = True
+    num_proc: int | None = None
+
+
+@dataclass
+class TextData(DataConfig):
+    """Plain-text files for the character LM: preprocessing mode and how windows are drawn."""
+
+    source: list[str] = field(default_factory=list, metadata={"flag": "text"})
+    mode: str = field(default="raw", metadata={"choices": ("raw", "d2l")})
+    sampling: str = field(default="sequential", metadata={"choices": ("sequential", "random")})
+
+
+@dataclass
+class HeadConfig:
+    """The task head on the core. ``labels`` and ``pooling`` are the classifier's;
+    ``tie_weights``, ``output_layer`` and ``cutoffs`` the language model's."""
+
+    output_dropout: float = 0.5
+    pooling: str = field(default="concat", metadata={"choices": POOLINGS})
+    labels: list[str] = field(default_factory=lambda: list(DEFAULT_LABELS))
+    tie_weights: bool = False
+    output_layer: str = field(default="full", metadata={"choices": OUTPUT_LAYERS})
+    cutoffs: list[int] = field(default_factory=lambda: [2_000, 6_000])
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.output_layer not in OUTPUT_LAYERS:
+            raise ValueError(
+                f"output_layer must be one of {OUTPUT_LAYERS}, got {self.output_layer!r}")
+        if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels must be two or more distinct names, got {self.labels}")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture (``core`` + ``head``) and where its first weights come from."""
+
+    core: CoreConfig = field(default_factory=CoreConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    vectors: str | None = DEFAULT_VECTORS  # GloVe name or file initialising the embedding
+    encoder: str | None = None  # a saved model whose core (and vocabulary) this model starts from
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :func:`sentiment.training.train` and of the run around it."""
+
+    output: str = "runs/sentiment"
+    epochs: int = 10
+    optimizer: str = field(default="adam", metadata={"choices": ("adam", "sgd")})
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = field(default="constant", metadata={"choices": SCHEDULES})
+    warmup: float = 0.0  # share of all steps spent warming the learning rate up from 0
+    layer_lr_decay: float = 1.0  # each lower core layer (and the embedding) trains at lr * this^k
+    unfreeze: bool = False  # gradual unfreezing: head first, then one more core layer per epoch
+    freeze_embeddings: bool = False
+    clip: float = 1.0
+    patience: int | None = 3
+    device: str = "auto"
+    mixed_precision: bool = True  # see sentiment.precision.autocast_dtype
+    seed: int = 0
+    resume: bool = True
+    progress: bool = True
+    max_minutes: float | None = None
+    evaluate: bool = True  # score the test split and write the report after training
+    baseline: bool = True  # fit the linear baselines beside the model in the report
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.lr <= 0 or self.clip <= 0:
+            raise ValueError("lr and clip must be positive")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
+        if not 0 < self.layer_lr_decay <= 1:
+            raise ValueError(f"layer_lr_decay must be in (0, 1], got {self.layer_lr_decay}")
+
+
+DATA_CLASSES = {"sentiment": ReviewData, "word-lm": ReviewData, "char-lm": TextData}
+
+
+@dataclass
+class Config:
+    """A whole run: what the model reads, what it is, how it trains."""
+
+    task: str
+    data: DataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; expected one of {list(TASKS)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Config:
+        """The config written by :meth:`to_dict` (a model folder's ``config.json``)."""
+        version = values.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"config format_version {version!r} is not {FORMAT_VERSION}: this model folder "
+                "was written by another version of sentiment; train it again")
+        task = values.get("task")
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r} in model config; expected one of "
+                             f"{list(TASKS)}")
+        model = values.get("model", {})
+        return cls(
+            task=task,
+            data=_build(DATA_CLASSES[task], values.get("data", {})),
+            model=ModelConfig(
+                core=_build(CoreConfig, model.get("core", {})),
+                head=_build(HeadConfig, model.get("head", {})),
+                **{k: v for k, v in model.items() if k not in ("core", "head")},
+            ),
+            train=_build(TrainConfig, values.get("train", {})),
+        )
+
+
+def _build(cls, values: dict):
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s) {sorted(unknown)}")
+    return cls(**values)
+
+
+def sections(config: Config) -> dict[str, object]:
+    """The leaf dataclasses of ``config`` by path: data, model.core, model.head, model, train."""
+    return {"data": config.data, "model.core": config.model.core,
+            "model.head": config.model.head, "model": config.model, "train": config.train}
+
+
+def option_name(f: dataclasses.Field) -> str:
+    """The name of field ``f`` as an option: ``--data`` sets ``data.source`` (a review source),
+    ``--text`` the char LM's text files; every other field is its own name."""
+    return f.metadata.get("flag", f.name)
+
+
+def leaf_fields(config: Config) -> dict[str, tuple[object, dataclasses.Field]]:
+    """Every settable field (not a nested dataclass) by option name, with the section that holds
+    it. Names are unique across sections; a repeated name is a bug caught here."""
+    found: dict[str, tuple[object, dataclasses.Field]] = {}
+    for section in sections(config).values():
+        for f in fields(section):
+            if dataclasses.is_dataclass(getattr(section, f.name)):
+                continue
+            name = option_name(f)
+            if name in found:
+                raise AssertionError(f"config option {name!r} is declared twice")
+            found[name] = (section, f)
+    return found
+
+
+def field_type(section, f: dataclasses.Field):
+    """The resolved type annotation of field ``f`` of ``section``'s class."""
+    return typing.get_type_hints(type(section))[f.name]
+
+
+def apply_overrides(config: Config, overrides: dict) -> Config:
+    """Set flat ``name=value`` overrides on their sections; re-validates every section.
+    An unknown name raises a ValueError that names it."""
+    where = leaf_fields(config)
+    changes: dict[int, dict] = {}
+    for name, value in overrides.items():
+        if name not in where:
+            raise ValueError(f"unknown option {name!r}")
+        section, f = where[name]
+        changes.setdefault(id(section), {})[f.name] = value
+    rebuilt = {path: dataclasses.replace(section, **changes.get(id(section), {}))
+               for path, section in sections(config).items()}
+    model = dataclasses.replace(rebuilt["model"], core=rebuilt["model.core"],
+                                head=rebuilt["model.head"])
+    return Config(config.task, rebuilt["data"], model, rebuilt["train"])
+
+
+def preset_config(task: str, presets: dict[str, dict], preset: str = "default",
+                  **overrides) -> Config:
+    """``task``'s defaults, then ``presets[preset]``, then ``overrides`` (flat field names)."""
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(presets)}")
+    base = Config(task, DATA_CLASSES[task]())
+    return apply_overrides(base, {**presets["default"], **presets[preset], **overrides})

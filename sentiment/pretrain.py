@@ -1,0 +1,147 @@
+"""Word-level language-model pretraining of the shared core on unlabelled reviews.
+
+The line of Dai & Le (2015) and ULMFiT (Howard & Ruder, 2018): teach the core the language of
+reviews first, then fine-tune it as the classifier (``train_sentiment.py --encoder``). The
+classifier's core is bidirectional, so the LM is ELMo's biLM: in the ``separate`` layout each
+direction is its own stack; the forward stack predicts the next word and the backward stack the
+previous one, in the same pass, through one shared adaptive softmax.
+
+The corpus is IMDB's unlabelled reviews plus the classifier's *training* reviews, taken from the
+classifier's own split (:func:`~sentiment.pipeline.classifier_splits`), so no validation or test
+review is ever read. It is tokenized as the classifier tokenizes, mapped through one vocabulary
+built from it (which the fine-tuned classifier then uses), and joined into one stream with
+``<eos>`` after each review; training reads random windows of ``num_steps`` words. A slice of the
+unlabelled reviews (``lm_valid_reviews``) is held out for perplexity.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+
+from .batching import StreamBatches
+from .checkpoint import save_pretrained
+from .config import DEFAULT_VECTORS, Config, preset_config
+from .data import load_unlabelled
+from .heads import LanguageModel, build_model
+from .pipeline import classifier_splits, numericalize
+from .tokenize import Tokenizer, tokenize_dataset
+from .training import train
+from .vectors import load_vectors
+from .vocab import EOS, PAD, UNK, Vocab
+
+logger = logging.getLogger(__name__)
+
+PRESETS = {
+    "default": {"output": "runs/lm", "layout": "separate", "output_layer": "adaptive",
+                "cutoffs": [2_000, 6_000], "batch_size": 64, "num_steps": 100,
+                "dropout": 0.2, "input_dropout": 0.1, "output_dropout": 0.2,
+                "vectors": DEFAULT_VECTORS, "epochs": 3, "lr": 2e-3, "schedule": "cosine",
+                "warmup": 0.01, "patience": None, "evaluate": False, "baseline": False},
+    "tiny": {"vectors": None, "max_vocab": 2_000, "embed_dim": 32, "hidden_dim": 32,
+             "num_layers": 2, "train_limit": 2_000, "unlabelled_limit": 2_000,
+             "lm_valid_reviews": 200, "batch_size": 16, "num_steps": 32, "cutoffs": [500],
+             "epochs": 2, "lr": 3e-3, "schedule": "constant", "warmup": 0.0},
+}
+
+
+def make_config(preset: str = "default", **overrides) -> Config:
+    """A word-LM config from a preset plus overrides; unknown names raise a ValueError."""
+    return preset_config("word-lm", PRESETS, preset, **overrides)
+
+
+@dataclass
+class Corpus:
+    """The LM's training and held-out reviews (tokenized), its vocabulary and id streams."""
+
+    train: datasets.Dataset
+    valid: datasets.Dataset
+    vocab: Vocab
+    train_stream: np.ndarray
+    valid_stream: np.ndarray
+
+
+def corpus_texts(config: Config) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """``(train, held_out)`` reviews of the LM: the classifier's training reviews plus the
+    unlabelled ones, minus ``lm_valid_reviews`` unlabelled reviews held out for perplexity."""
+    data, seed = config.data, config.train.seed
+    labelled = classifier_splits(data, seed)["train"].select_columns(["text"])
+    unlabelled = load_unlabelled(data.source).shuffle(seed=seed).flatten_indices()
+    if data.unlabelled_limit is not None:
+        unlabelled = unlabelled.select(range(min(data.unlabelled_limit, len(unlabelled))))
+    held_out = min(data.lm_valid_reviews, len(unlabelled) // 2)
+    if held_out < 1:
+        raise ValueError("too few unlabelled reviews to hold any out for perplexity")
+    valid = unlabelled.select(range(held_out))
+    train_texts = datasets.concatenate_datasets(
+        [labelled, unlabelled.select(range(held_out, len(unlabelled)))])
+    return train_texts, valid
+
+
+def to_stream(ids: list[np.ndarray], eos: int) -> np.ndarray:
+    """One id stream: every review followed by ``<eos>``."""
+    pieces = []
+    for review in ids:
+        pieces += [review, np.asarray([eos], dtype=np.int64)]
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+
+
+def prepare_corpus(config: Config) -> Corpus:
+    """Load, tokenize (cached, as the classifier does), build the vocabulary, numericalize."""
+    data = config.data
+    train_texts, valid_texts = corpus_texts(config)
+    tokenizer = Tokenizer(lowercase=data.lowercase)
+    train_texts = tokenize_dataset(train_texts, tokenizer, data.num_proc)
+    valid_texts = tokenize_dataset(valid_texts, tokenizer, data.num_proc)
+    vocab = Vocab.build(train_texts["tokens"], data.max_vocab, data.min_freq,
+                        specials=(PAD, UNK, EOS))
+    eos = vocab.stoi[EOS]
+    streams = [to_stream(numericalize(split, vocab), eos) for split in (train_texts, valid_texts)]
+    logger.info("LM corpus: %d training reviews (%d tokens), %d held out (%d tokens), "
+                "vocabulary %d", len(train_texts), len(streams[0]), len(valid_texts),
+                len(streams[1]), len(vocab))
+    return Corpus(train_texts, valid_texts, vocab, *streams)
+
+
+def build_language_model(config: Config, vocab: Vocab) -> tuple[LanguageModel, Config]:
+    """The biLM on a core sized for ``vocab`` (embedding from ``model.vectors`` if set) and its
+    resolved config."""
+    core = replace(config.model.core, vocab_size=len(vocab), pad_index=vocab.pad_index)
+    matrix = None
+    if config.model.vectors:
+        matrix, stats = load_vectors(config.model.vectors, vocab, seed=config.train.seed)
+        core = replace(core, embed_dim=stats.dim)
+    config = replace(config, model=replace(config.model, core=core))
+    torch.manual_seed(config.train.seed)
+    model = build_model(config.task, config.model)
+    if matrix is not None:
+        model.core.load_embeddings(torch.from_numpy(matrix))
+    return model, config
+
+
+def pretrain_language_model(config: Config) -> dict:
+    """Train the word LM; keeps the best on held-out perplexity in ``train.output``."""
+    if config.model.core.bidirectional and not config.model.core.separate:
+        raise ValueError("a bidirectional language model needs layout='separate'")
+    corpus = prepare_corpus(config)
+    data = config.data
+    # Windows start from a zero state: a backward stack cannot carry its state forward in time.
+    train_batches = StreamBatches(corpus.train_stream, data.batch_size, data.num_steps, "random",
+                                  config.train.seed)
+    valid_batches = StreamBatches(corpus.valid_stream, data.batch_size, data.num_steps, "random",
+                                  config.train.seed, offset=False)
+    model, config = build_language_model(config, corpus.vocab)
+    output = Path(config.train.output)
+    start = time.perf_counter()
+    history = train(model, train_batches, valid_batches, config.train, output,
+                    save_best=lambda m, d: save_pretrained(m, d, corpus.vocab, config))
+    seconds = time.perf_counter() - start
+    best = min(history, key=lambda r: r["valid_perplexity"]) if history else {}
+    return {"epochs_run": len(history), "train_seconds": seconds, "best": best,
+            "train_tokens": len(corpus.train_stream), "valid_tokens": len(corpus.valid_stream)}

@@ -231,8 +231,57 @@ def part_charlm(args: dict) -> dict:
             "ratio_fp32": package["fp32"]["tokens_per_s"] / naive, "peak_rss_mb": peak_rss_mb()}
 
 
+def part_lm_output(args: dict) -> dict:
+    """Word-LM training tokens/s with a full softmax against the adaptive softmax, the default
+    biLM (separate layout) otherwise, timed in turns in one process on the same batches.
+
+    Targets follow a Zipf law over the 10,003 words (p ~ 1/rank), as word frequencies roughly
+    do, so the adaptive layer's rare-word clusters are visited about as often as on real text.
+    """
+    from sentiment.heads import build_model
+    from sentiment.pretrain import make_config
+
+    device = resolve_device(args.get("device", "cpu"))
+    vocab_size, batch_size, steps = 10_003, 64, 100
+    generator = torch.Generator().manual_seed(0)
+    ranks = torch.arange(1, vocab_size - 2, dtype=torch.float64)
+    words = torch.multinomial(1 / ranks, 200 * batch_size * (steps + 1), replacement=True,
+                              generator=generator) + 3
+    stream = words.view(-1, steps + 1)
+    from sentiment.batching import Batch
+
+    batches = [Batch(stream[i : i + batch_size, :-1], None, stream[i : i + batch_size, 1:],
+                     batch_size * steps) for i in range(0, len(stream), batch_size)]
+    count = min(args.get("batches") or 10, len(batches))
+    models, optimizers = {}, {}
+    for layer in ("full", "adaptive"):
+        config = make_config(vocab_size=vocab_size, embed_dim=args.get("embed_dim", 100),
+                             output_layer=layer, vectors=None)
+        torch.manual_seed(0)
+        models[layer] = build_model("word-lm", config.model).to(device)
+        optimizers[layer] = build_optimizer(models[layer], config.train)
+    amp_dtype = autocast_dtype(device, args.get("mixed_precision", True))
+    seconds = dict.fromkeys(models, 0.0)
+    with flush_denormals(device):
+        for layer in models:  # warm-up
+            run_epoch(models[layer], batches[:1], device, optimizers[layer],
+                      amp_dtype=amp_dtype, progress=False)
+        for i in range(count):  # in turns, batch by batch
+            for layer in models:
+                seconds[layer] += run_epoch(models[layer], batches[i : i + 1], device,
+                                            optimizers[layer], amp_dtype=amp_dtype,
+                                            progress=False)["seconds"]
+    tokens = count * batch_size * steps
+    rates = {layer: tokens / s for layer, s in seconds.items()}
+    return {"device": str(device), "precision": dtype_name(amp_dtype), "batches": count,
+            "batch": [batch_size, steps], "full_tokens_per_s": rates["full"],
+            "adaptive_tokens_per_s": rates["adaptive"],
+            "adaptive_over_full": rates["adaptive"] / rates["full"],
+            "peak_rss_mb": peak_rss_mb()}
+
+
 PARTS = {"train": part_train, "preprocess": part_preprocess, "predict": part_predict,
-         "charlm": part_charlm}
+         "charlm": part_charlm, "lm_output": part_lm_output}
 
 
 def run_part(part: str, args: dict, env: dict | None = None, tcmalloc: bool = True) -> dict:
@@ -283,6 +332,9 @@ def run_benchmark(config: BenchmarkConfig, log=print) -> dict:
             log(f"prediction, {name} ...")
             results[name] = run_part("predict", {**common, "reviews": config.predict_reviews,
                                                  "mixed_precision": mixed}, env)
+    log("word-LM output layer, full against adaptive softmax ...")
+    results["lm_output"] = run_part("lm_output", {"device": device,
+                                                  "batches": 3 if config.quick else 20})
     if config.text:
         log("character LM ...")
         results["charlm"] = run_part("charlm", {"text": config.text, "device": device,
@@ -353,6 +405,11 @@ def format_table(results: dict) -> str:
         rows.append(("char LM tokens/s, package in float32 / naive loop",
                      f"{lm['package_fp32_tokens_per_s']:.0f} / {lm['naive_tokens_per_s']:.0f} "
                      f"({lm['ratio_fp32']:.1f}×)", ""))
+    if "lm_output" in results:
+        out = results["lm_output"]
+        rows.append((f"word-LM training tokens/s ({out['precision']}), full / adaptive softmax",
+                     f"{out['full_tokens_per_s']:.0f} / {out['adaptive_tokens_per_s']:.0f} "
+                     f"({out['adaptive_over_full']:.1f}×)", ""))
     lines = ["| figure | measured | target |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines)

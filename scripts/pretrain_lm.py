@@ -11,22 +11,12 @@ from __future__ import annotations
 
 import json
 
-from sentiment.cli import (
-    add_config_options,
-    config_from_args,
-    preset_parser,
-    setup_logging,
-    use_tcmalloc,
-)
+from sentiment.cli import parse_config, use_tcmalloc
 from sentiment.pretrain import PRESETS, make_config, pretrain_language_model
 
 
 def main() -> None:
-    parser, defaults = preset_parser(__doc__, PRESETS, make_config)
-    add_config_options(parser, defaults)
-    args = parser.parse_args()
-    setup_logging()
-    config = config_from_args(args, defaults)
+    config = parse_config(__doc__, PRESETS, make_config)
     summary = pretrain_language_model(config)
     best = summary["best"]
     print(json.dumps({

@@ -12,23 +12,11 @@ from __future__ import annotations
 import json
 
 from sentiment.charlm import PRESETS, make_config, train_language_model
-from sentiment.cli import (
-    add_config_options,
-    config_from_args,
-    preset_parser,
-    setup_logging,
-    use_tcmalloc,
-)
+from sentiment.cli import parse_config, use_tcmalloc
 
 
 def main() -> None:
-    parser, defaults = preset_parser(__doc__, PRESETS, make_config)
-    add_config_options(parser, defaults)
-    args = parser.parse_args()
-    if not args.text:
-        parser.error("--text is required: one or more UTF-8 text files")
-    setup_logging()
-    config = config_from_args(args, defaults)
+    config = parse_config(__doc__, PRESETS, make_config, required=("text",))
     summary = train_language_model(config)
     best = summary["best"]
     print(json.dumps({

@@ -10,23 +10,12 @@ from __future__ import annotations
 
 import json
 
-from sentiment.cli import (
-    add_config_options,
-    config_from_args,
-    preset_parser,
-    setup_logging,
-    use_tcmalloc,
-)
+from sentiment.cli import parse_config, use_tcmalloc
 from sentiment.pipeline import PRESETS, make_config, train_sentiment
 
 
 def main() -> None:
-    parser, defaults = preset_parser(__doc__, PRESETS, make_config)
-    add_config_options(parser, defaults)
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
-    args = parser.parse_args()
-    setup_logging(args.verbose)
-    config = config_from_args(args, defaults)
+    config = parse_config(__doc__, PRESETS, make_config)
     summary = train_sentiment(config)
     report = summary.get("report", {})
     print(json.dumps({

@@ -80,6 +80,21 @@ def config_from_args(args: argparse.Namespace, config: Config) -> Config:
     return apply_overrides(config, values)
 
 
+def parse_config(description: str, presets: dict, make_config,
+                 required: tuple[str, ...] = ()) -> Config:
+    """The run's :class:`Config` from the command line: ``--preset``, then a flag per config
+    field (``required`` ones must be given), ``--verbose``; sets up logging."""
+    parser, defaults = preset_parser(description, presets, make_config)
+    add_config_options(parser, defaults)
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args()
+    for name in required:
+        if not getattr(args, name):
+            parser.error(f"--{name.replace('_', '-')} is required")
+    setup_logging(args.verbose)
+    return config_from_args(args, defaults)
+
+
 def preset_parser(description: str, presets: dict, make_config) -> tuple:
     """``(parser, defaults)``: a parser whose ``--preset`` picks the defaults of every other
     option (parsed first, so ``--help`` shows the preset's values)."""

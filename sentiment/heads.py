@@ -136,7 +136,8 @@ class LanguageModel(nn.Module):
         self.dropout = nn.Dropout(config.output_dropout)
         hidden, vocab_size = core_config.hidden_dim, core_config.vocab_size
         if config.output_layer == "adaptive":
-            cutoffs = [c for c in config.cutoffs if c < vocab_size - 1]
+            # cutoffs past a small vocabulary are dropped; at least one cluster remains
+            cutoffs = [c for c in config.cutoffs if 0 < c < vocab_size - 1] or [vocab_size // 2]
             if config.tie_weights:
                 raise ValueError("weight tying needs output_layer='full'")
             self.output = nn.AdaptiveLogSoftmaxWithLoss(hidden, vocab_size, cutoffs, div_value=4.0)

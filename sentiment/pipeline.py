@@ -224,13 +224,16 @@ def evaluate_saved_model(
     mixed_precision: bool = True,
 ) -> dict:
     """Report on a saved model, with the data preprocessed and split exactly as its
-    ``config.json`` says (``data`` may point to another copy of the same source)."""
+    ``config.json`` says (``data`` may point to another copy of the same source;
+    ``test_limit`` scores only that many test reviews)."""
     from .predict import load_model
 
     if split not in ("test", "valid"):
         raise ValueError(f"split must be 'test' or 'valid', got {split!r}")
     loaded = load_model(model_dir, device)
-    overrides = {"batch_size": batch_size, "baseline": baseline, "test_limit": test_limit}
+    overrides = {"batch_size": batch_size, "baseline": baseline}
+    if test_limit is not None:
+        overrides["test_limit"] = test_limit
     if data is not None:
         overrides["data"] = data
     config = apply_overrides(loaded.config, overrides)

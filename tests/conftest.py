@@ -45,6 +45,8 @@ def synthetic_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("synthetic")
     write_jsonl(folder / "train.jsonl", synthetic_reviews(2000, seed=1))
     write_jsonl(folder / "test.jsonl", synthetic_reviews(200, seed=2))
+    write_jsonl(folder / "unsupervised.jsonl",
+                [{"text": r["text"], "label": -1} for r in synthetic_reviews(1000, seed=3)])
     return folder
 
 

@@ -27,6 +27,8 @@ def test_benchmark_runs_every_part_and_writes_json(synthetic_dir, tmp_path, monk
     assert saved["predict_fp32"]["mixed_precision"] is False
     assert saved["charlm"]["package_precision"] == native
     assert saved["predict"]["latency_p50_ms"] > 0 and saved["predict"]["batch_reviews"] == 40
+    assert saved["lm_output"]["full_tokens_per_s"] > 0
+    assert saved["lm_output"]["adaptive_tokens_per_s"] > 0
     assert saved["charlm"]["package_tokens_per_s"] > 0 and saved["charlm"]["naive_tokens_per_s"] > 0
     assert saved["preprocess_cached"]["seconds_tokenize"] < saved["preprocess_cold"][
         "seconds_tokenize"]

@@ -179,3 +179,44 @@ def test_bfloat16_autocast_learns_and_keeps_a_float32_head():
     with torch.inference_mode():
         exact = model(batch).logits
     assert torch.allclose(output.logits, exact, atol=0.05)
+
+
+def test_learning_rate_schedules():
+    from sentiment.training import lr_factor
+
+    warm = TrainConfig(schedule="linear", warmup=0.1)
+    assert [round(lr_factor(warm, s, 100), 3) for s in (0, 4, 9)] == [0.1, 0.5, 1.0]
+    assert lr_factor(warm, 55, 100) == pytest.approx(0.5, abs=0.01)
+    assert lr_factor(warm, 99, 100) < 0.02
+    cosine = TrainConfig(schedule="cosine")
+    assert lr_factor(cosine, 0, 100) == 1.0 and lr_factor(cosine, 50, 100) == pytest.approx(0.5)
+    assert lr_factor(TrainConfig(), 99, 100) == 1.0  # constant: off by default
+
+
+def test_schedule_is_applied_and_resumed(tmp_path):
+    _, history = run(tmp_path, 3, schedule="linear")
+    rates = [r["lr"] for r in history]
+    assert rates[0] > rates[1] > rates[2] >= 0
+    straight, _ = run(tmp_path / "straight", 3, schedule="cosine")
+    _, first = run(tmp_path / "resumed", 3, schedule="cosine", max_minutes=1e-6)  # "interrupted"
+    assert len(first) == 1
+    resumed, _ = run(tmp_path / "resumed", 3, schedule="cosine")
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_discriminative_rates_and_gradual_unfreezing(tmp_path):
+    from sentiment.training import build_optimizer, layer_groups
+
+    model = make_model()
+    optimizer = build_optimizer(model, TrainConfig(lr=1.0, layer_lr_decay=0.5))
+    assert [g["lr"] for g in optimizer.param_groups] == [1.0, 0.5, 0.25]  # head, layer, embed
+    assert len(layer_groups(model)) == 3
+    model = make_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = TrainConfig(epochs=1, lr=1e-2, progress=False, patience=None, unfreeze=True)
+    train(model, batches(), batches(1, False), config, tmp_path)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("core."))
+    assert not torch.equal(before["fc.weight"], after["fc.weight"])  # epoch 1: the head only
+    assert all(p.requires_grad for p in model.parameters())  # nothing left frozen

@@ -1,0 +1,116 @@
+"""Word-LM pretraining: corpus hygiene, the separate-direction layout, resume, fine-tuning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import IMDB, needs
+
+from sentiment import pipeline, predict, pretrain
+from sentiment.batching import Batch
+from sentiment.charlm import generate, load_language_model
+from sentiment.core import CoreConfig, RNNCore
+
+
+def test_separate_layout_reads_each_direction_from_its_own_side():
+    torch.manual_seed(0)
+    core = RNNCore(CoreConfig(vocab_size=20, embed_dim=6, hidden_dim=5, num_layers=2,
+                              layout="separate", dropout=0.0, input_dropout=0.0)).eval()
+    inputs = torch.tensor([[3, 4, 5, 6, 7, 8]])
+    changed = inputs.clone()
+    changed[0, 3] = 9
+    a, b = core(inputs).outputs, core(changed).outputs
+    assert torch.equal(a[0, :3, :5], b[0, :3, :5])  # forward stack: nothing from the future
+    assert torch.equal(a[0, 4:, 5:], b[0, 4:, 5:])  # backward stack: nothing from the past
+    joint = RNNCore(CoreConfig(vocab_size=20, embed_dim=6, hidden_dim=5, num_layers=2,
+                               dropout=0.0, input_dropout=0.0)).eval()
+    assert not torch.equal(joint(inputs).outputs[0, :3, :5], joint(changed).outputs[0, :3, :5])
+    assert core.rnns[2].weight_ih_l0.shape[1] == 5 and joint.rnns[2].weight_ih_l0.shape[1] == 10
+
+
+def test_corpus_holds_no_validation_or_test_review(synthetic_dir):
+    config = pretrain.make_config("tiny", data=str(synthetic_dir), train_limit=600,
+                                  lm_valid_reviews=50, num_proc=1)
+    train_texts, held_out = pretrain.corpus_texts(config)
+    splits = pipeline.classifier_splits(pipeline.make_config(
+        data=str(synthetic_dir), train_limit=600).data, seed=0)
+    corpus = set(train_texts["text"]) | set(held_out["text"])
+    assert not corpus & (set(splits["valid"]["text"]) | set(splits["test"]["text"]))
+    assert set(splits["train"]["text"]) <= corpus
+    assert len(held_out) == 50 and not set(held_out["text"]) & set(train_texts["text"])
+
+
+@pytest.fixture(scope="module")
+def pretrained(synthetic_dir, tmp_path_factory):
+    output = tmp_path_factory.mktemp("lm")
+    config = pretrain.make_config("tiny", data=str(synthetic_dir), output=str(output),
+                                  progress=False, num_proc=1, epochs=1, hidden_dim=24)
+    first = pretrain.pretrain_language_model(config)
+    resumed = pretrain.pretrain_language_model(pretrain.make_config(
+        "tiny", data=str(synthetic_dir), output=str(output), progress=False, num_proc=1,
+        epochs=3, hidden_dim=24))
+    return output, first, resumed
+
+
+def test_pretraining_learns_resumes_and_generates(pretrained):
+    output, first, resumed = pretrained
+    assert first["epochs_run"] == 1 and resumed["epochs_run"] == 2  # epochs 2-3 after resume
+    lines = [json.loads(x) for x in (output / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3]
+    assert lines[-1]["valid_loss"] < lines[0]["valid_loss"]
+    assert {"valid_forward_perplexity", "valid_backward_perplexity"} <= set(lines[0])
+    lm = load_language_model(output)
+    text = generate(lm, "the movie was", num_chars=5, temperature=1.0, seed=0)
+    assert text.startswith("the movie was") and len(text.split()) == 3 + 5
+    assert generate(lm, "the movie", 4) == generate(lm, "the movie", 4)
+
+
+def test_fine_tuning_starts_from_the_pretrained_core(pretrained, synthetic_dir, tmp_path):
+    output, _, _ = pretrained
+    lm = load_language_model(output).model
+    config = pipeline.make_config("tiny", data=str(synthetic_dir), encoder=str(output),
+                                  output=str(tmp_path), epochs=4, progress=False, num_proc=1,
+                                  baseline=False)
+    data = pipeline.prepare_data(config, load_language_model(output).vocab)
+    classifier, _, _ = pipeline.build_classifier(config, data.vocab)
+    for name, weight in lm.core.state_dict().items():
+        assert torch.equal(classifier.core.state_dict()[name], weight), name
+    summary = pipeline.train_sentiment(config)
+    assert summary["report"]["accuracy"] > 0.8
+    assert predict("Superb and moving, I loved it.", model=tmp_path)["label"] == "positive"
+
+
+def test_a_bidirectional_lm_needs_the_separate_layout(synthetic_dir):
+    with pytest.raises(ValueError, match="separate"):
+        pretrain.pretrain_language_model(pretrain.make_config("tiny", layout="joint",
+                                                              data=str(synthetic_dir)))
+
+
+@needs(IMDB)
+def test_lm_loss_falls_on_real_reviews(tmp_path):
+    config = pretrain.make_config("tiny", data=str(IMDB), output=str(tmp_path), progress=False,
+                                  train_limit=300, unlabelled_limit=400, lm_valid_reviews=50,
+                                  epochs=2, max_vocab=1000)
+    pretrain.pretrain_language_model(config)
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert lines[1]["valid_loss"] < lines[0]["valid_loss"]
+    assert lines[0]["train_perplexity"] < 1000  # well under the uniform 1,003
+
+
+def test_batch_of_a_bidirectional_lm_predicts_both_ways():
+    from sentiment.config import HeadConfig
+    from sentiment.heads import LanguageModel
+
+    torch.manual_seed(0)
+    core = RNNCore(CoreConfig(vocab_size=12, embed_dim=4, hidden_dim=4, layout="separate",
+                              dropout=0.0, input_dropout=0.0))
+    model = LanguageModel(core, HeadConfig(output_layer="adaptive", cutoffs=[4],
+                                           output_dropout=0.0))
+    inputs = torch.randint(0, 12, (3, 7))
+    out = model(Batch(inputs, None, torch.randint(0, 12, (3, 7)), 21))
+    metrics = model.summarize(model.batch_metrics(out, Batch(inputs, None, inputs, 21)))
+    assert out.loss.ndim == 0 and metrics["forward_perplexity"] > 1
+    assert metrics["backward_perplexity"] > 1
+    assert model(Batch(inputs, None)).logits.shape == (3, 7, 12)

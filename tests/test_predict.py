@@ -61,3 +61,32 @@ def test_mixed_precision_scores_match_float32(trained_model):
     exact = predict(texts, model=trained_model, mixed_precision=False)
     for m, e in zip(mixed, exact, strict=True):
         assert m["label"] == e["label"] and m["score"] == pytest.approx(e["score"], abs=0.02)
+
+
+def test_label_names_come_from_the_saved_config(trained_model, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "relabelled"
+    shutil.copytree(trained_model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["model"]["head"]["labels"] = ["thumbs down", "thumbs up"]
+    (folder / "config.json").write_text(json.dumps(config))
+    assert predict("Loved it, brilliant!", model=folder)["label"] == "thumbs up"
+    assert predict("Dull and awful.", model=folder)["label"] == "thumbs down"
+
+
+def test_a_cached_model_is_never_moved_for_another_caller(trained_model):
+    import copy
+
+    import torch
+
+    from sentiment.predict import on_device
+
+    cached = load_model(trained_model, "cpu")
+    assert on_device(cached, torch.device("cpu")) is cached  # the per-device cache
+    detached = copy.copy(cached)
+    detached.path = ""  # a model object that did not come from a folder
+    moved = on_device(detached, torch.device("cpu"))
+    assert moved is not detached and moved.model is not cached.model
+    assert load_model(trained_model, "cpu") is cached and cached.device.type == "cpu"

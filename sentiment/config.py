@@ -81,6 +81,7 @@ class HeadConfig:
 
     output_dropout: float = 0.5
     pooling: str = field(default="concat", metadata={"choices": POOLINGS})
+    batch_norm: bool = False  # standardise the pooled features before dropout (fastai's head)
     labels: list[str] = field(default_factory=lambda: list(DEFAULT_LABELS))
     tie_weights: bool = False
     output_layer: str = field(default="full", metadata={"choices": OUTPUT_LAYERS})

@@ -71,6 +71,9 @@ class SentimentClassifier(nn.Module):
         self.config = config
         self.dropout = nn.Dropout(config.output_dropout)
         width = core.config.output_dim * (3 if config.pooling == "concat" else 1)
+        # fastai's LinBnDrop: without it, dropout on near-constant (saturated) pooled features of
+        # a pretrained core drowns their small variation across reviews (BENCHMARKS.md)
+        self.norm = nn.BatchNorm1d(width) if config.batch_norm else nn.Identity()
         self.fc = nn.Linear(width, 1)
 
     @property
@@ -88,6 +91,7 @@ class SentimentClassifier(nn.Module):
             maxed = outputs.masked_fill(~valid, float("-inf")).amax(dim=1).float()  # (B, D*H)
             mean = outputs.sum(dim=1, dtype=torch.float32) / valid.sum(dim=1)  # (B, D*H)
             features = torch.cat([features, maxed, mean], dim=-1)  # (B, 3*D*H)
+        features = self.norm(features)
         logits = float32_linear(self.fc, self.dropout(features)).squeeze(-1)  # (B,)
         loss = None
         if batch.targets is not None:

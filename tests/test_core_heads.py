@@ -166,3 +166,18 @@ def test_bfloat16_lstm_stays_close_to_float32_over_long_sequences():
           f"last 500 steps {late:.4f}")
     assert dtypes == {None: torch.float32, torch.bfloat16: torch.bfloat16}
     assert all(error < 0.01 for error in errors.values()) and late < 0.01
+
+
+def test_batch_norm_head_scores_alone_as_in_a_batch_and_trains():
+    torch.manual_seed(0)
+    model = SentimentClassifier(RNNCore(CoreConfig(vocab_size=40, embed_dim=8, hidden_dim=6)),
+                                HeadConfig(batch_norm=True))
+    sequences, batch = padded_batch()
+    batch.targets = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    model.train()
+    model(batch).loss.backward()  # batch statistics in training
+    assert model.norm.running_mean.abs().sum() > 0 and model.fc.weight.grad is not None
+    model.eval()  # running statistics: a review scores the same alone and in a batch
+    out = model(batch)
+    for row, seq in enumerate(sequences):
+        torch.testing.assert_close(out.logits[row], model(pad_batch([seq])).logits[0])

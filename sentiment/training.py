@@ -213,7 +213,7 @@ def resume(output_dir: Path, model, optimizer, scaler, config: TrainConfig) -> P
     if config.resume:
         restored = load_training_state(output_dir / "checkpoint", model, optimizer, scaler)
         if restored is not None:
-            progress = Progress(**{k: v for k, v in restored.items() if k != "history"})
+            progress = Progress(**restored)
             logger.info("resuming after epoch %d (best %s)", progress.epoch, progress.best)
     elif metrics_path.exists():
         metrics_path.unlink()

@@ -71,6 +71,11 @@ class BucketSampler:
     Indices are shuffled, cut into pools of ``pool_size`` batches, sorted by length inside each
     pool and cut into batches; then the order of all batches is shuffled. With ``bucket=False``
     batches are plain random (the reference the benchmark compares against).
+
+    ``max_tokens`` (a token budget, as fairseq batches): a batch also ends before its padded size
+    ``rows x longest`` would pass the budget, so long reviews come in smaller batches and the
+    activations of one step are bounded. A single sequence longer than the budget is a batch of
+    its own (truncate with ``max_length`` to bound it too).
     """
 
     def __init__(
@@ -81,10 +86,14 @@ class BucketSampler:
         shuffle: bool = True,
         bucket: bool = True,
         seed: int = 0,
+        max_tokens: int | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.lengths = np.asarray(lengths)
+        if max_tokens is not None and max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        self.lengths = np.maximum(np.asarray(lengths, dtype=np.int64), 1)
+        self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.pool_size = pool_size
         self.shuffle = shuffle
@@ -93,22 +102,41 @@ class BucketSampler:
         self.epoch = 0
 
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        if self.max_tokens is None:
+            return -(-len(self.lengths) // self.batch_size)
+        return len(self.batches())  # this epoch's count; epochs differ by a batch or two
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def _cut(self, order: np.ndarray) -> list[np.ndarray]:
+        """``order`` cut into batches of at most ``batch_size`` rows and ``max_tokens`` padded
+        positions (the longest row times the rows)."""
+        if self.max_tokens is None:
+            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        batches, start, longest = [], 0, 0
+        for i, length in enumerate(self.lengths[order]):
+            rows = i - start
+            longest_with = max(longest, int(length))
+            if rows and (rows == self.batch_size or longest_with * (rows + 1) > self.max_tokens):
+                batches.append(order[start:i])
+                start, longest_with = i, int(length)
+            longest = longest_with
+        if start < len(order):
+            batches.append(order[start:])
+        return batches
 
     def batches(self) -> list[np.ndarray]:
         """The batches of one epoch (deterministic given seed and epoch)."""
         rng = np.random.default_rng((self.seed, self.epoch))
         order = rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
+        pool = self.batch_size * self.pool_size
+        pools = [order[i : i + pool] for i in range(0, len(order), pool)]
         if self.bucket:
-            pool = self.batch_size * self.pool_size
-            pools = [order[i : i + pool] for i in range(0, len(order), pool)]
-            order = np.concatenate(
-                [p[np.argsort(self.lengths[p], kind="stable")] for p in pools]
-            ) if pools else order
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+            batches = [b for p in pools for b in self._cut(p[np.argsort(self.lengths[p],
+                                                                           kind="stable")])]
+        else:
+            batches = self._cut(order)
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
@@ -119,7 +147,6 @@ class BucketSampler:
     def padding_share(self, max_length: int | None = None) -> float:
         """Share of padded positions over the batches of the current epoch."""
         lengths = self.lengths if max_length is None else np.minimum(self.lengths, max_length)
-        lengths = np.maximum(lengths, 1)
         real = padded = 0
         for batch in self.batches():
             real += lengths[batch].sum()
@@ -140,14 +167,17 @@ class SequenceBatches:
         shuffle: bool = True,
         bucket: bool = True,
         seed: int = 0,
+        max_tokens: int | None = None,
     ):
         self.sequences = sequences
         self.labels = None if labels is None else np.asarray(labels, dtype=np.float32)
         self.pad_index = pad_index
         self.max_length = max_length
-        self.sampler = BucketSampler(
-            [len(s) for s in sequences], batch_size, shuffle=shuffle, bucket=bucket, seed=seed
-        )
+        lengths = [len(s) for s in sequences]
+        if max_length is not None:
+            lengths = np.minimum(lengths, max_length)
+        self.sampler = BucketSampler(lengths, batch_size, shuffle=shuffle, bucket=bucket,
+                                     seed=seed, max_tokens=max_tokens)
 
     def __len__(self) -> int:
         return len(self.sampler)

@@ -57,12 +57,25 @@ class ReviewData(DataConfig):
     max_vocab: int = 10_000
     min_freq: int = 1
     max_length: int | None = None
+    max_tokens: int | None = None  # token budget of a batch: long reviews come in fewer rows
     train_limit: int | None = None
     test_limit: int | None = None
     unlabelled_limit: int | None = None  # word-lm: use only this many unlabelled reviews
     lm_valid_reviews: int = 1_000  # word-lm: unlabelled reviews held out for perplexity
+    # word-lm: read whole reviews (bucketed, as the classifier reads them) or random windows of
+    # num_steps words from the joined stream, each from a zero state
+    lm_sequences: str = field(default="reviews", metadata={"choices": ("reviews", "windows")})
     bucket: bool = True
     num_proc: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lm_sequences not in ("reviews", "windows"):
+            raise ValueError(f"lm_sequences must be 'reviews' or 'windows', "
+                             f"got {self.lm_sequences!r}")
+        for name in ("max_length", "max_tokens"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass

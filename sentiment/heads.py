@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -119,7 +120,9 @@ class LanguageModel(nn.Module):
 
     A unidirectional core predicts the next symbol at every position. A bidirectional core in
     the ``separate`` layout is a biLM (ELMo): its forward stack predicts the next token and its
-    backward stack the previous one, in the same pass; the loss is the mean of the two.
+    backward stack the previous one, in the same pass; the loss is the mean of the two. Batches
+    are windows of a stream (no ``lengths``; state may carry over) or whole padded reviews
+    (``lengths`` set; every review from a zero state, as the classifier reads it).
     ``output_layer="adaptive"`` is :class:`torch.nn.AdaptiveLogSoftmaxWithLoss` (frequent words
     in a small head, rare ones in smaller projected clusters), for word vocabularies;
     ``"full"`` is a float32 linear layer with a full softmax (optionally tied to the embedding).
@@ -144,7 +147,10 @@ class LanguageModel(nn.Module):
             cutoffs = [c for c in config.cutoffs if 0 < c < vocab_size - 1] or [vocab_size // 2]
             if config.tie_weights:
                 raise ValueError("weight tying needs output_layer='full'")
-            self.output = nn.AdaptiveLogSoftmaxWithLoss(hidden, vocab_size, cutoffs, div_value=4.0)
+            self.output = nn.AdaptiveLogSoftmaxWithLoss(hidden, vocab_size, cutoffs, div_value=4.0,
+                                                         head_bias=True)
+            for tail in self.output.tail:  # every word gets a bias: see set_output_prior
+                tail[1] = nn.Linear(tail[1].in_features, tail[1].out_features)
         else:
             self.decoder = nn.Linear(hidden, vocab_size)
         if config.tie_weights:
@@ -156,6 +162,32 @@ class LanguageModel(nn.Module):
                     f"(got {core_config.embed_dim} and {core_config.hidden_dim})"
                 )
             self.decoder.weight = self.core.embedding.weight
+
+    @torch.no_grad()
+    def set_output_prior(self, counts: torch.Tensor | np.ndarray) -> None:
+        """Start the output biases at the log unigram distribution of ``counts`` (one count per
+        vocabulary entry), so the untrained model already predicts word frequencies.
+
+        Without it the core learns the frequencies itself, as a constant state: within 20 Adam
+        steps on IMDB most top-layer units saturated and the state stopped depending on the input
+        at all (BENCHMARKS.md), and the LM never left the unigram model. Karpathy's "init the
+        output bias" rule; with the adaptive softmax each cluster's words get their
+        log-probability within the cluster and the head's cluster tokens the cluster's share.
+        """
+        counts = torch.as_tensor(np.asarray(counts), dtype=torch.float64).clamp_min(0) + 0.5
+        if counts.numel() != self.core.config.vocab_size:
+            raise ValueError(f"{counts.numel()} counts for a vocabulary of "
+                             f"{self.core.config.vocab_size}")
+        if self.config.output_layer != "adaptive":
+            self.decoder.bias.copy_((counts / counts.sum()).log())
+            return
+        output, probs = self.output, counts / counts.sum()
+        edges = [0, *output.cutoffs]  # cutoffs ends with the vocabulary size
+        shortlist = probs[: edges[1]].log()
+        cluster_mass = [probs[lo:hi].sum() for lo, hi in zip(edges[1:-1], edges[2:])]
+        output.head.bias.copy_(torch.cat([shortlist, torch.stack(cluster_mass).log()]))
+        for tail, lo, hi, mass in zip(output.tail, edges[1:-1], edges[2:], cluster_mass):
+            tail[1].bias.copy_((probs[lo:hi] / mass).log())
 
     def _log_probs(self, features: torch.Tensor) -> torch.Tensor:
         """Scores over the vocabulary for ``features`` (..., H): logits or log-probabilities."""
@@ -175,6 +207,8 @@ class LanguageModel(nn.Module):
         return logits, F.cross_entropy(logits.reshape(-1, logits.size(-1)), flat_targets)
 
     def forward(self, batch: Batch, state: list | None = None) -> ModelOutput:
+        if batch.lengths is not None:
+            return self._reviews_forward(batch)
         out = self.core(batch.inputs, None, state)
         hidden = self.core.config.hidden_dim
         forward_features = self.dropout(out.outputs[..., :hidden])  # (B, T, H)
@@ -192,8 +226,36 @@ class LanguageModel(nn.Module):
                 "backward_count": backward_count}
         return ModelOutput(logits, (forward_loss + backward_loss) / 2, out.state, sums)
 
+    def _reviews_forward(self, batch: Batch) -> ModelOutput:
+        """Whole padded reviews (``batch.lengths`` set), read as the classifier reads them: the
+        forward stack at position t predicts token t + 1, the backward stack at t + 1 predicts
+        token t, for every t with both positions inside the review; padding is never a target."""
+        out = self.core(batch.inputs, batch.lengths)
+        hidden = self.core.config.hidden_dim
+        batch_size, steps = batch.inputs.shape
+        pairs = valid_mask(batch.lengths, batch_size, steps, batch.inputs.device)[:, 1:]
+        count = int(pairs.sum())
+        if count == 0:
+            raise ValueError("a language-model batch needs a review of at least two tokens")
+        features = self.dropout(out.outputs[:, :-1, :hidden][pairs])  # (N, H)
+        _, forward_loss = self._loss(features, batch.inputs[:, 1:][pairs])
+        sums = {"count": count}
+        if not self.core.config.bidirectional:
+            sums["loss_sum"] = float(forward_loss.detach()) * count
+            return ModelOutput(None, forward_loss, None, sums)
+        features = self.dropout(out.outputs[:, 1:, hidden:][pairs])  # (N, H)
+        _, backward_loss = self._loss(features, batch.inputs[:, :-1][pairs])
+        loss = (forward_loss + backward_loss) / 2
+        sums.update(loss_sum=float(loss.detach()) * count,
+                    forward_loss_sum=float(forward_loss.detach()) * count,
+                    backward_loss_sum=float(backward_loss.detach()) * count,
+                    backward_count=count)
+        return ModelOutput(None, loss, None, sums)
+
     @staticmethod
     def batch_metrics(output: ModelOutput, batch: Batch) -> dict:
+        if output.sums is not None and "count" in output.sums:
+            return dict(output.sums)  # whole reviews: the head counted the predicted tokens
         count = batch.targets.numel()
         return {"loss_sum": float(output.loss.detach()) * count, "count": count,
                 **(output.sums or {})}

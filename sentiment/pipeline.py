@@ -148,7 +148,8 @@ def build_classifier(config: Config, vocab: Vocab) -> tuple[SentimentClassifier,
 def batches_for(config: Config, ids, labels, shuffle: bool, pad_index: int) -> SequenceBatches:
     data = config.data
     return SequenceBatches(ids, labels, data.batch_size, pad_index, data.max_length,
-                           shuffle=shuffle, bucket=data.bucket, seed=config.train.seed)
+                           shuffle=shuffle, bucket=data.bucket, seed=config.train.seed,
+                           max_tokens=data.max_tokens)
 
 
 def evaluate_model(

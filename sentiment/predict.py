@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -119,32 +119,47 @@ def on_device(model: SentimentModel, device: torch.device) -> SentimentModel:
     return moved
 
 
+def as_texts(text_or_texts) -> tuple[list[str], bool]:
+    """``(texts, single)``: one string, or any iterable of strings (list, tuple, generator,
+    pandas Series, NumPy array of str) as a list in input order. Anything else is a
+    ``TypeError`` naming what it got; an empty or whitespace-only text a ``ValueError``."""
+    single = isinstance(text_or_texts, str)
+    if single:
+        texts = [text_or_texts]
+    elif isinstance(text_or_texts, (bytes, bytearray, Mapping)) or not isinstance(
+            text_or_texts, Iterable):
+        raise TypeError("predict takes a string or an iterable of strings (list, tuple, "
+                        "generator, pandas Series, NumPy array of str), not "
+                        f"{type(text_or_texts).__name__}")
+    else:
+        texts = list(text_or_texts)
+    for position, text in enumerate(texts):
+        where = "" if single else f" at position {position}"
+        if not isinstance(text, str):
+            raise TypeError(f"text{where} must be a str, not {type(text).__name__}")
+        if not text.strip():
+            raise ValueError(f"text{where} is empty or whitespace only; nothing to classify")
+    return [str(text) for text in texts], single
+
+
 def predict(
-    text_or_texts: str | Sequence[str],
+    text_or_texts: str | Iterable[str],
     model: str | Path | SentimentModel | None = None,
     batch_size: int = 64,
     device: str | torch.device | None = None,
     mixed_precision: bool = True,
 ) -> dict | list[dict]:
-    """Sentiment of one text (a dict) or of a list of texts (a list of dicts, in input order).
+    """Sentiment of one text (a dict) or of many (a list of dicts, in input order).
 
-    Each result is ``{"label": "positive" | "negative", "score": probability of that label}``.
-    Raises ``TypeError`` for a non-string and ``ValueError`` for an empty or whitespace-only
-    text. Texts longer than ``MAX_CHARS`` characters or ``MAX_TOKENS`` tokens are truncated.
-    ``mixed_precision=False`` scores in float32 even where the device has a faster lower
-    precision (bfloat16 on CPUs with native bf16; scores then differ in the third decimal).
+    ``text_or_texts``: a string, or any iterable of strings -- a list, tuple, generator,
+    pandas Series or NumPy array of str. Each result is ``{"label": one of the model's labels,
+    "score": probability of that label}``. Raises ``TypeError`` for anything else (naming what
+    it got) and ``ValueError`` for an empty or whitespace-only text. Texts longer than
+    ``MAX_CHARS`` characters or ``MAX_TOKENS`` tokens are truncated. ``mixed_precision=False``
+    scores in float32 even where the device has a faster lower precision (bfloat16 on CPUs with
+    native bf16; scores then differ in the third decimal).
     """
-    single = isinstance(text_or_texts, str)
-    texts = [text_or_texts] if single else text_or_texts
-    if not single and not isinstance(texts, Sequence):
-        raise TypeError(f"predict takes a string or a list of strings, not {type(texts).__name__}")
-    for position, text in enumerate(texts):
-        if not isinstance(text, str):
-            where = "" if single else f" at position {position}"
-            raise TypeError(f"text{where} must be a str, not {type(text).__name__}")
-        if not text.strip():
-            where = "" if single else f" at position {position}"
-            raise ValueError(f"text{where} is empty or whitespace only; nothing to classify")
+    texts, single = as_texts(text_or_texts)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not isinstance(model, SentimentModel):

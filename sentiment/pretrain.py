@@ -10,14 +10,17 @@ The corpus is IMDB's unlabelled reviews plus the classifier's *training* reviews
 classifier's own split (:func:`~sentiment.pipeline.classifier_splits`), so no validation or test
 review is ever read. It is tokenized as the classifier tokenizes, mapped through one vocabulary
 built from it (which the fine-tuned classifier then uses), and joined into one stream with
-``<eos>`` after each review; training reads random windows of ``num_steps`` words. A slice of the
-unlabelled reviews (``lm_valid_reviews``) is held out for perplexity.
+``<eos>`` after each review. Training reads whole reviews, length-bucketed as the classifier reads
+them (``lm_sequences="reviews"``), or random windows of ``num_steps`` words of that stream
+(``"windows"``). A slice of the unlabelled reviews (``lm_valid_reviews``) is held out for
+perplexity.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import datasets
 import numpy as np
 import torch
 
-from .batching import StreamBatches
+from .batching import Batch, BatchSource, SequenceBatches, StreamBatches
 from .checkpoint import save_pretrained
 from .config import DEFAULT_VECTORS, Config, preset_config
 from .data import load_unlabelled
@@ -40,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 PRESETS = {
     "default": {"output": "runs/lm", "layout": "separate", "output_layer": "adaptive",
-                "cutoffs": [2_000, 6_000], "batch_size": 64, "num_steps": 100,
+                "cutoffs": [2_000, 6_000], "batch_size": 64, "num_steps": 100, "max_tokens": 16_384,
                 "dropout": 0.2, "input_dropout": 0.1, "output_dropout": 0.2,
                 "vectors": DEFAULT_VECTORS, "epochs": 3, "lr": 2e-3, "schedule": "cosine",
                 "warmup": 0.01, "patience": None, "evaluate": False, "baseline": False},
@@ -65,6 +68,8 @@ class Corpus:
     vocab: Vocab
     train_stream: np.ndarray
     valid_stream: np.ndarray
+    train_ids: list[np.ndarray]
+    valid_ids: list[np.ndarray]
 
 
 def corpus_texts(config: Config) -> tuple[datasets.Dataset, datasets.Dataset]:
@@ -102,11 +107,39 @@ def prepare_corpus(config: Config) -> Corpus:
     vocab = Vocab.build(train_texts["tokens"], data.max_vocab, data.min_freq,
                         specials=(PAD, UNK, EOS))
     eos = vocab.stoi[EOS]
-    streams = [to_stream(numericalize(split, vocab), eos) for split in (train_texts, valid_texts)]
+    ids = [numericalize(split, vocab) for split in (train_texts, valid_texts)]
+    streams = [to_stream(split_ids, eos) for split_ids in ids]
     logger.info("LM corpus: %d training reviews (%d tokens), %d held out (%d tokens), "
                 "vocabulary %d", len(train_texts), len(streams[0]), len(valid_texts),
                 len(streams[1]), len(vocab))
-    return Corpus(train_texts, valid_texts, vocab, *streams)
+    return Corpus(train_texts, valid_texts, vocab, *streams, *ids)
+
+
+def lm_batches(config: Config, corpus: Corpus) -> tuple[BatchSource, Iterable[Batch]]:
+    """Training and held-out batches as ``data.lm_sequences`` says.
+
+    ``reviews``: whole reviews, length-bucketed and padded (``max_length``, ``max_tokens`` apply)
+    exactly as the classifier will read them, each from a zero state. ``windows``: random
+    windows of ``num_steps`` words of the joined stream, each from a zero state (a backward stack
+    cannot carry its state forward in time). Windows never show the core a sequence longer than
+    ``num_steps``; BENCHMARKS.md measures what that does to the classifier reading whole reviews.
+    """
+    data, seed = config.data, config.train.seed
+    if data.lm_sequences == "windows":
+        return (StreamBatches(corpus.train_stream, data.batch_size, data.num_steps, "random",
+                              seed),
+                StreamBatches(corpus.valid_stream, data.batch_size, data.num_steps, "random",
+                              seed, offset=False))
+    pad = corpus.vocab.pad_index or 0
+    train_ids, valid_ids = ([ids for ids in split if len(ids) >= 2]
+                            for split in (corpus.train_ids, corpus.valid_ids))
+    if not train_ids or not valid_ids:
+        raise ValueError("the LM corpus needs reviews of at least two tokens in both parts")
+    return (SequenceBatches(train_ids, None, data.batch_size, pad, data.max_length, shuffle=True,
+                            bucket=data.bucket, seed=seed, max_tokens=data.max_tokens),
+            SequenceBatches(valid_ids, None, data.batch_size, pad, data.max_length,
+                            shuffle=False, bucket=data.bucket, seed=seed,
+                            max_tokens=data.max_tokens))
 
 
 def build_language_model(config: Config, vocab: Vocab) -> tuple[LanguageModel, Config]:
@@ -130,13 +163,10 @@ def pretrain_language_model(config: Config) -> dict:
     if config.model.core.bidirectional and not config.model.core.separate:
         raise ValueError("a bidirectional language model needs layout='separate'")
     corpus = prepare_corpus(config)
-    data = config.data
-    # Windows start from a zero state: a backward stack cannot carry its state forward in time.
-    train_batches = StreamBatches(corpus.train_stream, data.batch_size, data.num_steps, "random",
-                                  config.train.seed)
-    valid_batches = StreamBatches(corpus.valid_stream, data.batch_size, data.num_steps, "random",
-                                  config.train.seed, offset=False)
+    train_batches, valid_batches = lm_batches(config, corpus)
     model, config = build_language_model(config, corpus.vocab)
+    # the output biases start at the word frequencies (a resumed run loads its own weights)
+    model.set_output_prior(np.bincount(corpus.train_stream, minlength=len(corpus.vocab)))
     output = Path(config.train.output)
     start = time.perf_counter()
     history = train(model, train_batches, valid_batches, config.train, output,

@@ -38,3 +38,31 @@ def test_unshuffled_keeps_every_example_and_rejects_bad_size():
     assert sorted(sum(seen, [])) == [1, 2, 3]
     with pytest.raises(ValueError):
         BucketSampler([1, 2], batch_size=0)
+
+
+def test_token_budget_bounds_every_batch_and_keeps_every_index():
+    lengths = np.random.default_rng(0).lognormal(5.3, 0.9, size=3000).astype(int) + 1
+    lengths[:3] = [5000, 2000, 1]  # one longer than the budget: a batch of its own
+    sampler = BucketSampler(lengths, 64, seed=0, max_tokens=4096)
+    batches = sampler.batches()
+    assert len(batches) == len(sampler)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(3000))
+    for batch in batches:
+        assert len(batch) <= 64
+        assert lengths[batch].max() * len(batch) <= 4096 or len(batch) == 1
+    assert [b.tolist() for b in batches if 0 in b] == [[0]]
+    # short reviews still fill whole batches; long ones come in fewer rows
+    sizes = {int(lengths[b].max()): len(b) for b in batches}
+    assert max(sizes.values()) == 64 and sizes[max(sizes)] == 1
+    assert sampler.padding_share() < 0.05
+    unbounded = BucketSampler(lengths, 64, seed=0)
+    assert len(unbounded) == 47 and len(sampler) > len(unbounded)
+    with pytest.raises(ValueError, match="max_tokens"):
+        BucketSampler(lengths, 64, max_tokens=0)
+
+
+def test_token_budget_counts_truncated_lengths():
+    batches = SequenceBatches([[1] * 300] * 10, None, batch_size=8, max_length=100,
+                              max_tokens=400, shuffle=False)
+    shapes = [tuple(batch.inputs.shape) for batch in batches]
+    assert shapes == [(4, 100), (4, 100), (2, 100)]

@@ -20,15 +20,36 @@ def test_contract_single_and_list(trained_model):
     assert predict([], model=trained_model) == []
 
 
+def test_any_iterable_of_strings(trained_model):
+    import numpy as np
+
+    texts = ["Dull and awful.", "Loved it, brilliant!", "Superb."]
+    expected = predict(texts, model=trained_model)
+    for given in (tuple(texts), (t for t in texts), np.array(texts), iter(texts)):
+        assert predict(given, model=trained_model) == expected, type(given)
+    pandas = pytest.importorskip("pandas")
+    assert predict(pandas.Series(texts, index=[7, 3, 5]), model=trained_model) == expected
+
+
 def test_bad_input(trained_model):
-    with pytest.raises(TypeError, match="str"):
+    with pytest.raises(TypeError, match="int"):
         predict(42, model=trained_model)
+    for wrong in (b"bytes", {"a": 1}, 3.5):
+        with pytest.raises(TypeError, match=type(wrong).__name__):
+            predict(wrong, model=trained_model)
+    with pytest.raises(TypeError, match="position 2"):
+        predict(np_strings_then_int(), model=trained_model)
     with pytest.raises(TypeError, match="position 1"):
         predict(["fine", None], model=trained_model)
     with pytest.raises(ValueError, match="empty"):
         predict("   \n", model=trained_model)
     with pytest.raises(ValueError, match="position 0"):
         predict([""], model=trained_model)
+
+
+def np_strings_then_int():
+    yield from ("fine", "good")
+    yield 3
 
 
 def test_unicode_emoji_html_and_huge_text(trained_model):

@@ -81,13 +81,15 @@ def config_from_args(args: argparse.Namespace, config: Config) -> Config:
 
 
 def parse_config(description: str, presets: dict, make_config,
-                 required: tuple[str, ...] = ()) -> Config:
-    """The run's :class:`Config` from the command line: ``--preset``, then a flag per config
-    field (``required`` ones must be given), ``--verbose``; sets up logging."""
-    parser, defaults = preset_parser(description, presets, make_config)
+                 required: tuple[str, ...] = (), argv: list[str] | None = None,
+                 prog: str | None = None) -> Config:
+    """The run's :class:`Config` from the command line (``argv``, default ``sys.argv[1:]``):
+    ``--preset``, then a flag per config field (``required`` ones must be given),
+    ``--verbose``; sets up logging."""
+    parser, defaults = preset_parser(description, presets, make_config, argv, prog)
     add_config_options(parser, defaults)
     parser.add_argument("--verbose", action="store_true", help="debug logging")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     for name in required:
         if not getattr(args, name):
             parser.error(f"--{name.replace('_', '-')} is required")
@@ -95,15 +97,16 @@ def parse_config(description: str, presets: dict, make_config,
     return config_from_args(args, defaults)
 
 
-def preset_parser(description: str, presets: dict, make_config) -> tuple:
+def preset_parser(description: str, presets: dict, make_config,
+                  argv: list[str] | None = None, prog: str | None = None) -> tuple:
     """``(parser, defaults)``: a parser whose ``--preset`` picks the defaults of every other
     option (parsed first, so ``--help`` shows the preset's values)."""
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = argparse.ArgumentParser(add_help=False, prog=prog)
     pre.add_argument("--preset", choices=sorted(presets), default="default",
                      help="settings to start from (default: %(default)s)")
-    preset = pre.parse_known_args()[0].preset
+    preset = pre.parse_known_args(argv)[0].preset
     defaults = make_config(preset)
-    parser = argparse.ArgumentParser(description=description, parents=[pre],
+    parser = argparse.ArgumentParser(description=description, parents=[pre], prog=prog,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     return parser, defaults
 
@@ -139,4 +142,9 @@ def use_tcmalloc() -> None:
     env = {**os.environ, "LD_PRELOAD": f"{library} {os.environ.get('LD_PRELOAD', '')}".strip()}
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    # `python -m sentiment ...` must come back as a module run (relative imports), a script or
+    # console command as itself
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    target = (["-m", spec.name.removesuffix(".__main__")] if spec is not None and spec.name
+              else [sys.argv[0]])
+    os.execve(sys.executable, [sys.executable, *target, *sys.argv[1:]], env)

@@ -1,0 +1,274 @@
+"""The ``sentiment`` command: one subcommand for each job of the package.
+
+    sentiment train --data ../shared/data/imdb         # the classifier (train_sentiment.py)
+    sentiment pretrain --data ../shared/data/imdb      # the word LM (pretrain_lm.py)
+    sentiment train-charlm --text book.txt             # a character LM (train_charlm.py)
+    sentiment evaluate --model runs/sentiment          # the report (evaluate.py)
+    sentiment predict "A wonderful film."              # one JSON line per text (predict.py)
+    sentiment generate --model runs/lm --prefix "the"  # text from a language model
+    sentiment benchmark --quick                        # from a checkout (benchmark.py)
+
+``sentiment <command> --help`` lists a command's options. The scripts under ``scripts/`` call the
+same functions. A user mistake (a missing file, a bad value) ends with one line on stderr and
+exit status 1, never a traceback; ``SENTIMENT_DEBUG=1`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+
+# What a user's mistake raises (missing file or folder, bad value or column): one line, exit 1.
+USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
+               ValueError, KeyError)
+
+
+def train(argv: list[str] | None = None) -> None:
+    """Train the sentiment classifier, keep the best model on validation, report on test.
+
+    sentiment train
+    sentiment train --data ../shared/data/imdb --vectors ../shared/data/glove/glove.6B.50d.txt.gz
+    sentiment train --data ../shared/data/imdb --encoder runs/lm   # fine-tune a pretrained core
+    """
+    from .cli import parse_config
+    from .pipeline import PRESETS, make_config, train_sentiment
+
+    config = parse_config(train.__doc__, PRESETS, make_config, argv=argv, prog="sentiment train")
+    summary = train_sentiment(config)
+    report = summary.get("report", {})
+    print(json.dumps({
+        "output": config.train.output,
+        "epochs_run": summary["epochs_run"],
+        "train_seconds": round(summary["train_seconds"], 1),
+        "test_accuracy": report.get("accuracy"),
+        "test_accuracy_ci95": report.get("accuracy_ci95"),
+        "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
+        "baselines": {b["short_name"]: b["accuracy"] for b in report.get("baselines", [])},
+    }, indent=2))
+
+
+def pretrain(argv: list[str] | None = None) -> None:
+    """Pretrain the classifier's core as a word-level bidirectional language model on IMDB's
+    unlabelled reviews plus the classifier's training reviews (never its validation or test ones).
+
+    sentiment pretrain --data ../shared/data/imdb \\
+        --vectors ../shared/data/glove/glove.6B.50d.txt.gz --output runs/lm
+    sentiment train --data ../shared/data/imdb --encoder runs/lm
+    sentiment generate --model runs/lm --prefix "this movie was" --num-chars 20
+    """
+    from .cli import parse_config
+    from .pretrain import PRESETS, make_config, pretrain_language_model
+
+    config = parse_config(pretrain.__doc__, PRESETS, make_config, argv=argv,
+                          prog="sentiment pretrain")
+    summary = pretrain_language_model(config)
+    best = summary["best"]
+    print(json.dumps({
+        "output": config.train.output, "epochs_run": summary["epochs_run"],
+        "train_seconds": round(summary["train_seconds"], 1),
+        "train_tokens": summary["train_tokens"], "valid_tokens": summary["valid_tokens"],
+        "best_epoch": best.get("epoch"), "valid_perplexity": best.get("valid_perplexity"),
+        "valid_forward_perplexity": best.get("valid_forward_perplexity"),
+        "valid_backward_perplexity": best.get("valid_backward_perplexity"),
+    }, indent=2))
+
+
+def train_charlm(argv: list[str] | None = None) -> None:
+    """Train a character-level language model (RNN/GRU/LSTM) on one or more UTF-8 text files.
+
+    sentiment train-charlm --text ../shared/data/text/timemachine.txt --preset d2l \\
+        --output runs/timemachine
+
+    Presets: d2l (d2l's Time Machine settings), tiny (seconds), shakespeare (tiny Shakespeare on
+    a CPU budget).
+    """
+    from .charlm import PRESETS, make_config, train_language_model
+    from .cli import parse_config
+
+    config = parse_config(train_charlm.__doc__, PRESETS, make_config, required=("text",),
+                          argv=argv, prog="sentiment train-charlm")
+    summary = train_language_model(config)
+    best = summary["best"]
+    print(json.dumps({
+        "output": config.train.output, "epochs_run": summary["epochs_run"],
+        "train_seconds": round(summary["train_seconds"], 1),
+        "best_epoch": best.get("epoch"),
+        "valid_loss_nats": best.get("valid_loss"), "valid_perplexity": best.get("valid_perplexity"),
+        "train_perplexity": summary["last"].get("train_perplexity"),
+    }, indent=2))
+
+
+def _parser(command: Callable, name: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=f"sentiment {name}", description=command.__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def evaluate(argv: list[str] | None = None) -> None:
+    """Write the evaluation report of a saved sentiment model (report.json, report.md, plots).
+
+    sentiment evaluate --model runs/sentiment --data ../shared/data/imdb
+    """
+    from .cli import setup_logging
+    from .pipeline import evaluate_saved_model
+    from .predict import DEFAULT_MODEL_DIR
+
+    parser = _parser(evaluate, "evaluate")
+    parser.add_argument("--model", default=DEFAULT_MODEL_DIR,
+                        help="saved model folder (default: %(default)s)")
+    parser.add_argument("--data", default=None,
+                        help="hub id or local folder (default: the model's own data source, "
+                             "split exactly as at training time)")
+    parser.add_argument("--split", default="test", choices=["test", "valid"],
+                        help="(default: %(default)s)")
+    parser.add_argument("--output", default=None, help="report folder (default: the model folder)")
+    parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                        help="fit the linear baselines alongside (default: %(default)s)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="score only this many reviews (default: all)")
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=True,
+                        help="bfloat16 on CPUs with native bf16, float16 on CUDA "
+                             "(default: %(default)s)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    report = evaluate_saved_model(args.model, args.data, args.split, args.output, args.batch_size,
+                                  args.baseline, args.device, args.limit,
+                                  mixed_precision=args.mixed_precision)
+    print(json.dumps({"accuracy": report["accuracy"], "n": report["n"],
+                      "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
+                      "report": str(args.output or args.model)}, indent=2))
+
+
+def predict(argv: list[str] | None = None) -> None:
+    """Classify texts with a saved sentiment model; one JSON line per text.
+
+    sentiment predict --model runs/sentiment "A wonderful, moving film."
+    cat reviews.txt | sentiment predict --model runs/sentiment     # one review per line
+    """
+    from .predict import DEFAULT_MODEL_DIR, load_model
+    from .predict import predict as predict_texts
+
+    parser = _parser(predict, "predict")
+    parser.add_argument("texts", nargs="*", help="texts to classify (default: lines of stdin)")
+    parser.add_argument("--model", default=None,
+                        help="saved model folder "
+                             f"(default: $SENTIMENT_MODEL or {DEFAULT_MODEL_DIR})")
+    parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
+    parser.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--mixed-precision", default=True, action=argparse.BooleanOptionalAction,
+                        help="bfloat16 on CPUs with native bf16, float16 on CUDA; "
+                             "--no-mixed-precision scores in float32 (default: on)")
+    args = parser.parse_args(argv)
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    texts = [text for text in texts if text.strip()]
+    if not texts:
+        parser.error("no texts given (as arguments or lines on stdin)")
+    model = load_model(args.model, args.device)
+    results = predict_texts(texts, model, args.batch_size, mixed_precision=args.mixed_precision)
+    for text, result in zip(texts, results, strict=True):
+        print(json.dumps({"text": text, **result}, ensure_ascii=False))
+
+
+def generate(argv: list[str] | None = None) -> None:
+    """Generate text with a saved language model (character or word level).
+
+    sentiment generate --model runs/timemachine --prefix "time traveller" \\
+        --num-chars 200 --temperature 0.8
+    """
+    from .charlm import generate as generate_text
+    from .charlm import load_language_model
+
+    parser = _parser(generate, "generate")
+    parser.add_argument("--model", default="runs/charlm",
+                        help="saved model folder (default: %(default)s)")
+    parser.add_argument("--prefix", default="", help="text to start from (default: empty)")
+    parser.add_argument("--num-chars", type=int, default=200,
+                        help="symbols to generate: characters, or words for a word LM "
+                             "(default: %(default)s)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="sampling temperature > 0 (default: greedy decoding)")
+    parser.add_argument("--top-k", type=int, default=None,
+                        help="sample from the k most likely (default: all)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="random seed for sampling (default: none)")
+    parser.add_argument("--device", default="cpu", help="(default: %(default)s)")
+    args = parser.parse_args(argv)
+    lm = load_language_model(args.model, args.device)
+    print(generate_text(lm, args.prefix, args.num_chars, args.temperature, args.top_k, args.seed))
+
+
+def benchmark(argv: list[str] | None = None) -> None:
+    """Measure the package against its reference implementation, in one run; print a table and
+    write benchmarks/<machine>-<date>.json. Runs from a checkout of the repository (the
+    benchmarks/ package is not installed with sentiment).
+
+    sentiment benchmark --data ../shared/data/imdb \\
+        --text ../shared/data/text/timemachine.txt --quick
+    """
+    from dataclasses import asdict
+
+    from .cli import add_dataclass_options
+
+    try:
+        from benchmarks.suite import BenchmarkConfig, format_table, run_benchmark
+    except ImportError:
+        raise FileNotFoundError("the benchmark suite (benchmarks/) is not installed with the "
+                                "package: run `sentiment benchmark` from a checkout of the "
+                                "repository") from None
+    parser = _parser(benchmark, "benchmark")
+    add_dataclass_options(parser, BenchmarkConfig())
+    args = parser.parse_args(argv)
+    values = {name: getattr(args, name) for name in asdict(BenchmarkConfig())}
+    results = run_benchmark(BenchmarkConfig(**values))
+    print(format_table(results))
+    print(json.dumps({"written": results["path"], **results["versions"]}))
+
+
+COMMANDS: dict[str, Callable[[list[str] | None], None]] = {
+    "train": train, "pretrain": pretrain, "train-charlm": train_charlm, "evaluate": evaluate,
+    "predict": predict, "generate": generate, "benchmark": benchmark,
+}
+TRAINING = ("train", "pretrain", "train-charlm")  # long CPU work: worth tcmalloc
+
+
+def run(name: str, argv: list[str] | None = None) -> int:
+    """Run command ``name``; a user mistake prints one line on stderr and returns 1."""
+    try:
+        COMMANDS[name](argv)
+    except USER_ERRORS as error:
+        if os.environ.get("SENTIMENT_DEBUG"):
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"sentiment {name}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"sentiment {name}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``sentiment <command> [options]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="sentiment", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=COMMANDS, help="what to do")
+    parser.add_argument("options", nargs=argparse.REMAINDER,
+                        help="the command's options (sentiment <command> --help)")
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    args = parser.parse_args(argv[:1])
+    if args.command in TRAINING:
+        from .cli import use_tcmalloc
+
+        use_tcmalloc()  # re-executes this process under tcmalloc where that pays (see cli)
+    return run(args.command, argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

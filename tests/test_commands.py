@@ -1,0 +1,56 @@
+"""The ``sentiment`` command: subcommands, help, and one-line errors for user mistakes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sentiment import commands
+
+
+@pytest.mark.parametrize("name", sorted(commands.COMMANDS))
+def test_every_command_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        commands.main([name, "--help"])
+    assert exit_info.value.code == 0
+    assert f"sentiment {name}" in capsys.readouterr().out
+
+
+def test_top_level_help_lists_the_commands(capsys):
+    assert commands.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in commands.COMMANDS)
+    assert commands.main([]) == 2
+
+
+def test_user_mistakes_are_one_line_and_exit_1(tmp_path, capsys):
+    assert commands.main(["predict", "--model", str(tmp_path / "missing"), "hi"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sentiment predict: error:") and "missing" in err
+    assert "\n" not in err and "Traceback" not in err
+    assert commands.main(["generate", "--model", str(tmp_path)]) == 1
+    assert "Traceback" not in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # argparse: usage and exit status 2
+        commands.main(["train", "--epochs", "many"])
+    assert exit_info.value.code == 2 and "--epochs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        commands.main(["no-such-command"])
+
+
+def test_python_dash_m_trains_and_predicts(synthetic_dir, tmp_path):
+    env = {**os.environ, "SENTIMENT_NO_TCMALLOC": "1"}
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "sentiment", *map(str, args)], capture_output=True, text=True,
+        env=env, timeout=600)
+    trained = run("train", "--preset", "tiny", "--data", synthetic_dir, "--output", tmp_path,
+                  "--epochs", 3, "--no-progress", "--no-baseline", "--num-proc", 1)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert json.loads(trained.stdout)["test_accuracy"] > 0.8
+    predicted = run("predict", "--model", tmp_path, "Brilliant and moving.")
+    assert json.loads(predicted.stdout)["label"] == "positive"
+    missing = run("evaluate", "--model", tmp_path / "nope")
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr

@@ -144,29 +144,58 @@ def evaluate(argv: list[str] | None = None) -> None:
 
 
 def predict(argv: list[str] | None = None) -> None:
-    """Classify texts with a saved sentiment model; one JSON line per text.
+    """Classify texts with a saved sentiment model: texts given as arguments or lines of stdin
+    (one JSON line per text), or every row of a file (--input), written to another file.
 
-    sentiment predict --model runs/sentiment "A wonderful, moving film."
+    sentiment predict "A wonderful, moving film."
     cat reviews.txt | sentiment predict --model runs/sentiment     # one review per line
+    sentiment predict --input reviews.csv --text-column review --output scored.parquet
+
+    With --input (CSV, TSV, JSON lines or Parquet), the file is streamed in bounded memory, every
+    input column is kept in order and predicted_label / predicted_score are added; a row without
+    text keeps its place with empty predictions. The output format follows its suffix.
     """
-    from .predict import DEFAULT_MODEL_DIR, load_model
+    from .predict import load_model
     from .predict import predict as predict_texts
 
     parser = _parser(predict, "predict")
     parser.add_argument("texts", nargs="*", help="texts to classify (default: lines of stdin)")
     parser.add_argument("--model", default=None,
-                        help="saved model folder "
-                             f"(default: $SENTIMENT_MODEL or {DEFAULT_MODEL_DIR})")
+                        help="saved model folder (default: $SENTIMENT_MODEL, else the model "
+                             "shipped with the package)")
+    parser.add_argument("--input", default=None,
+                        help="a .csv, .tsv, .jsonl or .parquet file to score row by row")
+    parser.add_argument("--text-column", default="text",
+                        help="the column of --input holding the text (default: %(default)s)")
+    parser.add_argument("--output", default=None,
+                        help="where --input's scored rows go; .csv, .tsv, .jsonl or .parquet "
+                             "(default: <input>.scored.<suffix>)")
     parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     parser.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--mixed-precision", default=True, action=argparse.BooleanOptionalAction,
                         help="bfloat16 on CPUs with native bf16, float16 on CUDA; "
                              "--no-mixed-precision scores in float32 (default: on)")
+    parser.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction,
+                        help="progress bar for --input (default: on)")
     args = parser.parse_args(argv)
+    if args.input is not None:
+        if args.texts:
+            parser.error("give texts or --input, not both")
+        from .cli import setup_logging
+        from .scoring import score_file
+
+        setup_logging()
+        summary = score_file(args.input, args.output, args.text_column, args.model,
+                             args.batch_size, args.device, args.mixed_precision, args.progress)
+        print(json.dumps({key: round(value, 1) if isinstance(value, float) else value
+                          for key, value in summary.items()}))
+        return
+    if args.output is not None:
+        parser.error("--output goes with --input")
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
     texts = [text for text in texts if text.strip()]
     if not texts:
-        parser.error("no texts given (as arguments or lines on stdin)")
+        parser.error("no texts given (as arguments, lines on stdin, or --input FILE)")
     model = load_model(args.model, args.device)
     results = predict_texts(texts, model, args.batch_size, mixed_precision=args.mixed_precision)
     for text, result in zip(texts, results, strict=True):

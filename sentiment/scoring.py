@@ -1,0 +1,223 @@
+"""Batch scoring of files: every row of a CSV / JSON-lines / Parquet file, in bounded memory.
+
+    score_file("reviews.csv", "scored.parquet", text_column="review")
+
+The input is read as a stream of Arrow record batches (``pyarrow``'s CSV and JSON readers,
+Parquet row batches), each batch is scored and written out at once, so memory holds one batch
+whatever the file's size. Every input column is kept, in order, and two are added:
+``predicted_label`` and ``predicted_score`` (the probability of that label). Rows keep their
+order and none is dropped: a row whose text is missing or blank gets empty (null) predictions
+and is counted in the summary. The output is written to a temporary file beside the target and
+renamed when complete, so a failed run never leaves a partial file under the output's name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from .predict import SentimentModel, load_model, score_ids
+
+logger = logging.getLogger(__name__)
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
+           ".parquet": "parquet"}
+ADDED_COLUMNS = ("predicted_label", "predicted_score")
+ROWS_PER_CHUNK = 4_096
+BLOCK_BYTES = 4 << 20  # CSV / JSON read block: a few thousand reviews
+
+
+def file_format(path: str | Path) -> str:
+    """``csv``, ``tsv``, ``jsonl`` or ``parquet`` from the file's suffix; else a ValueError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{path}: unknown file type {suffix or '(no suffix)'!r}; use one of "
+                         f"{', '.join(sorted(FORMATS))}")
+    return FORMATS[suffix]
+
+
+def read_batches(path: str | Path, text_column: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch],
+                                                                 int | None]:
+    """``(schema, record batches, number of rows or None)`` of a file, streamed.
+
+    The text column is read as a string whatever it looks like; a missing one is a ValueError
+    listing the columns the file has.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    kind = file_format(path)
+    rows = None
+    if kind == "parquet":
+        reader = pq.ParquetFile(path)
+        schema, rows = reader.schema_arrow, reader.metadata.num_rows
+        _check_column(schema, text_column, path)
+        batches = reader.iter_batches(batch_size=ROWS_PER_CHUNK)
+    elif kind in ("csv", "tsv"):
+        parse = pa_csv.ParseOptions(delimiter="\t" if kind == "tsv" else ",",
+                                    newlines_in_values=True)
+        convert = pa_csv.ConvertOptions(column_types={text_column: pa.string()},
+                                        strings_can_be_null=True)
+        stream = pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
+                                 parse_options=parse, convert_options=convert)
+        schema = stream.schema
+        _check_column(schema, text_column, path)
+        batches = iter(stream)
+    else:
+        stream = pa_json.open_json(path, read_options=pa_json.ReadOptions(block_size=BLOCK_BYTES),
+                                   parse_options=pa_json.ParseOptions(
+                                       explicit_schema=pa.schema([(text_column, pa.string())]),
+                                       unexpected_field_behavior="infer"))
+        order = _json_key_order(path, stream.schema.names)  # the explicit text column came first
+        schema = pa.schema([stream.schema.field(name) for name in order])
+        _check_column(schema, text_column, path, present=_first_record_keys(path))
+        batches = (batch.select(order) for batch in stream)
+    return schema, _rechunk(batches), rows
+
+
+def _first_record_keys(path: Path) -> list[str]:
+    with open(path, encoding="utf-8") as lines:
+        first = next((line for line in lines if line.strip()), "{}")
+    try:
+        return list(json.loads(first))
+    except (json.JSONDecodeError, TypeError):
+        raise ValueError(f"{path}: the first line is not a JSON object") from None
+
+
+def _json_key_order(path: Path, names: list[str]) -> list[str]:
+    """The columns in the order of the first record's keys (then any others)."""
+    keys = [key for key in _first_record_keys(path) if key in names]
+    return keys + [name for name in names if name not in keys]
+
+
+def _check_column(schema: pa.Schema, column: str, path: Path,
+                  present: list[str] | None = None) -> None:
+    """``present``: the columns the file really has, where the schema was forced to hold it."""
+    names = list(schema.names)
+    if column not in (names if present is None else present):
+        raise ValueError(f"{path}: no column {column!r}; the file has {names} "
+                         "(choose one with --text-column)")
+    clash = [name for name in ADDED_COLUMNS if name in names]
+    if clash:
+        raise ValueError(f"{path} already has column(s) {clash}, which scoring adds; rename them")
+
+
+def _rechunk(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        for start in range(0, batch.num_rows, ROWS_PER_CHUNK):
+            yield batch.slice(start, ROWS_PER_CHUNK)
+
+
+class _Writer:
+    """Writes record batches as Parquet, CSV or JSON lines (to a temporary name, then renamed)."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self.path, self.kind = path, file_format(path)
+        self.partial = path.with_name(f".{path.name}.partial")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.kind == "parquet":
+            self.writer = pq.ParquetWriter(self.partial, schema)
+        elif self.kind in ("csv", "tsv"):
+            self.writer = pa_csv.CSVWriter(self.partial, schema, write_options=pa_csv.WriteOptions(
+                delimiter="\t" if self.kind == "tsv" else ","))
+        else:
+            self.writer = open(self.partial, "w", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self.kind == "jsonl":
+            self.writer.write("".join(json.dumps(row, ensure_ascii=False, default=str) + "\n"
+                                      for row in batch.to_pylist()))
+        else:
+            self.writer.write(batch)
+
+    def close(self, complete: bool) -> None:
+        self.writer.close()
+        if complete:
+            os.replace(self.partial, self.path)
+        else:
+            self.partial.unlink(missing_ok=True)
+
+
+def score_batch(batch: pa.RecordBatch, text_column: str, model: SentimentModel,
+                batch_size: int, mixed_precision: bool = True) -> tuple[pa.RecordBatch, int]:
+    """``batch`` with ``predicted_label`` and ``predicted_score`` added, and how many rows had no
+    text (their predictions are null)."""
+    texts = batch.column(text_column).to_pylist()
+    present = [i for i, text in enumerate(texts) if text is not None and text.strip()]
+    labels: list[str | None] = [None] * len(texts)
+    scores: list[float | None] = [None] * len(texts)
+    if present:
+        positive = score_ids(model.model, model.encode([texts[i] for i in present]), batch_size,
+                             model.vocab.pad_index or 0, mixed_precision=mixed_precision)
+        label_ids = (positive >= 0.5).astype(int)
+        for i, label_id, p in zip(present, label_ids, np.where(label_ids, positive, 1 - positive),
+                                  strict=True):
+            labels[i], scores[i] = model.labels[label_id], float(p)
+    scored = batch.append_column("predicted_label", pa.array(labels, pa.string()))
+    scored = scored.append_column("predicted_score", pa.array(scores, pa.float64()))
+    return scored, len(texts) - len(present)
+
+
+def default_output(path: str | Path) -> Path:
+    """``reviews.csv`` -> ``reviews.scored.csv``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.scored{path.suffix}")
+
+
+def score_file(
+    input_path: str | Path,
+    output_path: str | Path | None = None,
+    text_column: str = "text",
+    model: str | Path | SentimentModel | None = None,
+    batch_size: int = 64,
+    device: str | None = None,
+    mixed_precision: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Score every row of ``input_path`` into ``output_path`` (format from its suffix; default
+    ``<input>.scored.<suffix>``); returns ``{"rows", "scored", "no_text", "seconds", ...}``."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    output = Path(output_path) if output_path else default_output(input_path)
+    file_format(output)
+    if output.resolve() == Path(input_path).resolve():
+        raise ValueError(f"the output {output} would overwrite the input")
+    if not isinstance(model, SentimentModel):
+        model = load_model(model, device)
+    schema, batches, total = read_batches(input_path, text_column)
+    out_schema = schema.append(pa.field("predicted_label", pa.string())).append(
+        pa.field("predicted_score", pa.float64()))
+    writer = _Writer(output, out_schema)
+    rows = no_text = 0
+    start, complete = time.perf_counter(), False
+    try:
+        with tqdm(total=total, unit=" rows", desc="score", disable=not progress) as bar:
+            for batch in batches:
+                scored, missing = score_batch(batch, text_column, model, batch_size,
+                                              mixed_precision)
+                writer.write(scored.cast(out_schema) if scored.schema != out_schema else scored)
+                rows, no_text = rows + batch.num_rows, no_text + missing
+                bar.update(batch.num_rows)
+        complete = True
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ValueError(f"{input_path}: cannot read row {rows + 1} onwards: {error}") from None
+    finally:
+        writer.close(complete)
+    seconds = time.perf_counter() - start
+    if no_text:
+        logger.warning("%d of %d rows of %s had no text in %r; their predictions are empty",
+                       no_text, rows, input_path, text_column)
+    return {"input": str(input_path), "output": str(output), "rows": rows,
+            "scored": rows - no_text, "no_text": no_text, "seconds": seconds,
+            "rows_per_s": rows / seconds if seconds else float("nan")}

@@ -1,0 +1,110 @@
+"""Batch scoring of files: every row kept in order, columns kept, bounded chunks, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+
+from sentiment import commands, predict, scoring
+from sentiment.scoring import score_file
+
+TEXTS = ["Dull and awful.", "Loved it, brilliant!", None, "The worst waste of time.", "  ",
+         "Superb, moving, great.", 'A "quoted", comma, film\nover two lines. Wonderful.']
+
+
+def _table() -> pa.Table:
+    return pa.table({"id": list(range(len(TEXTS))), "review": TEXTS,
+                     "stars": [1.0, 9.5, None, 2.0, 5.0, 10.0, 8.0]})
+
+
+def _write(table: pa.Table, path) -> None:
+    if path.suffix == ".parquet":
+        pq.write_table(table, path)
+    elif path.suffix == ".csv":
+        pa_csv.write_csv(table, path)
+    else:
+        path.write_text("".join(json.dumps(row) + "\n" for row in table.to_pylist()))
+
+
+def _read(path) -> list[dict]:
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    if path.suffix == ".csv":
+        return pa_csv.read_csv(path).to_pylist()
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("source, target", [(".csv", ".parquet"), (".jsonl", ".csv"),
+                                            (".parquet", ".jsonl")])
+def test_every_row_kept_in_order_with_its_columns(trained_model, tmp_path, monkeypatch,
+                                                  source, target):
+    monkeypatch.setattr(scoring, "ROWS_PER_CHUNK", 3)  # several chunks, one split mid-file
+    given, scored = tmp_path / f"reviews{source}", tmp_path / f"scored{target}"
+    _write(_table(), given)
+    summary = score_file(given, scored, "review", trained_model, batch_size=2, progress=False)
+    assert summary["rows"] == 7 and summary["scored"] == 5 and summary["no_text"] == 2
+    rows = _read(scored)
+    assert [r["id"] for r in rows] == list(range(7))
+    assert list(rows[0]) == ["id", "review", "stars", "predicted_label", "predicted_score"]
+    assert rows[6]["review"] == TEXTS[6]  # quotes, commas and a newline survive
+    expected = predict([t for t in TEXTS if t and t.strip()], model=trained_model)
+    got = [r for r in rows if r["predicted_label"] not in (None, "")]
+    assert [r["predicted_label"] for r in got] == [e["label"] for e in expected]
+    assert [r["predicted_score"] for r in got] == pytest.approx([e["score"] for e in expected])
+    assert rows[2]["predicted_label"] in (None, "") and rows[4]["predicted_score"] in (None, "")
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_errors_name_the_file_and_the_columns(trained_model, tmp_path):
+    given = tmp_path / "reviews.csv"
+    _write(_table(), given)
+    with pytest.raises(ValueError, match=r"no column 'text'.*'review'"):
+        score_file(given, tmp_path / "out.parquet", "text", trained_model, progress=False)
+    with pytest.raises(ValueError, match="unknown file type '.xlsx'"):
+        score_file(given, tmp_path / "out.xlsx", "review", trained_model, progress=False)
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        score_file(tmp_path / "nope.csv", None, "review", trained_model, progress=False)
+    with pytest.raises(ValueError, match="overwrite the input"):
+        score_file(given, given, "review", trained_model, progress=False)
+    scored = tmp_path / "reviews.scored.csv"
+    score_file(given, None, "review", trained_model, progress=False)  # the default output name
+    with pytest.raises(ValueError, match="predicted_label"):
+        score_file(scored, tmp_path / "again.csv", "review", trained_model, progress=False)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_failure_midway_leaves_no_output(trained_model, tmp_path, monkeypatch):
+    given = tmp_path / "reviews.parquet"
+    _write(_table(), given)
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        return original(*args, **kwargs)
+
+    original = scoring.score_batch
+    monkeypatch.setattr(scoring, "ROWS_PER_CHUNK", 3)
+    monkeypatch.setattr(scoring, "score_batch", failing)
+    with pytest.raises(RuntimeError):
+        score_file(given, tmp_path / "out.parquet", "review", trained_model, progress=False)
+    assert not list(tmp_path.glob("*out.parquet*"))
+
+
+def test_command_scores_a_file(trained_model, tmp_path, capsys):
+    given, scored = tmp_path / "reviews.jsonl", tmp_path / "scored.parquet"
+    _write(_table(), given)
+    assert commands.main(["predict", "--model", str(trained_model), "--input", str(given),
+                          "--text-column", "review", "--output", str(scored),
+                          "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 7 and summary["no_text"] == 2
+    assert pq.read_table(scored).num_rows == 7
+    assert commands.main(["predict", "--model", str(trained_model), "--input", str(given)]) == 1
+    err = capsys.readouterr().err
+    assert "no column 'text'" in err and "Traceback" not in err

@@ -6,6 +6,7 @@
     sentiment evaluate --model runs/sentiment          # the report (evaluate.py)
     sentiment predict "A wonderful film."              # one JSON line per text (predict.py)
     sentiment generate --model runs/lm --prefix "the"  # text from a language model
+    sentiment serve                                    # a web page and a JSON API
     sentiment benchmark --quick                        # from a checkout (benchmark.py)
 
 ``sentiment <command> --help`` lists a command's options. The scripts under ``scripts/`` call the
@@ -22,8 +23,9 @@ import sys
 from collections.abc import Callable
 
 # What a user's mistake raises (missing file or folder, bad value or column): one line, exit 1.
+# ImportError: an optional extra (serve) that is not installed.
 USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
-               ValueError, KeyError)
+               ValueError, KeyError, ImportError)
 
 
 def train(argv: list[str] | None = None) -> None:
@@ -230,6 +232,45 @@ def generate(argv: list[str] | None = None) -> None:
     print(generate_text(lm, args.prefix, args.num_chars, args.temperature, args.top_k, args.seed))
 
 
+def serve(argv: list[str] | None = None) -> None:
+    """Serve a sentiment model over HTTP (FastAPI + uvicorn; pip install 'sentiment[serve]').
+
+    sentiment serve                                   # the shipped model on 127.0.0.1:8000
+    sentiment serve --model runs/sentiment --port 8080
+
+    GET / is a page to try reviews on; POST /predict takes {"text": "..."} or {"text": [...]};
+    GET /health; GET /docs is the OpenAPI documentation. Concurrent requests are scored together.
+    """
+    from .cli import setup_logging
+    from .serve import ServeConfig
+    from .serve import serve as run_server
+
+    defaults = ServeConfig()
+    parser = _parser(serve, "serve")
+    parser.add_argument("--model", default=None,
+                        help="saved model folder (default: $SENTIMENT_MODEL, else the model "
+                             "shipped with the package)")
+    parser.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
+    parser.add_argument("--max-batch", type=int, default=defaults.max_batch,
+                        help="texts scored together at most (default: %(default)s)")
+    parser.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms,
+                        help="how long a request waits for others to batch with "
+                             "(default: %(default)s)")
+    parser.add_argument("--max-texts", type=int, default=defaults.max_texts,
+                        help="texts allowed in one request (default: %(default)s)")
+    parser.add_argument("--max-text-chars", type=int, default=defaults.max_text_chars,
+                        help="characters allowed in one text (default: %(default)s)")
+    args = parser.parse_args(argv)
+    for name in ("max_batch", "max_texts", "max_text_chars"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    setup_logging()
+    config = ServeConfig(max_text_chars=args.max_text_chars, max_texts=args.max_texts,
+                         max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
+    run_server(args.model, args.host, args.port, config)
+
+
 def benchmark(argv: list[str] | None = None) -> None:
     """Measure the package against its reference implementation, in one run; print a table and
     write benchmarks/<machine>-<date>.json. Runs from a checkout of the repository (the
@@ -259,7 +300,7 @@ def benchmark(argv: list[str] | None = None) -> None:
 
 COMMANDS: dict[str, Callable[[list[str] | None], None]] = {
     "train": train, "pretrain": pretrain, "train-charlm": train_charlm, "evaluate": evaluate,
-    "predict": predict, "generate": generate, "benchmark": benchmark,
+    "predict": predict, "generate": generate, "serve": serve, "benchmark": benchmark,
 }
 TRAINING = ("train", "pretrain", "train-charlm")  # long CPU work: worth tcmalloc
 

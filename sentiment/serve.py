@@ -1,0 +1,199 @@
+"""``sentiment serve``: a FastAPI app around :func:`~sentiment.predict.predict`.
+
+    POST /predict   {"text": "A wonderful film"}          -> {"label": ..., "score": ...}
+                    {"text": ["Great", "Awful", ...]}      -> [{"label": ..., "score": ...}, ...]
+    GET  /health    model, labels, device
+    GET  /          a page: paste a review, see its label and score
+    GET  /docs      the OpenAPI documentation (FastAPI's)
+
+Requests that arrive together are scored together (dynamic batching): a :class:`Batcher` takes
+the texts of every request waiting in its queue, up to ``max_batch`` texts, waits at most
+``max_wait_ms`` for more, scores them in one call on a worker thread and hands each request its
+own results. Throughput under many clients thus approaches ``predict``'s batch throughput
+instead of one forward pass per request. Needs the ``serve`` extra (``pip install
+sentiment[serve]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .predict import SentimentModel, load_model, score_ids
+
+logger = logging.getLogger(__name__)
+
+try:
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.responses import HTMLResponse, JSONResponse
+    from pydantic import BaseModel, Field
+except ImportError:  # pragma: no cover - exercised only without the extra
+    FastAPI = None
+else:
+    class PredictRequest(BaseModel):
+        """One review, or a list of reviews."""
+
+        text: str | list[str] = Field(
+            description="one review, or a list of reviews",
+            examples=["A wonderful, moving film.", ["Great acting.", "A dull mess."]])
+
+    class Prediction(BaseModel):
+        """A label and the probability of that label."""
+
+        label: str
+        score: float
+
+
+@dataclass
+class ServeConfig:
+    """Limits and batching of the server."""
+
+    max_text_chars: int = 50_000  # IMDB's longest review has ~14k characters
+    max_texts: int = 256  # texts in one request
+    max_body_bytes: int = 2_000_000
+    max_batch: int = 64  # texts scored in one forward pass
+    max_wait_ms: float = 5.0  # how long a lone request waits for company
+
+
+class Batcher:
+    """Collects texts from concurrent requests and scores them in batches on one worker thread."""
+
+    def __init__(self, model: SentimentModel, max_batch: int = 64, max_wait_ms: float = 5.0):
+        self.model, self.max_batch, self.max_wait = model, max_batch, max_wait_ms / 1000
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment-batch")
+        self.task: asyncio.Task | None = None
+        self.batches = self.texts = 0  # counters, shown by /health
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        self.worker.shutdown(wait=True)
+
+    async def score(self, texts: list[str]) -> list[dict]:
+        """The results for ``texts``, scored together with whatever else is waiting."""
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((texts, future))
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            waiting = [await self.queue.get()]
+            size = len(waiting[0][0])
+            deadline = loop.time() + self.max_wait
+            while size < self.max_batch:
+                try:
+                    item = await asyncio.wait_for(self.queue.get(), deadline - loop.time())
+                except TimeoutError:
+                    break
+                waiting.append(item)
+                size += len(item[0])
+            texts = [text for request, _ in waiting for text in request]
+            try:
+                results = await loop.run_in_executor(self.worker, self._predict, texts)
+            except Exception as error:  # noqa: BLE001 - handed to every waiting request
+                for _, future in waiting:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            self.batches, self.texts = self.batches + 1, self.texts + len(texts)
+            start = 0
+            for request, future in waiting:
+                if not future.done():  # a client that went away leaves a cancelled future
+                    future.set_result(results[start : start + len(request)])
+                start += len(request)
+
+    def _predict(self, texts: list[str]) -> list[dict]:
+        model = self.model
+        scores = score_ids(model.model, model.encode(texts), self.max_batch,
+                           model.vocab.pad_index or 0)
+        return [{"label": model.labels[int(p >= 0.5)], "score": float(p if p >= 0.5 else 1 - p)}
+                for p in scores]
+
+
+PAGE = (Path(__file__).parent / "page.html")
+
+
+def create_app(model: str | Path | SentimentModel | None = None,
+               config: ServeConfig | None = None) -> FastAPI:
+    """The app serving ``model`` (a folder, a loaded model, or the default model)."""
+    if FastAPI is None:
+        raise ImportError("sentiment serve needs FastAPI and uvicorn: "
+                          "pip install 'sentiment[serve]'")
+    config = config or ServeConfig()
+    loaded = model if isinstance(model, SentimentModel) else load_model(model)
+    batcher = Batcher(loaded, config.max_batch, config.max_wait_ms)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="sentiment", lifespan=lifespan,
+                  description="Sentiment of movie reviews with an LSTM classifier.")
+    app.state.batcher = batcher
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > config.max_body_bytes:
+            return JSONResponse(status_code=413, content={
+                "detail": f"request body of {length} bytes is over the limit of "
+                          f"{config.max_body_bytes}"})
+        return await call_next(request)
+
+    @app.post("/predict", response_model=Prediction | list[Prediction])
+    async def predict(request: PredictRequest):
+        """The label and score of one text, or of each text of a list (in order)."""
+        single = isinstance(request.text, str)
+        texts = [request.text] if single else request.text
+        if len(texts) > config.max_texts:
+            raise HTTPException(413, f"{len(texts)} texts in one request; the limit is "
+                                     f"{config.max_texts}")
+        for position, text in enumerate(texts):
+            where = "" if single else f" at position {position}"
+            if not text.strip():
+                raise HTTPException(422, f"text{where} is empty or whitespace only")
+            if len(text) > config.max_text_chars:
+                raise HTTPException(413, f"text{where} has {len(text)} characters; the limit "
+                                         f"is {config.max_text_chars}")
+        if not texts:
+            return []
+        results = await batcher.score(texts)
+        return results[0] if single else results
+
+    @app.get("/health")
+    async def health():
+        """Whether the server is up, and what it serves."""
+        return {"status": "ok", "model": loaded.path or "(in memory)", "labels": loaded.labels,
+                "device": str(loaded.device), "batches": batcher.batches,
+                "texts": batcher.texts}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        return PAGE.read_text(encoding="utf-8")
+
+    return app
+
+
+def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
+          config: ServeConfig | None = None, log_level: str = "info") -> None:
+    """Run the app with uvicorn until interrupted."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise ImportError("sentiment serve needs FastAPI and uvicorn: "
+                          "pip install 'sentiment[serve]'") from None
+    app = create_app(model, config)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

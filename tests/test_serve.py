@@ -1,0 +1,148 @@
+"""``sentiment serve``: the API's contract and limits, dynamic batching, the page in Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sentiment import commands, load_model, predict
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from sentiment.serve import Batcher, ServeConfig, create_app  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+TEXTS = ["Dull and awful.", "Loved it, brilliant!", "The worst waste of time.", "Superb."]
+
+
+@pytest.fixture(scope="module")
+def client(trained_model):
+    config = ServeConfig(max_texts=5, max_text_chars=200, max_body_bytes=5_000)
+    with TestClient(create_app(trained_model, config)) as client:
+        yield client
+
+
+def test_predict_has_the_shape_of_predict(client, trained_model):
+    single = client.post("/predict", json={"text": TEXTS[1]})
+    assert single.status_code == 200
+    assert single.json() == pytest.approx(predict(TEXTS[1], model=trained_model))
+    many = client.post("/predict", json={"text": TEXTS})
+    expected = predict(TEXTS, model=trained_model)
+    assert [r["label"] for r in many.json()] == [e["label"] for e in expected]
+    assert [r["score"] for r in many.json()] == pytest.approx([e["score"] for e in expected])
+    assert client.post("/predict", json={"text": []}).json() == []
+
+
+def test_limits_and_bad_requests_are_clear_4xx(client):
+    too_many = client.post("/predict", json={"text": ["fine"] * 6})
+    assert too_many.status_code == 413 and "limit is 5" in too_many.json()["detail"]
+    too_long = client.post("/predict", json={"text": ["fine", "x" * 201]})
+    assert too_long.status_code == 413 and "position 1" in too_long.json()["detail"]
+    empty = client.post("/predict", json={"text": "   "})
+    assert empty.status_code == 422 and "empty" in empty.json()["detail"]
+    assert client.post("/predict", json={"text": 42}).status_code == 422
+    assert client.post("/predict", json={"review": "good"}).status_code == 422
+    assert client.post("/predict", content=b"not json",
+                       headers={"content-type": "application/json"}).status_code == 422
+    huge = client.post("/predict", json={"text": "y" * 6_000})
+    assert huge.status_code == 413 and "body" in huge.json()["detail"]
+
+
+def test_health_page_and_docs(client):
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["labels"] == ["negative", "positive"]
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="review"' in page.text and "/predict" in page.text
+    schema = client.get("/openapi.json").json()
+    assert "/predict" in schema["paths"] and "/health" in schema["paths"]
+
+
+def test_concurrent_requests_are_scored_together(trained_model):
+    model = load_model(trained_model)
+    texts = [f"{TEXTS[i % 4]} {i}" for i in range(40)]
+
+    async def run() -> tuple[list, Batcher]:
+        batcher = Batcher(model, max_batch=16, max_wait_ms=50)
+        await batcher.start()
+        try:
+            results = await asyncio.gather(*(batcher.score([text]) for text in texts))
+        finally:
+            await batcher.stop()
+        return results, batcher
+
+    results, batcher = asyncio.run(run())
+    expected = predict(texts, model=model)
+    assert [r[0]["label"] for r in results] == [e["label"] for e in expected]
+    assert [r[0]["score"] for r in results] == pytest.approx([e["score"] for e in expected])
+    assert batcher.texts == 40 and batcher.batches <= 4  # 40 requests in batches of <= 16
+
+
+def test_serve_command_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        commands.main(["serve", "--help"])
+    assert exit_info.value.code == 0 and "--max-batch" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        commands.main(["serve", "--max-batch", "0"])
+    assert "--max-batch must be >= 1" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def live_server(trained_model):
+    """The app under uvicorn on a free local port, in a thread."""
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(trained_model), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (Debian chromium)")
+def test_page_in_a_real_browser(live_server, trained_model, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    review = "Loved it, brilliant! A superb, moving film."
+    expected = predict(review, model=trained_model)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update"])
+        try:
+            page = browser.new_page()
+            page.goto(live_server + "/")
+            page.fill("#review", review)
+            page.click("#classify")
+            page.wait_for_selector("#label", timeout=15_000)
+            assert page.inner_text("#label") == expected["label"] == "positive"
+            assert f"{expected['score']:.3f}" in page.inner_text("#score")
+            page.fill("#review", "   ")
+            page.click("#classify")
+            page.wait_for_selector("#result.error", timeout=15_000)
+            assert "empty" in page.inner_text("#result")
+            page.fill("#review", review)
+            page.click("#classify")
+            page.wait_for_selector("#label", timeout=15_000)
+            page.screenshot(path=str(tmp_path / "page.png"))
+        finally:
+            browser.close()
+    assert (tmp_path / "page.png").stat().st_size > 1_000

@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
@@ -55,7 +57,10 @@ def read_config(directory: str | Path) -> Config:
     path = Path(directory) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{directory} is not a saved model: config.json is missing")
-    return Config.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        return Config.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 def load_pretrained(
@@ -67,20 +72,83 @@ def load_pretrained(
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory} is not a saved model: {name} is missing")
     config = read_config(directory)
+    vocab = _read_vocab(directory)
     model = build_model(config.task, config.model)
+    check_weights(model, directory, len(vocab))
     load_model(model, str(directory / "model.safetensors"), device=str(device))
     model.to(device).eval()
-    return model, Vocab.load(directory / "vocab.json"), config
+    return model, vocab, config
+
+
+def _read_vocab(directory: Path) -> Vocab:
+    path = directory / "vocab.json"
+    try:
+        return Vocab.load(path)
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is damaged (not a vocabulary: {error})") from None
+
+
+def weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in a safetensors file, read from its header only; a
+    damaged or truncated file is a ValueError naming it."""
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            return {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{path} is damaged or truncated (not a complete safetensors file: "
+                         f"{error})") from None
+
+
+def check_weights(model: nn.Module, directory: Path, vocab_size: int) -> None:
+    """A saved folder must agree with itself: ``vocab.json`` with the embedding, the weights
+    with the head and shapes ``config.json`` builds. A ValueError names the file and the two
+    numbers, instead of a model that loads and answers wrongly."""
+    path = directory / "model.safetensors"
+    found, expected = weight_shapes(path), {k: tuple(v.shape) for k, v in
+                                             model.state_dict().items()}
+    rows = found.get("core.embedding.weight", (None,))[0]
+    if rows is not None and rows != vocab_size:
+        raise ValueError(f"{directory / 'vocab.json'} has {vocab_size} tokens but the embedding "
+                         f"in {path} has {rows} rows: the vocabulary is not the one the model "
+                         "was trained with")
+    config_rows = expected.get("core.embedding.weight", (None,))[0]
+    if config_rows is not None and config_rows != vocab_size:
+        raise ValueError(f"{directory / 'config.json'} says vocab_size {config_rows} but "
+                         f"{directory / 'vocab.json'} has {vocab_size} tokens")
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{path} does not hold the model {directory / 'config.json'} describes: "
+                         f"missing {missing[:4]}, unexpected {unexpected[:4]} (is the task or "
+                         "the head in config.json the one it was trained for?)")
+    for name, shape in expected.items():
+        if found[name] != shape:
+            raise ValueError(f"{path}: {name} has shape {list(found[name])} but "
+                             f"{directory / 'config.json'} builds {list(shape)}")
+
+
+def export_model(source: str | Path, target: str | Path, dtype: str = "float16",
+                 data_source: str | None = None) -> Path:
+    """Copy a saved model with its weights stored in ``dtype`` (half the size in float16; they
+    load back into float32). ``data_source`` replaces the data source in its config, e.g. a
+    local copy of IMDB by the hub id, so evaluation elsewhere finds the same data and split."""
+    if dtype not in ("float32", "float16", "bfloat16"):
+        raise ValueError(f"dtype must be float32, float16 or bfloat16, got {dtype!r}")
+    model, vocab, config = load_pretrained(source)
+    if data_source is not None:
+        config = replace(config, data=replace(config.data, source=data_source))
+    return save_pretrained(model.to(getattr(torch, dtype)), target, vocab, config)
 
 
 def load_core_weights(directory: str | Path) -> tuple[CoreConfig, Vocab, dict]:
     """The core of any saved model folder: its config, its vocabulary and its weights."""
     directory = Path(directory)
     config = read_config(directory)
+    weight_shapes(directory / "model.safetensors")  # a damaged file named before loading
     weights = load_file(str(directory / "model.safetensors"))
     core_weights = {k.removeprefix("core."): v for k, v in weights.items()
                     if k.startswith("core.")}
-    return config.model.core, Vocab.load(directory / "vocab.json"), core_weights
+    return config.model.core, _read_vocab(directory), core_weights
 
 
 def transfer_core(core: RNNCore, vocab: Vocab, directory: str | Path) -> None:

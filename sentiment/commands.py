@@ -21,6 +21,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 # What a user's mistake raises (missing file or folder, bad value or column): one line, exit 1.
 # ImportError: an optional extra (serve) that is not installed.
@@ -115,17 +116,20 @@ def evaluate(argv: list[str] | None = None) -> None:
     """
     from .cli import setup_logging
     from .pipeline import evaluate_saved_model
-    from .predict import DEFAULT_MODEL_DIR
+    from .predict import SHIPPED_MODEL, _resolve_model_path
 
     parser = _parser(evaluate, "evaluate")
-    parser.add_argument("--model", default=DEFAULT_MODEL_DIR,
-                        help="saved model folder (default: %(default)s)")
+    parser.add_argument("--model", default=None,
+                        help="saved model folder (default: $SENTIMENT_MODEL, else the model "
+                             "shipped with the package)")
     parser.add_argument("--data", default=None,
                         help="hub id or local folder (default: the model's own data source, "
                              "split exactly as at training time)")
     parser.add_argument("--split", default="test", choices=["test", "valid"],
                         help="(default: %(default)s)")
-    parser.add_argument("--output", default=None, help="report folder (default: the model folder)")
+    parser.add_argument("--output", default=None,
+                        help="report folder (default: the model folder; runs/shipped-report "
+                             "for the shipped model)")
     parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
@@ -137,6 +141,9 @@ def evaluate(argv: list[str] | None = None) -> None:
                              "(default: %(default)s)")
     args = parser.parse_args(argv)
     setup_logging()
+    args.model = str(_resolve_model_path(args.model))
+    if args.output is None and Path(args.model) == SHIPPED_MODEL.resolve():
+        args.output = "runs/shipped-report"  # never write into the installed package
     report = evaluate_saved_model(args.model, args.data, args.split, args.output, args.batch_size,
                                   args.baseline, args.device, args.limit,
                                   mixed_precision=args.mixed_precision)

@@ -58,7 +58,42 @@ def _read_files(files: dict[str, str]) -> datasets.DatasetDict:
     kinds = {_EXTENSIONS[Path(f).suffix] for f in files.values()}
     if len(kinds) != 1:
         raise ValueError(f"mixed file formats for the splits: {files}")
-    return datasets.load_dataset(kinds.pop(), data_files=files)
+    kind = kinds.pop()
+    for name, file in files.items():  # datasets' own messages for these name neither
+        if _has_no_rows(Path(file), kind):
+            raise ValueError(f"{file}: the {name} file has no rows")
+    # one file at a time: each is checked for its own columns, named in the message
+    return datasets.DatasetDict({name: datasets.load_dataset(kind, data_files=file, split="train")
+                                 for name, file in files.items()})
+
+
+def _has_no_rows(path: Path, kind: str) -> bool:
+    if path.stat().st_size == 0:
+        return True
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows == 0
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        rows = (line for line in lines if line.strip())
+        if kind == "csv":
+            next(rows, None)  # the header
+        return next(rows, None) is None
+
+
+def _drop_rows_without_text(split: datasets.Dataset, origin: str) -> datasets.Dataset:
+    """Rows whose text is missing or blank are dropped, counted and reported (by row number)."""
+    texts = split["text"]
+    empty = [i for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
+    if not empty:
+        return split
+    if len(empty) == len(texts):
+        raise ValueError(f"{origin}: no row has any text in column 'text'")
+    rows = ", ".join(str(i + 1) for i in empty[:5]) + (", ..." if len(empty) > 5 else "")
+    logger.warning("%s: skipped %d of %d rows with no text (data rows %s)", origin, len(empty),
+                   len(texts), rows)
+    keep = np.setdiff1d(np.arange(len(texts)), empty)
+    return split.select(keep).flatten_indices()
 
 
 def _normalise_labels(split: datasets.Dataset, origin: str) -> datasets.Dataset:
@@ -74,9 +109,9 @@ def _normalise_labels(split: datasets.Dataset, origin: str) -> datasets.Dataset:
         if isinstance(value, float) and value in (0.0, 1.0):
             key = str(int(value))
         if key not in _LABEL_ALIASES:
-            raise ValueError(
-                f"{origin}: bad label {value!r}; expected 0/1 or neg/pos (negative/positive)"
-            )
+            row = split["label"].index(value) + 1
+            raise ValueError(f"{origin}: bad label {value!r} in data row {row}; expected 0/1 or "
+                             "neg/pos (negative/positive)")
         mapping[value] = _LABEL_ALIASES[key]
     if all(mapping.get(v) == v for v in values) and split.features["label"].dtype == "int64":
         return split
@@ -119,7 +154,10 @@ def load_reviews(source: str | Path = DEFAULT_SOURCE) -> datasets.DatasetDict:
     for name in ("train", "test"):
         if name not in raw:
             raise ValueError(f"{source}: no {name!r} split (found {list(raw)})")
+        if len(raw[name]) == 0:
+            raise ValueError(f"{origin[name]}: the {name} split has no rows")
         split = _normalise_labels(raw[name], origin[name])
+        split = _drop_rows_without_text(split, origin[name])
         splits[name] = split.map(
             lambda batch: {"text": [clean_text(t) for t in batch["text"]]},
             batched=True,

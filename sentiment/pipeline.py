@@ -83,11 +83,23 @@ class PreparedData:
     seconds: dict = field(default_factory=dict)
 
 
+def check_classes(split: datasets.Dataset, origin: str, labels=(0, 1)) -> None:
+    """Every class must be in the training data, twice at least (one for the validation
+    split); checked before any work, not after training."""
+    counts = np.bincount(np.asarray(split["label"], dtype=np.int64), minlength=len(labels))
+    scarce = [f"{label!r}: {int(counts[label])}" for label in labels if counts[label] < 2]
+    if scarce:
+        raise ValueError(f"{origin}: a classifier needs every class at least twice in its "
+                         f"training data; label counts {', '.join(scarce)} "
+                         f"(of {len(split)} rows)")
+
+
 def classifier_splits(data: ReviewData, seed: int) -> dict[str, datasets.Dataset]:
     """The classifier's ``train`` / ``valid`` / ``test`` reviews, exactly as ``data`` and
     ``seed`` define them: the same call on a saved config gives the same split."""
     splits = load_reviews(data.source)
     train_split = _subsample(splits["train"], data.train_limit, seed)
+    check_classes(train_split, f"{data.source} (training split)")
     test_split = _subsample(splits["test"], data.test_limit, seed)
     train_part, valid_part = split_validation(train_split, data.valid_fraction, seed)
     return {"train": train_part, "valid": valid_part, "test": test_split}
@@ -206,10 +218,17 @@ def train_sentiment(config: Config) -> dict:
     summary = {"train_seconds": train_seconds, "epochs_run": len(history),
                "vectors": vector_stats, "preprocessing_seconds": data.seconds}
     if config.train.evaluate:
-        summary["report"] = evaluate_model(
-            model, data, output, config, extra={"training": summary.copy()},
-            mixed_precision=config.train.mixed_precision,
-        )
+        try:
+            summary["report"] = evaluate_model(
+                model, data, output, config, extra={"training": summary.copy()},
+                mixed_precision=config.train.mixed_precision,
+            )
+        except Exception as error:
+            saved = f"training finished and the model is saved in {output}; the report failed"
+            logger.error("%s: %s", saved, error)
+            if isinstance(error, (ValueError, KeyError, FileNotFoundError)):
+                raise type(error)(f"{saved}: {error}") from error
+            raise
     return summary
 
 

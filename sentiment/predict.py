@@ -20,7 +20,9 @@ from .precision import autocast, autocast_dtype, resolve_device
 from .tokenize import Tokenizer
 from .vocab import Vocab
 
-DEFAULT_MODEL_DIR = "runs/sentiment"
+DEFAULT_MODEL_DIR = "runs/sentiment"  # where training writes a classifier
+# The classifier shipped inside the package (MODEL_CARD.md): predict's default model.
+SHIPPED_MODEL = Path(__file__).parent / "models" / "imdb"
 # A text is cut to its first MAX_CHARS characters and MAX_TOKENS tokens before scoring, so that
 # a very long input (say 1 MB) keeps time and memory bounded. IMDB's longest review has ~2,800.
 MAX_CHARS = 100_000
@@ -80,12 +82,13 @@ def score_ids(
 
 
 def _resolve_model_path(model: str | Path | None) -> Path:
-    path = Path(model or os.environ.get("SENTIMENT_MODEL") or DEFAULT_MODEL_DIR)
+    """``model``, else ``$SENTIMENT_MODEL``, else the shipped model."""
+    path = Path(model or os.environ.get("SENTIMENT_MODEL") or SHIPPED_MODEL)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
             f"no trained sentiment model at {str(path)!r}. Train one with "
-            f"`python scripts/train_sentiment.py --output {path}`, or point to one with "
-            f"predict(..., model=PATH) or the SENTIMENT_MODEL environment variable."
+            f"`sentiment train --output {path}`, or point to one with predict(..., model=PATH) "
+            "or the SENTIMENT_MODEL environment variable."
         )
     return path.resolve()
 
@@ -101,7 +104,8 @@ def load_model(
 ) -> SentimentModel:
     """Load (and cache per path and device) a saved sentiment model.
 
-    The path is ``model``, else ``$SENTIMENT_MODEL``, else ``runs/sentiment``.
+    The path is ``model``, else ``$SENTIMENT_MODEL``, else the model shipped with the package
+    (:data:`SHIPPED_MODEL`, described in MODEL_CARD.md).
     """
     path = _resolve_model_path(model)
     resolved = resolve_device(device or "auto")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import resource
 
 import pytest
@@ -70,8 +71,9 @@ def test_model_resolution_and_cache(trained_model, monkeypatch, tmp_path):
     loaded = load_model(trained_model)
     assert predict("Superb!", model=loaded) == predict("Superb!", model=trained_model)
     monkeypatch.delenv("SENTIMENT_MODEL")
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match="train_sentiment.py"):
+    module = importlib.import_module("sentiment.predict")  # the name is also the function's
+    monkeypatch.setattr(module, "SHIPPED_MODEL", tmp_path / "no-model")
+    with pytest.raises(FileNotFoundError, match="sentiment train"):
         predict("Superb!")
 
 

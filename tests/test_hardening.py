@@ -1,0 +1,121 @@
+"""Bad inputs stopped before any work with errors that name the file, the row or the numbers;
+mismatched model folders refused; a run failing after training keeps its model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import pytest
+
+from sentiment import commands, pipeline, predict
+from sentiment.predict import load_model
+
+
+def _copy(model, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(model, folder)
+    return folder
+
+
+def test_vocabulary_that_does_not_match_the_weights_is_refused(trained_model, tmp_path):
+    folder = _copy(trained_model, tmp_path)
+    vocab = json.loads((folder / "vocab.json").read_text())
+    size = len(vocab["itos"])
+    vocab["itos"] = vocab["itos"][:-7]
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    with pytest.raises(ValueError, match=rf"vocab.json has {size - 7} tokens.*{size} rows"):
+        predict("fine", model=folder)
+
+
+def test_edited_config_is_refused_with_the_shapes(trained_model, tmp_path):
+    folder = _copy(trained_model, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    hidden = config["model"]["core"]["hidden_dim"]
+    config["model"]["core"]["hidden_dim"] = hidden + 3
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=rf"model.safetensors: core\.\S+ has shape .*{hidden}"):
+        load_model(folder)
+    config["model"]["core"]["hidden_dim"] = hidden
+    config["model"]["core"]["vocab_size"] += 1
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="config.json says vocab_size"):
+        load_model(folder)
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config.json"):
+        load_model(folder)
+
+
+def test_truncated_weights_name_the_file(trained_model, tmp_path):
+    folder = _copy(trained_model, tmp_path)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"model.safetensors is damaged or truncated"):
+        load_model(folder)
+    assert commands.main(["predict", "--model", str(folder), "fine"]) == 1
+
+
+def _folder(tmp_path, train: str, test: str = "text,label\ngood film,1\nbad film,0\n"):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.csv").write_text(train)
+    (folder / "test.csv").write_text(test)
+    return folder
+
+
+def _splits(folder):
+    return pipeline.classifier_splits(pipeline.make_config(data=str(folder)).data, seed=0)
+
+
+def test_rows_without_text_are_skipped_counted_and_named(tmp_path, caplog):
+    rows = "".join(f"great film {i},1\nawful film {i},0\n" for i in range(10))
+    folder = _folder(tmp_path, "text,label\n" + rows + ",1\n   ,0\n")
+    with caplog.at_level(logging.WARNING, logger="sentiment.data"):
+        splits = _splits(folder)
+    assert len(splits["train"]) + len(splits["valid"]) == 20
+    assert "train.csv: skipped 2 of 22 rows with no text (data rows 21, 22)" in caplog.text
+
+
+def test_empty_files_name_the_file(tmp_path):
+    with pytest.raises(ValueError, match=r"train.csv: the train file has no rows"):
+        _splits(_folder(tmp_path, "text,label\n"))
+    (tmp_path / "data" / "train.csv").write_text("text,label\ngood,1\nbad,0\ngreat,1\nawful,0\n")
+    (tmp_path / "data" / "test.csv").write_text("")
+    with pytest.raises(ValueError, match=r"test.csv: the test file has no rows"):
+        _splits(tmp_path / "data")
+
+
+def test_single_class_and_bad_labels_stop_before_training(tmp_path):
+    folder = _folder(tmp_path, "text,label\ngood,1\nnice,1\ngreat,1\nsuperb,1\n")
+    config = pipeline.make_config("tiny", data=str(folder), output=str(tmp_path / "out"),
+                                  progress=False, num_proc=1)
+    with pytest.raises(ValueError, match=r"every class at least twice.*0: 0 \(of 4 rows\)"):
+        pipeline.train_sentiment(config)
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+    (folder / "train.csv").write_text("text,label\ngood,1\nbad,0\nodd,maybe\n")
+    with pytest.raises(ValueError, match=r"train.csv: bad label 'maybe' in data row 3"):
+        _splits(folder)
+
+
+def test_a_run_failing_after_training_keeps_its_model(synthetic_dir, tmp_path, monkeypatch):
+    def broken_baselines(*args, **kwargs):
+        raise ValueError("the baseline fell over")
+
+    monkeypatch.setattr(pipeline, "fit_baselines", broken_baselines)
+    config = pipeline.make_config("tiny", data=str(synthetic_dir), output=str(tmp_path / "out"),
+                                  epochs=1, progress=False, num_proc=1, train_limit=400)
+    with pytest.raises(ValueError, match=r"model is saved in .*out.*the baseline fell over"):
+        pipeline.train_sentiment(config)
+    assert predict("Loved it, brilliant!", model=tmp_path / "out")["label"] in (
+        "positive", "negative")
+
+
+def test_training_mistakes_are_one_line_from_the_shell(tmp_path, capsys):
+    folder = _folder(tmp_path, "review,label\ngood,1\nbad,0\n")
+    assert commands.run("train", ["--preset", "tiny", "--data", str(folder), "--output",
+                                  str(tmp_path / "out"), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()  # progress bars of the data loading, then the error
+    last = err.splitlines()[-1]
+    assert last.startswith("sentiment train: error:") and "missing column" in last
+    assert "train.csv" in last and "Traceback" not in err

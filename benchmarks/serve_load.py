@@ -1,0 +1,136 @@
+"""A bounded load test of ``sentiment serve`` on 127.0.0.1, against ``predict``'s batch throughput.
+
+    python -m benchmarks.serve_load --data ../shared/data/imdb --model sentiment/models/imdb
+
+Starts the server in its own process (``python -m sentiment serve``), waits for ``/health``, then
+for each number of concurrent clients sends ``--requests`` single-review POSTs (each client one
+request at a time, keep-alive) and records requests/s and the p50/p99 latency. Then, in this
+process once the server is gone, times ``predict`` on the same reviews in batches of 64: the
+throughput that dynamic batching should approach. The reviews are the first test reviews of the
+data, in file order. The client and the server share the machine's cores: on 2 cores the
+clients' own work is part of what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(port: int, server: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with status {server.returncode}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError("the server did not answer /health")
+
+
+def load_level(port: int, texts: list[str], clients: int, requests: int) -> dict:
+    """``requests`` POSTs of one text each from ``clients`` concurrent keep-alive clients."""
+    latencies: list[float] = []
+    next_index = iter(range(requests))
+    lock, errors = threading.Lock(), []
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                index = next(next_index, None)
+            if index is None:
+                break
+            body = json.dumps({"text": texts[index % len(texts)]})
+            start = time.perf_counter()
+            connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+                if response.status != 200:
+                    errors.append(response.status)
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - start
+    ms = np.asarray(latencies) * 1000
+    return {"clients": clients, "requests": len(latencies), "errors": len(errors),
+            "requests_per_s": len(latencies) / wall, "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/imdb")
+    parser.add_argument("--model", default=None, help="default: the shipped model")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--requests", type=int, default=400, help="per level")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--output", default=None, help="write the results here (JSON)")
+    args = parser.parse_args()
+    texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
+        0, max(args.requests, 64 * 8))["text"].to_pylist()
+    port = _free_port()
+    command = [sys.executable, "-m", "sentiment", "serve", "--port", str(port),
+               "--max-wait-ms", str(args.max_wait_ms)]
+    if args.model:
+        command += ["--model", args.model]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        _wait_healthy(port, server)
+        load_level(port, texts, 8, 64)  # warm-up: model caches, allocator, connections
+        levels = [load_level(port, texts, clients, args.requests) for clients in args.clients]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    from sentiment import load_model, predict
+
+    model = load_model(args.model)
+    predict(texts[:64], model=model)
+    start = time.perf_counter()
+    predict(texts[: args.requests], model=model, batch_size=64)
+    batch_rate = args.requests / (time.perf_counter() - start)
+    result = {"levels": levels, "predict_batch64_reviews_per_s": batch_rate,
+              "max_wait_ms": args.max_wait_ms, "model": str(model.path)}
+    print("| clients | requests/s | p50 ms | p99 ms | errors |")
+    print("| --- | --- | --- | --- | --- |")
+    for level in levels:
+        print(f"| {level['clients']} | {level['requests_per_s']:.1f} | {level['p50_ms']:.0f} | "
+              f"{level['p99_ms']:.0f} | {level['errors']} |")
+    print(f"predict, batches of 64, same reviews: {batch_rate:.1f} reviews/s")
+    if args.output:
+        Path(args.output).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -53,6 +53,11 @@ class ReviewData(DataConfig):
     """
 
     source: str = field(default=DEFAULT_SOURCE, metadata={"flag": "data"})
+    text_column: str = "text"
+    label_column: str = "label"
+    test_fraction: float = 0.2  # a single file: the share carved (stratified, seeded) for test
+    train_split: str = "train"  # a hub dataset's split names
+    test_split: str = "test"
     lowercase: bool = True
     max_vocab: int = 10_000
     min_freq: int = 1

@@ -18,7 +18,7 @@ import datasets
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from .config import DEFAULT_SOURCE
+from .config import DEFAULT_LABELS, DEFAULT_SOURCE
 
 logger = logging.getLogger(__name__)
 
@@ -96,35 +96,117 @@ def _drop_rows_without_text(split: datasets.Dataset, origin: str) -> datasets.Da
     return split.select(keep).flatten_indices()
 
 
-def _normalise_labels(split: datasets.Dataset, origin: str) -> datasets.Dataset:
-    """Map labels to 0 (negative) / 1 (positive); a bad value raises a ValueError naming it."""
-    missing = {"text", "label"} - set(split.column_names)
+def _select_columns(split: datasets.Dataset, origin: str, text_column: str,
+                    label_column: str) -> datasets.Dataset:
+    """The ``text`` and ``label`` columns, renamed from the file's own names."""
+    missing = [c for c in (text_column, label_column) if c not in split.column_names]
     if missing:
-        raise ValueError(f"{origin}: missing column(s) {sorted(missing)}; need 'text' and 'label'")
-    split = split.select_columns(["text", "label"])
-    values = split.unique("label")
-    mapping = {}
-    for value in values:
-        key = str(value).strip().lower()
-        if isinstance(value, float) and value in (0.0, 1.0):
-            key = str(int(value))
-        if key not in _LABEL_ALIASES:
-            row = split["label"].index(value) + 1
-            raise ValueError(f"{origin}: bad label {value!r} in data row {row}; expected 0/1 or "
-                             "neg/pos (negative/positive)")
-        mapping[value] = _LABEL_ALIASES[key]
-    if all(mapping.get(v) == v for v in values) and split.features["label"].dtype == "int64":
-        return split
-    return split.map(
-        lambda batch: {"label": [mapping[v] for v in batch["label"]]},
-        batched=True,
-        features=datasets.Features({**split.features, "label": datasets.Value("int64")}),
-        desc="labels",
-    )
+        raise ValueError(f"{origin}: missing column(s) {missing}; the file has "
+                         f"{split.column_names} (choose with --text-column / --label-column)")
+    split = split.select_columns([text_column, label_column])
+    if text_column != "text":
+        split = split.rename_column(text_column, "text")
+    if label_column != "label":
+        split = split.rename_column(label_column, "label")
+    return split
 
 
-def load_reviews(source: str | Path = DEFAULT_SOURCE) -> datasets.DatasetDict:
-    """Load ``train`` and ``test`` splits with ``text`` (cleaned) and ``label`` (0/1) columns."""
+def _label_key(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def label_mapping(split: datasets.Dataset, origin: str) -> tuple[dict, list[str]]:
+    """``(value -> id, label names)`` of a training split's labels.
+
+    0/1 and neg/pos/negative/positive (any case) are IMDB's: ids 0 = negative, 1 = positive.
+    Any other two values are ordered numerically when they are all numbers, else
+    alphabetically, and keep their own names (``["bad", "good"]``, ``["1", "5"]``). A
+    ``ClassLabel`` column (a hub dataset's) keeps its ids and names. The classifier is binary:
+    more or fewer than two values is a ValueError naming them.
+    """
+    feature = split.features["label"]
+    if isinstance(feature, datasets.ClassLabel):
+        names = list(feature.names)
+        aliases = [_LABEL_ALIASES.get(name.lower()) for name in names]
+        if aliases == [0, 1]:
+            names = list(DEFAULT_LABELS)
+        return {i: i for i in range(len(names))}, names
+    values = [v for v in split.unique("label") if v is not None]
+    keys = {value: _label_key(value) for value in values}
+    if values and all(key.lower() in _LABEL_ALIASES for key in keys.values()):
+        return {v: _LABEL_ALIASES[k.lower()] for v, k in keys.items()}, list(DEFAULT_LABELS)
+    distinct = sorted(set(keys.values()), key=lambda k: (_as_number(k) is None, _as_number(k), k))
+    if len(distinct) != 2 and any(k.lower() in _LABEL_ALIASES for k in distinct):
+        column = split["label"]
+        row = next(i for i, v in enumerate(column)
+                   if v is not None and _label_key(v).lower() not in _LABEL_ALIASES)
+        raise ValueError(f"{origin}: bad label {column[row]!r} in data row {row + 1}; expected "
+                         "0/1 or neg/pos (negative/positive) like the other rows")
+    if len(distinct) != 2:
+        raise ValueError(f"{origin}: the labels have {len(distinct)} distinct values "
+                         f"{distinct[:10]}; the classifier is binary and needs exactly two "
+                         "(e.g. 0/1, neg/pos, or any two names)")
+    return {v: distinct.index(k) for v, k in keys.items()}, distinct
+
+
+def _as_number(key: str) -> float | None:
+    try:
+        return float(key)
+    except ValueError:
+        return None
+
+
+def _apply_labels(split: datasets.Dataset, origin: str, mapping: dict,
+                  names: list[str]) -> datasets.Dataset:
+    """Labels as ids ``0..len(names)-1`` in a ``ClassLabel`` column carrying ``names``; a value
+    the training data does not have is a ValueError naming it and its row."""
+    feature = split.features["label"]
+    if names == list(DEFAULT_LABELS) and not isinstance(feature, datasets.ClassLabel):
+        mapping = {**mapping, **{v: _LABEL_ALIASES[_label_key(v).lower()]
+                                 for v in split.unique("label")
+                                 if v is not None and _label_key(v).lower() in _LABEL_ALIASES}}
+    if not isinstance(feature, datasets.ClassLabel):
+        values = split["label"]
+        for row, value in enumerate(values):
+            if value not in mapping and value is not None:
+                raise ValueError(f"{origin}: bad label {value!r} in data row {row + 1}; "
+                                 f"expected one of {sorted(map(_label_key, mapping))}")
+        if None in values:
+            raise ValueError(f"{origin}: data row {values.index(None) + 1} has no label")
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=names)})
+    if isinstance(feature, datasets.ClassLabel):
+        return split.cast(features)
+    return split.map(lambda batch: {"label": [mapping[v] for v in batch["label"]]},
+                     batched=True, features=features, desc="labels")
+
+
+def _read_single_file(path: Path) -> datasets.Dataset:
+    if _has_no_rows(path, _EXTENSIONS[path.suffix]):
+        raise ValueError(f"{path}: the file has no rows")
+    return datasets.load_dataset(_EXTENSIONS[path.suffix], data_files=str(path), split="train")
+
+
+def load_reviews(
+    source: str | Path = DEFAULT_SOURCE,
+    text_column: str = "text",
+    label_column: str = "label",
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    train_split: str = "train",
+    test_split: str = "test",
+) -> datasets.DatasetDict:
+    """Load ``train`` and ``test`` splits with ``text`` (cleaned) and ``label`` columns, the
+    label a ``ClassLabel`` whose names are the data's own (:func:`label_mapping`).
+
+    ``source``: a folder of train/test files or the aclImdb layout; a single CSV / JSON-lines /
+    Parquet file, from which a stratified test split of ``test_fraction`` is carved, seeded by
+    ``seed`` (so the same arguments give the same split); or a hub id, whose splits are
+    ``train_split`` and ``test_split``. Columns ``text_column`` / ``label_column`` are renamed to
+    ``text`` / ``label``.
+    """
     path = Path(source)
     if path.is_dir():
         acl = next((p for p in (path, path / "aclImdb") if (p / "train" / "pos").is_dir()), None)
@@ -140,30 +222,53 @@ def load_reviews(source: str | Path = DEFAULT_SOURCE) -> datasets.DatasetDict:
                 )
             raw = _read_files(files)
             origin = files
-    elif path.suffix in _EXTENSIONS and path.exists():
-        raise ValueError(
-            f"{path}: a single file has no train/test split; put train and test files in a folder"
-        )
+    elif path.suffix in _EXTENSIONS and path.is_file():
+        raw = {"whole": _read_single_file(path)}
+        origin = {"whole": str(path)}
+    elif path.suffix in _EXTENSIONS:
+        raise FileNotFoundError(f"no such file: {path}")
     elif str(source).count("/") == 1 and not path.exists():
         logger.info("loading %s from the Hugging Face hub", source)
-        raw = datasets.load_dataset(str(source))
-        origin = {s: str(source) for s in raw}
+        hub = datasets.load_dataset(str(source))
+        for name in (train_split, test_split):
+            if name not in hub:
+                raise ValueError(f"{source}: no {name!r} split (found {list(hub)}); choose "
+                                 "with --train-split / --test-split")
+        raw = {"train": hub[train_split], "test": hub[test_split]}
+        origin = {s: f"{source}[{raw_name}]" for s, raw_name in
+                  (("train", train_split), ("test", test_split))}
     else:
-        raise FileNotFoundError(f"no dataset at {source!r} (a folder or a hub id like owner/name)")
-    splits = {}
-    for name in ("train", "test"):
-        if name not in raw:
-            raise ValueError(f"{source}: no {name!r} split (found {list(raw)})")
-        if len(raw[name]) == 0:
+        raise FileNotFoundError(f"no dataset at {source!r} (a folder, a .csv/.jsonl/.parquet "
+                                "file, or a hub id like owner/name)")
+    for name, split in raw.items():
+        if len(split) == 0:
             raise ValueError(f"{origin[name]}: the {name} split has no rows")
-        split = _normalise_labels(raw[name], origin[name])
-        split = _drop_rows_without_text(split, origin[name])
-        splits[name] = split.map(
-            lambda batch: {"text": [clean_text(t) for t in batch["text"]]},
-            batched=True,
-            desc=f"clean {name}",
-        )
+    raw = {name: _drop_rows_without_text(_select_columns(split, origin[name], text_column,
+                                                         label_column), origin[name])
+           for name, split in raw.items()}
+    first = "whole" if "whole" in raw else "train"
+    mapping, names = label_mapping(raw[first], origin[first])
+    raw = {name: _apply_labels(split, origin[name], mapping, names) for name, split in raw.items()}
+    if "whole" in raw:
+        whole = raw.pop("whole")
+        if not 0.0 < test_fraction < 1.0:
+            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        parts = whole.train_test_split(test_size=test_fraction, seed=seed,
+                                       stratify_by_column="label")
+        raw = {"train": parts["train"], "test": parts["test"]}
+        logger.info("%s: %d rows, a seeded stratified test split of %d (test_fraction %s)",
+                    origin["whole"], len(whole), len(raw["test"]), test_fraction)
+    splits = {name: raw[name].map(lambda batch: {"text": [clean_text(t) for t in batch["text"]]},
+                                  batched=True, desc=f"clean {name}")
+              for name in ("train", "test")}
     return datasets.DatasetDict(splits)
+
+
+def label_names(split: datasets.Dataset) -> list[str]:
+    """The label names a split loaded by :func:`load_reviews` carries."""
+    feature = split.features["label"]
+    return list(feature.names) if isinstance(feature, datasets.ClassLabel) else list(
+        DEFAULT_LABELS)
 
 
 def load_unlabelled(source: str | Path = DEFAULT_SOURCE) -> datasets.Dataset:

@@ -14,8 +14,8 @@ from datasets.fingerprint import Hasher
 
 from .batching import SequenceBatches
 from .checkpoint import load_core_weights, save_pretrained, transfer_core
-from .config import Config, ReviewData, apply_overrides, preset_config
-from .data import load_reviews, split_validation
+from .config import DEFAULT_LABELS, Config, ReviewData, apply_overrides, preset_config
+from .data import label_names, load_reviews, split_validation
 from .evaluate import fit_baselines, write_report
 from .heads import SentimentClassifier, build_model
 from .predict import score_ids
@@ -97,7 +97,8 @@ def check_classes(split: datasets.Dataset, origin: str, labels=(0, 1)) -> None:
 def classifier_splits(data: ReviewData, seed: int) -> dict[str, datasets.Dataset]:
     """The classifier's ``train`` / ``valid`` / ``test`` reviews, exactly as ``data`` and
     ``seed`` define them: the same call on a saved config gives the same split."""
-    splits = load_reviews(data.source)
+    splits = load_reviews(data.source, data.text_column, data.label_column, data.test_fraction,
+                          seed, data.train_split, data.test_split)
     train_split = _subsample(splits["train"], data.train_limit, seed)
     check_classes(train_split, f"{data.source} (training split)")
     test_split = _subsample(splits["test"], data.test_limit, seed)
@@ -205,6 +206,11 @@ def train_sentiment(config: Config) -> dict:
     if config.model.encoder:
         _, vocab, _ = load_core_weights(config.model.encoder)
     data = prepare_data(config, vocab)
+    names = label_names(data.train)
+    if names != list(DEFAULT_LABELS) and names != list(config.model.head.labels):
+        logger.info("labels from the data: %s", names)
+        config = replace(config, model=replace(config.model, head=replace(
+            config.model.head, labels=names)))
     model, config, vector_stats = build_classifier(config, data.vocab)
     pad = data.vocab.pad_index or 0
     train_batches = batches_for(config, data.ids["train"], data.train["label"], True, pad)

@@ -26,9 +26,14 @@ def test_csv_with_string_labels(tmp_path):
 
 
 def test_bad_label_names_value_and_file(tmp_path):
+    # any two values are a binary task with their own names; the test file may not add a third
     write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "label": 0}, {"text": "b", "label": 7}])
-    write_jsonl(tmp_path / "test.jsonl", [{"text": "a", "label": 0}])
-    with pytest.raises(ValueError, match=r"train\.jsonl.*bad label 7"):
+    write_jsonl(tmp_path / "test.jsonl", [{"text": "a", "label": 0}, {"text": "c", "label": 3}])
+    with pytest.raises(ValueError, match=r"test\.jsonl: bad label 3 in data row 2"):
+        load_reviews(tmp_path)
+    write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "label": 5}, {"text": "b", "label": 7},
+                                           {"text": "c", "label": 2}])
+    with pytest.raises(ValueError, match=r"train\.jsonl: the labels have 3 distinct values"):
         load_reviews(tmp_path)
 
 

@@ -22,6 +22,7 @@ from .config import DEFAULT_LABELS, DEFAULT_SOURCE
 
 logger = logging.getLogger(__name__)
 
+MAX_CLASSES = 100  # more distinct labels than this is taken for a wrong label column
 _LABEL_ALIASES = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
 _HTML_BREAK = re.compile(r"<br\s*/?>", flags=re.IGNORECASE)
 _EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}
@@ -121,10 +122,10 @@ def label_mapping(split: datasets.Dataset, origin: str) -> tuple[dict, list[str]
     """``(value -> id, label names)`` of a training split's labels.
 
     0/1 and neg/pos/negative/positive (any case) are IMDB's: ids 0 = negative, 1 = positive.
-    Any other two values are ordered numerically when they are all numbers, else
-    alphabetically, and keep their own names (``["bad", "good"]``, ``["1", "5"]``). A
-    ``ClassLabel`` column (a hub dataset's) keeps its ids and names. The classifier is binary:
-    more or fewer than two values is a ValueError naming them.
+    Any other values are ordered numerically when they are all numbers, else alphabetically,
+    and keep their own names (``["bad", "good"]``, ``["1", "2", "3", "4", "5"]``): two classes
+    make a binary classifier, more a softmax one. A ``ClassLabel`` column (a hub dataset's)
+    keeps its ids and names. Fewer than two values is a ValueError naming them.
     """
     feature = split.features["label"]
     if isinstance(feature, datasets.ClassLabel):
@@ -138,16 +139,20 @@ def label_mapping(split: datasets.Dataset, origin: str) -> tuple[dict, list[str]
     if values and all(key.lower() in _LABEL_ALIASES for key in keys.values()):
         return {v: _LABEL_ALIASES[k.lower()] for v, k in keys.items()}, list(DEFAULT_LABELS)
     distinct = sorted(set(keys.values()), key=lambda k: (_as_number(k) is None, _as_number(k), k))
-    if len(distinct) != 2 and any(k.lower() in _LABEL_ALIASES for k in distinct):
+    alias_ids = {_LABEL_ALIASES[k.lower()] for k in distinct if k.lower() in _LABEL_ALIASES}
+    if len(distinct) > 2 and alias_ids == {0, 1}:  # IMDB-style labels with a stray value
         column = split["label"]
         row = next(i for i, v in enumerate(column)
                    if v is not None and _label_key(v).lower() not in _LABEL_ALIASES)
         raise ValueError(f"{origin}: bad label {column[row]!r} in data row {row + 1}; expected "
                          "0/1 or neg/pos (negative/positive) like the other rows")
-    if len(distinct) != 2:
+    if len(distinct) < 2:
+        raise ValueError(f"{origin}: the labels have {len(distinct)} distinct value(s) "
+                         f"{distinct}; a classifier needs two or more classes")
+    if len(distinct) > MAX_CLASSES:
         raise ValueError(f"{origin}: the labels have {len(distinct)} distinct values "
-                         f"{distinct[:10]}; the classifier is binary and needs exactly two "
-                         "(e.g. 0/1, neg/pos, or any two names)")
+                         f"({distinct[:5]}...); is the label column the right one? (at most "
+                         f"{MAX_CLASSES} classes)")
     return {v: distinct.index(k) for v, k in keys.items()}, distinct
 
 

@@ -19,10 +19,12 @@ from sklearn.metrics import (
     RocCurveDisplay,
     classification_report,
     confusion_matrix,
+    f1_score,
     roc_auc_score,
 )
 
 from .config import DEFAULT_LABELS
+from .predict import class_probs, predicted_classes
 
 logger = logging.getLogger(__name__)
 LENGTH_BUCKETS = (0, 128, 256, 512, 1024, math.inf)
@@ -39,11 +41,13 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
 
 
 def calibration(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> dict:
-    """Expected calibration error of the predicted label's confidence, with per-bin figures."""
-    predicted = (probs >= 0.5).astype(int)
-    confidence = np.where(predicted == 1, probs, 1 - probs)
-    correct = (predicted == labels).astype(float)
-    edges = np.linspace(0.5, 1.0, bins + 1)
+    """Expected calibration error of the predicted label's confidence, with per-bin figures.
+    ``probs``: P(positive) ``(N,)`` for two classes, or ``(N, C)``."""
+    probs = class_probs(probs)
+    predicted = predicted_classes(probs)
+    confidence = probs[np.arange(len(probs)), predicted]
+    correct = (predicted == np.asarray(labels)).astype(float)
+    edges = np.linspace(1.0 / probs.shape[1], 1.0, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
     table, ece = [], 0.0
     for b in range(bins):
@@ -64,12 +68,16 @@ NBLR_NAME = "NB-weighted binary 1-3-grams + LogisticRegression (NBSVM-style, Wan
 def baseline_tfidf(
     train_texts: Sequence[str], train_labels: Sequence[int], test_texts: Sequence[str]
 ) -> np.ndarray:
-    """TF-IDF (1-2-grams, sublinear tf, min_df 2) + LogisticRegression(C=16): P(positive)."""
+    """TF-IDF (1-2-grams, sublinear tf, min_df 2) + LogisticRegression(C=16): P(positive), or
+    ``(N, C)`` class probabilities for more than two classes (multinomial)."""
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, lowercase=True)
     features = vectorizer.fit_transform(train_texts)
-    classifier = LogisticRegression(C=16, max_iter=1000, solver="liblinear")
+    binary = len(set(np.asarray(train_labels).tolist())) <= 2
+    classifier = LogisticRegression(C=16, max_iter=1000,
+                                    solver="liblinear" if binary else "lbfgs")  # multinomial
     classifier.fit(features, train_labels)
-    return classifier.predict_proba(vectorizer.transform(test_texts))[:, 1]
+    probs = classifier.predict_proba(vectorizer.transform(test_texts))
+    return probs[:, 1] if probs.shape[1] == 2 else probs
 
 
 def baseline_nblr(
@@ -98,14 +106,17 @@ BASELINES = {"tfidf_lr": (TFIDF_NAME, baseline_tfidf), "nb_lr": (NBLR_NAME, base
 def fit_baselines(
     train_texts: Sequence[str], train_labels: Sequence[int], test_texts: Sequence[str]
 ) -> dict[str, np.ndarray]:
-    """P(positive) on ``test_texts`` of every linear baseline, fitted on the training texts."""
+    """P(positive) on ``test_texts`` of every linear baseline, fitted on the training texts
+    (class probabilities with more than two classes, where NB-LR, binary by design, is left
+    out)."""
+    binary = len(set(np.asarray(train_labels).tolist())) <= 2
     return {key: fit(train_texts, train_labels, test_texts)
-            for key, (_, fit) in BASELINES.items()}
+            for key, (_, fit) in BASELINES.items() if binary or key != "nb_lr"}
 
 
 def accuracy_by_length(labels, probs, lengths) -> list[dict]:
     rows = []
-    correct = ((probs >= 0.5).astype(int) == labels)
+    correct = predicted_classes(class_probs(probs)) == labels
     for low, high in zip(LENGTH_BUCKETS[:-1], LENGTH_BUCKETS[1:], strict=True):
         mask = (lengths > low) & (lengths <= high)
         if mask.any():
@@ -129,25 +140,30 @@ def build_report(
     for one unnamed baseline."""
     label_names = list(label_names)
     labels, probs, lengths = np.asarray(labels), np.asarray(probs), np.asarray(lengths)
-    predicted = (probs >= 0.5).astype(int)
+    matrix = class_probs(probs)  # (N, C)
+    classes = list(range(matrix.shape[1]))
+    predicted = predicted_classes(matrix)
     n, correct = len(labels), int((predicted == labels).sum())
     low, high = wilson_interval(correct, n)
-    confidence = np.where(predicted == 1, probs, 1 - probs)
+    confidence = matrix[np.arange(n), predicted]
     wrong = np.flatnonzero(predicted != labels)
     wrong = wrong[np.argsort(-confidence[wrong])][:num_wrong]
     report = {
         "n": n,
         "accuracy": correct / n,
         "accuracy_ci95": [low, high],
-        "roc_auc": float(roc_auc_score(labels, probs)) if len(set(labels)) > 1 else None,
-        "classes": classification_report(labels, predicted, labels=[0, 1],
+        "roc_auc": _roc_auc(labels, matrix),
+        "macro_f1": float(f1_score(labels, predicted, labels=classes, average="macro",
+                                   zero_division=0)),
+        "classes": classification_report(labels, predicted, labels=classes,
                                          target_names=label_names, output_dict=True,
                                          zero_division=0),
-        "confusion_matrix": confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
+        "confusion_matrix": confusion_matrix(labels, predicted, labels=classes).tolist(),
         "accuracy_by_length": accuracy_by_length(labels, probs, lengths),
         "calibration": calibration(labels, probs),
         "most_confidently_wrong": [
-            {"label": label_names[labels[i]], "score_positive": float(probs[i]),
+            {"label": label_names[labels[i]], "predicted": label_names[predicted[i]],
+             "score": float(confidence[i]),
              "text": texts[i][:300] + ("…" if len(texts[i]) > 300 else "")}
             for i in wrong
         ],
@@ -158,18 +174,27 @@ def build_report(
             baselines = {"tfidf_lr": baselines}
         report["baselines"] = []
         for key, baseline_probs in baselines.items():
-            baseline_probs = np.asarray(baseline_probs)
-            b_correct = int(((baseline_probs >= 0.5).astype(int) == labels).sum())
+            baseline_matrix = class_probs(baseline_probs)
+            b_correct = int((predicted_classes(baseline_matrix) == labels).sum())
             report["baselines"].append({
                 "short_name": key,
                 "name": BASELINES[key][0] if key in BASELINES else key,
                 "accuracy": b_correct / n,
                 "accuracy_ci95": list(wilson_interval(b_correct, n)),
-                "roc_auc": float(roc_auc_score(labels, baseline_probs)) if len(set(labels)) > 1
-                else None,
+                "roc_auc": _roc_auc(labels, baseline_matrix),
             })
         report["baseline"] = report["baselines"][0]  # the first (TF-IDF), as before
     return report
+
+
+def _roc_auc(labels: np.ndarray, probs: np.ndarray) -> float | None:
+    """ROC AUC (one-vs-rest, macro, for more than two classes); None unless every class is
+    present."""
+    if len(set(labels.tolist())) != probs.shape[1]:
+        return None
+    if probs.shape[1] == 2:
+        return float(roc_auc_score(labels, probs[:, 1]))
+    return float(roc_auc_score(labels, probs, multi_class="ovr"))
 
 
 def plot_report(report: dict, labels, probs, output_dir: Path, metrics_path: Path | None) -> list:
@@ -201,7 +226,7 @@ def plot_report(report: dict, labels, probs, output_dir: Path, metrics_path: Pat
     fig.tight_layout()
     fig.savefig(output_dir / "confusion_matrix.png", dpi=100)
     written.append("confusion_matrix.png")
-    if report["roc_auc"] is not None:
+    if report["roc_auc"] is not None and probs.ndim == 1:
         fig = Figure(figsize=(4, 4))
         ax = fig.subplots()
         RocCurveDisplay.from_predictions(labels, probs, ax=ax, name="BiLSTM")
@@ -211,7 +236,8 @@ def plot_report(report: dict, labels, probs, output_dir: Path, metrics_path: Pat
     fig = Figure(figsize=(4, 4))
     ax = fig.subplots()
     bins = report["calibration"]["bins"]
-    ax.plot([0.5, 1], [0.5, 1], linestyle="--", color="grey", label="perfect")
+    floor = 1.0 / len(report["label_names"])
+    ax.plot([floor, 1], [floor, 1], linestyle="--", color="grey", label="perfect")
     ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
             label=f"model (ECE {report['calibration']['ece']:.3f})")
     ax.set(xlabel="confidence", ylabel="accuracy", title="reliability")
@@ -233,6 +259,7 @@ def report_markdown(report: dict) -> str:
         f"- examples: {report['n']}",
         f"- **accuracy: {report['accuracy']:.4f}** (95% CI {low:.4f}–{high:.4f})",
         f"- ROC AUC: {report['roc_auc']:.4f}" if report["roc_auc"] is not None else "- ROC AUC: —",
+        f"- macro-F1: {report['macro_f1']:.4f}",
         f"- expected calibration error: {report['calibration']['ece']:.4f}",
     ]
     if report.get("baselines"):
@@ -263,9 +290,9 @@ def report_markdown(report: dict) -> str:
     lines += ["", "## Most confidently wrong", ""]
     for item in report["most_confidently_wrong"]:
         text = item["text"].replace("\n", " ").replace("|", "\\|")
-        lines.append(f"- true **{item['label']}**, P(positive) = {item['score_positive']:.3f}: "
-                     f"{text}")
-    lines += ["", "Plots: training_curves.png, confusion_matrix.png, roc.png, reliability.png", ""]
+        lines.append(f"- true **{item['label']}**, predicted {item['predicted']} "
+                     f"(score {item['score']:.3f}): {text}")
+    lines += ["", "Plots: " + ", ".join(report.get("plots", [])), ""]
     return "\n".join(lines)
 
 

@@ -65,9 +65,9 @@ class SentimentClassifier(nn.Module):
     def __init__(self, core: RNNCore, config: HeadConfig | None = None):
         super().__init__()
         config = config or HeadConfig()
-        if len(config.labels) != 2:
-            raise ValueError(f"the classifier head is binary; got {len(config.labels)} labels "
-                             f"{config.labels}")
+        if len(config.labels) < 2:
+            raise ValueError(f"a classifier needs two or more labels, got {config.labels}")
+        self.num_classes = len(config.labels)
         self.core = core
         self.config = config
         self.dropout = nn.Dropout(config.output_dropout)
@@ -75,7 +75,8 @@ class SentimentClassifier(nn.Module):
         # fastai's LinBnDrop: without it, dropout on near-constant (saturated) pooled features of
         # a pretrained core drowns their small variation across reviews (BENCHMARKS.md)
         self.norm = nn.BatchNorm1d(width) if config.batch_norm else nn.Identity()
-        self.fc = nn.Linear(width, 1)
+        # two classes: one logit and BCEWithLogits; more: one logit per class and cross-entropy
+        self.fc = nn.Linear(width, 1 if self.num_classes == 2 else self.num_classes)
 
     @property
     def pooling(self) -> str:
@@ -93,16 +94,21 @@ class SentimentClassifier(nn.Module):
             mean = outputs.sum(dim=1, dtype=torch.float32) / valid.sum(dim=1)  # (B, D*H)
             features = torch.cat([features, maxed, mean], dim=-1)  # (B, 3*D*H)
         features = self.norm(features)
-        logits = float32_linear(self.fc, self.dropout(features)).squeeze(-1)  # (B,)
+        logits = float32_linear(self.fc, self.dropout(features))  # (B, 1) or (B, C)
         loss = None
-        if batch.targets is not None:
-            loss = F.binary_cross_entropy_with_logits(logits.float(), batch.targets.float())
+        if self.num_classes == 2:
+            logits = logits.squeeze(-1)  # (B,)
+            if batch.targets is not None:
+                loss = F.binary_cross_entropy_with_logits(logits.float(), batch.targets.float())
+        elif batch.targets is not None:
+            loss = F.cross_entropy(logits.float(), batch.targets.long())
         return ModelOutput(logits, loss, None)
 
     @staticmethod
     def batch_metrics(output: ModelOutput, batch: Batch) -> dict:
         count = batch.targets.numel()
-        predicted = (output.logits.detach() > 0).float()
+        logits = output.logits.detach()
+        predicted = (logits > 0).float() if logits.ndim == 1 else logits.argmax(-1).float()
         return {
             "loss_sum": float(output.loss.detach()) * count,
             "correct": int((predicted == batch.targets).sum()),

@@ -64,21 +64,53 @@ def score_ids(
     max_length: int | None = None,
     mixed_precision: bool = True,
 ) -> np.ndarray:
-    """Probability of *positive* per id sequence; batched sorted by length, input order kept.
+    """Class probabilities per id sequence, batched sorted by length, input order kept: a
+    binary model's probability of its second label (*positive*) as shape ``(N,)``, a
+    multi-class model's softmax as ``(N, C)`` (:func:`class_probs` makes both ``(N, C)``).
 
     ``mixed_precision``: run the RNN in the device's fast lower precision where it has one
     (:func:`~sentiment.precision.autocast_dtype`); the head and the probabilities stay float32.
     """
     device = next(model.parameters()).device
     order = np.argsort([len(s) for s in sequences], kind="stable")
-    scores = np.empty(len(sequences), dtype=np.float64)
+    classes = getattr(model, "num_classes", 2)
+    shape = (len(sequences),) if classes == 2 else (len(sequences), classes)
+    scores = np.empty(shape, dtype=np.float64)
     model.eval()
     with torch.inference_mode(), autocast(device, autocast_dtype(device, mixed_precision)):
         for start in range(0, len(order), batch_size):
             indices = order[start : start + batch_size]
             batch = pad_batch([sequences[i] for i in indices], pad_index, max_length).to(device)
-            scores[indices] = torch.sigmoid(model(batch).logits.float()).cpu().numpy()
+            logits = model(batch).logits.float()
+            probs = torch.sigmoid(logits) if classes == 2 else torch.softmax(logits, dim=-1)
+            scores[indices] = probs.cpu().numpy()
     return scores
+
+
+def class_probs(scores: np.ndarray) -> np.ndarray:
+    """``(N, C)`` probabilities from :func:`score_ids`' output (``(N,)`` for two classes)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return np.stack([1.0 - scores, scores], axis=1) if scores.ndim == 1 else scores
+
+
+def predicted_classes(probs: np.ndarray) -> np.ndarray:
+    """The predicted class per row of ``(N, C)`` probabilities (ties at 0.5 go to the second of
+    two classes, as a binary threshold would)."""
+    if probs.shape[1] == 2:
+        return (probs[:, 1] >= 0.5).astype(int)
+    return probs.argmax(axis=1)
+
+
+def to_results(scores: np.ndarray, labels: list[str], all_scores: bool = False) -> list[dict]:
+    """``{"label", "score"}`` per text (``"scores"``: every label's probability, too)."""
+    probs = class_probs(scores)
+    results = []
+    for row, label_id in zip(probs, predicted_classes(probs), strict=True):
+        result = {"label": labels[label_id], "score": float(row[label_id])}
+        if all_scores:
+            result["scores"] = {name: float(p) for name, p in zip(labels, row, strict=True)}
+        results.append(result)
+    return results
 
 
 def _resolve_model_path(model: str | Path | None) -> Path:
@@ -152,12 +184,14 @@ def predict(
     batch_size: int = 64,
     device: str | torch.device | None = None,
     mixed_precision: bool = True,
+    all_scores: bool = False,
 ) -> dict | list[dict]:
     """Sentiment of one text (a dict) or of many (a list of dicts, in input order).
 
     ``text_or_texts``: a string, or any iterable of strings -- a list, tuple, generator,
     pandas Series or NumPy array of str. Each result is ``{"label": one of the model's labels,
-    "score": probability of that label}``. Raises ``TypeError`` for anything else (naming what
+    "score": probability of that label}``; ``all_scores=True`` adds ``"scores"``, every label's
+    probability. Raises ``TypeError`` for anything else (naming what
     it got) and ``ValueError`` for an empty or whitespace-only text. Texts longer than
     ``MAX_CHARS`` characters or ``MAX_TOKENS`` tokens are truncated. ``mixed_precision=False``
     scores in float32 even where the device has a faster lower precision (bfloat16 on CPUs with
@@ -174,8 +208,5 @@ def predict(
         return []
     scores = score_ids(model.model, model.encode(texts), batch_size, model.vocab.pad_index or 0,
                        mixed_precision=mixed_precision)
-    results = [
-        {"label": model.labels[int(p >= 0.5)], "score": float(p if p >= 0.5 else 1.0 - p)}
-        for p in scores
-    ]
+    results = to_results(scores, model.labels, all_scores)
     return results[0] if single else results

@@ -20,14 +20,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from .predict import SentimentModel, load_model, score_ids
+from .predict import SentimentModel, load_model, score_ids, to_results
 
 logger = logging.getLogger(__name__)
 
@@ -158,12 +157,10 @@ def score_batch(batch: pa.RecordBatch, text_column: str, model: SentimentModel,
     labels: list[str | None] = [None] * len(texts)
     scores: list[float | None] = [None] * len(texts)
     if present:
-        positive = score_ids(model.model, model.encode([texts[i] for i in present]), batch_size,
-                             model.vocab.pad_index or 0, mixed_precision=mixed_precision)
-        label_ids = (positive >= 0.5).astype(int)
-        for i, label_id, p in zip(present, label_ids, np.where(label_ids, positive, 1 - positive),
-                                  strict=True):
-            labels[i], scores[i] = model.labels[label_id], float(p)
+        found = score_ids(model.model, model.encode([texts[i] for i in present]), batch_size,
+                          model.vocab.pad_index or 0, mixed_precision=mixed_precision)
+        for i, result in zip(present, to_results(found, model.labels), strict=True):
+            labels[i], scores[i] = result["label"], result["score"]
     scored = batch.append_column("predicted_label", pa.array(labels, pa.string()))
     scored = scored.append_column("predicted_score", pa.array(scores, pa.float64()))
     return scored, len(texts) - len(present)

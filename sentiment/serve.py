@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .predict import SentimentModel, load_model, score_ids
+from .predict import SentimentModel, load_model, score_ids, to_results
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,7 @@ class Batcher:
         model = self.model
         scores = score_ids(model.model, model.encode(texts), self.max_batch,
                            model.vocab.pad_index or 0)
-        return [{"label": model.labels[int(p >= 0.5)], "score": float(p if p >= 0.5 else 1 - p)}
-                for p in scores]
+        return to_results(scores, model.labels)
 
 
 PAGE = (Path(__file__).parent / "page.html")

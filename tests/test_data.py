@@ -32,8 +32,12 @@ def test_bad_label_names_value_and_file(tmp_path):
     with pytest.raises(ValueError, match=r"test\.jsonl: bad label 3 in data row 2"):
         load_reviews(tmp_path)
     write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "label": 5}, {"text": "b", "label": 7},
-                                           {"text": "c", "label": 2}])
-    with pytest.raises(ValueError, match=r"train\.jsonl: the labels have 3 distinct values"):
+                                           {"text": "c", "label": 2}])  # three classes
+    with pytest.raises(ValueError, match=r"test\.jsonl: bad label 0 in data row 1; expected one "
+                                         r"of \['2', '5', '7'\]"):
+        load_reviews(tmp_path)
+    write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "label": 5}, {"text": "b", "label": 5}])
+    with pytest.raises(ValueError, match=r"train\.jsonl: the labels have 1 distinct value"):
         load_reviews(tmp_path)
 
 

@@ -90,7 +90,7 @@ def test_single_class_and_bad_labels_stop_before_training(tmp_path):
     folder = _folder(tmp_path, "text,label\ngood,1\nnice,1\ngreat,1\nsuperb,1\n")
     config = pipeline.make_config("tiny", data=str(folder), output=str(tmp_path / "out"),
                                   progress=False, num_proc=1)
-    with pytest.raises(ValueError, match=r"every class at least twice.*0: 0 \(of 4 rows\)"):
+    with pytest.raises(ValueError, match=r"at least twice.*negative: 0 \(of 4 rows\)"):
         pipeline.train_sentiment(config)
     assert not (tmp_path / "out" / "model.safetensors").exists()
     (folder / "train.csv").write_text("text,label\ngood,1\nbad,0\nodd,maybe\n")

@@ -71,3 +71,47 @@ def test_wrong_column_lists_the_columns(one_file, capsys):
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "missing column(s) ['text', 'label']" in last and "'review'" in last
     assert "--text-column" in last
+
+
+CLASS_WORDS = {"1": ["awful", "worst", "hated"], "2": ["dull", "boring", "weak"],
+               "3": ["fine", "okay", "average"], "4": ["good", "nice", "enjoyable"],
+               "5": ["brilliant", "superb", "masterpiece"]}
+FILLER = "the movie film story actor plot scene was and it this of a to with but".split()
+
+
+def _graded_reviews(classes: list[str], n: int, seed: int) -> list[dict]:
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = classes[i % len(classes)]
+        words = [rng.choice(FILLER) for _ in range(rng.randint(6, 30))]
+        for _ in range(rng.randint(1, 3)):
+            words.insert(rng.randrange(len(words) + 1), rng.choice(CLASS_WORDS[label]))
+        rows.append({"text": " ".join(words) + ".", "stars": label})
+    return rows
+
+
+@pytest.mark.parametrize("classes", [["1", "3", "5"], ["1", "2", "3", "4", "5"]])
+def test_multi_class_softmax_head_report_and_predict(classes, tmp_path):
+    given = tmp_path / "ratings.jsonl"
+    given.write_text("".join(json.dumps(r) + "\n"
+                             for r in _graded_reviews(classes, 3000, len(classes))))
+    output = tmp_path / "model"
+    config = pipeline.make_config("tiny", data=str(given), label_column="stars",
+                                  output=str(output), epochs=5, progress=False, num_proc=1)
+    summary = pipeline.train_sentiment(config)
+    report = summary["report"]
+    assert report["label_names"] == classes
+    assert len(report["confusion_matrix"]) == len(classes)
+    assert set(report["classes"]) >= set(classes) and 0 < report["macro_f1"] <= 1
+    assert report["accuracy"] > 0.8 and report["roc_auc"] is not None
+    assert [b["short_name"] for b in report["baselines"]] == ["tfidf_lr"]  # NB-LR is binary
+    assert report["baselines"][0]["accuracy"] > 0.8
+    text = f"the plot was {CLASS_WORDS[classes[-1]][0]} and {CLASS_WORDS[classes[-1]][1]}."
+    result = predict(text, model=output, all_scores=True)
+    assert result["label"] == classes[-1] and list(result["scores"]) == classes
+    assert sum(result["scores"].values()) == pytest.approx(1.0)
+    assert result["score"] == pytest.approx(max(result["scores"].values()))
+    assert "macro-F1" in (output / "report.md").read_text()

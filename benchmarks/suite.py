@@ -280,8 +280,45 @@ def part_lm_output(args: dict) -> dict:
             "peak_rss_mb": peak_rss_mb()}
 
 
-PARTS = {"train": part_train, "preprocess": part_preprocess, "predict": part_predict,
-         "charlm": part_charlm, "lm_output": part_lm_output}
+def part_batch_memory(args: dict) -> dict:
+    """Peak RSS and tokens/s of the classifier's training steps on the epoch's *largest* batches
+    (where a full epoch peaks) and on a seeded random sample of its batches, with the batching
+    of ``args["max_tokens"]`` (None: 64 reviews a batch whatever their length). Each variant runs
+    in its own interpreter, so peak RSS is the variant's own."""
+    from sentiment.pipeline import batches_for, build_classifier, make_config, prepare_data
+
+    config = make_config(data=args["data"], vectors=args.get("vectors"), device="cpu",
+                         max_tokens=args.get("max_tokens"))
+    data = prepare_data(config)
+    model, config, _ = build_classifier(config, data.vocab)
+    batches = list(batches_for(config, data.ids["train"], data.train["label"], True, 0))
+    sizes = [batch.inputs.numel() for batch in batches]
+    largest = [batches[i] for i in np.argsort(sizes)[::-1][: args.get("largest", 4)]]
+    rng = np.random.default_rng(0)
+    sample = [batches[i] for i in rng.choice(len(batches), args.get("sample", 20), replace=False)]
+    device = torch.device("cpu")
+    optimizer = build_optimizer(model, config.train)
+    amp_dtype = autocast_dtype(device, config.train.mixed_precision)
+    scaler = grad_scaler(device, amp_dtype)
+    with flush_denormals(device):
+        run_epoch(model, largest[:1], device, optimizer, scaler, amp_dtype=amp_dtype,
+                  progress=False)
+        big = run_epoch(model, largest, device, optimizer, scaler, amp_dtype=amp_dtype,
+                        progress=False)
+        peak_largest = peak_rss_mb()
+        sampled = run_epoch(model, sample, device, optimizer, scaler, amp_dtype=amp_dtype,
+                            progress=False)
+    return {"max_tokens": args.get("max_tokens"), "batches_per_epoch": len(batches),
+            "largest_batch_tokens": int(max(sizes)), "largest_batch_rows":
+            int(largest[0].inputs.shape[0]), "largest_tokens_per_s": big["tokens_per_s"],
+            "sample_tokens_per_s": sampled["tokens_per_s"], "peak_rss_mb": peak_largest,
+            "peak_rss_mb_end": peak_rss_mb(), "precision": dtype_name(amp_dtype),
+            "allocator": "tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "")
+            else "glibc"}
+
+
+PARTS = {"batch_memory": part_batch_memory, "train": part_train, "preprocess": part_preprocess,
+         "predict": part_predict, "charlm": part_charlm, "lm_output": part_lm_output}
 
 
 def run_part(part: str, args: dict, env: dict | None = None, tcmalloc: bool = True) -> dict:

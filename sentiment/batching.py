@@ -9,6 +9,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from .distributed import rank, shard_indices, world_size
+
 
 @dataclass
 class Batch:
@@ -168,8 +170,12 @@ class SequenceBatches:
         bucket: bool = True,
         seed: int = 0,
         max_tokens: int | None = None,
+        equal_shards: bool | None = None,
     ):
         self.sequences = sequences
+        # under torchrun: the same number of batches on every rank (training), or all of them
+        # (evaluation); by default, training when shuffled
+        self.equal_shards = shuffle if equal_shards is None else equal_shards
         self.labels = None if labels is None else np.asarray(labels, dtype=np.float32)
         self.pad_index = pad_index
         self.max_length = max_length
@@ -180,7 +186,7 @@ class SequenceBatches:
                                      seed=seed, max_tokens=max_tokens)
 
     def __len__(self) -> int:
-        return len(self.sampler)
+        return len(shard_indices(len(self.sampler), self.equal_shards))
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
@@ -189,7 +195,11 @@ class SequenceBatches:
         return self.sampler.padding_share(self.max_length)
 
     def __iter__(self) -> Iterator[Batch]:
-        for indices in self.sampler:
+        """This process's batches: all of them, or under torchrun every ``world_size``-th
+        batch of the epoch's (same, seeded) order from this rank's position."""
+        batches = list(self.sampler)
+        for position in shard_indices(len(batches), self.equal_shards):
+            indices = batches[position]
             targets = None if self.labels is None else self.labels[indices]
             yield pad_batch(
                 [self.sequences[i] for i in indices], self.pad_index, self.max_length, targets
@@ -238,15 +248,24 @@ class StreamBatches:
     def _start(self, rng: np.random.Generator) -> int:
         return int(rng.integers(0, self.num_steps)) if self.offset else 0
 
+    def _part(self) -> torch.Tensor:
+        """This process's contiguous share of the stream (all of it in one process), so that
+        sequential batches still continue each other on every rank."""
+        world = world_size()
+        if world == 1:
+            return self.corpus
+        part = len(self.corpus) // world
+        return self.corpus[rank() * part : (rank() + 1) * part]
+
     def __len__(self) -> int:
-        usable = len(self.corpus) - (self.num_steps if self.offset else 0) - 1
+        usable = len(self._part()) - (self.num_steps if self.offset else 0) - 1
         if self.sampling == "sequential":
             return (usable // self.batch_size) // self.num_steps
         return (usable // self.num_steps) // self.batch_size
 
     def __iter__(self) -> Iterator[Batch]:
         rng = np.random.default_rng((self.seed, self.epoch))
-        corpus, steps, size = self.corpus[self._start(rng):], self.num_steps, self.batch_size
+        corpus, steps, size = self._part()[self._start(rng):], self.num_steps, self.batch_size
         if self.sampling == "sequential":
             num_tokens = ((len(corpus) - 1) // size) * size
             inputs = corpus[:num_tokens].view(size, -1)  # (B, L)

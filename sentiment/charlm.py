@@ -25,6 +25,7 @@ from .batching import Batch
 from .batching import StreamBatches as CharBatches
 from .checkpoint import load_pretrained, save_pretrained
 from .config import Config, preset_config
+from .distributed import is_main
 from .heads import LanguageModel, build_model
 from .tokenize import Tokenizer
 from .training import train
@@ -143,7 +144,7 @@ def train_language_model(config: Config) -> dict:
     history = train(model, train_batches, valid_batches, config.train, output,
                     save_best=lambda m, d: save_pretrained(m, d, vocab, config))
     seconds = time.perf_counter() - start
-    if (output / "metrics.jsonl").exists():
+    if (output / "metrics.jsonl").exists() and is_main():
         plot_perplexity(output / "metrics.jsonl", output / "perplexity.png")
     best = min(history, key=lambda r: r["valid_perplexity"]) if history else {}
     return {"epochs_run": len(history), "train_seconds": seconds, "best": best,

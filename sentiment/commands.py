@@ -17,6 +17,7 @@ exit status 1, never a traceback; ``SENTIMENT_DEBUG=1`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -40,7 +41,10 @@ def train(argv: list[str] | None = None) -> None:
     from .pipeline import PRESETS, make_config, train_sentiment
 
     config = parse_config(train.__doc__, PRESETS, make_config, argv=argv, prog="sentiment train")
-    summary = train_sentiment(config)
+    with _processes(config):
+        summary = train_sentiment(config)
+    if not _is_main():
+        return
     report = summary.get("report", {})
     print(json.dumps({
         "output": config.train.output,
@@ -67,7 +71,10 @@ def pretrain(argv: list[str] | None = None) -> None:
 
     config = parse_config(pretrain.__doc__, PRESETS, make_config, argv=argv,
                           prog="sentiment pretrain")
-    summary = pretrain_language_model(config)
+    with _processes(config):
+        summary = pretrain_language_model(config)
+    if not _is_main():
+        return
     best = summary["best"]
     print(json.dumps({
         "output": config.train.output, "epochs_run": summary["epochs_run"],
@@ -93,7 +100,10 @@ def train_charlm(argv: list[str] | None = None) -> None:
 
     config = parse_config(train_charlm.__doc__, PRESETS, make_config, required=("text",),
                           argv=argv, prog="sentiment train-charlm")
-    summary = train_language_model(config)
+    with _processes(config):
+        summary = train_language_model(config)
+    if not _is_main():
+        return
     best = summary["best"]
     print(json.dumps({
         "output": config.train.output, "epochs_run": summary["epochs_run"],
@@ -102,6 +112,26 @@ def train_charlm(argv: list[str] | None = None) -> None:
         "valid_loss_nats": best.get("valid_loss"), "valid_perplexity": best.get("valid_perplexity"),
         "train_perplexity": summary["last"].get("train_perplexity"),
     }, indent=2))
+
+
+@contextlib.contextmanager
+def _processes(config):
+    """Under torchrun: join the process group for the run, quiet the other ranks' logs, and
+    leave the group at the end (a no-op in one process)."""
+    import logging
+
+    from .distributed import cleanup, init_from_env, is_main
+
+    if init_from_env(config.train.device) and not is_main():
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        cleanup()
+
+
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _parser(command: Callable, name: str) -> argparse.ArgumentParser:

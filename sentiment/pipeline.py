@@ -16,6 +16,7 @@ from .batching import SequenceBatches
 from .checkpoint import load_core_weights, save_pretrained, transfer_core
 from .config import DEFAULT_LABELS, Config, ReviewData, apply_overrides, preset_config
 from .data import label_names, load_reviews, split_validation
+from .distributed import is_main, main_process_first
 from .evaluate import fit_baselines, write_report
 from .heads import SentimentClassifier, build_model
 from .predict import score_ids
@@ -208,7 +209,8 @@ def train_sentiment(config: Config) -> dict:
     vocab = None
     if config.model.encoder:
         _, vocab, _ = load_core_weights(config.model.encoder)
-    data = prepare_data(config, vocab)
+    with main_process_first():  # under torchrun rank 0 fills the tokenization cache
+        data = prepare_data(config, vocab)
     names = label_names(data.train)
     if names != list(DEFAULT_LABELS) and names != list(config.model.head.labels):
         logger.info("labels from the data: %s", names)
@@ -226,7 +228,7 @@ def train_sentiment(config: Config) -> dict:
     train_seconds = time.perf_counter() - start
     summary = {"train_seconds": train_seconds, "epochs_run": len(history),
                "vectors": vector_stats, "preprocessing_seconds": data.seconds}
-    if config.train.evaluate:
+    if config.train.evaluate and is_main():  # the report: once, by rank 0
         try:
             summary["report"] = evaluate_model(
                 model, data, output, config, extra={"training": summary.copy()},

@@ -32,6 +32,7 @@ from .batching import Batch, BatchSource, SequenceBatches, StreamBatches
 from .checkpoint import save_pretrained
 from .config import DEFAULT_VECTORS, Config, preset_config
 from .data import load_unlabelled
+from .distributed import main_process_first
 from .heads import LanguageModel, build_model
 from .pipeline import classifier_splits, numericalize
 from .tokenize import Tokenizer, tokenize_dataset
@@ -162,7 +163,8 @@ def pretrain_language_model(config: Config) -> dict:
     """Train the word LM; keeps the best on held-out perplexity in ``train.output``."""
     if config.model.core.bidirectional and not config.model.core.separate:
         raise ValueError("a bidirectional language model needs layout='separate'")
-    corpus = prepare_corpus(config)
+    with main_process_first():  # under torchrun rank 0 fills the tokenization cache
+        corpus = prepare_corpus(config)
     train_batches, valid_batches = lm_batches(config, corpus)
     model, config = build_language_model(config, corpus.vocab)
     # the output biases start at the word frequencies (a resumed run loads its own weights)

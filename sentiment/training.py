@@ -28,6 +28,15 @@ from .batching import Batch, BatchSource
 from .checkpoint import load_training_state, save_training_state
 from .config import TrainConfig
 from .core import detach_state
+from .distributed import (
+    all_reduce_max,
+    all_reduce_sums,
+    barrier,
+    broadcast,
+    is_distributed,
+    is_main,
+    rank,
+)
 from .precision import (  # noqa: F401  (re-exported: the loop's public helpers)
     autocast,
     autocast_dtype,
@@ -145,11 +154,14 @@ def run_epoch(
     desc: str = "",
     progress: bool = True,
     schedule: Schedule | None = None,
+    forward: nn.Module | None = None,
 ) -> dict:
     """One pass; trains when ``optimizer`` is given, else evaluates. Returns summed metrics.
 
     ``amp_dtype``: autocast the forward pass to this dtype (see :func:`autocast_dtype`).
     ``schedule``: sets the learning rates before every optimizer step.
+    ``forward``: the module to call (``model`` wrapped in DistributedDataParallel under
+    torchrun); the metrics are then summed over all ranks, and tokens/s is the total.
 
     Hidden state is carried (detached: truncated BPTT) from a batch to the next one only when
     the next batch says it ``continues``; otherwise every batch starts from a zero state.
@@ -167,7 +179,7 @@ def run_epoch(
             batch = batch.to(device)
             state = detach_state(state) if batch.continues else None
             with autocast(device, amp_dtype):
-                output = model(batch, state)
+                output = (forward or model)(batch, state)
             if training:
                 if schedule is not None:
                     schedule.advance(optimizer)
@@ -184,7 +196,9 @@ def run_epoch(
             elapsed = time.perf_counter() - start
             bar.set_postfix(loss=f"{sums['loss_sum'] / sums['count']:.3f}",
                             tok_s=f"{tokens / max(elapsed, 1e-9):.0f}")
-    elapsed = time.perf_counter() - start
+    elapsed = all_reduce_max(time.perf_counter() - start)
+    sums = all_reduce_sums({**sums, "tokens": tokens})
+    tokens = sums.pop("tokens")
     return {**model.summarize(sums), "tokens": tokens, "seconds": elapsed,
             "tokens_per_s": tokens / max(elapsed, 1e-9)}
 
@@ -215,9 +229,11 @@ def resume(output_dir: Path, model, optimizer, scaler, config: TrainConfig) -> P
         if restored is not None:
             progress = Progress(**restored)
             logger.info("resuming after epoch %d (best %s)", progress.epoch, progress.best)
-    elif metrics_path.exists():
+    elif metrics_path.exists() and is_main():
         metrics_path.unlink()
-    _trim_metrics(metrics_path, progress.epoch)
+    if is_main():
+        _trim_metrics(metrics_path, progress.epoch)
+    barrier()  # no rank goes on while rank 0 still edits the run's files
     return progress
 
 
@@ -252,6 +268,21 @@ def should_stop(progress: Progress, config: TrainConfig, started: float) -> str 
     return None
 
 
+def data_parallel(model: nn.Module, device: torch.device) -> nn.Module | None:
+    """``model`` in DistributedDataParallel under torchrun (gradients averaged across ranks
+    in the backward pass, so clipping sees the averaged gradients), else None."""
+    if not is_distributed():
+        return None
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else None
+    # an adaptive softmax leaves a tail cluster without gradient in a batch that has no word
+    # of it; DDP must then look for unused parameters
+    sparse_output = any(isinstance(m, nn.AdaptiveLogSoftmaxWithLoss) for m in model.modules())
+    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=sparse_output)
+
+
 def train(
     model: nn.Module,
     train_batches: BatchSource,
@@ -269,7 +300,7 @@ def train(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed + 1_000_003 * rank())  # each rank its own dropout masks
     model.to(device)
     amp_dtype = autocast_dtype(device, config.mixed_precision)
     if amp_dtype is not None:
@@ -278,24 +309,28 @@ def train(
     scaler = grad_scaler(device, amp_dtype)
     metric, direction = model.selection_metric
     progress = resume(output_dir, model, optimizer, scaler, config)
+    if is_distributed():  # the checkpoint's RNG state is rank 0's
+        torch.manual_seed(config.seed + 1_000_003 * rank() + progress.epoch)
     schedule = Schedule(config, config.epochs * len(train_batches), progress.step)
     best_state = None  # after a resume the best weights are the saved model's, not the last
     started = time.perf_counter()
     with flush_denormals(device):
         for epoch in range(progress.epoch, config.epochs):
-            reason = should_stop(progress, config, started)
+            reason = broadcast(should_stop(progress, config, started))  # rank 0's clock
             if reason:
                 logger.info("stopping: %s", reason)
                 break
             unfreeze_for_epoch(optimizer, epoch, config.unfreeze)
+            forward = data_parallel(model, device)  # after unfreezing: DDP takes what trains
             train_batches.set_epoch(epoch)
             padding = train_batches.padding_share()
+            show = config.progress and is_main()
             trained = run_epoch(model, train_batches, device, optimizer, scaler, config.clip,
-                                amp_dtype, f"epoch {epoch + 1}/{config.epochs}", config.progress,
-                                schedule)
+                                amp_dtype, f"epoch {epoch + 1}/{config.epochs}", show,
+                                schedule, forward)
             with torch.inference_mode():
                 validated = run_epoch(model, valid_batches, device, amp_dtype=amp_dtype,
-                                      desc="validate", progress=config.progress)
+                                      desc="validate", progress=show)
             record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in trained.items()},
                       **{f"valid_{k}": v for k, v in validated.items()},
                       "lr": optimizer.param_groups[0]["lr"]}
@@ -303,14 +338,16 @@ def train(
                 record["train_padding_share"] = padding
             if select_best(progress, validated[metric], direction):
                 best_state = copy.deepcopy(model.state_dict())
-                if save_best is not None:
+                if save_best is not None and is_main():
                     save_best(model, output_dir)
                 record["best"] = True
             progress.epoch, progress.step = epoch + 1, schedule.step
-            save_training_state(output_dir / "checkpoint", model, optimizer, progress.to_dict(),
-                                scaler)
-            with open(output_dir / "metrics.jsonl", "a") as out:
-                out.write(json.dumps(record) + "\n")
+            if is_main():  # one writer; the others wait so that a resume finds it complete
+                save_training_state(output_dir / "checkpoint", model, optimizer,
+                                    progress.to_dict(), scaler)
+                with open(output_dir / "metrics.jsonl", "a") as out:
+                    out.write(json.dumps(record) + "\n")
+            barrier()
             progress.history.append(record)
             logger.info(
                 "epoch %d: train loss %.4f, valid loss %.4f, valid %s %.4f, %.0f tokens/s%s",

@@ -1,0 +1,51 @@
+"""The model shipped in the package: works with no set-up, still scores what its card says."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import numpy as np
+from conftest import IMDB, needs
+
+from sentiment import load_model, predict
+from sentiment.predict import SHIPPED_MODEL
+
+CARD = SHIPPED_MODEL / "card.json"
+# test reviews scored here (seeded sample of the 25,000; all of them take minutes on 2 cores)
+SAMPLE = 3_000
+
+
+def test_predict_works_with_no_path_or_environment(monkeypatch):
+    monkeypatch.delenv("SENTIMENT_MODEL", raising=False)
+    assert predict("A wonderful film, moving and beautifully acted.")["label"] == "positive"
+    assert predict("A dull, boring waste of two hours.")["label"] == "negative"
+    assert load_model().path == str(SHIPPED_MODEL.resolve())
+    module = importlib.import_module("sentiment.predict")
+    assert module.SHIPPED_MODEL.is_dir()
+
+
+def test_shipped_files_are_small_and_complete():
+    sizes = {f.name: f.stat().st_size for f in SHIPPED_MODEL.iterdir()}
+    assert {"config.json", "vocab.json", "model.safetensors", "card.json"} <= set(sizes)
+    assert sum(sizes.values()) <= 15 * 2**20
+
+
+@needs(IMDB)
+def test_accuracy_on_real_test_reviews_matches_the_card():
+    """The card's test accuracy minus its interval is the floor, widened by the sample's own
+    95% sampling error (the card's figure is on all 25,000 test reviews)."""
+    import pyarrow.parquet as pq
+
+    card = json.loads(CARD.read_text())
+    test = pq.read_table(IMDB / "test.parquet").to_pydict()
+    chosen = np.random.default_rng(0).choice(len(test["text"]), SAMPLE, replace=False)
+    texts = [test["text"][i] for i in chosen]
+    labels = np.asarray([test["label"][i] for i in chosen])
+    results = predict(texts, batch_size=64)
+    predicted = np.asarray([r["label"] == "positive" for r in results], dtype=int)
+    accuracy = float((predicted == labels).mean())
+    low, _ = card["test_accuracy_ci95"]
+    p = card["test_accuracy"]
+    sampling = 1.96 * np.sqrt(p * (1 - p) / SAMPLE)
+    assert accuracy >= low - sampling, (accuracy, card["test_accuracy"])

@@ -49,6 +49,12 @@ def _wait_healthy(port: int, server: subprocess.Popen, timeout: float = 120) -> 
     raise TimeoutError("the server did not answer /health")
 
 
+def _health(port: int) -> dict:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/health")
+    return json.loads(connection.getresponse().read())
+
+
 def load_level(port: int, texts: list[str], clients: int, requests: int) -> dict:
     """``requests`` POSTs of one text each from ``clients`` concurrent keep-alive clients."""
     latencies: list[float] = []
@@ -109,7 +115,13 @@ def main() -> None:
     try:
         _wait_healthy(port, server)
         load_level(port, texts, 8, 64)  # warm-up: model caches, allocator, connections
-        levels = [load_level(port, texts, clients, args.requests) for clients in args.clients]
+        levels = []
+        for clients in args.clients:
+            before = _health(port)
+            levels.append(load_level(port, texts, clients, args.requests))
+            after = _health(port)
+            levels[-1]["mean_batch"] = ((after["texts"] - before["texts"])
+                                        / max(after["batches"] - before["batches"], 1))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -122,11 +134,11 @@ def main() -> None:
     batch_rate = args.requests / (time.perf_counter() - start)
     result = {"levels": levels, "predict_batch64_reviews_per_s": batch_rate,
               "max_wait_ms": args.max_wait_ms, "model": str(model.path)}
-    print("| clients | requests/s | p50 ms | p99 ms | errors |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| clients | requests/s | p50 ms | p99 ms | mean batch | errors |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for level in levels:
         print(f"| {level['clients']} | {level['requests_per_s']:.1f} | {level['p50_ms']:.0f} | "
-              f"{level['p99_ms']:.0f} | {level['errors']} |")
+              f"{level['p99_ms']:.0f} | {level['mean_batch']:.1f} | {level['errors']} |")
     print(f"predict, batches of 64, same reviews: {batch_rate:.1f} reviews/s")
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2))

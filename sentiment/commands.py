@@ -359,7 +359,9 @@ def run(name: str, argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``sentiment <command> [options]``."""
+    """``sentiment <command> [options]``; ``argv`` given (a call from Python, a test) never
+    re-executes the process."""
+    from_shell = argv is None
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="sentiment", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -370,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if argv else 2
     args = parser.parse_args(argv[:1])
-    if args.command in TRAINING:
+    if args.command in TRAINING and from_shell:
         from .cli import use_tcmalloc
 
         use_tcmalloc()  # re-executes this process under tcmalloc where that pays (see cli)

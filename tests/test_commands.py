@@ -54,3 +54,16 @@ def test_python_dash_m_trains_and_predicts(synthetic_dir, tmp_path):
     assert json.loads(predicted.stdout)["label"] == "positive"
     missing = run("evaluate", "--model", tmp_path / "nope")
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
+
+
+def test_main_called_from_python_never_re_executes(monkeypatch):
+    """use_tcmalloc re-executes the process; from a test or a library call that would replace
+    the caller (the test run) with a training run, wherever tcmalloc is installed."""
+    import sentiment.cli
+
+    def forbidden():
+        raise AssertionError("main([...]) tried to re-execute the process")
+
+    monkeypatch.setattr(sentiment.cli, "use_tcmalloc", forbidden)
+    with pytest.raises(SystemExit):  # argparse rejects the value, after the allocator choice
+        commands.main(["train", "--epochs", "many"])

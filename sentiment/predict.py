@@ -119,8 +119,9 @@ def _resolve_model_path(model: str | Path | None) -> Path:
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
             f"no trained sentiment model at {str(path)!r}. Train one with "
-            f"`sentiment train --output {path}`, or point to one with predict(..., model=PATH) "
-            "or the SENTIMENT_MODEL environment variable."
+            f"`sentiment train --output {path}` (python scripts/train_sentiment.py in a checkout), "
+            "or point to one with predict(..., model=PATH) or the SENTIMENT_MODEL environment "
+            "variable."
         )
     return path.resolve()
 

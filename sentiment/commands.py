@@ -41,9 +41,9 @@ def train(argv: list[str] | None = None) -> None:
     from .pipeline import PRESETS, make_config, train_sentiment
 
     config = parse_config(train.__doc__, PRESETS, make_config, argv=argv, prog="sentiment train")
-    with _processes(config):
+    with _processes(config) as main:
         summary = train_sentiment(config)
-    if not _is_main():
+    if not main:
         return
     report = summary.get("report", {})
     print(json.dumps({
@@ -71,9 +71,9 @@ def pretrain(argv: list[str] | None = None) -> None:
 
     config = parse_config(pretrain.__doc__, PRESETS, make_config, argv=argv,
                           prog="sentiment pretrain")
-    with _processes(config):
+    with _processes(config) as main:
         summary = pretrain_language_model(config)
-    if not _is_main():
+    if not main:
         return
     best = summary["best"]
     print(json.dumps({
@@ -100,9 +100,9 @@ def train_charlm(argv: list[str] | None = None) -> None:
 
     config = parse_config(train_charlm.__doc__, PRESETS, make_config, required=("text",),
                           argv=argv, prog="sentiment train-charlm")
-    with _processes(config):
+    with _processes(config) as main:
         summary = train_language_model(config)
-    if not _is_main():
+    if not main:
         return
     best = summary["best"]
     print(json.dumps({
@@ -117,21 +117,20 @@ def train_charlm(argv: list[str] | None = None) -> None:
 @contextlib.contextmanager
 def _processes(config):
     """Under torchrun: join the process group for the run, quiet the other ranks' logs, and
-    leave the group at the end (a no-op in one process)."""
+    leave the group at the end (a no-op in one process). Yields whether this process is the
+    one that reports."""
     import logging
 
     from .distributed import cleanup, init_from_env, is_main
 
-    if init_from_env(config.train.device) and not is_main():
+    init_from_env(config.train.device)
+    main = is_main()
+    if not main:
         logging.getLogger().setLevel(logging.WARNING)
     try:
-        yield
+        yield main
     finally:
         cleanup()
-
-
-def _is_main() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _parser(command: Callable, name: str) -> argparse.ArgumentParser:

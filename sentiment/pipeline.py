@@ -86,13 +86,13 @@ class PreparedData:
     seconds: dict = field(default_factory=dict)
 
 
-def check_classes(split: datasets.Dataset, origin: str, labels=(0, 1)) -> None:
-    """Every class must be in the training data, twice at least (one for the validation
+def check_classes(split: datasets.Dataset, origin: str) -> None:
+    """Every class the split names must be in it, twice at least (one for the validation
     split); checked before any work, not after training."""
-    counts = np.bincount(np.asarray(split["label"], dtype=np.int64), minlength=len(labels))
     names = label_names(split)
-    scarce = [f"{names[label] if label < len(names) else label}: {int(counts[label])}"
-              for label in labels if counts[label] < 2]
+    counts = np.bincount(np.asarray(split["label"], dtype=np.int64), minlength=len(names))
+    scarce = [f"{name}: {int(counts[label])}" for label, name in enumerate(names)
+              if counts[label] < 2]
     if scarce:
         raise ValueError(f"{origin}: a classifier needs every class at least twice in its "
                          f"training data; label counts {', '.join(scarce)} "
@@ -105,8 +105,7 @@ def classifier_splits(data: ReviewData, seed: int) -> dict[str, datasets.Dataset
     splits = load_reviews(data.source, data.text_column, data.label_column, data.test_fraction,
                           seed, data.train_split, data.test_split)
     train_split = _subsample(splits["train"], data.train_limit, seed)
-    check_classes(train_split, f"{data.source} (training split)",
-                  range(len(label_names(train_split))))
+    check_classes(train_split, f"{data.source} (training split)")
     test_split = _subsample(splits["test"], data.test_limit, seed)
     train_part, valid_part = split_validation(train_split, data.valid_fraction, seed)
     return {"train": train_part, "valid": valid_part, "test": test_split}

@@ -52,6 +52,14 @@ class SentimentModel:
         return [self.vocab.encode(tokens[: self.max_length])
                 for tokens in self.tokenizer.pipe(cleaned)]
 
+    def score(self, texts: Sequence[str], batch_size: int = 64, mixed_precision: bool = True,
+              all_scores: bool = False) -> list[dict]:
+        """``{"label", "score"}`` (and ``"scores"``) per text, in input order; the texts are
+        taken as given (:func:`predict` checks them first)."""
+        scores = score_ids(self.model, self.encode(texts), batch_size, self.vocab.pad_index or 0,
+                           mixed_precision=mixed_precision)
+        return to_results(scores, self.labels, all_scores)
+
     def __repr__(self) -> str:
         return f"SentimentModel(path={self.path!r}, vocab_size={len(self.vocab)})"
 
@@ -207,7 +215,5 @@ def predict(
         model = on_device(model, resolve_device(device))
     if not texts:
         return []
-    scores = score_ids(model.model, model.encode(texts), batch_size, model.vocab.pad_index or 0,
-                       mixed_precision=mixed_precision)
-    results = to_results(scores, model.labels, all_scores)
+    results = model.score(texts, batch_size, mixed_precision, all_scores)
     return results[0] if single else results

@@ -26,7 +26,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from .predict import SentimentModel, load_model, score_ids, to_results
+from .predict import SentimentModel, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +157,8 @@ def score_batch(batch: pa.RecordBatch, text_column: str, model: SentimentModel,
     labels: list[str | None] = [None] * len(texts)
     scores: list[float | None] = [None] * len(texts)
     if present:
-        found = score_ids(model.model, model.encode([texts[i] for i in present]), batch_size,
-                          model.vocab.pad_index or 0, mixed_precision=mixed_precision)
-        for i, result in zip(present, to_results(found, model.labels), strict=True):
+        results = model.score([texts[i] for i in present], batch_size, mixed_precision)
+        for i, result in zip(present, results, strict=True):
             labels[i], scores[i] = result["label"], result["score"]
     scored = batch.append_column("predicted_label", pa.array(labels, pa.string()))
     scored = scored.append_column("predicted_score", pa.array(scores, pa.float64()))

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .predict import SentimentModel, load_model, score_ids, to_results
+from .predict import SentimentModel, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -114,22 +114,20 @@ class Batcher:
                 start += len(request)
 
     def _predict(self, texts: list[str]) -> list[dict]:
-        model = self.model
-        scores = score_ids(model.model, model.encode(texts), self.max_batch,
-                           model.vocab.pad_index or 0)
-        return to_results(scores, model.labels)
+        return self.model.score(texts, self.max_batch)
 
 
-PAGE = (Path(__file__).parent / "page.html")
+PAGE = Path(__file__).parent / "page.html"
+NEEDS_EXTRA = "sentiment serve needs FastAPI and uvicorn: pip install 'sentiment[serve]'"
 
 
 def create_app(model: str | Path | SentimentModel | None = None,
                config: ServeConfig | None = None) -> FastAPI:
     """The app serving ``model`` (a folder, a loaded model, or the default model)."""
     if FastAPI is None:
-        raise ImportError("sentiment serve needs FastAPI and uvicorn: "
-                          "pip install 'sentiment[serve]'")
+        raise ImportError(NEEDS_EXTRA)
     config = config or ServeConfig()
+    page_html = PAGE.read_text(encoding="utf-8")
     loaded = model if isinstance(model, SentimentModel) else load_model(model)
     batcher = Batcher(loaded, config.max_batch, config.max_wait_ms)
 
@@ -181,7 +179,7 @@ def create_app(model: str | Path | SentimentModel | None = None,
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
-        return PAGE.read_text(encoding="utf-8")
+        return page_html
 
     return app
 
@@ -192,7 +190,6 @@ def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 
     try:
         import uvicorn
     except ImportError:
-        raise ImportError("sentiment serve needs FastAPI and uvicorn: "
-                          "pip install 'sentiment[serve]'") from None
+        raise ImportError(NEEDS_EXTRA) from None
     app = create_app(model, config)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -300,7 +300,8 @@ def train(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    torch.manual_seed(config.seed + 1_000_003 * rank())  # each rank its own dropout masks
+    rank_seed = config.seed + 1_000_003 * rank()  # each rank its own dropout masks
+    torch.manual_seed(rank_seed)
     model.to(device)
     amp_dtype = autocast_dtype(device, config.mixed_precision)
     if amp_dtype is not None:
@@ -310,7 +311,7 @@ def train(
     metric, direction = model.selection_metric
     progress = resume(output_dir, model, optimizer, scaler, config)
     if is_distributed():  # the checkpoint's RNG state is rank 0's
-        torch.manual_seed(config.seed + 1_000_003 * rank() + progress.epoch)
+        torch.manual_seed(rank_seed + progress.epoch)
     schedule = Schedule(config, config.epochs * len(train_batches), progress.step)
     best_state = None  # after a resume the best weights are the saved model's, not the last
     started = time.perf_counter()

@@ -144,7 +144,8 @@ def evaluate(argv: list[str] | None = None) -> None:
     sentiment evaluate --model runs/sentiment --data ../shared/data/imdb
     """
     from .cli import setup_logging
-    from .pipeline import evaluate_saved_model
+    from .data import parse_label_map
+    from .pipeline import evaluate_cross_domain, evaluate_saved_model
     from .predict import SHIPPED_MODEL, _resolve_model_path
 
     parser = _parser(evaluate, "evaluate")
@@ -154,11 +155,29 @@ def evaluate(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default=None,
                         help="hub id or local folder (default: the model's own data source, "
                              "split exactly as at training time)")
-    parser.add_argument("--split", default="test", choices=["test", "valid"],
-                        help="(default: %(default)s)")
+    parser.add_argument("--split", default="test",
+                        help="test or valid of the model's own data; with --cross-domain, the "
+                             "split of a folder or hub dataset (default: %(default)s)")
     parser.add_argument("--output", default=None,
                         help="report folder (default: the model folder; runs/shipped-report "
-                             "for the shipped model)")
+                             "for the shipped model; with --cross-domain, a cross-domain-NAME "
+                             "folder in it)")
+    cross = parser.add_argument_group(
+        "cross-domain", "score the model on labelled data it was not trained on: every row of "
+        "a file, or the --split of a folder or hub dataset")
+    cross.add_argument("--cross-domain", default=None, metavar="DATA",
+                       help="a .csv/.jsonl/.parquet file, a folder, or a hub id")
+    cross.add_argument("--text-column", default="text", help="(default: %(default)s)")
+    cross.add_argument("--label-column", default="label", help="(default: %(default)s)")
+    cross.add_argument("--label-map", nargs="+", default=None, metavar="VALUE=LABEL",
+                       help="the data's label values as the model's labels, e.g. 1=negative "
+                            "5=positive (values named like a model label, or 0/1 and pos/neg "
+                            "for a negative/positive model, map themselves)")
+    cross.add_argument("--skip-labels", nargs="+", default=(), metavar="VALUE",
+                       help="drop rows with these label values (e.g. a neutral 3)")
+    cross.add_argument("--train-data", default=None,
+                       help="a copy of the model's training data for the baselines, where its "
+                            "config's source is not at hand")
     parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
@@ -171,7 +190,23 @@ def evaluate(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     args.model = str(_resolve_model_path(args.model))
-    if args.output is None and Path(args.model) == SHIPPED_MODEL.resolve():
+    shipped = Path(args.model) == SHIPPED_MODEL.resolve()
+    if args.cross_domain is not None:
+        if args.data is not None:
+            parser.error("--data (the model's own data) and --cross-domain exclude each other")
+        output = args.output or str(Path("runs/shipped-report" if shipped else args.model)
+                                    / f"cross-domain-{_report_name(args.cross_domain)}")
+        report = evaluate_cross_domain(
+            args.model, args.cross_domain, output, args.text_column, args.label_column,
+            parse_label_map(args.label_map), args.skip_labels, args.split, args.batch_size,
+            args.baseline, args.device, args.limit, args.mixed_precision, args.train_data)
+        print(json.dumps({"accuracy": report["accuracy"], "n": report["n"],
+                          "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
+                          "report": output}, indent=2))
+        return
+    if args.split not in ("test", "valid"):
+        parser.error(f"--split: test or valid for the model's own data, got {args.split!r}")
+    if args.output is None and shipped:
         args.output = "runs/shipped-report"  # never write into the installed package
     report = evaluate_saved_model(args.model, args.data, args.split, args.output, args.batch_size,
                                   args.baseline, args.device, args.limit,
@@ -179,6 +214,12 @@ def evaluate(argv: list[str] | None = None) -> None:
     print(json.dumps({"accuracy": report["accuracy"], "n": report["n"],
                       "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
                       "report": str(args.output or args.model)}, indent=2))
+
+
+def _report_name(data: str) -> str:
+    """A folder name for a cross-domain report on ``data`` (a file's stem, a hub id's name)."""
+    name = Path(str(data).rstrip("/")).stem or "data"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def predict(argv: list[str] | None = None) -> None:

@@ -65,6 +65,10 @@ class ReviewData(DataConfig):
     max_tokens: int | None = None  # token budget of a batch: long reviews come in fewer rows
     train_limit: int | None = None
     test_limit: int | None = None
+    # word-lm: unlabelled text of your own (a .txt/.csv/.jsonl/.parquet file, a folder, a hub
+    # id) in unlabelled_column; default: the unsupervised split beside source
+    unlabelled: str | None = None
+    unlabelled_column: str = "text"
     unlabelled_limit: int | None = None  # word-lm: use only this many unlabelled reviews
     lm_valid_reviews: int = 1_000  # word-lm: unlabelled reviews held out for perplexity
     # word-lm: read whole reviews (bucketed, as the classifier reads them) or random windows of

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import datasets
@@ -269,6 +270,105 @@ def load_reviews(
     return datasets.DatasetDict(splits)
 
 
+def read_labelled(source: str | Path, text_column: str = "text", label_column: str = "label",
+                  split: str = "test") -> tuple[datasets.Dataset, str]:
+    """``(rows, origin)``: every row of a single file, or the ``split`` file of a folder, or a hub
+    dataset's ``split``, with ``text`` (cleaned) and ``label`` as the data spells it; rows without
+    text are skipped and counted. For scoring a model on data it was not trained on."""
+    path = Path(source)
+    if path.is_file() and path.suffix in _EXTENSIONS:
+        raw, origin = _read_single_file(path), str(path)
+    elif path.is_dir():
+        files = _find_split_files(path)
+        if split not in files:
+            raise FileNotFoundError(f"{path}: no {split} file (.parquet, .csv or .jsonl)")
+        raw, origin = _read_files({split: files[split]})[split], files[split]
+    elif path.suffix in _EXTENSIONS:
+        raise FileNotFoundError(f"no such file: {path}")
+    elif str(source).count("/") == 1 and not path.exists():
+        logger.info("loading %s[%s] from the Hugging Face hub", source, split)
+        raw, origin = datasets.load_dataset(str(source), split=split), f"{source}[{split}]"
+    else:
+        raise FileNotFoundError(f"no dataset at {source!r} (a .csv/.jsonl/.parquet file, a folder "
+                                "with a test file, or a hub id like owner/name)")
+    if len(raw) == 0:
+        raise ValueError(f"{origin}: no rows")
+    raw = _drop_rows_without_text(_select_columns(raw, origin, text_column, label_column), origin)
+    return raw.map(lambda batch: {"text": [clean_text(t) for t in batch["text"]]}, batched=True,
+                   desc="clean"), origin
+
+
+def parse_label_map(items: Sequence[str] | None) -> dict[str, str]:
+    """``["1=negative", "5=positive"]`` (the shell's ``--label-map``) as ``{"1": "negative",
+    ...}``; an item without ``=`` is a ValueError."""
+    mapping = {}
+    for item in items or ():
+        value, sep, label = item.partition("=")
+        if not sep or not value.strip() or not label.strip():
+            raise ValueError(f"label map item {item!r}: expected VALUE=LABEL, e.g. 1=negative")
+        mapping[value.strip()] = label.strip()
+    return mapping
+
+
+def map_onto_labels(rows: datasets.Dataset, origin: str, labels: Sequence[str],
+                    label_map: dict[str, str] | None = None,
+                    skip: Sequence[str] = ()) -> tuple[datasets.Dataset, dict]:
+    """The rows with their labels as ids of a trained model's ``labels``, and how each value of
+    the data was mapped (``{value: label name or None for skipped}``).
+
+    A value goes, first match wins: where ``label_map`` sends it (a model label); nowhere if it
+    is in ``skip`` (its rows are dropped and counted, e.g. the neutral 3 of five stars); to the
+    model label of the same name (any case); for a negative/positive model whose data spells
+    every label IMDB's way (0/1, neg/pos), to those. Any other value is a ValueError listing them
+    and the model's labels.
+    """
+    labels = list(labels)
+    by_name = {name.lower(): i for i, name in enumerate(labels)}
+    label_map = {str(k): v for k, v in (label_map or {}).items()}
+    for value, name in label_map.items():
+        if name.lower() not in by_name:
+            raise ValueError(f"label map {value}={name}: {name!r} is not one of the model's "
+                             f"labels {labels}")
+    skip = {_label_key(v) for v in skip}
+    values = rows.unique("label")
+    # IMDB's spellings only when every value is one (a 1 among 1..5 stars is not "positive")
+    imdb = labels == list(DEFAULT_LABELS) and all(
+        v is not None and _label_key(v).lower() in _LABEL_ALIASES for v in values)
+    ids: dict = {}
+    unmapped = []
+    for value in values:
+        key = _label_key(value) if value is not None else None
+        if key in label_map:
+            ids[value] = by_name[label_map[key].lower()]
+        elif key in skip:
+            ids[value] = None
+        elif key is not None and key.lower() in by_name:
+            ids[value] = by_name[key.lower()]
+        elif imdb and key is not None and key.lower() in _LABEL_ALIASES:
+            ids[value] = _LABEL_ALIASES[key.lower()]
+        else:
+            unmapped.append("no label" if key is None else key)
+    if unmapped:
+        raise ValueError(f"{origin}: label value(s) {sorted(unmapped)} match none of the model's "
+                         f"labels {labels}; map them with --label-map VALUE=LABEL or drop them "
+                         "with --skip-labels VALUE")
+    column = rows["label"]
+    keep = [i for i, value in enumerate(column) if ids[value] is not None]
+    if not keep:
+        raise ValueError(f"{origin}: every row's label is skipped")
+    if len(keep) < len(column):
+        logger.info("%s: %d of %d rows skipped for their label", origin, len(column) - len(keep),
+                    len(column))
+        rows = rows.select(keep).flatten_indices()
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=labels)})
+    rows = rows.map(lambda batch: {"label": [ids[v] for v in batch["label"]]}, batched=True,
+                    features=features, desc="labels")
+    how = {_label_key(v) if v is not None else None: (labels[i] if i is not None else None)
+           for v, i in ids.items()}
+    return rows, how
+
+
 def label_names(split: datasets.Dataset) -> list[str]:
     """The label names a split loaded by :func:`load_reviews` carries."""
     feature = split.features["label"]
@@ -276,36 +376,60 @@ def label_names(split: datasets.Dataset) -> list[str]:
         DEFAULT_LABELS)
 
 
-def load_unlabelled(source: str | Path = DEFAULT_SOURCE) -> datasets.Dataset:
-    """The unlabelled reviews beside ``source`` (cleaned ``text``): an ``unsupervised`` file in
-    a folder, ``train/unsup/*.txt`` of an aclImdb layout, or a hub dataset's ``unsupervised``
-    split. A source without them is a FileNotFoundError."""
+def load_unlabelled(source: str | Path = DEFAULT_SOURCE, text_column: str = "text"
+                    ) -> datasets.Dataset:
+    """Unlabelled texts (cleaned ``text``) for language-model pretraining.
+
+    ``source``: a single file (``.csv``/``.jsonl``/``.parquet`` read in ``text_column``, or
+    ``.txt`` with one text per line); a folder with an ``unsupervised`` file, or the aclImdb
+    layout's ``train/unsup/*.txt``; or a hub id, whose ``unsupervised`` split is read. Blank
+    texts are skipped and counted; a source without any is a FileNotFoundError / ValueError.
+    """
     path = Path(source)
-    if path.is_dir():
+    if path.is_file() and path.suffix == ".txt":
+        if path.stat().st_size == 0:
+            raise ValueError(f"{path}: the file has no rows")
+        raw = datasets.load_dataset("text", data_files=str(path), split="train")
+        raw = raw.filter(lambda batch: [bool(t.strip()) for t in batch["text"]], batched=True,
+                         desc="non-blank lines")  # blank lines separate paragraphs: not rows
+        origin = str(path)
+        text_column = "text"
+    elif path.is_file() and path.suffix in _EXTENSIONS:
+        raw, origin = _read_single_file(path), str(path)
+    elif path.is_dir():
         acl = next((p for p in (path, path / "aclImdb") if (p / "train" / "unsup").is_dir()), None)
         if acl is not None:
             files = sorted((acl / "train" / "unsup").glob("*.txt"))
             raw = datasets.Dataset.from_dict(
                 {"text": [f.read_text(encoding="utf-8") for f in files]})
+            origin, text_column = str(acl / "train" / "unsup"), "text"
         else:
             found = [p for p in sorted(path.iterdir())
                      if p.stem == "unsupervised" and p.suffix in _EXTENSIONS]
             if not found:
                 raise FileNotFoundError(f"{path}: no unsupervised.parquet/.csv/.jsonl of "
-                                        "unlabelled reviews (or aclImdb/train/unsup/)")
-            raw = datasets.load_dataset(_EXTENSIONS[found[0].suffix], data_files=str(found[0]),
-                                        split="train")
+                                        "unlabelled reviews (or aclImdb/train/unsup/); name a "
+                                        "file of your own text with --unlabelled")
+            raw, origin = _read_single_file(found[0]), str(found[0])
+    elif path.suffix in {*_EXTENSIONS, ".txt"}:
+        raise FileNotFoundError(f"no such file: {path}")
     elif str(source).count("/") == 1 and not path.exists():
         logger.info("loading the unsupervised split of %s from the Hugging Face hub", source)
         raw = datasets.load_dataset(str(source), split="unsupervised")
+        origin = f"{source}[unsupervised]"
     else:
-        raise FileNotFoundError(f"no dataset at {source!r} (a folder or a hub id like owner/name)")
-    if "text" not in raw.column_names:
-        raise ValueError(f"{source}: unlabelled reviews need a 'text' column, found "
-                         f"{raw.column_names}")
-    return raw.select_columns(["text"]).map(
-        lambda batch: {"text": [clean_text(t) for t in batch["text"]]}, batched=True,
-        desc="clean unlabelled")
+        raise FileNotFoundError(f"no unlabelled text at {source!r} (a .txt/.csv/.jsonl/.parquet "
+                                "file, a folder, or a hub id like owner/name)")
+    if text_column not in raw.column_names:
+        raise ValueError(f"{origin}: no column {text_column!r} of unlabelled text; the file has "
+                         f"{raw.column_names} (choose with --unlabelled-column)")
+    raw = raw.select_columns([text_column])
+    if text_column != "text":
+        raw = raw.rename_column(text_column, "text")
+    raw = _drop_rows_without_text(raw, origin)
+    return raw.map(lambda batch: {"text": [clean_text(t) for t in batch["text"]]}, batched=True,
+                   desc="clean unlabelled",  # one text type (files may read as large_string)
+                   features=datasets.Features({"text": datasets.Value("string")}))
 
 
 def split_validation(

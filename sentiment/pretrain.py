@@ -75,10 +75,12 @@ class Corpus:
 
 def corpus_texts(config: Config) -> tuple[datasets.Dataset, datasets.Dataset]:
     """``(train, held_out)`` reviews of the LM: the classifier's training reviews plus the
-    unlabelled ones, minus ``lm_valid_reviews`` unlabelled reviews held out for perplexity."""
+    unlabelled ones (``data.unlabelled``, else beside ``data.source``), minus ``lm_valid_reviews``
+    unlabelled reviews held out for perplexity."""
     data, seed = config.data, config.train.seed
     labelled = classifier_splits(data, seed)["train"].select_columns(["text"])
-    unlabelled = load_unlabelled(data.source).shuffle(seed=seed).flatten_indices()
+    unlabelled = load_unlabelled(data.unlabelled or data.source, data.unlabelled_column)
+    unlabelled = unlabelled.shuffle(seed=seed).flatten_indices()
     if data.unlabelled_limit is not None:
         unlabelled = unlabelled.select(range(min(data.unlabelled_limit, len(unlabelled))))
     held_out = min(data.lm_valid_reviews, len(unlabelled) // 2)

@@ -115,3 +115,71 @@ def test_multi_class_softmax_head_report_and_predict(classes, tmp_path):
     assert sum(result["scores"].values()) == pytest.approx(1.0)
     assert result["score"] == pytest.approx(max(result["scores"].values()))
     assert "macro-F1" in (output / "report.md").read_text()
+
+
+def _star_reviews(path, n=300, seed=11):
+    """Another domain's file: columns ``body``/``stars``; 1-2 stars the negative reviews, 4-5 the
+    positive ones, 3 a neutral row in between."""
+    rows = synthetic_reviews(n, seed)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["stars", "body", "product"])
+        for i, row in enumerate(rows):
+            stars = 3 if i % 10 == 0 else (4 + i // 2 % 2 if row["label"] else 1 + i // 2 % 2)
+            writer.writerow([stars, row["text"], f"p{i}"])
+    return path
+
+
+def test_cross_domain_evaluation_maps_columns_and_labels(trained_model, tmp_path, capsys):
+    data = _star_reviews(tmp_path / "products.csv")
+    assert commands.run("evaluate", [
+        "--model", str(trained_model), "--cross-domain", str(data), "--text-column", "body",
+        "--label-column", "stars", "--label-map", "1=negative", "2=Negative", "4=positive",
+        "5=positive", "--skip-labels", "3"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    output = trained_model / "cross-domain-products"
+    assert printed["report"] == str(output) and printed["n"] == 270  # 30 neutral rows dropped
+    report = json.loads((output / "report.json").read_text())
+    assert report["split"] == "cross-domain" and report["data"] == str(data)
+    assert report["label_mapping"] == {"1": "negative", "2": "negative", "3": None,
+                                       "4": "positive", "5": "positive"}
+    assert report["accuracy"] > 0.9  # the sentiment words carry over; the filler is the same
+    # the baselines are fitted on the model's own training reviews and scored on these rows
+    assert [b["short_name"] for b in report["baselines"]] == ["tfidf_lr", "nb_lr"]
+    assert all(b["accuracy"] > 0.9 for b in report["baselines"])
+    # the model's own in-domain report is untouched
+    assert json.loads((trained_model / "report.json").read_text())["split"] == "test"
+
+
+def test_cross_domain_names_unmapped_labels_and_bad_maps(trained_model, tmp_path, capsys):
+    data = _star_reviews(tmp_path / "products.csv", n=40)
+    args = ["--model", str(trained_model), "--cross-domain", str(data), "--text-column", "body",
+            "--label-column", "stars", "--no-baseline"]
+    assert commands.run("evaluate", args) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "['1', '2', '3', '4', '5']" in error and "--label-map" in error
+    assert commands.run("evaluate", args + ["--label-map", "1=awful"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "'awful' is not one of the model's labels ['negative', 'positive']" in error
+    assert commands.run("evaluate", args + ["--label-map", "1negative"]) == 1
+    assert "expected VALUE=LABEL" in capsys.readouterr().err
+    assert commands.run("evaluate", args[:4] + ["--text-column", "review"] + args[6:]) == 1
+    assert "['stars', 'body', 'product']" in capsys.readouterr().err
+
+
+def test_cross_domain_without_the_training_data_reports_no_baselines(trained_model, tmp_path):
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(trained_model, moved, ignore=shutil.ignore_patterns("cross-domain-*"))
+    config = json.loads((moved / "config.json").read_text())
+    config["data"]["source"] = str(tmp_path / "gone")
+    (moved / "config.json").write_text(json.dumps(config))
+    rows = synthetic_reviews(60, 3)
+    data = tmp_path / "imdb-like.jsonl"
+    data.write_text("".join(json.dumps({"review": r["text"], "sentiment": ["neg", "pos"][r["label"]]})
+                            + "\n" for r in rows))
+    report = pipeline.evaluate_cross_domain(moved, data, tmp_path / "out", "review", "sentiment")
+    assert report["n"] == 60 and report["accuracy"] > 0.9  # neg/pos map onto IMDB's labels
+    assert "baselines" not in report
+    assert "is not at hand" in report["baseline_error"]

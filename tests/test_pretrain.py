@@ -178,3 +178,45 @@ def test_output_prior_predicts_word_frequencies_before_training(output_layer):
     assert torch.allclose(log_probs.log_softmax(-1), expected, atol=1e-5)
     with pytest.raises(ValueError, match="19 counts"):
         model.set_output_prior(counts[:19].numpy())
+
+
+def test_pretraining_on_your_own_text_files(synthetic_dir, tmp_path, capsys):
+    """The unlabelled text can come from any file and column: one text per line of a .txt
+    (blank lines are not texts), or a column of a CSV; a wrong column names the file's."""
+    from conftest import synthetic_reviews
+
+    from sentiment import commands
+    from sentiment.data import load_unlabelled
+
+    texts = [r["text"] for r in synthetic_reviews(300, seed=21)]
+    lines = tmp_path / "notes.txt"
+    lines.write_text("\n\n".join(texts) + "\n")
+    assert load_unlabelled(lines)["text"] == [t.replace("<br /><br />", "  ") for t in texts]
+    table = tmp_path / "posts.csv"
+    import csv
+
+    with open(table, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "body"])
+        writer.writerows([[i, t] for i, t in enumerate(texts)] + [[300, ""]])
+    assert len(load_unlabelled(table, "body")) == 300  # the blank row is skipped, counted
+    with pytest.raises(ValueError, match=r"no column 'text'.*\['id', 'body'\]"):
+        load_unlabelled(table)
+    config = pretrain.make_config("tiny", data=str(synthetic_dir), unlabelled=str(table),
+                                  unlabelled_column="body", lm_valid_reviews=40, num_proc=1)
+    train_texts, held_out = pretrain.corpus_texts(config)
+    own = {t.replace("<br /><br />", "  ") for t in texts}
+    assert set(held_out["text"]) <= own and len(held_out) == 40
+    assert own - set(held_out["text"]) <= set(train_texts["text"])
+    output = tmp_path / "lm"
+    assert commands.run("pretrain", [
+        "--preset", "tiny", "--data", str(synthetic_dir), "--unlabelled", str(lines),
+        "--lm-valid-reviews", "40", "--epochs", "1", "--output", str(output), "--no-progress",
+        "--num-proc", "1"]) == 0
+    config = json.loads((output / "config.json").read_text())
+    assert config["data"]["unlabelled"] == str(lines)
+    assert math.isfinite(json.loads((output / "metrics.jsonl").read_text().splitlines()[-1])
+                         ["valid_perplexity"])
+    assert commands.run("pretrain", ["--preset", "tiny", "--data", str(synthetic_dir),
+                                     "--unlabelled", str(tmp_path / "none.txt")]) == 1
+    assert "no such file" in capsys.readouterr().err

@@ -49,3 +49,21 @@ def test_accuracy_on_real_test_reviews_matches_the_card():
     p = card["test_accuracy"]
     sampling = 1.96 * np.sqrt(p * (1 - p) / SAMPLE)
     assert accuracy >= low - sampling, (accuracy, card["test_accuracy"])
+
+
+@needs(IMDB / "test.parquet")
+def test_shipped_model_cross_domain_on_renamed_real_reviews(tmp_path):
+    """Real reviews in a file of another shape (``review``/``sentiment``, pos/neg) go through
+    the cross-domain evaluation with their columns and spellings mapped."""
+    import pandas as pd
+
+    from sentiment.pipeline import evaluate_cross_domain
+
+    frame = pd.read_parquet(IMDB / "test.parquet").sample(300, random_state=0)
+    frame = pd.DataFrame({"sentiment": frame["label"].map({0: "neg", 1: "pos"}),
+                          "review": frame["text"]})
+    frame.to_csv(tmp_path / "reviews.csv", index=False)
+    report = evaluate_cross_domain(SHIPPED_MODEL, tmp_path / "reviews.csv", tmp_path / "out",
+                                   "review", "sentiment", baseline=False)
+    assert report["n"] == 300 and report["accuracy"] > 0.85
+    assert report["label_mapping"] == {"neg": "negative", "pos": "positive"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
@@ -53,12 +54,73 @@ class SentimentModel:
                 for tokens in self.tokenizer.pipe(cleaned)]
 
     def score(self, texts: Sequence[str], batch_size: int = 64, mixed_precision: bool = True,
-              all_scores: bool = False) -> list[dict]:
+              all_scores: bool = False, max_tokens: int | None = None) -> list[dict]:
         """``{"label", "score"}`` (and ``"scores"``) per text, in input order; the texts are
-        taken as given (:func:`predict` checks them first)."""
+        taken as given (:func:`predict` checks them first). ``max_tokens``: see
+        :func:`score_ids`."""
         scores = score_ids(self.model, self.encode(texts), batch_size, self.vocab.pad_index or 0,
-                           mixed_precision=mixed_precision)
+                           mixed_precision=mixed_precision, max_tokens=max_tokens)
         return to_results(scores, self.labels, all_scores)
+
+    def explain(self, text: str, steps: int = 32) -> dict:
+        """The label and score of ``text`` and which words pushed it there: ``"words"``, one
+        ``{"token", "weight"}`` per token in order; ``weight`` > 0 pushed toward the predicted
+        label, < 0 away from it, scaled so that the strongest is ±1.
+
+        Integrated gradients (Sundararajan et al., 2017) of the predicted label's logit with
+        respect to the word embeddings, from an all-zero embedding, in ``steps`` points scored
+        as one batch (one forward and one backward pass, float32). The raw attributions add up
+        to the logit's change from that baseline (``"logit"`` and ``"baseline_logit"``), so
+        they account for the score rather than just its local slope. Words outside the
+        vocabulary are ``<unk>`` to the model and shown as written.
+        """
+        if self.model.core.embedding is None:
+            raise ValueError("explanations need a model with a word embedding")
+        tokens = next(iter(self.tokenizer.pipe([clean_text(text[:MAX_CHARS])])))[
+            : self.max_length]
+        ids = self.vocab.encode(tokens)
+        batch = pad_batch([ids] * (steps + 2), self.vocab.pad_index or 0).to(self.device)
+        # row 0: the text; row 1: the baseline (zero embeddings); rows 2..: the embeddings scaled
+        # by the midpoints of ``steps`` equal steps between them
+        alphas = torch.cat([torch.tensor([1.0, 0.0]), (torch.arange(steps) + 0.5) / steps])
+        alphas = alphas.to(self.device)
+        captured = {}
+
+        def scale(module, inputs, output):
+            scaled = (alphas[:, None, None] * output.detach()).requires_grad_()
+            captured["scaled"], captured["embedded"] = scaled, output.detach()[0]
+            return scaled
+
+        hook = self.model.core.embedding.register_forward_hook(scale)
+        no_cudnn = (torch.backends.cudnn.flags(enabled=False) if self.device.type == "cuda"
+                    else contextlib.nullcontext())  # cuDNN's RNN backward needs train mode
+        try:
+            with torch.enable_grad(), no_cudnn:
+                logits = self.model(batch).logits.float()
+                probs = class_probs(_to_probs(logits[:1].detach(), self.num_classes)
+                                    .cpu().numpy())
+                predicted = int(predicted_classes(probs)[0])
+                if self.num_classes == 2:  # one logit: positive's; negative's is its opposite
+                    target = logits if predicted == 1 else -logits
+                else:
+                    target = logits[:, predicted]
+                target[2:].sum().backward()
+        finally:
+            hook.remove()
+            self.model.zero_grad(set_to_none=True)
+        mean_grad = captured["scaled"].grad[2:].mean(0)
+        raw = (mean_grad * captured["embedded"]).sum(-1)[: len(ids)].cpu()
+        weights = raw / raw.abs().max().clamp_min(1e-12)
+        return {"label": self.labels[predicted], "score": float(probs[0, predicted]),
+                "logit": float(target[0].detach()), "baseline_logit": float(target[1].detach()),
+                "words": [{"token": token, "weight": round(float(w), 4),
+                           "attribution": float(a)}
+                          for token, w, a in zip(tokens, weights.tolist(), raw.tolist(),
+                                                 strict=True)]}
+
+    @property
+    def num_classes(self) -> int:
+        return getattr(self.model, "num_classes", 2)
 
     def __repr__(self) -> str:
         return f"SentimentModel(path={self.path!r}, vocab_size={len(self.vocab)})"
@@ -71,6 +133,7 @@ def score_ids(
     pad_index: int = 0,
     max_length: int | None = None,
     mixed_precision: bool = True,
+    max_tokens: int | None = None,
 ) -> np.ndarray:
     """Class probabilities per id sequence, batched sorted by length, input order kept: a
     binary model's probability of its second label (*positive*) as shape ``(N,)``, a
@@ -78,21 +141,44 @@ def score_ids(
 
     ``mixed_precision``: run the RNN in the device's fast lower precision where it has one
     (:func:`~sentiment.precision.autocast_dtype`); the head and the probabilities stay float32.
+    ``max_tokens``: a batch also ends before its padded size (rows × longest) would pass this,
+    so that a few long texts do not pad many short ones.
     """
     device = next(model.parameters()).device
-    order = np.argsort([len(s) for s in sequences], kind="stable")
+    lengths = [max(len(s), 1) for s in sequences]
+    order = np.argsort(lengths, kind="stable")
     classes = getattr(model, "num_classes", 2)
     shape = (len(sequences),) if classes == 2 else (len(sequences), classes)
     scores = np.empty(shape, dtype=np.float64)
     model.eval()
     with torch.inference_mode(), autocast(device, autocast_dtype(device, mixed_precision)):
-        for start in range(0, len(order), batch_size):
-            indices = order[start : start + batch_size]
+        for indices in length_batches(order, lengths, batch_size, max_tokens):
             batch = pad_batch([sequences[i] for i in indices], pad_index, max_length).to(device)
-            logits = model(batch).logits.float()
-            probs = torch.sigmoid(logits) if classes == 2 else torch.softmax(logits, dim=-1)
-            scores[indices] = probs.cpu().numpy()
+            scores[indices] = _to_probs(model(batch).logits.float(), classes).cpu().numpy()
     return scores
+
+
+def _to_probs(logits: torch.Tensor, classes: int) -> torch.Tensor:
+    """A binary model's P(second label) from its one logit; else the softmax over classes."""
+    return torch.sigmoid(logits) if classes == 2 else torch.softmax(logits, dim=-1)
+
+
+def length_batches(order: np.ndarray, lengths: Sequence[int], batch_size: int,
+                   max_tokens: int | None = None) -> list[np.ndarray]:
+    """``order`` (indices sorted by ``lengths``) cut into consecutive batches of at most
+    ``batch_size`` rows and, with ``max_tokens``, at most that many padded tokens (a longer
+    sequence alone is a batch of its own)."""
+    batches, start = [], 0
+    while start < len(order):
+        end = min(start + batch_size, len(order))
+        if max_tokens is not None:
+            end = start + 1
+            while (end < len(order) and end - start < batch_size
+                   and (end - start + 1) * lengths[order[end]] <= max_tokens):
+                end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
 
 
 def class_probs(scores: np.ndarray) -> np.ndarray:

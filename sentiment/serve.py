@@ -2,6 +2,7 @@
 
     POST /predict   {"text": "A wonderful film"}          -> {"label": ..., "score": ...}
                     {"text": ["Great", "Awful", ...]}      -> [{"label": ..., "score": ...}, ...]
+    POST /explain   {"text": "A dull film"}  -> label, score and each word's push ("words")
     GET  /health    model, labels, device
     GET  /          a page: paste a review, see its label and score
     GET  /docs      the OpenAPI documentation (FastAPI's)
@@ -41,6 +42,27 @@ else:
             description="one review, or a list of reviews",
             examples=["A wonderful, moving film.", ["Great acting.", "A dull mess."]])
 
+    class ExplainRequest(BaseModel):
+        """One review to explain."""
+
+        text: str = Field(description="one review", examples=["A dull film with one great scene."])
+
+    class Word(BaseModel):
+        """A token and how much it pushed the label (> 0 toward it, strongest ±1)."""
+
+        token: str
+        weight: float
+        attribution: float
+
+    class Explanation(BaseModel):
+        """A label, its probability, and each word's push (integrated gradients)."""
+
+        label: str
+        score: float
+        logit: float
+        baseline_logit: float
+        words: list[Word]
+
     class Prediction(BaseModel):
         """A label and the probability of that label."""
 
@@ -57,6 +79,7 @@ class ServeConfig:
     max_body_bytes: int = 2_000_000
     max_batch: int = 64  # texts scored in one forward pass
     max_wait_ms: float = 5.0  # how long a lone request waits for company
+    max_explain_chars: int = 20_000  # an explanation scores 34 copies of the text
 
 
 class Batcher:
@@ -169,6 +192,20 @@ def create_app(model: str | Path | SentimentModel | None = None,
             return []
         results = await batcher.score(texts)
         return results[0] if single else results
+
+    @app.post("/explain", response_model=Explanation)
+    async def explain(request: ExplainRequest):
+        """The label and score of one text and which words pushed it there: integrated
+        gradients of the label's logit over the word embeddings (``weight`` scaled so that the
+        strongest word is ±1; the raw ``attribution``s add up to ``logit - baseline_logit``)."""
+        text = request.text
+        if not text.strip():
+            raise HTTPException(422, "text is empty or whitespace only")
+        if len(text) > config.max_explain_chars:
+            raise HTTPException(413, f"text has {len(text)} characters; the limit for "
+                                     f"explanations is {config.max_explain_chars}")
+        loop = asyncio.get_running_loop()  # on the batcher's thread: one model user at a time
+        return await loop.run_in_executor(batcher.worker, loaded.explain, text)
 
     @app.get("/health")
     async def health():

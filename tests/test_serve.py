@@ -54,6 +54,23 @@ def test_limits_and_bad_requests_are_clear_4xx(client):
     assert huge.status_code == 413 and "body" in huge.json()["detail"]
 
 
+def test_explain_names_the_words_that_pushed_the_label(client, trained_model):
+    review = "the movie was long and the plot was dull and boring, the music was fine"
+    body = client.post("/explain", json={"text": review}).json()
+    expected = predict(review, model=trained_model)
+    assert body["label"] == expected["label"] == "negative"
+    assert body["score"] == pytest.approx(expected["score"], abs=0.02)  # float32 vs bf16
+    assert [w["token"] for w in body["words"]] == review.replace(",", " ,").split()
+    top = sorted(body["words"], key=lambda w: -w["weight"])[:2]
+    assert {w["token"] for w in top} == {"dull", "boring"}
+    assert max(abs(w["weight"]) for w in body["words"]) == pytest.approx(1.0)
+    # integrated gradients account for the whole change of the logit from the baseline
+    total = sum(w["attribution"] for w in body["words"])
+    assert total == pytest.approx(body["logit"] - body["baseline_logit"], rel=0.05, abs=0.05)
+    assert client.post("/explain", json={"text": " "}).status_code == 422
+    assert client.post("/explain", json={"text": ["a", "b"]}).status_code == 422
+
+
 def test_health_page_and_docs(client):
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["labels"] == ["negative", "positive"]
@@ -135,8 +152,14 @@ def test_page_in_a_real_browser(live_server, trained_model, tmp_path):
             page.wait_for_selector("#label", timeout=15_000)
             assert page.inner_text("#label") == expected["label"] == "positive"
             assert f"{expected['score']:.3f}" in page.inner_text("#score")
+            page.wait_for_selector("#explanation:not([hidden])", timeout=15_000)
+            weights = {page.inner_text(f"#words .word >> nth={i}"):
+                       float(page.get_attribute(f"#words .word >> nth={i}", "data-weight"))
+                       for i in range(page.locator("#words .word").count())}
+            assert max(weights, key=weights.get) in ("loved", "brilliant", "superb", "moving")
             page.fill("#review", "   ")
             page.click("#classify")
+            page.wait_for_selector("#explanation[hidden]", state="attached", timeout=15_000)
             page.wait_for_selector("#result.error", timeout=15_000)
             assert "empty" in page.inner_text("#result")
             page.fill("#review", review)

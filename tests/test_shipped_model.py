@@ -6,6 +6,7 @@ import importlib
 import json
 
 import numpy as np
+import pytest
 from conftest import IMDB, needs
 
 from sentiment import load_model, predict
@@ -67,3 +68,21 @@ def test_shipped_model_cross_domain_on_renamed_real_reviews(tmp_path):
                                    "review", "sentiment", baseline=False)
     assert report["n"] == 300 and report["accuracy"] > 0.85
     assert report["label_mapping"] == {"neg": "negative", "pos": "positive"}
+
+
+@needs(IMDB / "test.parquet")
+def test_shipped_model_explanations_add_up_on_real_reviews():
+    """Integrated gradients on real reviews: the words' attributions account for the logit's
+    change from the baseline, and the label and score are predict's."""
+    import pyarrow.parquet as pq
+
+    model = load_model()
+    texts = pq.read_table(IMDB / "test.parquet", columns=["text"]).slice(0, 6)["text"].to_pylist()
+    for text in texts:
+        explained = model.explain(text)
+        expected = predict(text, model=model)
+        assert explained["label"] == expected["label"]
+        assert explained["score"] == pytest.approx(expected["score"], abs=0.03)
+        change = explained["logit"] - explained["baseline_logit"]
+        total = sum(w["attribution"] for w in explained["words"])
+        assert total == pytest.approx(change, rel=0.1, abs=0.1)

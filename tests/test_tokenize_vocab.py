@@ -53,3 +53,25 @@ def test_real_reviews_tokenize():
     lengths = [len(t) for t in tokens]
     assert min(lengths) > 3 and 150 < sum(lengths) / len(lengths) < 400
     assert all("<br" not in tok for toks in tokens[:200] for tok in toks)
+
+
+def test_spacy_vocabulary_stays_bounded_on_a_long_stream(monkeypatch):
+    """A stream of new words (a big file, a long-running server) does not grow spaCy's string
+    store without end; renewing it leaves the tokens unchanged."""
+    from sentiment import tokenize
+
+    monkeypatch.setattr(tokenize, "MAX_STRINGS", 5_000)
+    tokenize._english.cache_clear()
+    tokenizer = tokenize.Tokenizer()
+    texts = [f"Review {i}: word{i}a word{i}b, isn't it GREAT{i}?" for i in range(3_000)]
+    reference = [["review", f"{i}", ":", f"word{i}a", f"word{i}b", ",", "is", "n't", "it",
+                  f"great{i}", "?"] for i in range(3_000)]
+    sizes, tokens = [], []
+    for start in range(0, len(texts), 250):
+        tokens += tokenizer.pipe(texts[start:start + 250])
+        sizes.append(len(tokenize._english().vocab.strings))
+    assert tokens == reference
+    assert max(sizes) <= 5_000  # renewed whenever it passed the bound
+    assert any(later < earlier for earlier, later in zip(sizes, sizes[1:]))
+    assert sizes[-1] < 3_000 * 3  # what it would hold without renewal
+    tokenize._english.cache_clear()

@@ -1,6 +1,7 @@
 """How a server's dynamic batches should be cut: padding against sequential steps.
 
-    python -m benchmarks.score_batches --data ../shared/data/imdb --group 32 --budgets 4096 8192 16384
+    python -m benchmarks.score_batches --data ../shared/data/imdb --group 32 \
+        --budgets 4096 8192 16384
 
 A served batch is whatever requests arrived together: reviews of random lengths. Scored as one
 padded batch, a few long reviews pad all the short ones (IMDB's lengths are heavy-tailed).

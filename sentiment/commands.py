@@ -309,6 +309,10 @@ def generate(argv: list[str] | None = None) -> None:
     print(generate_text(lm, args.prefix, args.num_chars, args.temperature, args.top_k, args.seed))
 
 
+def _optional_int(text: str) -> int | None:
+    return None if text.lower() in ("none", "null") else int(text)
+
+
 def serve(argv: list[str] | None = None) -> None:
     """Serve a sentiment model over HTTP (FastAPI + uvicorn; pip install 'sentiment[serve]').
 
@@ -316,7 +320,8 @@ def serve(argv: list[str] | None = None) -> None:
     sentiment serve --model runs/sentiment --port 8080
 
     GET / is a page to try reviews on; POST /predict takes {"text": "..."} or {"text": [...]};
-    GET /health; GET /docs is the OpenAPI documentation. Concurrent requests are scored together.
+    POST /explain {"text": "..."} says which words pushed the label; GET /health; GET /docs is
+    the OpenAPI documentation. Concurrent requests are scored together.
     """
     from .cli import setup_logging
     from .serve import ServeConfig
@@ -334,17 +339,21 @@ def serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms,
                         help="how long a request waits for others to batch with "
                              "(default: %(default)s)")
+    parser.add_argument("--max-tokens", type=_optional_int, default=defaults.max_tokens,
+                        help="padded tokens scored together at most; 'none' for no budget "
+                             "(default: %(default)s)")
     parser.add_argument("--max-texts", type=int, default=defaults.max_texts,
                         help="texts allowed in one request (default: %(default)s)")
     parser.add_argument("--max-text-chars", type=int, default=defaults.max_text_chars,
                         help="characters allowed in one text (default: %(default)s)")
     args = parser.parse_args(argv)
-    for name in ("max_batch", "max_texts", "max_text_chars"):
-        if getattr(args, name) < 1:
+    for name in ("max_batch", "max_texts", "max_text_chars", "max_tokens"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     setup_logging()
     config = ServeConfig(max_text_chars=args.max_text_chars, max_texts=args.max_texts,
-                         max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
+                         max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                         max_tokens=args.max_tokens)
     run_server(args.model, args.host, args.port, config)
 
 

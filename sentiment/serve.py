@@ -78,6 +78,9 @@ class ServeConfig:
     max_texts: int = 256  # texts in one request
     max_body_bytes: int = 2_000_000
     max_batch: int = 64  # texts scored in one forward pass
+    # ... and at most this many padded tokens in one: a served batch is reviews of random
+    # lengths, and scored as one batch a few long ones pad all the short ones (BENCHMARKS.md)
+    max_tokens: int | None = 8_192
     max_wait_ms: float = 5.0  # how long a lone request waits for company
     max_explain_chars: int = 20_000  # an explanation scores 34 copies of the text
 
@@ -85,8 +88,10 @@ class ServeConfig:
 class Batcher:
     """Collects texts from concurrent requests and scores them in batches on one worker thread."""
 
-    def __init__(self, model: SentimentModel, max_batch: int = 64, max_wait_ms: float = 5.0):
+    def __init__(self, model: SentimentModel, max_batch: int = 64, max_wait_ms: float = 5.0,
+                 max_tokens: int | None = None):
         self.model, self.max_batch, self.max_wait = model, max_batch, max_wait_ms / 1000
+        self.max_tokens = max_tokens
         self.queue: asyncio.Queue = asyncio.Queue()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment-batch")
         self.task: asyncio.Task | None = None
@@ -137,7 +142,7 @@ class Batcher:
                 start += len(request)
 
     def _predict(self, texts: list[str]) -> list[dict]:
-        return self.model.score(texts, self.max_batch)
+        return self.model.score(texts, self.max_batch, max_tokens=self.max_tokens)
 
 
 PAGE = Path(__file__).parent / "page.html"
@@ -152,7 +157,7 @@ def create_app(model: str | Path | SentimentModel | None = None,
     config = config or ServeConfig()
     page_html = PAGE.read_text(encoding="utf-8")
     loaded = model if isinstance(model, SentimentModel) else load_model(model)
-    batcher = Batcher(loaded, config.max_batch, config.max_wait_ms)
+    batcher = Batcher(loaded, config.max_batch, config.max_wait_ms, config.max_tokens)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -11,7 +11,6 @@ import datasets
 import spacy
 from datasets.fingerprint import Hasher
 
-
 # spaCy's vocabulary keeps every new string it meets, so a long stream of text (scoring a
 # file of a million reviews, a server running for weeks) grows it without end: +90 MB over
 # IMDB's 100,000 reviews (BENCHMARKS.md). Past this many strings the pipeline is built afresh;

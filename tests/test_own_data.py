@@ -177,8 +177,9 @@ def test_cross_domain_without_the_training_data_reports_no_baselines(trained_mod
     (moved / "config.json").write_text(json.dumps(config))
     rows = synthetic_reviews(60, 3)
     data = tmp_path / "imdb-like.jsonl"
-    data.write_text("".join(json.dumps({"review": r["text"], "sentiment": ["neg", "pos"][r["label"]]})
-                            + "\n" for r in rows))
+    data.write_text("".join(json.dumps({"review": r["text"],
+                                        "sentiment": ["neg", "pos"][r["label"]]}) + "\n"
+                            for r in rows))
     report = pipeline.evaluate_cross_domain(moved, data, tmp_path / "out", "review", "sentiment")
     assert report["n"] == 60 and report["accuracy"] > 0.9  # neg/pos map onto IMDB's labels
     assert "baselines" not in report

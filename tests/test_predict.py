@@ -3,7 +3,9 @@ from __future__ import annotations
 import importlib
 import resource
 
+import numpy as np
 import pytest
+from conftest import synthetic_reviews
 
 from sentiment import load_model, predict
 from sentiment.predict import MAX_CHARS
@@ -113,3 +115,29 @@ def test_a_cached_model_is_never_moved_for_another_caller(trained_model):
     moved = on_device(detached, torch.device("cpu"))
     assert moved is not detached and moved.model is not cached.model
     assert load_model(trained_model, "cpu") is cached and cached.device.type == "cpu"
+
+
+def test_length_batches_keep_to_rows_and_padded_tokens():
+    from sentiment.predict import length_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 900, size=500).tolist()
+    order = np.argsort(lengths, kind="stable")
+    for batch_size, budget in ((64, None), (64, 4096), (16, 1000), (64, 500)):
+        batches = length_batches(order, lengths, batch_size, budget)
+        assert np.array_equal(np.concatenate(batches), order)  # every row once, in order
+        assert all(len(b) <= batch_size for b in batches)
+        if budget is not None:  # a row longer than the budget is a batch of its own
+            assert all(len(b) * max(lengths[i] for i in b) <= budget or len(b) == 1
+                       for b in batches)
+    assert len(length_batches(order, lengths, 64, 4096)) > len(length_batches(order, lengths, 64))
+
+
+def test_a_token_budget_does_not_change_the_scores(trained_model):
+    from sentiment.predict import score_ids
+
+    model = load_model(trained_model)
+    ids = model.encode([r["text"] for r in synthetic_reviews(120, seed=9)])
+    plain = score_ids(model.model, ids, 64, mixed_precision=False)
+    budget = score_ids(model.model, ids, 64, mixed_precision=False, max_tokens=300)
+    np.testing.assert_allclose(budget, plain, atol=1e-5)

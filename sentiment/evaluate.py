@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 from scipy import sparse
+from scipy.stats import binomtest
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
@@ -38,6 +39,25 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (centre - half, centre + half)
+
+
+def paired_comparison(labels, predicted, other) -> dict:
+    """This model against another on the same examples (paired): the accuracy difference with
+    its 95% interval (Wald, on the discordant pairs) and McNemar's exact p-value. Overlapping
+    per-model intervals hide that both models are scored on the same reviews; the paired
+    interval is the one that says whether one is better."""
+    labels, predicted, other = (np.asarray(x) for x in (labels, predicted, other))
+    n = len(labels)
+    right, other_right = predicted == labels, other == labels
+    only_this, only_other = int((right & ~other_right).sum()), int((~right & other_right).sum())
+    difference = (only_this - only_other) / n
+    se = math.sqrt(max(only_this + only_other - (only_this - only_other) ** 2 / n, 0.0)) / n
+    discordant = only_this + only_other
+    p_value = float(binomtest(only_this, discordant, 0.5).pvalue) if discordant else 1.0
+    return {"difference": difference, "difference_ci95": [difference - 1.96 * se,
+                                                          difference + 1.96 * se],
+            "only_this_right": only_this, "only_other_right": only_other,
+            "mcnemar_p": p_value}
 
 
 def calibration(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> dict:
@@ -182,6 +202,8 @@ def build_report(
                 "accuracy": b_correct / n,
                 "accuracy_ci95": list(wilson_interval(b_correct, n)),
                 "roc_auc": _roc_auc(labels, baseline_matrix),
+                "model_vs_baseline": paired_comparison(
+                    labels, predicted, predicted_classes(baseline_matrix)),
             })
         report["baseline"] = report["baselines"][0]  # the first (TF-IDF), as before
     return report
@@ -272,6 +294,15 @@ def report_markdown(report: dict) -> str:
         lines += [f"| {b['name']} | {b['accuracy']:.4f} | {b['accuracy_ci95'][0]:.4f}–"
                   f"{b['accuracy_ci95'][1]:.4f} | {_fmt(b['roc_auc'])} |"
                   for b in report["baselines"]]
+        lines += ["", "Paired, on the same examples (this model minus the baseline):", "",
+                  "| baseline | accuracy difference | 95% CI | only this model right | "
+                  "only the baseline right | McNemar p |", "| --- | --- | --- | --- | --- | --- |"]
+        for b in report["baselines"]:
+            c = b["model_vs_baseline"]
+            lines.append(f"| {b['name']} | {c['difference']:+.4f} | "
+                         f"{c['difference_ci95'][0]:+.4f} to {c['difference_ci95'][1]:+.4f} | "
+                         f"{c['only_this_right']} | {c['only_other_right']} | "
+                         f"{c['mcnemar_p']:.2g} |")
     lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |",
               "| --- | --- | --- | --- | --- |"]
     for name in report["label_names"]:

@@ -5,7 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from sentiment.evaluate import build_report, calibration, wilson_interval, write_report
+from sentiment.evaluate import (
+    build_report,
+    calibration,
+    paired_comparison,
+    wilson_interval,
+    write_report,
+)
 
 
 def test_wilson_interval():
@@ -39,3 +45,23 @@ def test_report_figures_and_files(tmp_path):
                  "reliability.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert "Against the baseline" in (tmp_path / "report.md").read_text()
+
+
+def test_paired_comparison_counts_discordant_pairs_and_tests_them():
+    labels = np.array([1, 0] * 500)
+    this = labels.copy()
+    other = labels.copy()
+    this[:30] = 1 - this[:30]  # this model wrong on 30 reviews
+    other[30:90] = 1 - other[30:90]  # the other wrong on 60 others
+    result = paired_comparison(labels, this, other)
+    assert result["only_this_right"] == 60 and result["only_other_right"] == 30
+    assert result["difference"] == pytest.approx(0.03)
+    low, high = result["difference_ci95"]
+    assert 0 < low < 0.03 < high  # se = sqrt(90 - 900/1000)/1000
+    assert low == pytest.approx(0.03 - 1.96 * np.sqrt(90 - 0.9) / 1000)
+    assert result["mcnemar_p"] == pytest.approx(0.002060, abs=1e-6)  # exact binomial, 60 of 90
+    same = paired_comparison(labels, this, this)
+    assert same["difference"] == 0 and same["mcnemar_p"] == 1.0
+    report = build_report(labels, this.astype(float), ["t"] * 1000, [5] * 1000,
+                          {"tfidf_lr": other.astype(float)})
+    assert report["baseline"]["model_vs_baseline"]["only_this_right"] == 60

@@ -101,13 +101,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=400, help="per level")
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--max-tokens", default="8192",
+                        help="the server's padded-token budget per batch ('none': one batch)")
     parser.add_argument("--output", default=None, help="write the results here (JSON)")
     args = parser.parse_args()
     texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
         0, max(args.requests, 64 * 8))["text"].to_pylist()
     port = _free_port()
     command = [sys.executable, "-m", "sentiment", "serve", "--port", str(port),
-               "--max-wait-ms", str(args.max_wait_ms)]
+               "--max-wait-ms", str(args.max_wait_ms), "--max-tokens", args.max_tokens]
     if args.model:
         command += ["--model", args.model]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -133,7 +135,8 @@ def main() -> None:
     predict(texts[: args.requests], model=model, batch_size=64)
     batch_rate = args.requests / (time.perf_counter() - start)
     result = {"levels": levels, "predict_batch64_reviews_per_s": batch_rate,
-              "max_wait_ms": args.max_wait_ms, "model": str(model.path)}
+              "max_wait_ms": args.max_wait_ms, "max_tokens": args.max_tokens,
+              "model": str(model.path)}
     print("| clients | requests/s | p50 ms | p99 ms | mean batch | errors |")
     print("| --- | --- | --- | --- | --- | --- |")
     for level in levels:

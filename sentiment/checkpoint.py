@@ -39,6 +39,11 @@ def _write_json(path: Path, data) -> None:
 def _save_weights(module: nn.Module, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     save_model(module, str(tmp))
+    # safetensors writes its file owner-only (0600); a model is meant to be shared and shipped
+    # like the JSON beside it, so it gets the mode the umask gives any new file
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
 
 

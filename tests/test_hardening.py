@@ -119,3 +119,18 @@ def test_training_mistakes_are_one_line_from_the_shell(tmp_path, capsys):
     last = err.splitlines()[-1]
     assert last.startswith("sentiment train: error:") and "missing column" in last
     assert "train.csv" in last and "Traceback" not in err
+
+
+def test_saved_weights_are_as_readable_as_the_json_beside_them(trained_model, tmp_path):
+    """safetensors writes owner-only files; a saved (and shipped) model follows the umask."""
+    import os
+
+    from sentiment.checkpoint import export_model
+
+    previous = os.umask(0o022)
+    try:
+        target = export_model(trained_model, tmp_path / "exported", "float16")
+    finally:
+        os.umask(previous)
+    weights = (target / "model.safetensors").stat().st_mode & 0o777
+    assert weights == (target / "config.json").stat().st_mode & 0o777 == 0o644

@@ -200,20 +200,17 @@ def evaluate(argv: list[str] | None = None) -> None:
             args.model, args.cross_domain, output, args.text_column, args.label_column,
             parse_label_map(args.label_map), args.skip_labels, args.split, args.batch_size,
             args.baseline, args.device, args.limit, args.mixed_precision, args.train_data)
-        print(json.dumps({"accuracy": report["accuracy"], "n": report["n"],
-                          "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
-                          "report": output}, indent=2))
-        return
-    if args.split not in ("test", "valid"):
-        parser.error(f"--split: test or valid for the model's own data, got {args.split!r}")
-    if args.output is None and shipped:
-        args.output = "runs/shipped-report"  # never write into the installed package
-    report = evaluate_saved_model(args.model, args.data, args.split, args.output, args.batch_size,
-                                  args.baseline, args.device, args.limit,
-                                  mixed_precision=args.mixed_precision)
+    else:
+        if args.split not in ("test", "valid"):
+            parser.error(f"--split: test or valid for the model's own data, got {args.split!r}")
+        # the shipped model's report never goes into the installed package
+        output = args.output or ("runs/shipped-report" if shipped else args.model)
+        report = evaluate_saved_model(args.model, args.data, args.split, output,
+                                      args.batch_size, args.baseline, args.device, args.limit,
+                                      mixed_precision=args.mixed_precision)
     print(json.dumps({"accuracy": report["accuracy"], "n": report["n"],
                       "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
-                      "report": str(args.output or args.model)}, indent=2))
+                      "report": str(output)}, indent=2))
 
 
 def _report_name(data: str) -> str:
@@ -309,10 +306,6 @@ def generate(argv: list[str] | None = None) -> None:
     print(generate_text(lm, args.prefix, args.num_chars, args.temperature, args.top_k, args.seed))
 
 
-def _optional_int(text: str) -> int | None:
-    return None if text.lower() in ("none", "null") else int(text)
-
-
 def serve(argv: list[str] | None = None) -> None:
     """Serve a sentiment model over HTTP (FastAPI + uvicorn; pip install 'sentiment[serve]').
 
@@ -323,7 +316,7 @@ def serve(argv: list[str] | None = None) -> None:
     POST /explain {"text": "..."} says which words pushed the label; GET /health; GET /docs is
     the OpenAPI documentation. Concurrent requests are scored together.
     """
-    from .cli import setup_logging
+    from .cli import _parse_optional, setup_logging
     from .serve import ServeConfig
     from .serve import serve as run_server
 
@@ -339,7 +332,7 @@ def serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms,
                         help="how long a request waits for others to batch with "
                              "(default: %(default)s)")
-    parser.add_argument("--max-tokens", type=_optional_int, default=defaults.max_tokens,
+    parser.add_argument("--max-tokens", type=_parse_optional(int), default=defaults.max_tokens,
                         help="padded tokens scored together at most; 'none' for no budget "
                              "(default: %(default)s)")
     parser.add_argument("--max-texts", type=int, default=defaults.max_texts,

@@ -34,6 +34,12 @@ def clean_text(text: str) -> str:
     return _HTML_BREAK.sub(" ", text)
 
 
+def _clean(split: datasets.Dataset, desc: str) -> datasets.Dataset:
+    """``split`` with :func:`clean_text` applied to its ``text`` column."""
+    return split.map(lambda batch: {"text": [clean_text(t) for t in batch["text"]]}, batched=True,
+                     desc=desc)
+
+
 def _find_split_files(folder: Path) -> dict[str, str]:
     files: dict[str, str] = {}
     for path in sorted(folder.iterdir()):
@@ -264,9 +270,7 @@ def load_reviews(
         raw = {"train": parts["train"], "test": parts["test"]}
         logger.info("%s: %d rows, a seeded stratified test split of %d (test_fraction %s)",
                     origin["whole"], len(whole), len(raw["test"]), test_fraction)
-    splits = {name: raw[name].map(lambda batch: {"text": [clean_text(t) for t in batch["text"]]},
-                                  batched=True, desc=f"clean {name}")
-              for name in ("train", "test")}
+    splits = {name: _clean(raw[name], f"clean {name}") for name in ("train", "test")}
     return datasets.DatasetDict(splits)
 
 
@@ -294,8 +298,7 @@ def read_labelled(source: str | Path, text_column: str = "text", label_column: s
     if len(raw) == 0:
         raise ValueError(f"{origin}: no rows")
     raw = _drop_rows_without_text(_select_columns(raw, origin, text_column, label_column), origin)
-    return raw.map(lambda batch: {"text": [clean_text(t) for t in batch["text"]]}, batched=True,
-                   desc="clean"), origin
+    return _clean(raw, "clean"), origin
 
 
 def parse_label_map(items: Sequence[str] | None) -> dict[str, str]:
@@ -334,10 +337,10 @@ def map_onto_labels(rows: datasets.Dataset, origin: str, labels: Sequence[str],
     # IMDB's spellings only when every value is one (a 1 among 1..5 stars is not "positive")
     imdb = labels == list(DEFAULT_LABELS) and all(
         v is not None and _label_key(v).lower() in _LABEL_ALIASES for v in values)
+    keys = {value: _label_key(value) if value is not None else None for value in values}
     ids: dict = {}
     unmapped = []
-    for value in values:
-        key = _label_key(value) if value is not None else None
+    for value, key in keys.items():
         if key in label_map:
             ids[value] = by_name[label_map[key].lower()]
         elif key in skip:
@@ -364,8 +367,7 @@ def map_onto_labels(rows: datasets.Dataset, origin: str, labels: Sequence[str],
                                   "label": datasets.ClassLabel(names=labels)})
     rows = rows.map(lambda batch: {"label": [ids[v] for v in batch["label"]]}, batched=True,
                     features=features, desc="labels")
-    how = {_label_key(v) if v is not None else None: (labels[i] if i is not None else None)
-           for v, i in ids.items()}
+    how = {keys[v]: (labels[i] if i is not None else None) for v, i in ids.items()}
     return rows, how
 
 
@@ -427,9 +429,8 @@ def load_unlabelled(source: str | Path = DEFAULT_SOURCE, text_column: str = "tex
     if text_column != "text":
         raw = raw.rename_column(text_column, "text")
     raw = _drop_rows_without_text(raw, origin)
-    return raw.map(lambda batch: {"text": [clean_text(t) for t in batch["text"]]}, batched=True,
-                   desc="clean unlabelled",  # one text type (files may read as large_string)
-                   features=datasets.Features({"text": datasets.Value("string")}))
+    # one text type: files may read as large_string, which does not join the labelled texts
+    return _clean(raw, "clean unlabelled").cast_column("text", datasets.Value("string"))
 
 
 def split_validation(

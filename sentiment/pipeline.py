@@ -198,10 +198,14 @@ def evaluate_model(
         extra={"split": split, "scoring_seconds": seconds, **(extra or {})},
         label_names=config.model.head.labels,
     )
-    logger.info("%s accuracy %.4f (n=%d)%s", split, report["accuracy"], report["n"],
+    _log_accuracy(split, report)
+    return report
+
+
+def _log_accuracy(where: str, report: dict) -> None:
+    logger.info("%s accuracy %.4f (n=%d)%s", where, report["accuracy"], report["n"],
                 "".join(f"; {b['short_name']} {b['accuracy']:.4f}"
                         for b in report.get("baselines", [])))
-    return report
 
 
 def train_sentiment(config: Config) -> dict:
@@ -334,7 +338,5 @@ def evaluate_cross_domain(
                "scoring_seconds": seconds, **extra},
         label_names=loaded.labels,
     )
-    logger.info("%s: accuracy %.4f (n=%d)%s", origin, report["accuracy"], report["n"],
-                "".join(f"; {b['short_name']} {b['accuracy']:.4f}"
-                        for b in report.get("baselines", [])))
+    _log_accuracy(origin, report)
     return report

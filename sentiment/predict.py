@@ -48,10 +48,13 @@ class SentimentModel:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+    def tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        """The tokens the model reads of each text (cleaned, cut to MAX_CHARS / max_length)."""
         cleaned = [clean_text(text[:MAX_CHARS]) for text in texts]
-        return [self.vocab.encode(tokens[: self.max_length])
-                for tokens in self.tokenizer.pipe(cleaned)]
+        return [tokens[: self.max_length] for tokens in self.tokenizer.pipe(cleaned)]
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return [self.vocab.encode(tokens) for tokens in self.tokens(texts)]
 
     def score(self, texts: Sequence[str], batch_size: int = 64, mixed_precision: bool = True,
               all_scores: bool = False, max_tokens: int | None = None) -> list[dict]:
@@ -76,8 +79,7 @@ class SentimentModel:
         """
         if self.model.core.embedding is None:
             raise ValueError("explanations need a model with a word embedding")
-        tokens = next(iter(self.tokenizer.pipe([clean_text(text[:MAX_CHARS])])))[
-            : self.max_length]
+        tokens = self.tokens([text])[0]
         ids = self.vocab.encode(tokens)
         batch = pad_batch([ids] * (steps + 2), self.vocab.pad_index or 0).to(self.device)
         # row 0: the text; row 1: the baseline (zero embeddings); rows 2..: the embeddings scaled

@@ -156,11 +156,15 @@ def load_core_weights(directory: str | Path) -> tuple[CoreConfig, Vocab, dict]:
     return config.model.core, _read_vocab(directory), core_weights
 
 
-def transfer_core(core: RNNCore, vocab: Vocab, directory: str | Path) -> None:
+def transfer_core(core: RNNCore, vocab: Vocab, directory: str | Path,
+                  directions: str = "both") -> None:
     """Load the core saved in ``directory`` (e.g. a pretrained language model's) into ``core``,
     whose model uses ``vocab``. The vocabularies must be identical and every weight's shape
-    must match; otherwise a ValueError names the difference."""
+    must match; otherwise a ValueError names the difference. ``directions`` "forward" or
+    "backward": only that stack of a separate-layout core, into a one-direction ``core``."""
     _, saved_vocab, weights = load_core_weights(directory)
+    if directions != "both":
+        weights = one_direction(weights, directions == "backward")
     if saved_vocab.itos != vocab.itos:
         raise ValueError(
             f"the core in {directory} was trained with another vocabulary ({len(saved_vocab)} "
@@ -176,6 +180,21 @@ def transfer_core(core: RNNCore, vocab: Vocab, directory: str | Path) -> None:
             raise ValueError(f"core weight {name!r} in {directory} has shape "
                              f"{tuple(tensor.shape)}, this core expects {tuple(own[name].shape)}")
     core.load_state_dict(weights)
+
+
+def one_direction(weights: dict, backward: bool) -> dict:
+    """A bidirectional core's weights reduced to one direction's stack: the RNN of layer ``l``
+    and that direction (``rnns.{2l+d}``) becomes ``rnns.{l}``; the embedding is shared."""
+    kept = {}
+    for name, tensor in weights.items():
+        if not name.startswith("rnns."):
+            kept[name] = tensor
+            continue
+        _, index, rest = name.split(".", 2)
+        layer, direction = divmod(int(index), 2)
+        if direction == int(backward):
+            kept[f"rnns.{layer}.{rest}"] = tensor
+    return kept
 
 
 def save_training_state(

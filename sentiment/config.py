@@ -28,6 +28,7 @@ FORMAT_VERSION = 2
 SCHEDULES = ("constant", "linear", "cosine")
 OUTPUT_LAYERS = ("full", "adaptive")
 POOLINGS = ("final", "concat")
+DIRECTIONS = ("both", "forward", "backward")
 
 
 @dataclass
@@ -127,6 +128,14 @@ class ModelConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     vectors: str | None = DEFAULT_VECTORS  # GloVe name or file initialising the embedding
     encoder: str | None = None  # a saved model whose core (and vocabulary) this model starts from
+    # which of a separate-layout encoder's stacks the classifier keeps: both, or one of them
+    # alone (a one-direction core; "backward" reads each text from its end)
+    encoder_directions: str = field(default="both", metadata={"choices": DIRECTIONS})
+
+    def __post_init__(self) -> None:
+        if self.encoder_directions not in DIRECTIONS:
+            raise ValueError(f"encoder_directions must be one of {DIRECTIONS}, "
+                             f"got {self.encoder_directions!r}")
 
 
 @dataclass

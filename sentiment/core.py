@@ -56,6 +56,9 @@ class CoreConfig:
     rnn_type: str = field(default="lstm", metadata={"choices": tuple(RNN_TYPES)})
     bidirectional: bool = True
     layout: str = field(default="joint", metadata={"choices": LAYOUTS})
+    # a one-direction core that reads each text from its end (the backward stack of a
+    # separate-layout encoder, fine-tuned alone)
+    reverse: bool = False
     dropout: float = 0.5
     input_dropout: float = 0.5
     input_type: str = field(default="embedding", metadata={"choices": ("embedding", "onehot")})
@@ -72,6 +75,9 @@ class CoreConfig:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}")
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.reverse and self.bidirectional:
+            raise ValueError("reverse is for a one-direction core; a bidirectional core already "
+                             "reads both ways")
         for name in ("hidden_dim", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -251,7 +257,7 @@ class RNNCore(nn.Module):
                 layer_input = x
                 if layer > 0 and self.config.separate:
                     layer_input = x[..., direction * hidden_dim : (direction + 1) * hidden_dim]
-                if direction == 0:
+                if direction == 0 and not self.config.reverse:
                     out, hidden = self._run(self.rnns[index], layer_input, lengths, hidden, mode)
                 elif mode == "padded":
                     out, hidden = self.rnns[index](layer_input.flip(1), hidden)
@@ -281,6 +287,8 @@ class RNNCore(nn.Module):
             last_step = torch.full_like(batch, x.size(1) - 1)
         else:
             last_step = lengths.to(x.device) - 1
+        if self.config.reverse:  # a text's last state read from its end is at its first token
+            return x[:, 0, :hidden_dim]
         forward_final = x[batch, last_step, :hidden_dim]  # (B, H)
         if self.config.num_directions == 1:
             return forward_final

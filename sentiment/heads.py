@@ -144,6 +144,9 @@ class LanguageModel(nn.Module):
         if core_config.bidirectional and not core_config.separate:
             raise ValueError("a language model's core must be unidirectional, or bidirectional "
                              "with layout='separate' (each direction its own stack)")
+        if core_config.reverse:
+            raise ValueError("a language model reads forward; for a backward LM train a "
+                             "bidirectional core with layout='separate'")
         self.core = core
         self.config = config
         self.dropout = nn.Dropout(config.output_dropout)

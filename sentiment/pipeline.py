@@ -145,10 +145,19 @@ def build_classifier(config: Config, vocab: Vocab) -> tuple[SentimentClassifier,
     stats: dict = {}
     matrix = None
     core = replace(config.model.core, vocab_size=len(vocab), pad_index=vocab.pad_index)
+    directions = config.model.encoder_directions
     if config.model.encoder:
         encoder_core, _, _ = load_core_weights(config.model.encoder)
         architecture = {name: getattr(encoder_core, name) for name in ENCODER_FIELDS}
+        if directions != "both":
+            if not encoder_core.separate:
+                raise ValueError(f"encoder_directions={directions!r} takes one stack of a "
+                                 f"bidirectional encoder with layout='separate'; the core in "
+                                 f"{config.model.encoder} is not one")
+            architecture.update(bidirectional=False, reverse=directions == "backward")
         core = replace(core, **architecture)
+    elif directions != "both":
+        raise ValueError("encoder_directions needs an encoder (a separate-layout language model)")
     elif config.model.vectors:
         matrix, vector_stats = load_vectors(config.model.vectors, vocab, seed=config.train.seed)
         core = replace(core, embed_dim=vector_stats.dim)
@@ -157,7 +166,7 @@ def build_classifier(config: Config, vocab: Vocab) -> tuple[SentimentClassifier,
     torch.manual_seed(config.train.seed)
     model = build_model("sentiment", config.model)
     if config.model.encoder:
-        transfer_core(model.core, vocab, config.model.encoder)
+        transfer_core(model.core, vocab, config.model.encoder, directions)
         logger.info("core initialised from %s", config.model.encoder)
     elif matrix is not None:
         model.core.load_embeddings(torch.from_numpy(matrix))

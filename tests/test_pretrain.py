@@ -8,12 +8,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import IMDB, needs
+from conftest import IMDB, needs, synthetic_reviews
 
 from sentiment import pipeline, predict, pretrain
-from sentiment.batching import Batch
+from sentiment.batching import Batch, pad_batch
 from sentiment.charlm import generate, load_language_model
 from sentiment.core import CoreConfig, RNNCore
+from sentiment.vocab import PAD, UNK, Vocab
 
 
 def test_separate_layout_reads_each_direction_from_its_own_side():
@@ -92,6 +93,50 @@ def test_fine_tuning_starts_from_the_pretrained_core(pretrained, synthetic_dir, 
     summary = pipeline.train_sentiment(config)
     assert summary["report"]["accuracy"] > 0.8
     assert predict("Superb and moving, I loved it.", model=tmp_path)["label"] == "positive"
+
+
+@pytest.mark.parametrize("directions", ["forward", "backward"])
+def test_fine_tuning_one_direction_of_the_pretrained_core(pretrained, synthetic_dir, tmp_path,
+                                                           directions):
+    output, _, _ = pretrained
+    lm = load_language_model(output).model
+    config = pipeline.make_config("tiny", data=str(synthetic_dir), encoder=str(output),
+                                  encoder_directions=directions, output=str(tmp_path), epochs=4,
+                                  progress=False, num_proc=1, baseline=False)
+    data = pipeline.prepare_data(config, load_language_model(output).vocab)
+    classifier, resolved, _ = pipeline.build_classifier(config, data.vocab)
+    core = resolved.model.core
+    assert not core.bidirectional and core.reverse == (directions == "backward")
+    assert torch.equal(classifier.core.embedding.weight, lm.core.embedding.weight)
+    side = int(directions == "backward")  # the LM's rnns are (layer 0 fwd, bwd, layer 1 fwd, bwd)
+    for layer in range(core.num_layers):
+        for name, weight in lm.core.rnns[2 * layer + side].state_dict().items():
+            assert torch.equal(classifier.core.rnns[layer].state_dict()[name], weight), name
+    # the one-direction classifier reads as that stack of the LM read: same top-layer states
+    batch = pad_batch([[5, 6, 7, 8, 9], [10, 11]])
+    lm.eval(), classifier.eval()
+    hidden = core.hidden_dim
+    with torch.no_grad():
+        both = lm.core(batch.inputs, batch.lengths).outputs
+        expected = both[..., side * hidden:(side + 1) * hidden]
+        got = classifier.core(batch.inputs, batch.lengths).outputs
+    torch.testing.assert_close(got, expected)
+    summary = pipeline.train_sentiment(config)
+    assert summary["report"]["accuracy"] > 0.8
+    # the saved folder rebuilds the one-direction core: predict agrees with the report
+    reviews = synthetic_reviews(60, seed=7)
+    results = predict([r["text"] for r in reviews], model=tmp_path)
+    hits = [res["label"] == ("positive" if r["label"] else "negative")
+            for res, r in zip(results, reviews, strict=True)]
+    assert np.mean(hits) > 0.8
+
+
+def test_one_direction_needs_a_separate_layout_encoder(synthetic_dir):
+    with pytest.raises(ValueError, match="needs an encoder"):
+        pipeline.build_classifier(pipeline.make_config("tiny", encoder_directions="forward"),
+                                  Vocab([PAD, UNK, "a"]))
+    with pytest.raises(ValueError, match="encoder_directions must be one of"):
+        pipeline.make_config("tiny", encoder_directions="sideways")
 
 
 def test_a_bidirectional_lm_needs_the_separate_layout(synthetic_dir):

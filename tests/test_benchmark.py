@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
+
 from benchmarks.suite import BenchmarkConfig, format_table, run_benchmark
 from sentiment.training import cpu_has_native_bf16
 
@@ -34,3 +36,32 @@ def test_benchmark_runs_every_part_and_writes_json(synthetic_dir, tmp_path, monk
         "seconds_tokenize"]
     table = format_table(saved)
     assert "package ÷ reference" in table and "≥ 10×" in table
+
+
+def test_ensemble_averages_its_members_probabilities(synthetic_dir, trained_model, tmp_path):
+    from benchmarks import ensemble
+    from sentiment import predict
+    from sentiment.pipeline import make_config, train_sentiment
+
+    other = tmp_path / "other"
+    train_sentiment(make_config("tiny", data=str(synthetic_dir), output=str(other), epochs=2,
+                                hidden_dim=16, seed=3, progress=False, baseline=False,
+                                num_proc=1))
+    report = ensemble.main(["--models", str(trained_model), str(other), "--data",
+                            str(synthetic_dir), "--output", str(tmp_path / "ens")])
+    saved = json.loads((tmp_path / "ens" / "report.json").read_text())
+    assert saved["accuracy"] == report["accuracy"]
+    members = saved["members"]
+    for member, folder in zip(members, (trained_model, other), strict=True):
+        own = json.loads((folder / "report.json").read_text())  # the member's own test report
+        assert abs(member["accuracy"] - own["accuracy"]) < 0.011  # bf16 vs the report's run
+    # the ensemble's call is the mean of the two models' probabilities, text by text
+    rows = [json.loads(line) for line in (synthetic_dir / "test.jsonl").read_text().splitlines()]
+    texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
+    scores = [[r["scores"]["positive"] for r in predict(texts, model=m, all_scores=True)]
+              for m in (trained_model, other)]
+    mean = (np.asarray(scores[0]) + np.asarray(scores[1])) / 2
+    expected = float(((mean >= 0.5).astype(int) == np.asarray(labels)).mean())
+    assert abs(saved["accuracy"] - expected) < 0.011
+    assert {b["short_name"] for b in saved["baselines"]} == {"tfidf_lr", "nb_lr"}
+    assert "ensemble_vs_member" in members[0]

@@ -1,0 +1,93 @@
+"""An ensemble of saved classifiers: the mean of their class probabilities on the test split,
+reported like a single model (accuracy with its interval, the linear baselines, paired
+comparisons), beside each member's own accuracy and its paired difference to the ensemble.
+
+    python -m benchmarks.ensemble --models runs/sentiment-fwd runs/sentiment-bwd \\
+        --data ../shared/data/imdb --output runs/ensemble-fwd-bwd
+
+The members must split the data the same way (same source, seed and fractions: their test
+reviews are checked to be the same, in the same order). Each member reads the text with its
+own vocabulary. Writes the usual report (report.json, report.md, plots) into ``--output``, with
+``members`` added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sentiment.cli import setup_logging
+from sentiment.config import apply_overrides
+from sentiment.evaluate import fit_baselines, paired_comparison, write_report
+from sentiment.pipeline import prepare_data
+from sentiment.predict import class_probs, load_model, predicted_classes, score_ids
+
+
+def score_members(paths: list[str], data: str | None, test_limit: int | None):
+    """``(test dataset, train dataset, the first member's token counts, [probabilities per
+    member], [seconds per member])``."""
+    test = train = lengths = None
+    probs, seconds = [], []
+    for path in paths:
+        loaded = load_model(path)
+        overrides = {"test_limit": test_limit} if test_limit else {}
+        if data:
+            overrides["data"] = data
+        config = apply_overrides(loaded.config, overrides)
+        prepared = prepare_data(config, vocab=loaded.vocab)
+        if test is None:
+            test, train = prepared.test, prepared.train
+            lengths = [len(ids) for ids in prepared.ids["test"]]
+        elif prepared.test["text"] != test["text"]:
+            raise ValueError(f"{path} splits the data differently from {paths[0]}: "
+                             "its test reviews are not the same")
+        start = time.perf_counter()
+        probs.append(score_ids(loaded.model, prepared.ids["test"], 64,
+                               loaded.vocab.pad_index or 0, config.data.max_length))
+        seconds.append(time.perf_counter() - start)
+    return test, train, lengths, probs, seconds
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", required=True, help="saved classifier folders")
+    parser.add_argument("--data", default=None, help="a local copy of the models' data source")
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--test-limit", type=int, default=None)
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    args = parser.parse_args(argv)
+    setup_logging()
+    if len(args.models) < 2:
+        parser.error("an ensemble needs two or more --models")
+    test, train, lengths, member_probs, seconds = score_members(args.models, args.data, args.test_limit)
+    labels = np.asarray(test["label"])
+    mean = np.mean([class_probs(p) for p in member_probs], axis=0)
+    probs = mean[:, 1] if mean.shape[1] == 2 else mean
+    ensemble_predicted = predicted_classes(mean)
+    members = []
+    for path, p, s in zip(args.models, member_probs, seconds, strict=True):
+        predicted = predicted_classes(class_probs(p))
+        members.append({"model": path, "accuracy": float((predicted == labels).mean()),
+                        "scoring_seconds": s,
+                        "ensemble_vs_member": paired_comparison(labels, ensemble_predicted,
+                                                                predicted)})
+    baselines = (fit_baselines(train["text"], train["label"], test["text"])
+                 if args.baseline else None)
+    names = load_model(args.models[0]).labels
+    report = write_report(Path(args.output), test["label"], probs, test["text"],
+                          lengths, baselines,
+                          extra={"split": "test", "members": members}, label_names=names)
+    print(json.dumps({"accuracy": report["accuracy"], "ci95": report.get("accuracy_ci95"),
+                      "members": [{k: m[k] for k in ("model", "accuracy")} for m in members],
+                      "baselines": [{k: b.get(k) for k in ("short_name", "accuracy",
+                                                           "model_vs_baseline")}
+                                    for b in report.get("baselines", [])]}, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,7 @@
-"""An ensemble of saved classifiers: the mean of their class probabilities on the test split,
-reported like a single model (accuracy with its interval, the linear baselines, paired
-comparisons), beside each member's own accuracy and its paired difference to the ensemble.
+"""An ensemble of saved classifiers: the mean of their class probabilities on the test split
+(``--split valid``: the validation split, to choose before reading test), reported like a
+single model (accuracy with its interval, the linear baselines, paired comparisons), beside
+each member's own accuracy and its paired difference to the ensemble.
 
     python -m benchmarks.ensemble --models runs/sentiment-fwd runs/sentiment-bwd \\
         --data ../shared/data/imdb --output runs/ensemble-fwd-bwd
@@ -27,7 +28,8 @@ from sentiment.pipeline import prepare_data
 from sentiment.predict import class_probs, load_model, predicted_classes, score_ids
 
 
-def score_members(paths: list[str], data: str | None, test_limit: int | None):
+def score_members(paths: list[str], data: str | None, test_limit: int | None,
+                  split: str = "test"):
     """``(test dataset, train dataset, the first member's token counts, [probabilities per
     member], [seconds per member])``."""
     test = train = lengths = None
@@ -39,14 +41,15 @@ def score_members(paths: list[str], data: str | None, test_limit: int | None):
             overrides["data"] = data
         config = apply_overrides(loaded.config, overrides)
         prepared = prepare_data(config, vocab=loaded.vocab)
+        scored = prepared.test if split == "test" else prepared.valid
         if test is None:
-            test, train = prepared.test, prepared.train
-            lengths = [len(ids) for ids in prepared.ids["test"]]
-        elif prepared.test["text"] != test["text"]:
+            test, train = scored, prepared.train
+            lengths = [len(ids) for ids in prepared.ids[split]]
+        elif scored["text"] != test["text"]:
             raise ValueError(f"{path} splits the data differently from {paths[0]}: "
-                             "its test reviews are not the same")
+                             f"its {split} reviews are not the same")
         start = time.perf_counter()
-        probs.append(score_ids(loaded.model, prepared.ids["test"], 64,
+        probs.append(score_ids(loaded.model, prepared.ids[split], 64,
                                loaded.vocab.pad_index or 0, config.data.max_length))
         seconds.append(time.perf_counter() - start)
     return test, train, lengths, probs, seconds
@@ -58,12 +61,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", default=None, help="a local copy of the models' data source")
     parser.add_argument("--output", required=True)
     parser.add_argument("--test-limit", type=int, default=None)
+    parser.add_argument("--split", choices=("test", "valid"), default="test",
+                        help="valid: the validation reviews, to choose an ensemble before its "
+                             "test figure is read")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
     args = parser.parse_args(argv)
     setup_logging()
     if len(args.models) < 2:
         parser.error("an ensemble needs two or more --models")
-    test, train, lengths, member_probs, seconds = score_members(args.models, args.data, args.test_limit)
+    test, train, lengths, member_probs, seconds = score_members(args.models, args.data,
+                                                                args.test_limit, args.split)
     labels = np.asarray(test["label"])
     mean = np.mean([class_probs(p) for p in member_probs], axis=0)
     probs = mean[:, 1] if mean.shape[1] == 2 else mean
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     names = load_model(args.models[0]).labels
     report = write_report(Path(args.output), test["label"], probs, test["text"],
                           lengths, baselines,
-                          extra={"split": "test", "members": members}, label_names=names)
+                          extra={"split": args.split, "members": members}, label_names=names)
     print(json.dumps({"accuracy": report["accuracy"], "ci95": report.get("accuracy_ci95"),
                       "members": [{k: m[k] for k in ("model", "accuracy")} for m in members],
                       "baselines": [{k: b.get(k) for k in ("short_name", "accuracy",

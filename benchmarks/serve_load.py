@@ -55,8 +55,16 @@ def _health(port: int) -> dict:
     return json.loads(connection.getresponse().read())
 
 
-def load_level(port: int, texts: list[str], clients: int, requests: int) -> dict:
-    """``requests`` POSTs of one text each from ``clients`` concurrent keep-alive clients."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_level(port: int, texts: list[str], clients: int, requests: int,
+               server_pid: int | None = None) -> dict:
+    """``requests`` POSTs of one text each from ``clients`` concurrent keep-alive clients; with
+    ``server_pid``, the CPU seconds the server and these clients spent meanwhile."""
     latencies: list[float] = []
     next_index = iter(range(requests))
     lock, errors = threading.Lock(), []
@@ -81,16 +89,25 @@ def load_level(port: int, texts: list[str], clients: int, requests: int) -> dict
         connection.close()
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
+    server_cpu = cpu_seconds(server_pid) if server_pid else 0.0
+    client_cpu = time.process_time()
     start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
+    client_cpu = time.process_time() - client_cpu
     ms = np.asarray(latencies) * 1000
-    return {"clients": clients, "requests": len(latencies), "errors": len(errors),
-            "requests_per_s": len(latencies) / wall, "p50_ms": float(np.percentile(ms, 50)),
-            "p99_ms": float(np.percentile(ms, 99))}
+    result = {"clients": clients, "requests": len(latencies), "errors": len(errors),
+              "requests_per_s": len(latencies) / wall, "p50_ms": float(np.percentile(ms, 50)),
+              "p99_ms": float(np.percentile(ms, 99)), "client_cpu_s": client_cpu,
+              "wall_s": wall}
+    if server_pid:
+        server_cpu = cpu_seconds(server_pid) - server_cpu
+        result.update(server_cpu_s=server_cpu,
+                      requests_per_server_cpu_s=len(latencies) / max(server_cpu, 1e-9))
+    return result
 
 
 def main() -> None:
@@ -120,7 +137,7 @@ def main() -> None:
         levels = []
         for clients in args.clients:
             before = _health(port)
-            levels.append(load_level(port, texts, clients, args.requests))
+            levels.append(load_level(port, texts, clients, args.requests, server.pid))
             after = _health(port)
             levels[-1]["mean_batch"] = ((after["texts"] - before["texts"])
                                         / max(after["batches"] - before["batches"], 1))
@@ -131,18 +148,24 @@ def main() -> None:
 
     model = load_model(args.model)
     predict(texts[:64], model=model)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     predict(texts[: args.requests], model=model, batch_size=64)
     batch_rate = args.requests / (time.perf_counter() - start)
+    batch_cpu_rate = args.requests / (time.process_time() - cpu)
     result = {"levels": levels, "predict_batch64_reviews_per_s": batch_rate,
+              "predict_batch64_reviews_per_cpu_s": batch_cpu_rate,
               "max_wait_ms": args.max_wait_ms, "max_tokens": args.max_tokens,
               "model": str(model.path)}
-    print("| clients | requests/s | p50 ms | p99 ms | mean batch | errors |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| clients | requests/s | p50 ms | p99 ms | mean batch | errors | server CPU s "
+          "| client CPU s | requests per server CPU s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for level in levels:
         print(f"| {level['clients']} | {level['requests_per_s']:.1f} | {level['p50_ms']:.0f} | "
-              f"{level['p99_ms']:.0f} | {level['mean_batch']:.1f} | {level['errors']} |")
-    print(f"predict, batches of 64, same reviews: {batch_rate:.1f} reviews/s")
+              f"{level['p99_ms']:.0f} | {level['mean_batch']:.1f} | {level['errors']} | "
+              f"{level['server_cpu_s']:.1f} | {level['client_cpu_s']:.1f} | "
+              f"{level['requests_per_server_cpu_s']:.1f} |")
+    print(f"predict, batches of 64, same reviews: {batch_rate:.1f} reviews/s, "
+          f"{batch_cpu_rate:.1f} per CPU s")
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2))
 

@@ -55,11 +55,15 @@ def score_members(paths: list[str], data: str | None, test_limit: int | None,
     return test, train, lengths, probs, seconds
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", required=True, help="saved classifier folders")
+    parser.add_argument("--groups", nargs="+", default=None,
+                        help="ensembles to report, each a comma-separated list of positions in "
+                             "--models (0,1 1,2,3); every model is scored once. Default: all")
     parser.add_argument("--data", default=None, help="a local copy of the models' data source")
-    parser.add_argument("--output", required=True)
+    parser.add_argument("--output", required=True,
+                        help="the report's folder; with --groups, one subfolder per group")
     parser.add_argument("--test-limit", type=int, default=None)
     parser.add_argument("--split", choices=("test", "valid"), default="test",
                         help="valid: the validation reviews, to choose an ensemble before its "
@@ -67,28 +71,47 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
     args = parser.parse_args(argv)
     setup_logging()
-    if len(args.models) < 2:
-        parser.error("an ensemble needs two or more --models")
+    try:
+        groups = ([[int(i) for i in g.split(",")] for g in args.groups] if args.groups
+                  else [list(range(len(args.models)))])
+    except ValueError:
+        parser.error("--groups are comma-separated positions in --models, like 0,1")
+    for group in groups:
+        if len(group) < 2 or not all(0 <= i < len(args.models) for i in group):
+            parser.error(f"group {group}: an ensemble is two or more positions in --models")
     test, train, lengths, member_probs, seconds = score_members(args.models, args.data,
                                                                 args.test_limit, args.split)
-    labels = np.asarray(test["label"])
-    mean = np.mean([class_probs(p) for p in member_probs], axis=0)
-    probs = mean[:, 1] if mean.shape[1] == 2 else mean
-    ensemble_predicted = predicted_classes(mean)
-    members = []
-    for path, p, s in zip(args.models, member_probs, seconds, strict=True):
-        predicted = predicted_classes(class_probs(p))
-        members.append({"model": path, "accuracy": float((predicted == labels).mean()),
-                        "scoring_seconds": s,
-                        "ensemble_vs_member": paired_comparison(labels, ensemble_predicted,
-                                                                predicted)})
     baselines = (fit_baselines(train["text"], train["label"], test["text"])
                  if args.baseline else None)
     names = load_model(args.models[0]).labels
-    report = write_report(Path(args.output), test["label"], probs, test["text"],
-                          lengths, baselines,
-                          extra={"split": args.split, "members": members}, label_names=names)
-    print(json.dumps({"accuracy": report["accuracy"], "ci95": report.get("accuracy_ci95"),
+    reports = []
+    for group in groups:
+        output = Path(args.output)
+        if args.groups:
+            output = output / "+".join(Path(args.models[i]).name for i in group)
+        reports.append(report_group(group, args.models, test, lengths, member_probs, seconds,
+                                    baselines, names, output, args.split))
+    return reports
+
+
+def report_group(group, paths, test, lengths, member_probs, seconds, baselines, names,
+                 output: Path, split: str) -> dict:
+    """The report of the mean of ``group``'s members' probabilities."""
+    labels = np.asarray(test["label"])
+    mean = np.mean([class_probs(member_probs[i]) for i in group], axis=0)
+    probs = mean[:, 1] if mean.shape[1] == 2 else mean
+    ensemble_predicted = predicted_classes(mean)
+    members = []
+    for i in group:
+        predicted = predicted_classes(class_probs(member_probs[i]))
+        members.append({"model": paths[i], "accuracy": float((predicted == labels).mean()),
+                        "scoring_seconds": seconds[i],
+                        "ensemble_vs_member": paired_comparison(labels, ensemble_predicted,
+                                                                predicted)})
+    report = write_report(output, test["label"], probs, test["text"], lengths, baselines,
+                          extra={"split": split, "members": members}, label_names=names)
+    print(json.dumps({"output": str(output), "accuracy": report["accuracy"],
+                      "ci95": report.get("accuracy_ci95"),
                       "members": [{k: m[k] for k in ("model", "accuracy")} for m in members],
                       "baselines": [{k: b.get(k) for k in ("short_name", "accuracy",
                                                            "model_vs_baseline")}

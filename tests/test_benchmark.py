@@ -47,8 +47,8 @@ def test_ensemble_averages_its_members_probabilities(synthetic_dir, trained_mode
     train_sentiment(make_config("tiny", data=str(synthetic_dir), output=str(other), epochs=2,
                                 hidden_dim=16, seed=3, progress=False, baseline=False,
                                 num_proc=1))
-    report = ensemble.main(["--models", str(trained_model), str(other), "--data",
-                            str(synthetic_dir), "--output", str(tmp_path / "ens")])
+    (report,) = ensemble.main(["--models", str(trained_model), str(other), "--data",
+                               str(synthetic_dir), "--output", str(tmp_path / "ens")])
     saved = json.loads((tmp_path / "ens" / "report.json").read_text())
     assert saved["accuracy"] == report["accuracy"]
     members = saved["members"]
@@ -65,3 +65,10 @@ def test_ensemble_averages_its_members_probabilities(synthetic_dir, trained_mode
     assert abs(saved["accuracy"] - expected) < 0.011
     assert {b["short_name"] for b in saved["baselines"]} == {"tfidf_lr", "nb_lr"}
     assert "ensemble_vs_member" in members[0]
+    # groups: every model scored once, one report per group
+    reports = ensemble.main(["--models", str(trained_model), str(other), str(other), "--groups",
+                             "0,1", "1,2", "--data", str(synthetic_dir), "--no-baseline",
+                             "--output", str(tmp_path / "groups")])
+    assert reports[0]["accuracy"] == saved["accuracy"]
+    assert reports[1]["accuracy"] == members[1]["accuracy"]  # a model with itself
+    assert (tmp_path / "groups" / f"{trained_model.name}+other" / "report.json").exists()

@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     path = export_model(args.source, args.target, args.dtype, args.data_source)
     print(json.dumps({"written": str(path),
-                      "bytes": sum(f.stat().st_size for f in path.iterdir())}))
+                      "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file())}))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ A saved model is a directory::
     model.safetensors    weights
     metrics.jsonl        one line per epoch (written by the training loop)
 
-The training state for resuming lives in ``checkpoint/`` inside it.
+The training state for resuming lives in ``checkpoint/`` inside it. An ensemble is a directory
+with ``ensemble.json`` (its members, folders inside it) instead of those three files
+(:func:`save_ensemble`); :func:`load_pretrained` loads either.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from torch import nn
 
 from .config import Config
 from .core import CoreConfig, RNNCore
-from .heads import build_model
+from .heads import EnsembleClassifier, build_model
 from .vocab import Vocab
 
 
@@ -73,6 +75,8 @@ def load_pretrained(
 ) -> tuple[nn.Module, Vocab, Config]:
     """``(model, vocab, config)`` from a saved directory; weights mapped to ``device``."""
     directory = Path(directory)
+    if is_ensemble(directory):
+        return _load_ensemble(directory, device)
     for name in ("config.json", "vocab.json", "model.safetensors"):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory} is not a saved model: {name} is missing")
@@ -83,6 +87,79 @@ def load_pretrained(
     load_model(model, str(directory / "model.safetensors"), device=str(device))
     model.to(device).eval()
     return model, vocab, config
+
+
+ENSEMBLE_FILE = "ensemble.json"
+
+
+def is_ensemble(directory: str | Path) -> bool:
+    return (Path(directory) / ENSEMBLE_FILE).is_file()
+
+
+def _load_ensemble(directory: Path, device) -> tuple[nn.Module, Vocab, Config]:
+    """An ensemble folder: every member loaded and checked to share the vocabulary, the labels
+    and the data (so one tokenization and one test split serve them all). The config returned
+    is the first member's."""
+    path = directory / ENSEMBLE_FILE
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))["members"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is damaged (no list of members: {error})") from None
+    members, first = [], None
+    for name in names:
+        model, vocab, config = load_pretrained(directory / name, device)
+        if isinstance(model, EnsembleClassifier) or config.task != "sentiment":
+            raise ValueError(f"{directory / name}: an ensemble's members are classifiers")
+        if first is None:
+            first = (vocab, config)
+        else:
+            _check_member(directory / name, vocab, config, *first)
+        members.append(model)
+    return EnsembleClassifier(members).to(device).eval(), first[0], first[1]
+
+
+def _check_member(where: Path, vocab: Vocab, config: Config, vocab0: Vocab,
+                  config0: Config) -> None:
+    if vocab.itos != vocab0.itos:
+        raise ValueError(f"{where} has another vocabulary than the first member: an ensemble's "
+                         "members read the same token ids (fine-tune them from one encoder)")
+    if config.model.head.labels != config0.model.head.labels:
+        raise ValueError(f"{where} has labels {config.model.head.labels}, the first member "
+                         f"{config0.model.head.labels}")
+    ours, theirs = config.data, config0.data
+    for key in ("source", "text_column", "label_column", "lowercase", "max_length",
+                "test_fraction", "train_split", "test_split", "valid_fraction"):
+        if getattr(ours, key) != getattr(theirs, key):
+            raise ValueError(f"{where} reads the data differently from the first member "
+                             f"({key}: {getattr(ours, key)!r} vs {getattr(theirs, key)!r})")
+    if config.train.seed != config0.train.seed:
+        raise ValueError(f"{where} split its validation reviews with another seed "
+                         f"({config.train.seed} vs {config0.train.seed})")
+
+
+def save_ensemble(sources: list[str | Path], target: str | Path, dtype: str = "float32",
+                  data_source: str | None = None) -> Path:
+    """Write an ensemble of the saved classifiers ``sources``: each copied (as
+    :func:`export_model`, weights in ``dtype``) into ``target/member-N``, and ``ensemble.json``
+    naming them. The members must share vocabulary, labels and data split (checked before
+    anything is written: a ValueError names the difference)."""
+    if len(sources) < 2:
+        raise ValueError(f"an ensemble needs two or more models, got {len(sources)}")
+    loaded = [load_pretrained(source) for source in sources]
+    for source, (model, vocab, config) in zip(sources[1:], loaded[1:]):
+        if isinstance(model, EnsembleClassifier) or config.task != "sentiment":
+            raise ValueError(f"{source}: an ensemble's members are classifiers")
+        _check_member(Path(source), vocab, config, loaded[0][1], loaded[0][2])
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    names = []
+    for index, source in enumerate(sources):
+        names.append(f"member-{index}")
+        export_model(source, target / names[-1], dtype, data_source)
+    _write_json(target / ENSEMBLE_FILE, {
+        "members": names, "sources": [str(source) for source in sources],
+        "combine": "mean of the members' class probabilities"})
+    return target
 
 
 def _read_vocab(directory: Path) -> Vocab:
@@ -139,6 +216,10 @@ def export_model(source: str | Path, target: str | Path, dtype: str = "float16",
     local copy of IMDB by the hub id, so evaluation elsewhere finds the same data and split."""
     if dtype not in ("float32", "float16", "bfloat16"):
         raise ValueError(f"dtype must be float32, float16 or bfloat16, got {dtype!r}")
+    if is_ensemble(source):
+        names = json.loads((Path(source) / ENSEMBLE_FILE).read_text(encoding="utf-8"))["members"]
+        return save_ensemble([Path(source) / name for name in names], target, dtype,
+                             data_source)
     model, vocab, config = load_pretrained(source)
     if data_source is not None:
         config = replace(config, data=replace(config.data, source=data_source))

@@ -7,6 +7,7 @@
     sentiment predict "A wonderful film."              # one JSON line per text (predict.py)
     sentiment generate --model runs/lm --prefix "the"  # text from a language model
     sentiment serve                                    # a web page and a JSON API
+    sentiment ensemble --models A B --output C         # one model averaging saved ones
     sentiment benchmark --quick                        # from a checkout (benchmark.py)
 
 ``sentiment <command> --help`` lists a command's options. The scripts under ``scripts/`` call the
@@ -350,6 +351,31 @@ def serve(argv: list[str] | None = None) -> None:
     run_server(args.model, args.host, args.port, config)
 
 
+def ensemble(argv: list[str] | None = None) -> None:
+    """Combine saved classifiers into one model that averages their class probabilities (for
+    example the forward, backward and bidirectional classifiers fine-tuned from one language
+    model). The result is a model folder like any other: predict, evaluate, serve and export
+    take it.
+
+    sentiment ensemble --models runs/sentiment-fwd runs/sentiment-bwd --output runs/fwd-bwd
+    sentiment evaluate --model runs/fwd-bwd --data ../shared/data/imdb
+    """
+    from .checkpoint import save_ensemble
+
+    parser = _parser(ensemble, "ensemble")
+    parser.add_argument("--models", nargs="+", required=True,
+                        help="two or more saved classifiers sharing vocabulary, labels and data")
+    parser.add_argument("--output", required=True, help="the ensemble's folder")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                        help="how the members' weights are stored (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if len(args.models) < 2:
+        parser.error("--models: an ensemble needs two or more models")
+    path = save_ensemble(args.models, args.output, args.dtype)
+    print(json.dumps({"written": str(path), "members": len(args.models),
+                      "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file())}))
+
+
 def benchmark(argv: list[str] | None = None) -> None:
     """Measure the package against its reference implementation, in one run; print a table and
     write benchmarks/<machine>-<date>.json. Runs from a checkout of the repository (the
@@ -379,7 +405,8 @@ def benchmark(argv: list[str] | None = None) -> None:
 
 COMMANDS: dict[str, Callable[[list[str] | None], None]] = {
     "train": train, "pretrain": pretrain, "train-charlm": train_charlm, "evaluate": evaluate,
-    "predict": predict, "generate": generate, "serve": serve, "benchmark": benchmark,
+    "predict": predict, "generate": generate, "serve": serve, "ensemble": ensemble,
+    "benchmark": benchmark,
 }
 TRAINING = ("train", "pretrain", "train-charlm")  # long CPU work: worth tcmalloc
 

@@ -121,6 +121,49 @@ class SentimentClassifier(nn.Module):
         return {"loss": sums["loss_sum"] / count, "accuracy": sums["correct"] / count}
 
 
+class EnsembleClassifier(nn.Module):
+    """Classifiers of the same labels and vocabulary whose class probabilities are averaged.
+
+    Its logits are those of the mean probability -- ``log(mean p) - log(mean (1 - p))`` for two
+    classes, the log of the mean softmax otherwise -- so whatever scores a classifier (``predict``,
+    reports, the server) scores an ensemble unchanged. The members may differ in architecture
+    (a bidirectional core beside one-direction ones, ULMFiT's forward + backward ensemble).
+    """
+
+    task = "sentiment"
+    selection_metric = SentimentClassifier.selection_metric
+    batch_metrics = staticmethod(SentimentClassifier.batch_metrics)
+    summarize = staticmethod(SentimentClassifier.summarize)
+
+    def __init__(self, members: list[SentimentClassifier]):
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs two or more classifiers, got {len(members)}")
+        classes = {member.num_classes for member in members}
+        if len(classes) != 1:
+            raise ValueError(f"the members predict different numbers of classes: {classes}")
+        self.members = nn.ModuleList(members)
+        self.num_classes = classes.pop()
+
+    @property
+    def embeddings(self) -> list[nn.Embedding | None]:
+        return [member.core.embedding for member in self.members]
+
+    def forward(self, batch: Batch, state: list | None = None) -> ModelOutput:
+        logits = torch.stack([member(batch).logits.float() for member in self.members])
+        log_count = math.log(len(self.members))
+        if self.num_classes == 2:  # log of the mean of each side's probability, stably
+            combined = (torch.logsumexp(F.logsigmoid(logits), 0)
+                        - torch.logsumexp(F.logsigmoid(-logits), 0))
+            loss = (None if batch.targets is None else
+                    F.binary_cross_entropy_with_logits(combined, batch.targets.float()))
+        else:
+            combined = torch.logsumexp(torch.log_softmax(logits, -1), 0) - log_count
+            loss = (None if batch.targets is None else
+                    F.cross_entropy(combined, batch.targets.long()))
+        return ModelOutput(combined, loss, None)
+
+
 class LanguageModel(nn.Module):
     """Core -> one output layer over the vocabulary, shared by both directions.
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .batching import pad_batch
-from .checkpoint import load_pretrained
+from .checkpoint import ENSEMBLE_FILE, load_pretrained
 from .config import Config
 from .data import clean_text
 from .heads import SentimentClassifier
@@ -77,7 +77,10 @@ class SentimentModel:
         they account for the score rather than just its local slope. Words outside the
         vocabulary are ``<unk>`` to the model and shown as written.
         """
-        if self.model.core.embedding is None:
+        # an ensemble's members each have their embedding: all are scaled along the same path,
+        # so the attributions add up to the change of the ensemble's logit
+        embeddings = getattr(self.model, "embeddings", None) or [self.model.core.embedding]
+        if any(embedding is None for embedding in embeddings):
             raise ValueError("explanations need a model with a word embedding")
         tokens = self.tokens([text])[0]
         ids = self.vocab.encode(tokens)
@@ -86,14 +89,14 @@ class SentimentModel:
         # by the midpoints of ``steps`` equal steps between them
         alphas = torch.cat([torch.tensor([1.0, 0.0]), (torch.arange(steps) + 0.5) / steps])
         alphas = alphas.to(self.device)
-        captured = {}
+        captured = []  # (scaled embeddings, the text's embeddings) per embedding
 
         def scale(module, inputs, output):
             scaled = (alphas[:, None, None] * output.detach()).requires_grad_()
-            captured["scaled"], captured["embedded"] = scaled, output.detach()[0]
+            captured.append((scaled, output.detach()[0]))
             return scaled
 
-        hook = self.model.core.embedding.register_forward_hook(scale)
+        hooks = [embedding.register_forward_hook(scale) for embedding in embeddings]
         no_cudnn = (torch.backends.cudnn.flags(enabled=False) if self.device.type == "cuda"
                     else contextlib.nullcontext())  # cuDNN's RNN backward needs train mode
         try:
@@ -108,10 +111,11 @@ class SentimentModel:
                     target = logits[:, predicted]
                 target[2:].sum().backward()
         finally:
-            hook.remove()
+            for hook in hooks:
+                hook.remove()
             self.model.zero_grad(set_to_none=True)
-        mean_grad = captured["scaled"].grad[2:].mean(0)
-        raw = (mean_grad * captured["embedded"]).sum(-1)[: len(ids)].cpu()
+        raw = sum((scaled.grad[2:].mean(0) * embedded).sum(-1) for scaled, embedded in captured)
+        raw = raw[: len(ids)].cpu()
         weights = raw / raw.abs().max().clamp_min(1e-12)
         return {"label": self.labels[predicted], "score": float(probs[0, predicted]),
                 "logit": float(target[0].detach()), "baseline_logit": float(target[1].detach()),
@@ -209,10 +213,14 @@ def to_results(scores: np.ndarray, labels: list[str], all_scores: bool = False) 
     return results
 
 
+def _is_model_folder(path: Path) -> bool:
+    return (path / "config.json").is_file() or (path / ENSEMBLE_FILE).is_file()
+
+
 def _resolve_model_path(model: str | Path | None) -> Path:
     """``model``, else ``$SENTIMENT_MODEL``, else the shipped model."""
     path = Path(model or os.environ.get("SENTIMENT_MODEL") or SHIPPED_MODEL)
-    if not (path / "config.json").is_file():
+    if not _is_model_folder(path):
         raise FileNotFoundError(
             f"no trained sentiment model at {str(path)!r}. Train one with "
             f"`sentiment train --output {path}` (python scripts/train_sentiment.py in a checkout), "
@@ -238,14 +246,15 @@ def load_model(
     """
     path = _resolve_model_path(model)
     resolved = resolve_device(device or "auto")
-    mtime = (path / "model.safetensors").stat().st_mtime
+    # a model saved again at the same path is loaded again
+    mtime = max((p.stat().st_mtime for p in path.glob("**/model.safetensors")), default=0.0)
     return _load_cached(str(path), str(resolved), mtime)
 
 
 def on_device(model: SentimentModel, device: torch.device) -> SentimentModel:
     """``model`` on ``device``, leaving ``model`` itself (maybe cached and shared) where it is:
     the cached copy for that device when the model came from a folder, else a moved copy."""
-    if model.path and (Path(model.path) / "config.json").is_file():
+    if model.path and _is_model_folder(Path(model.path)):
         return load_model(model.path, device)
     moved = copy.copy(model)
     moved.model = copy.deepcopy(model.model).to(device)

@@ -27,9 +27,18 @@ def test_predict_works_with_no_path_or_environment(monkeypatch):
 
 
 def test_shipped_files_are_small_and_complete():
-    sizes = {f.name: f.stat().st_size for f in SHIPPED_MODEL.iterdir()}
-    assert {"config.json", "vocab.json", "model.safetensors", "card.json"} <= set(sizes)
-    assert sum(sizes.values()) <= 15 * 2**20
+    names = {f.name for f in SHIPPED_MODEL.iterdir()}
+    assert "card.json" in names
+    folders = [SHIPPED_MODEL]
+    if "ensemble.json" in names:  # an ensemble: every member a complete model folder
+        members = json.loads((SHIPPED_MODEL / "ensemble.json").read_text())["members"]
+        folders = [SHIPPED_MODEL / name for name in members]
+        assert len(folders) >= 2
+    for folder in folders:
+        assert {"config.json", "vocab.json", "model.safetensors"} <= {
+            f.name for f in folder.iterdir()}, folder
+    total = sum(f.stat().st_size for f in SHIPPED_MODEL.rglob("*") if f.is_file())
+    assert total <= 15 * 2**20
 
 
 @needs(IMDB)

@@ -217,9 +217,12 @@ def export_model(source: str | Path, target: str | Path, dtype: str = "float16",
     if dtype not in ("float32", "float16", "bfloat16"):
         raise ValueError(f"dtype must be float32, float16 or bfloat16, got {dtype!r}")
     if is_ensemble(source):
-        names = json.loads((Path(source) / ENSEMBLE_FILE).read_text(encoding="utf-8"))["members"]
-        return save_ensemble([Path(source) / name for name in names], target, dtype,
-                             data_source)
+        spec = json.loads((Path(source) / ENSEMBLE_FILE).read_text(encoding="utf-8"))
+        target = save_ensemble([Path(source) / name for name in spec["members"]], target, dtype,
+                               data_source)
+        spec["members"] = json.loads((target / ENSEMBLE_FILE).read_text())["members"]
+        _write_json(target / ENSEMBLE_FILE, spec)  # the members' origins stay recorded
+        return target
     model, vocab, config = load_pretrained(source)
     if data_source is not None:
         config = replace(config, data=replace(config.data, source=data_source))

@@ -9,9 +9,8 @@
 
 Requests that arrive together are scored together (dynamic batching): a :class:`Batcher` takes
 the texts of every request waiting in its queue, up to ``max_batch`` texts, waits at most
-``max_wait_ms`` for more, tokenizes them on one thread and scores them in one call on another
-(so the next batch is tokenized while the current one is in the model), and hands each request
-its own results. Throughput under many clients thus approaches ``predict``'s batch throughput
+``max_wait_ms`` for more, scores them in one call on a worker thread and hands each request its
+own results. Throughput under many clients thus approaches ``predict``'s batch throughput
 instead of one forward pass per request. Needs the ``serve`` extra (``pip install
 sentiment[serve]``).
 """
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -88,9 +86,7 @@ class ServeConfig:
 
 
 class Batcher:
-    """Collects texts from concurrent requests and scores them in batches, in two stages on two
-    threads: while one batch is in the model, the next is collected and tokenized (spaCy holds
-    the GIL; the forward pass uses every core), so the model is not left waiting for it."""
+    """Collects texts from concurrent requests and scores them in batches on one worker thread."""
 
     def __init__(self, model: SentimentModel, max_batch: int = 64, max_wait_ms: float = 5.0,
                  max_tokens: int | None = None):
@@ -98,9 +94,7 @@ class Batcher:
         self.max_tokens = max_tokens
         self.queue: asyncio.Queue = asyncio.Queue()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment-batch")
-        self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment-tokenize")
         self.task: asyncio.Task | None = None
-        self.in_model: asyncio.Future | None = None  # the batch being scored
         self.batches = self.texts = 0  # counters, shown by /health
 
     async def start(self) -> None:
@@ -111,7 +105,6 @@ class Batcher:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
-        self.reader.shutdown(wait=True)
         self.worker.shutdown(wait=True)
 
     async def score(self, texts: list[str]) -> list[dict]:
@@ -120,76 +113,36 @@ class Batcher:
         await self.queue.put((texts, future))
         return await future
 
-    async def _collect(self) -> list:
-        """The next waiting requests: the first, then more for up to ``max_wait``."""
-        loop = asyncio.get_running_loop()
-        waiting = [await self.queue.get()]
-        size = len(waiting[0][0])
-        deadline = loop.time() + self.max_wait
-        while size < self.max_batch:
-            try:
-                item = await asyncio.wait_for(self.queue.get(), deadline - loop.time())
-            except TimeoutError:
-                break
-            waiting.append(item)
-            size += len(item[0])
-        return waiting
-
-    def _drain(self, waiting: list) -> list:
-        """Requests that queued meanwhile, without waiting, up to ``max_batch`` texts in all."""
-        size, more = sum(len(request) for request, _ in waiting), []
-        while size < self.max_batch and not self.queue.empty():
-            more.append(self.queue.get_nowait())
-            size += len(more[-1][0])
-        return more
-
-    async def _encode(self, waiting: list) -> list | None:
-        texts = [text for request, _ in waiting for text in request]
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self.reader, self.model.encode, texts)
-        except Exception as error:  # noqa: BLE001 - handed to every waiting request
-            _fail(waiting, error)
-            return None
-
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            waiting = await self._collect()
-            ids = await self._encode(waiting)  # meanwhile the previous batch is in the model
-            if ids is None:
+            waiting = [await self.queue.get()]
+            size = len(waiting[0][0])
+            deadline = loop.time() + self.max_wait
+            while size < self.max_batch:
+                try:
+                    item = await asyncio.wait_for(self.queue.get(), deadline - loop.time())
+                except TimeoutError:
+                    break
+                waiting.append(item)
+                size += len(item[0])
+            texts = [text for request, _ in waiting for text in request]
+            try:
+                results = await loop.run_in_executor(self.worker, self._predict, texts)
+            except Exception as error:  # noqa: BLE001 - handed to every waiting request
+                for _, future in waiting:
+                    if not future.done():
+                        future.set_exception(error)
                 continue
-            if self.in_model is not None:
-                await asyncio.wait([self.in_model])
-            more = self._drain(waiting)  # what arrived while this batch waited its turn
-            if more:
-                more_ids = await self._encode(more)
-                if more_ids is not None:
-                    waiting, ids = waiting + more, ids + more_ids
-            self.in_model = loop.run_in_executor(self.worker, self._predict, ids)
-            self.in_model.add_done_callback(functools.partial(self._deliver, waiting))
+            self.batches, self.texts = self.batches + 1, self.texts + len(texts)
+            start = 0
+            for request, future in waiting:
+                if not future.done():  # a client that went away leaves a cancelled future
+                    future.set_result(results[start : start + len(request)])
+                start += len(request)
 
-    def _deliver(self, waiting: list, done: asyncio.Future) -> None:
-        if done.cancelled() or done.exception() is not None:
-            _fail(waiting, done.exception() if not done.cancelled()
-                  else RuntimeError("the server is shutting down"))
-            return
-        results = done.result()
-        self.batches, self.texts = self.batches + 1, self.texts + len(results)
-        start = 0
-        for request, future in waiting:
-            if not future.done():  # a client that went away leaves a cancelled future
-                future.set_result(results[start : start + len(request)])
-            start += len(request)
-
-    def _predict(self, ids: list[list[int]]) -> list[dict]:
-        return self.model.score_encoded(ids, self.max_batch, max_tokens=self.max_tokens)
-
-
-def _fail(waiting: list, error: BaseException) -> None:
-    for _, future in waiting:
-        if not future.done():
-            future.set_exception(error)
+    def _predict(self, texts: list[str]) -> list[dict]:
+        return self.model.score(texts, self.max_batch, max_tokens=self.max_tokens)
 
 
 PAGE = Path(__file__).parent / "page.html"

@@ -100,55 +100,6 @@ def test_concurrent_requests_are_scored_together(trained_model):
     assert batcher.texts == 40 and batcher.batches <= 4  # 40 requests in batches of <= 16
 
 
-class _SlowModel:
-    """Stands in for a SentimentModel: records when each stage of each batch ran."""
-
-    def __init__(self):
-        self.events = []
-
-    def encode(self, texts):
-        if "boom" in texts:
-            raise ValueError("cannot read boom")
-        self.events.append(("encode", len(texts), time.monotonic()))
-        return [[len(text)] for text in texts]
-
-    def score_encoded(self, ids, batch_size, max_tokens=None):
-        start = time.monotonic()
-        time.sleep(0.2)  # the model's share, threads released as torch does
-        self.events.append(("score", len(ids), start, time.monotonic()))
-        return [{"label": "positive", "score": float(i[0])} for i in ids]
-
-
-def test_next_batch_is_tokenized_while_one_is_in_the_model():
-    model = _SlowModel()
-
-    async def run():
-        batcher = Batcher(model, max_batch=4, max_wait_ms=1)
-        await batcher.start()
-        try:
-            first = asyncio.ensure_future(batcher.score(["a", "bb", "ccc", "dddd"]))
-            await asyncio.sleep(0.05)  # the first batch is in the model now
-            second = asyncio.ensure_future(batcher.score(["eeeee"]))
-            third = asyncio.ensure_future(batcher.score(["ffffff"]))
-            results = await asyncio.gather(first, second, third)
-            failed = await asyncio.gather(batcher.score(["boom"]), return_exceptions=True)
-            results += failed
-        finally:
-            await batcher.stop()
-        return results, batcher
-
-    (first, second, third, failed), batcher = asyncio.run(run())
-    assert [r["score"] for r in first] == [1, 2, 3, 4]  # each request its own results, in order
-    assert second[0]["score"] == 5 and third[0]["score"] == 6
-    assert isinstance(failed, ValueError) and "boom" in str(failed)
-    scores = [e for e in model.events if e[0] == "score"]
-    encodes = [e for e in model.events if e[0] == "encode"]
-    assert len(scores) == 2 and scores[0][1] == 4  # batch 1, then what waited for it
-    assert encodes[1][2] < scores[0][3]  # the next batch was tokenized during batch 1
-    assert scores[1][2] >= scores[0][3]  # one batch in the model at a time
-    assert batcher.batches == 2 and batcher.texts == 6  # the failed one never reached the model
-
-
 def test_serve_command_options(capsys):
     with pytest.raises(SystemExit) as exit_info:
         commands.main(["serve", "--help"])

@@ -105,59 +105,58 @@ def _load_ensemble(directory: Path, device) -> tuple[nn.Module, Vocab, Config]:
         names = json.loads(path.read_text(encoding="utf-8"))["members"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"{path} is damaged (no list of members: {error})") from None
-    members, first = [], None
-    for name in names:
-        model, vocab, config = load_pretrained(directory / name, device)
+    if not isinstance(names, list) or len(names) < 2:
+        raise ValueError(f"{path} is damaged: an ensemble lists two or more member folders, "
+                         f"not {names!r}")
+    loaded = [load_pretrained(directory / name, device) for name in names]
+    _check_members([directory / name for name in names], loaded)
+    _, vocab, config = loaded[0]
+    return EnsembleClassifier([model for model, _, _ in loaded]).to(device).eval(), vocab, config
+
+
+def _check_members(wheres: list[Path], loaded: list[tuple[nn.Module, Vocab, Config]]) -> None:
+    """Every member a classifier, and each reading the data as the first one does: the same
+    vocabulary (one tokenization serves them all), labels, data source, split and seed."""
+    _, vocab0, config0 = loaded[0]
+    for where, (model, vocab, config) in zip(wheres, loaded, strict=True):
         if isinstance(model, EnsembleClassifier) or config.task != "sentiment":
-            raise ValueError(f"{directory / name}: an ensemble's members are classifiers")
-        if first is None:
-            first = (vocab, config)
-        else:
-            _check_member(directory / name, vocab, config, *first)
-        members.append(model)
-    return EnsembleClassifier(members).to(device).eval(), first[0], first[1]
-
-
-def _check_member(where: Path, vocab: Vocab, config: Config, vocab0: Vocab,
-                  config0: Config) -> None:
-    if vocab.itos != vocab0.itos:
-        raise ValueError(f"{where} has another vocabulary than the first member: an ensemble's "
-                         "members read the same token ids (fine-tune them from one encoder)")
-    if config.model.head.labels != config0.model.head.labels:
-        raise ValueError(f"{where} has labels {config.model.head.labels}, the first member "
-                         f"{config0.model.head.labels}")
-    ours, theirs = config.data, config0.data
-    for key in ("source", "text_column", "label_column", "lowercase", "max_length",
-                "test_fraction", "train_split", "test_split", "valid_fraction"):
-        if getattr(ours, key) != getattr(theirs, key):
-            raise ValueError(f"{where} reads the data differently from the first member "
-                             f"({key}: {getattr(ours, key)!r} vs {getattr(theirs, key)!r})")
-    if config.train.seed != config0.train.seed:
-        raise ValueError(f"{where} split its validation reviews with another seed "
-                         f"({config.train.seed} vs {config0.train.seed})")
+            raise ValueError(f"{where}: an ensemble's members are classifiers")
+        if vocab.itos != vocab0.itos:
+            raise ValueError(f"{where} has another vocabulary than the first member: an "
+                             "ensemble's members read the same token ids (fine-tune them from "
+                             "one encoder)")
+        if config.model.head.labels != config0.model.head.labels:
+            raise ValueError(f"{where} has labels {config.model.head.labels}, the first member "
+                             f"{config0.model.head.labels}")
+        ours, theirs = config.data, config0.data
+        for key in ("source", "text_column", "label_column", "lowercase", "max_length",
+                    "test_fraction", "train_split", "test_split", "valid_fraction"):
+            if getattr(ours, key) != getattr(theirs, key):
+                raise ValueError(f"{where} reads the data differently from the first member "
+                                 f"({key}: {getattr(ours, key)!r} vs {getattr(theirs, key)!r})")
+        if config.train.seed != config0.train.seed:
+            raise ValueError(f"{where} split its validation reviews with another seed "
+                             f"({config.train.seed} vs {config0.train.seed})")
 
 
 def save_ensemble(sources: list[str | Path], target: str | Path, dtype: str = "float32",
-                  data_source: str | None = None) -> Path:
+                  data_source: str | None = None, origins: list[str] | None = None) -> Path:
     """Write an ensemble of the saved classifiers ``sources``: each copied (as
     :func:`export_model`, weights in ``dtype``) into ``target/member-N``, and ``ensemble.json``
-    naming them. The members must share vocabulary, labels and data split (checked before
-    anything is written: a ValueError names the difference)."""
+    naming them and where they came from (``origins``, default ``sources``). The members must
+    share vocabulary, labels and data split (checked before anything is written: a ValueError
+    names the difference)."""
     if len(sources) < 2:
         raise ValueError(f"an ensemble needs two or more models, got {len(sources)}")
     loaded = [load_pretrained(source) for source in sources]
-    for source, (model, vocab, config) in zip(sources[1:], loaded[1:]):
-        if isinstance(model, EnsembleClassifier) or config.task != "sentiment":
-            raise ValueError(f"{source}: an ensemble's members are classifiers")
-        _check_member(Path(source), vocab, config, loaded[0][1], loaded[0][2])
+    _check_members([Path(source) for source in sources], loaded)
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    names = []
-    for index, source in enumerate(sources):
-        names.append(f"member-{index}")
-        export_model(source, target / names[-1], dtype, data_source)
+    names = [f"member-{index}" for index in range(len(sources))]
+    for name, member in zip(names, loaded, strict=True):
+        _save_copy(*member, target / name, dtype, data_source)
     _write_json(target / ENSEMBLE_FILE, {
-        "members": names, "sources": [str(source) for source in sources],
+        "members": names, "sources": origins or [str(source) for source in sources],
         "combine": "mean of the members' class probabilities"})
     return target
 
@@ -216,14 +215,15 @@ def export_model(source: str | Path, target: str | Path, dtype: str = "float16",
     local copy of IMDB by the hub id, so evaluation elsewhere finds the same data and split."""
     if dtype not in ("float32", "float16", "bfloat16"):
         raise ValueError(f"dtype must be float32, float16 or bfloat16, got {dtype!r}")
-    if is_ensemble(source):
+    if is_ensemble(source):  # each member exported; where they came from stays recorded
         spec = json.loads((Path(source) / ENSEMBLE_FILE).read_text(encoding="utf-8"))
-        target = save_ensemble([Path(source) / name for name in spec["members"]], target, dtype,
-                               data_source)
-        spec["members"] = json.loads((target / ENSEMBLE_FILE).read_text())["members"]
-        _write_json(target / ENSEMBLE_FILE, spec)  # the members' origins stay recorded
-        return target
-    model, vocab, config = load_pretrained(source)
+        return save_ensemble([Path(source) / name for name in spec["members"]], target, dtype,
+                             data_source, origins=spec.get("sources"))
+    return _save_copy(*load_pretrained(source), target, dtype, data_source)
+
+
+def _save_copy(model: nn.Module, vocab: Vocab, config: Config, target: str | Path, dtype: str,
+               data_source: str | None) -> Path:
     if data_source is not None:
         config = replace(config, data=replace(config.data, source=data_source))
     return save_pretrained(model.to(getattr(torch, dtype)), target, vocab, config)

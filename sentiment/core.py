@@ -282,13 +282,13 @@ class RNNCore(nn.Module):
             last = state[-self.config.num_directions :]
             last = [s[0] if isinstance(s, tuple) else s for s in last]
             return torch.cat([h[-1] for h in last], dim=-1)  # (B, D*H)
+        if self.config.reverse:  # a text's last state read from its end is at its first token
+            return x[:, 0, :hidden_dim]
         batch = torch.arange(x.size(0), device=x.device)
         if lengths is None:
             last_step = torch.full_like(batch, x.size(1) - 1)
         else:
             last_step = lengths.to(x.device) - 1
-        if self.config.reverse:  # a text's last state read from its end is at its first token
-            return x[:, 0, :hidden_dim]
         forward_final = x[batch, last_step, :hidden_dim]  # (B, H)
         if self.config.num_directions == 1:
             return forward_final

@@ -112,3 +112,14 @@ def test_ensemble_is_served_and_scores_files(ensemble_dir, tmp_path):
                                     "--text-column", "review", "--output",
                                     str(tmp_path / "out.csv")]) == 0
     assert (tmp_path / "out.csv").read_text().count("\n") == len(TEXTS) + 1
+
+
+def test_a_damaged_ensemble_file_is_named(ensemble_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(ensemble_dir, broken)
+    (broken / "ensemble.json").write_text(json.dumps({"members": ["member-0"]}))
+    with pytest.raises(ValueError, match="ensemble.json is damaged"):
+        load_model(broken)
+    (broken / "ensemble.json").write_text("{not json")
+    with pytest.raises(ValueError, match="ensemble.json is damaged"):
+        load_model(broken)

@@ -153,6 +153,9 @@ class TrainConfig:
     unfreeze: bool = False  # gradual unfreezing: head first, then one more core layer per epoch
     freeze_embeddings: bool = False
     clip: float = 1.0
+    # adversarial training on the word embeddings (Miyato et al., 2017): each text's embeddings
+    # pushed up its loss's gradient by this share of their own norm, the pushed loss added; 0: off
+    adversarial: float = 0.0
     patience: int | None = 3
     device: str = "auto"
     mixed_precision: bool = True  # see sentiment.precision.autocast_dtype
@@ -176,6 +179,8 @@ class TrainConfig:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
         if not 0 < self.layer_lr_decay <= 1:
             raise ValueError(f"layer_lr_decay must be in (0, 1], got {self.layer_lr_decay}")
+        if not 0 <= self.adversarial < 1:
+            raise ValueError(f"adversarial must be in [0, 1), got {self.adversarial}")
 
 
 DATA_CLASSES = {"sentiment": ReviewData, "word-lm": ReviewData, "char-lm": TextData}

@@ -130,6 +130,53 @@ def flush_denormals(device: torch.device):
         torch.set_flush_denormal(was_on)
 
 
+class AdversarialEmbedding:
+    """Adversarial training on the word embeddings (Miyato et al., 2017, without their embedding
+    normalisation): after the clean loss's backward pass, :meth:`perturb` sets each text's push
+    ``r = epsilon * ||e|| * g / ||g||`` (``e`` its embeddings, ``g`` the loss's gradient on them,
+    norms over the whole text), and the next forward pass adds ``r`` to the embeddings. Scaled
+    by ``||e||``, the push cannot be outgrown by growing the embeddings. A forward hook on the
+    embedding; :meth:`remove` takes it off."""
+
+    def __init__(self, embedding: nn.Module | None, epsilon: float):
+        if embedding is None:
+            raise ValueError("adversarial training needs a model with a word embedding "
+                             "(input_type='embedding')")
+        self.epsilon = epsilon
+        self.captured: torch.Tensor | None = None
+        self.push: torch.Tensor | None = None
+        self.handle = embedding.register_forward_hook(self._hook)
+
+    def _hook(self, module: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor | None:
+        if self.push is not None:
+            return output + self.push
+        if not torch.is_grad_enabled():
+            return None
+        if not output.requires_grad:  # frozen embeddings: the gradient is still wanted
+            output = output.detach().requires_grad_()
+        output.retain_grad()
+        self.captured = output
+        return output
+
+    def perturb(self) -> bool:
+        """Set the push from the last training forward pass's gradient; False if it had none."""
+        embedded, self.captured = self.captured, None
+        if embedded is None or embedded.grad is None:
+            return False
+        gradient = torch.nan_to_num(embedded.grad.float())  # (B, T, E)
+        direction = gradient / gradient.norm(dim=(1, 2), keepdim=True).clamp_min(1e-12)
+        size = self.epsilon * embedded.detach().float().norm(dim=(1, 2), keepdim=True)  # (B,1,1)
+        self.push = (size * direction).to(embedded.dtype)
+        return True
+
+    def clear(self) -> None:
+        self.push = None
+
+    def remove(self) -> None:
+        self.handle.remove()
+        self.captured = self.push = None
+
+
 @dataclass
 class Schedule:
     """Where the rates are: the optimizer step and the total the schedule spans."""
@@ -155,6 +202,7 @@ def run_epoch(
     progress: bool = True,
     schedule: Schedule | None = None,
     forward: nn.Module | None = None,
+    adversary: AdversarialEmbedding | None = None,
 ) -> dict:
     """One pass; trains when ``optimizer`` is given, else evaluates. Returns summed metrics.
 
@@ -162,6 +210,8 @@ def run_epoch(
     ``schedule``: sets the learning rates before every optimizer step.
     ``forward``: the module to call (``model`` wrapped in DistributedDataParallel under
     torchrun); the metrics are then summed over all ranks, and tokens/s is the total.
+    ``adversary``: every training batch also runs pushed along its loss's gradient, that loss
+    added (a second forward and backward pass; the metrics are the clean pass's).
 
     Hidden state is carried (detached: truncated BPTT) from a batch to the next one only when
     the next batch says it ``continues``; otherwise every batch starts from a zero state.
@@ -185,6 +235,11 @@ def run_epoch(
                     schedule.advance(optimizer)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(output.loss).backward()
+                if adversary is not None and adversary.perturb():
+                    with autocast(device, amp_dtype):
+                        pushed = (forward or model)(batch, state)
+                    adversary.clear()
+                    scaler.scale(pushed.loss).backward()
                 scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), clip)
                 scaler.step(optimizer)
@@ -315,7 +370,11 @@ def train(
     schedule = Schedule(config, config.epochs * len(train_batches), progress.step)
     best_state = None  # after a resume the best weights are the saved model's, not the last
     started = time.perf_counter()
-    with flush_denormals(device):
+    adversary = (AdversarialEmbedding(model.core.embedding, config.adversarial)
+                 if config.adversarial > 0 else None)
+    with flush_denormals(device), contextlib.ExitStack() as cleanup:
+        if adversary is not None:
+            cleanup.callback(adversary.remove)
         for epoch in range(progress.epoch, config.epochs):
             reason = broadcast(should_stop(progress, config, started))  # rank 0's clock
             if reason:
@@ -328,7 +387,7 @@ def train(
             show = config.progress and is_main()
             trained = run_epoch(model, train_batches, device, optimizer, scaler, config.clip,
                                 amp_dtype, f"epoch {epoch + 1}/{config.epochs}", show,
-                                schedule, forward)
+                                schedule, forward, adversary)
             with torch.inference_mode():
                 validated = run_epoch(model, valid_batches, device, amp_dtype=amp_dtype,
                                       desc="validate", progress=show)

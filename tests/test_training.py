@@ -220,3 +220,49 @@ def test_discriminative_rates_and_gradual_unfreezing(tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("core."))
     assert not torch.equal(before["fc.weight"], after["fc.weight"])  # epoch 1: the head only
     assert all(p.requires_grad for p in model.parameters())  # nothing left frozen
+
+
+def test_adversarial_push_has_its_size_raises_the_loss_and_is_removed(tmp_path):
+    from sentiment.training import AdversarialEmbedding
+
+    model = make_model()
+    train(model, batches(), batches(1, False), TrainConfig(epochs=2, lr=1e-2, progress=False,
+                                                           patience=None), tmp_path / "a")
+    model.eval()  # no dropout: the clean and the pushed pass differ only by the push
+    batch = next(iter(batches(2, False)))
+    adversary = AdversarialEmbedding(model.core.embedding, 0.5)
+    clean = model(batch)
+    clean.loss.backward()
+    embedded = adversary.captured.detach()
+    assert adversary.perturb()
+    norms = adversary.push.norm(dim=(1, 2))
+    torch.testing.assert_close(norms, 0.5 * embedded.norm(dim=(1, 2)))
+    with torch.no_grad():
+        pushed = model(batch)
+        # the same push in a random direction raises the loss far less than along the gradient
+        adversary.push = adversary.push[:, torch.randperm(adversary.push.size(1))]
+        shuffled = model(batch)
+    adversary.remove()
+    assert pushed.loss > shuffled.loss and pushed.loss > clean.loss
+    assert not model.core.embedding._forward_hooks
+    with torch.no_grad():
+        torch.testing.assert_close(model(batch).loss, clean.loss)  # no push once removed
+
+
+def test_adversarial_training_learns_and_changes_the_steps(tmp_path):
+    plain, _ = run(tmp_path / "plain", 3)
+    pushed, history = run(tmp_path / "pushed", 3, adversarial=0.1)
+    assert history[-1]["valid_accuracy"] > 0.9
+    assert not pushed.core.embedding._forward_hooks  # the hook goes with the run
+    differs = [not torch.allclose(a, b) for a, b in
+               zip(plain.state_dict().values(), pushed.state_dict().values(), strict=True)]
+    assert any(differs)
+
+
+def test_adversarial_needs_an_embedding_and_a_sane_size(tmp_path):
+    from sentiment.training import AdversarialEmbedding
+
+    with pytest.raises(ValueError, match="word embedding"):
+        AdversarialEmbedding(None, 0.1)
+    with pytest.raises(ValueError, match="adversarial"):
+        TrainConfig(adversarial=-0.1)

@@ -2,6 +2,8 @@
 
     python -m benchmarks.serve_load --data ../shared/data/imdb --model sentiment/models/imdb
 
+``--workers 1 2 1 2`` compares the server's worker settings, alternating, in one run.
+
 Starts the server in its own process (``python -m sentiment serve``), waits for ``/health``, then
 for each number of concurrent clients sends ``--requests`` single-review POSTs (each client one
 request at a time, keep-alive) and records requests/s and the p50/p99 latency. Then, in this
@@ -110,23 +112,13 @@ def load_level(port: int, texts: list[str], clients: int, requests: int,
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="../shared/data/imdb")
-    parser.add_argument("--model", default=None, help="default: the shipped model")
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--requests", type=int, default=400, help="per level")
-    parser.add_argument("--max-wait-ms", type=float, default=5.0)
-    parser.add_argument("--max-tokens", default="8192",
-                        help="the server's padded-token budget per batch ('none': one batch)")
-    parser.add_argument("--output", default=None, help="write the results here (JSON)")
-    args = parser.parse_args()
-    texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
-        0, max(args.requests, 64 * 8))["text"].to_pylist()
+def run_server(args: argparse.Namespace, texts: list[str], workers: int) -> list[dict]:
+    """Start ``sentiment serve`` with ``workers`` model workers, load it at every level, stop
+    it; the levels' results."""
     port = _free_port()
     command = [sys.executable, "-m", "sentiment", "serve", "--port", str(port),
-               "--max-wait-ms", str(args.max_wait_ms), "--max-tokens", args.max_tokens]
+               "--max-wait-ms", str(args.max_wait_ms), "--max-tokens", args.max_tokens,
+               "--workers", str(workers)]
     if args.model:
         command += ["--model", args.model]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -144,6 +136,28 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+    return levels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/imdb")
+    parser.add_argument("--model", default=None, help="default: the shipped model")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--requests", type=int, default=400, help="per level")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--max-tokens", default="8192",
+                        help="the server's padded-token budget per batch ('none': one batch)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1],
+                        help="the server's model workers; several values start one server "
+                             "each, in order (1 2 1 2 alternates two settings)")
+    parser.add_argument("--output", default=None, help="write the results here (JSON)")
+    args = parser.parse_args()
+    texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
+        0, max(args.requests, 64 * 8))["text"].to_pylist()
+    runs = [{"workers": workers, "levels": run_server(args, texts, workers)}
+            for workers in args.workers]
     from sentiment import load_model, predict
 
     model = load_model(args.model)
@@ -152,15 +166,16 @@ def main() -> None:
     predict(texts[: args.requests], model=model, batch_size=64)
     batch_rate = args.requests / (time.perf_counter() - start)
     batch_cpu_rate = args.requests / (time.process_time() - cpu)
-    result = {"levels": levels, "predict_batch64_reviews_per_s": batch_rate,
+    result = {"runs": runs, "predict_batch64_reviews_per_s": batch_rate,
               "predict_batch64_reviews_per_cpu_s": batch_cpu_rate,
               "max_wait_ms": args.max_wait_ms, "max_tokens": args.max_tokens,
               "model": str(model.path)}
-    print("| clients | requests/s | p50 ms | p99 ms | mean batch | errors | server CPU s "
-          "| client CPU s | requests per server CPU s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for level in levels:
-        print(f"| {level['clients']} | {level['requests_per_s']:.1f} | {level['p50_ms']:.0f} | "
+    print("| workers | clients | requests/s | p50 ms | p99 ms | mean batch | errors "
+          "| server CPU s | client CPU s | requests per server CPU s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for run, level in ((run, level) for run in runs for level in run["levels"]):
+        print(f"| {run['workers']} | {level['clients']} | {level['requests_per_s']:.1f} | "
+              f"{level['p50_ms']:.0f} | "
               f"{level['p99_ms']:.0f} | {level['mean_batch']:.1f} | {level['errors']} | "
               f"{level['server_cpu_s']:.1f} | {level['client_cpu_s']:.1f} | "
               f"{level['requests_per_server_cpu_s']:.1f} |")

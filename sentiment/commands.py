@@ -336,18 +336,21 @@ def serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-tokens", type=_parse_optional(int), default=defaults.max_tokens,
                         help="padded tokens scored together at most; 'none' for no budget "
                              "(default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=defaults.workers,
+                        help="batches scored at once, each on its share of the CPU threads "
+                             "(default: %(default)s)")
     parser.add_argument("--max-texts", type=int, default=defaults.max_texts,
                         help="texts allowed in one request (default: %(default)s)")
     parser.add_argument("--max-text-chars", type=int, default=defaults.max_text_chars,
                         help="characters allowed in one text (default: %(default)s)")
     args = parser.parse_args(argv)
-    for name in ("max_batch", "max_texts", "max_text_chars", "max_tokens"):
+    for name in ("max_batch", "max_texts", "max_text_chars", "max_tokens", "workers"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     setup_logging()
     config = ServeConfig(max_text_chars=args.max_text_chars, max_texts=args.max_texts,
                          max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                         max_tokens=args.max_tokens)
+                         max_tokens=args.max_tokens, workers=args.workers)
     run_server(args.model, args.host, args.port, config)
 
 

@@ -61,7 +61,14 @@ class SentimentModel:
         """``{"label", "score"}`` (and ``"scores"``) per text, in input order; the texts are
         taken as given (:func:`predict` checks them first). ``max_tokens``: see
         :func:`score_ids`."""
-        scores = score_ids(self.model, self.encode(texts), batch_size, self.vocab.pad_index or 0,
+        return self.score_encoded(self.encode(texts), batch_size, mixed_precision, all_scores,
+                                  max_tokens)
+
+    def score_encoded(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
+                      mixed_precision: bool = True, all_scores: bool = False,
+                      max_tokens: int | None = None) -> list[dict]:
+        """:meth:`score` of texts already :meth:`encode`-d."""
+        scores = score_ids(self.model, ids, batch_size, self.vocab.pad_index or 0,
                            mixed_precision=mixed_precision, max_tokens=max_tokens)
         return to_results(scores, self.labels, all_scores)
 

@@ -20,9 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from .predict import SentimentModel, load_model
 
@@ -82,19 +85,36 @@ class ServeConfig:
     # lengths, and scored as one batch a few long ones pad all the short ones (BENCHMARKS.md)
     max_tokens: int | None = 8_192
     max_wait_ms: float = 5.0  # how long a lone request waits for company
+    # batches scored at once, each on its share of torch's threads (one tokenizes while
+    # another is in the model)
+    workers: int = 1
     max_explain_chars: int = 20_000  # an explanation scores 34 copies of the text
 
 
 class Batcher:
-    """Collects texts from concurrent requests and scores them in batches on one worker thread."""
+    """Collects texts from concurrent requests and scores them in batches on worker threads.
+
+    A batch is formed only when a worker is free, from everything waiting then (up to
+    ``max_batch`` texts), so that the queue grows into larger batches while the workers are
+    busy. With ``workers`` > 1 each worker runs torch on ``threads`` threads of its own (torch's
+    thread count is per thread), and one worker's model runs while another tokenizes (spaCy
+    holds the GIL: tokenizing is serialised by a lock, the model is not).
+    """
 
     def __init__(self, model: SentimentModel, max_batch: int = 64, max_wait_ms: float = 5.0,
-                 max_tokens: int | None = None):
+                 max_tokens: int | None = None, workers: int = 1, threads: int | None = None):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
         self.model, self.max_batch, self.max_wait = model, max_batch, max_wait_ms / 1000
-        self.max_tokens = max_tokens
+        self.max_tokens, self.workers = max_tokens, workers
         self.queue: asyncio.Queue = asyncio.Queue()
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment-batch")
+        self.free = asyncio.Semaphore(workers)
+        self.tokenizing = threading.Lock()
+        initializer = (lambda: torch.set_num_threads(threads)) if threads else None
+        self.worker = ThreadPoolExecutor(max_workers=workers, initializer=initializer,
+                                         thread_name_prefix="sentiment-batch")
         self.task: asyncio.Task | None = None
+        self.running: set[asyncio.Task] = set()
         self.batches = self.texts = 0  # counters, shown by /health
 
     async def start(self) -> None:
@@ -105,6 +125,8 @@ class Batcher:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+        if self.running:
+            await asyncio.gather(*self.running, return_exceptions=True)
         self.worker.shutdown(wait=True)
 
     async def score(self, texts: list[str]) -> list[dict]:
@@ -117,6 +139,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             waiting = [await self.queue.get()]
+            await self.free.acquire()  # the queue keeps filling while every worker is busy
             size = len(waiting[0][0])
             deadline = loop.time() + self.max_wait
             while size < self.max_batch:
@@ -126,23 +149,44 @@ class Batcher:
                     break
                 waiting.append(item)
                 size += len(item[0])
-            texts = [text for request, _ in waiting for text in request]
-            try:
-                results = await loop.run_in_executor(self.worker, self._predict, texts)
-            except Exception as error:  # noqa: BLE001 - handed to every waiting request
-                for _, future in waiting:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            self.batches, self.texts = self.batches + 1, self.texts + len(texts)
-            start = 0
-            for request, future in waiting:
-                if not future.done():  # a client that went away leaves a cancelled future
-                    future.set_result(results[start : start + len(request)])
-                start += len(request)
+            task = asyncio.create_task(self._score(waiting))
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
+
+    async def alone(self, function, *args):
+        """``function(*args)`` on a worker while no batch is being scored (an explanation hooks
+        the model's embeddings)."""
+        for _ in range(self.workers):
+            await self.free.acquire()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.worker, function, *args)
+        finally:
+            for _ in range(self.workers):
+                self.free.release()
+
+    async def _score(self, waiting: list) -> None:
+        texts = [text for request, _ in waiting for text in request]
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(
+                self.worker, self._predict, texts)
+        except Exception as error:  # noqa: BLE001 - handed to every waiting request
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        finally:
+            self.free.release()
+        self.batches, self.texts = self.batches + 1, self.texts + len(texts)
+        start = 0
+        for request, future in waiting:
+            if not future.done():  # a client that went away leaves a cancelled future
+                future.set_result(results[start : start + len(request)])
+            start += len(request)
 
     def _predict(self, texts: list[str]) -> list[dict]:
-        return self.model.score(texts, self.max_batch, max_tokens=self.max_tokens)
+        with self.tokenizing:
+            ids = self.model.encode(texts)
+        return self.model.score_encoded(ids, self.max_batch, max_tokens=self.max_tokens)
 
 
 PAGE = Path(__file__).parent / "page.html"
@@ -157,7 +201,9 @@ def create_app(model: str | Path | SentimentModel | None = None,
     config = config or ServeConfig()
     page_html = PAGE.read_text(encoding="utf-8")
     loaded = model if isinstance(model, SentimentModel) else load_model(model)
-    batcher = Batcher(loaded, config.max_batch, config.max_wait_ms, config.max_tokens)
+    threads = max(1, torch.get_num_threads() // config.workers) if config.workers > 1 else None
+    batcher = Batcher(loaded, config.max_batch, config.max_wait_ms, config.max_tokens,
+                      config.workers, threads)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -209,8 +255,7 @@ def create_app(model: str | Path | SentimentModel | None = None,
         if len(text) > config.max_explain_chars:
             raise HTTPException(413, f"text has {len(text)} characters; the limit for "
                                      f"explanations is {config.max_explain_chars}")
-        loop = asyncio.get_running_loop()  # on the batcher's thread: one model user at a time
-        return await loop.run_in_executor(batcher.worker, loaded.explain, text)
+        return await batcher.alone(loaded.explain, text)
 
     @app.get("/health")
     async def health():

@@ -100,6 +100,57 @@ def test_concurrent_requests_are_scored_together(trained_model):
     assert batcher.texts == 40 and batcher.batches <= 4  # 40 requests in batches of <= 16
 
 
+def test_two_workers_score_batches_side_by_side_on_their_own_threads(trained_model):
+    import torch
+
+    model = load_model(trained_model)
+    texts = [f"{TEXTS[i % 4]} {i}" for i in range(40)]
+    original, lock = model.score_encoded, threading.Lock()
+    seen = {"inside": 0, "most": 0, "threads": set(), "during_alone": []}
+
+    def slow_score(*args, **kwargs):
+        with lock:
+            seen["inside"] += 1
+            seen["most"] = max(seen["most"], seen["inside"])
+        seen["threads"].add(torch.get_num_threads())
+        time.sleep(0.05)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                seen["inside"] -= 1
+
+    def alone_work():  # what /explain runs: no batch may be in the model meanwhile
+        for _ in range(5):
+            seen["during_alone"].append(seen["inside"])
+            time.sleep(0.01)
+        return "explained"
+
+    model.score_encoded = slow_score
+    main_threads = torch.get_num_threads()
+
+    async def run() -> tuple[list, str, Batcher]:
+        batcher = Batcher(model, max_batch=8, max_wait_ms=1, workers=2, threads=1)
+        await batcher.start()
+        try:
+            results = asyncio.gather(*(batcher.score([text]) for text in texts))
+            await asyncio.sleep(0.02)
+            alone = await batcher.alone(alone_work)
+            return await results, alone, batcher
+        finally:
+            await batcher.stop()
+
+    results, alone, batcher = asyncio.run(run())
+    expected = predict(texts, model=load_model(trained_model))
+    assert [r[0]["label"] for r in results] == [e["label"] for e in expected]
+    assert [r[0]["score"] for r in results] == pytest.approx([e["score"] for e in expected])
+    assert batcher.texts == 40 and seen["most"] == 2  # two batches in the model at once
+    assert seen["threads"] == {1} and torch.get_num_threads() == main_threads
+    assert alone == "explained" and seen["during_alone"] == [0] * 5
+    with pytest.raises(ValueError, match="workers"):
+        Batcher(model, workers=0)
+
+
 def test_serve_command_options(capsys):
     with pytest.raises(SystemExit) as exit_info:
         commands.main(["serve", "--help"])

@@ -112,13 +112,13 @@ def load_level(port: int, texts: list[str], clients: int, requests: int,
     return result
 
 
-def run_server(args: argparse.Namespace, texts: list[str], workers: int) -> list[dict]:
+def run_server(args: argparse.Namespace, texts: list[str], workers: str) -> list[dict]:
     """Start ``sentiment serve`` with ``workers`` model workers, load it at every level, stop
     it; the levels' results."""
     port = _free_port()
     command = [sys.executable, "-m", "sentiment", "serve", "--port", str(port),
                "--max-wait-ms", str(args.max_wait_ms), "--max-tokens", args.max_tokens,
-               "--workers", str(workers)]
+               "--workers", workers]
     if args.model:
         command += ["--model", args.model]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -131,6 +131,7 @@ def run_server(args: argparse.Namespace, texts: list[str], workers: int) -> list
             before = _health(port)
             levels.append(load_level(port, texts, clients, args.requests, server.pid))
             after = _health(port)
+            levels[-1]["server_workers"] = after.get("workers")
             levels[-1]["mean_batch"] = ((after["texts"] - before["texts"])
                                         / max(after["batches"] - before["batches"], 1))
     finally:
@@ -149,9 +150,10 @@ def main() -> None:
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--max-tokens", default="8192",
                         help="the server's padded-token budget per batch ('none': one batch)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1],
+    parser.add_argument("--workers", nargs="+", default=["none"],
                         help="the server's model workers; several values start one server "
-                             "each, in order (1 2 1 2 alternates two settings)")
+                             "each, in order (1 2 1 2 alternates two settings; default: the "
+                             "server's own)")
     parser.add_argument("--output", default=None, help="write the results here (JSON)")
     args = parser.parse_args()
     texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(

@@ -336,9 +336,9 @@ def serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-tokens", type=_parse_optional(int), default=defaults.max_tokens,
                         help="padded tokens scored together at most; 'none' for no budget "
                              "(default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=defaults.workers,
-                        help="batches scored at once, each on its share of the CPU threads "
-                             "(default: %(default)s)")
+    parser.add_argument("--workers", type=_parse_optional(int), default=defaults.workers,
+                        help="batches scored at once, each on its share of the CPU threads; "
+                             "default: 2 on a CPU, 1 on a GPU")
     parser.add_argument("--max-texts", type=int, default=defaults.max_texts,
                         help="texts allowed in one request (default: %(default)s)")
     parser.add_argument("--max-text-chars", type=int, default=defaults.max_text_chars,

@@ -86,8 +86,8 @@ class ServeConfig:
     max_tokens: int | None = 8_192
     max_wait_ms: float = 5.0  # how long a lone request waits for company
     # batches scored at once, each on its share of torch's threads (one tokenizes while
-    # another is in the model)
-    workers: int = 1
+    # another is in the model); None: 2 on a CPU with 2 or more threads, else 1 (BENCHMARKS.md)
+    workers: int | None = None
     max_explain_chars: int = 20_000  # an explanation scores 34 copies of the text
 
 
@@ -193,6 +193,12 @@ PAGE = Path(__file__).parent / "page.html"
 NEEDS_EXTRA = "sentiment serve needs FastAPI and uvicorn: pip install 'sentiment[serve]'"
 
 
+def default_workers(device: torch.device) -> int:
+    """Model workers of a server on ``device``: two one-thread workers on a CPU scored 2.3x
+    the requests/s of one two-thread worker on 2 cores (BENCHMARKS.md); one on a GPU."""
+    return 2 if device.type == "cpu" and torch.get_num_threads() >= 2 else 1
+
+
 def create_app(model: str | Path | SentimentModel | None = None,
                config: ServeConfig | None = None) -> FastAPI:
     """The app serving ``model`` (a folder, a loaded model, or the default model)."""
@@ -201,9 +207,10 @@ def create_app(model: str | Path | SentimentModel | None = None,
     config = config or ServeConfig()
     page_html = PAGE.read_text(encoding="utf-8")
     loaded = model if isinstance(model, SentimentModel) else load_model(model)
-    threads = max(1, torch.get_num_threads() // config.workers) if config.workers > 1 else None
+    workers = config.workers or default_workers(loaded.device)
+    threads = max(1, torch.get_num_threads() // workers) if workers > 1 else None
     batcher = Batcher(loaded, config.max_batch, config.max_wait_ms, config.max_tokens,
-                      config.workers, threads)
+                      workers, threads)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -261,7 +268,8 @@ def create_app(model: str | Path | SentimentModel | None = None,
     async def health():
         """Whether the server is up, and what it serves."""
         return {"status": "ok", "model": loaded.path or "(in memory)", "labels": loaded.labels,
-                "device": str(loaded.device), "batches": batcher.batches,
+                "device": str(loaded.device), "workers": batcher.workers,
+                "batches": batcher.batches,
                 "texts": batcher.texts}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -72,8 +72,11 @@ def test_explain_names_the_words_that_pushed_the_label(client, trained_model):
 
 
 def test_health_page_and_docs(client):
+    import torch
+
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["labels"] == ["negative", "positive"]
+    assert health["workers"] == (2 if torch.get_num_threads() >= 2 else 1)  # CPU default
     page = client.get("/")
     assert page.status_code == 200 and 'id="review"' in page.text and "/predict" in page.text
     schema = client.get("/openapi.json").json()

@@ -254,7 +254,12 @@ def predict(argv: list[str] | None = None) -> None:
                              "--no-mixed-precision scores in float32 (default: on)")
     parser.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction,
                         help="progress bar for --input (default: on)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="--input chunks scored at once, each on its share of the CPU "
+                             "threads (default: 2 on a CPU, 1 on a GPU)")
     args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be >= 1")
     if args.input is not None:
         if args.texts:
             parser.error("give texts or --input, not both")
@@ -263,7 +268,8 @@ def predict(argv: list[str] | None = None) -> None:
 
         setup_logging()
         summary = score_file(args.input, args.output, args.text_column, args.model,
-                             args.batch_size, args.device, args.mixed_precision, args.progress)
+                             args.batch_size, args.device, args.mixed_precision, args.progress,
+                             args.workers)
         print(json.dumps({key: round(value, 1) if isinstance(value, float) else value
                           for key, value in summary.items()}))
         return

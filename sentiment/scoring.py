@@ -17,16 +17,19 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
+import torch
 from tqdm.auto import tqdm
 
-from .predict import SentimentModel, load_model
+from .predict import SentimentModel, default_workers, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +170,29 @@ def score_batch(batch: pa.RecordBatch, text_column: str, model: SentimentModel,
     return scored, len(texts) - len(present)
 
 
+def score_batches(batches: Iterator[pa.RecordBatch], text_column: str, model: SentimentModel,
+                  batch_size: int, mixed_precision: bool = True,
+                  workers: int = 1) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """:func:`score_batch` of each batch, in input order. ``workers`` > 1: that many batches are
+    scored at once on threads with an equal share of torch's threads (one tokenizes while
+    another is in the model); no more than ``workers`` batches are held at a time."""
+    if workers == 1:
+        for batch in batches:
+            yield score_batch(batch, text_column, model, batch_size, mixed_precision)
+        return
+    threads = max(1, torch.get_num_threads() // workers)
+    with ThreadPoolExecutor(workers, initializer=torch.set_num_threads,
+                            initargs=(threads,), thread_name_prefix="sentiment-score") as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.submit(score_batch, batch, text_column, model, batch_size,
+                                       mixed_precision))
+            if len(pending) == workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def default_output(path: str | Path) -> Path:
     """``reviews.csv`` -> ``reviews.scored.csv``."""
     path = Path(path)
@@ -182,17 +208,23 @@ def score_file(
     device: str | None = None,
     mixed_precision: bool = True,
     progress: bool = True,
+    workers: int | None = None,
 ) -> dict:
     """Score every row of ``input_path`` into ``output_path`` (format from its suffix; default
-    ``<input>.scored.<suffix>``); returns ``{"rows", "scored", "no_text", "seconds", ...}``."""
+    ``<input>.scored.<suffix>``); returns ``{"rows", "scored", "no_text", "seconds", ...}``.
+    ``workers``: chunks scored at once (:func:`score_batches`; default
+    :func:`~sentiment.predict.default_workers`)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     output = Path(output_path) if output_path else default_output(input_path)
     file_format(output)
     if output.resolve() == Path(input_path).resolve():
         raise ValueError(f"the output {output} would overwrite the input")
     if not isinstance(model, SentimentModel):
         model = load_model(model, device)
+    workers = workers or default_workers(model.device)
     schema, batches, total = read_batches(input_path, text_column)
     out_schema = schema.append(pa.field("predicted_label", pa.string())).append(
         pa.field("predicted_score", pa.float64()))
@@ -201,12 +233,11 @@ def score_file(
     start, complete = time.perf_counter(), False
     try:
         with tqdm(total=total, unit=" rows", desc="score", disable=not progress) as bar:
-            for batch in batches:
-                scored, missing = score_batch(batch, text_column, model, batch_size,
-                                              mixed_precision)
+            for scored, missing in score_batches(batches, text_column, model, batch_size,
+                                                 mixed_precision, workers):
                 writer.write(scored.cast(out_schema) if scored.schema != out_schema else scored)
-                rows, no_text = rows + batch.num_rows, no_text + missing
-                bar.update(batch.num_rows)
+                rows, no_text = rows + scored.num_rows, no_text + missing
+                bar.update(scored.num_rows)
         complete = True
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise ValueError(f"{input_path}: cannot read row {rows + 1} onwards: {error}") from None

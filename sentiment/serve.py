@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .predict import SentimentModel, load_model
+from .predict import SentimentModel, default_workers, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +97,7 @@ class Batcher:
     ``max_batch`` texts), so that the queue grows into larger batches while the workers are
     busy. With ``workers`` > 1 each worker runs torch on ``threads`` threads of its own (torch's
     thread count is per thread), and one worker's model runs while another tokenizes (spaCy
-    holds the GIL: tokenizing is serialised by a lock, the model is not).
+    holds the GIL: the model's tokenizing is one thread at a time, its forward pass is not).
     """
 
     def __init__(self, model: SentimentModel, max_batch: int = 64, max_wait_ms: float = 5.0,
@@ -109,7 +108,6 @@ class Batcher:
         self.max_tokens, self.workers = max_tokens, workers
         self.queue: asyncio.Queue = asyncio.Queue()
         self.free = asyncio.Semaphore(workers)
-        self.tokenizing = threading.Lock()
         initializer = (lambda: torch.set_num_threads(threads)) if threads else None
         self.worker = ThreadPoolExecutor(max_workers=workers, initializer=initializer,
                                          thread_name_prefix="sentiment-batch")
@@ -184,19 +182,11 @@ class Batcher:
             start += len(request)
 
     def _predict(self, texts: list[str]) -> list[dict]:
-        with self.tokenizing:
-            ids = self.model.encode(texts)
-        return self.model.score_encoded(ids, self.max_batch, max_tokens=self.max_tokens)
+        return self.model.score(texts, self.max_batch, max_tokens=self.max_tokens)
 
 
 PAGE = Path(__file__).parent / "page.html"
 NEEDS_EXTRA = "sentiment serve needs FastAPI and uvicorn: pip install 'sentiment[serve]'"
-
-
-def default_workers(device: torch.device) -> int:
-    """Model workers of a server on ``device``: two one-thread workers on a CPU scored 2.3x
-    the requests/s of one two-thread worker on 2 cores (BENCHMARKS.md); one on a GPU."""
-    return 2 if device.type == "cpu" and torch.get_num_threads() >= 2 else 1
 
 
 def create_app(model: str | Path | SentimentModel | None = None,

@@ -59,6 +59,48 @@ def test_every_row_kept_in_order_with_its_columns(trained_model, tmp_path, monke
     assert not list(tmp_path.glob(".*partial"))
 
 
+def test_workers_keep_the_order_and_hold_no_more_chunks_than_workers(trained_model, tmp_path,
+                                                                     monkeypatch):
+    import random
+    import threading
+    import time
+
+    monkeypatch.setattr(scoring, "ROWS_PER_CHUNK", 2)
+    texts = [f"{TEXTS[i % 2]} {i}" for i in range(30)]
+    given = tmp_path / "reviews.parquet"
+    pq.write_table(pa.table({"id": list(range(30)), "review": texts}), given)
+    original, lock = scoring.score_batch, threading.Lock()
+    seen = {"inside": 0, "most": 0}
+
+    def uneven(*args):  # chunks finish out of order
+        with lock:
+            seen["inside"] += 1
+            seen["most"] = max(seen["most"], seen["inside"])
+        time.sleep(random.Random(args[0].num_rows + seen["inside"]).uniform(0, 0.03))
+        try:
+            return original(*args)
+        finally:
+            with lock:
+                seen["inside"] -= 1
+
+    monkeypatch.setattr(scoring, "score_batch", uneven)
+    one = score_file(given, tmp_path / "one.parquet", "review", trained_model, progress=False,
+                     workers=1)
+    three = score_file(given, tmp_path / "three.parquet", "review", trained_model,
+                       progress=False, workers=3)
+    assert one["rows"] == three["rows"] == 30 and seen["most"] == 3
+    rows = _read(tmp_path / "three.parquet")
+    assert [r["id"] for r in rows] == list(range(30))
+    alone = _read(tmp_path / "one.parquet")
+    assert [r["review"] for r in rows] == [r["review"] for r in alone] == texts
+    assert [r["predicted_score"] for r in rows] == pytest.approx(
+        [r["predicted_score"] for r in alone], abs=1e-3)  # one torch thread vs two
+    expected = predict(texts, model=trained_model)
+    assert [r["predicted_label"] for r in rows] == [e["label"] for e in expected]
+    with pytest.raises(ValueError, match="workers"):
+        score_file(given, tmp_path / "x.parquet", "review", trained_model, workers=0)
+
+
 def test_errors_name_the_file_and_the_columns(trained_model, tmp_path):
     given = tmp_path / "reviews.csv"
     _write(_table(), given)

@@ -45,18 +45,23 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/imdb")
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--model", default=None, help="default: the shipped model")
+    parser.add_argument("--workers", nargs="+", default=[None],
+                        help="scoring workers; several values run each in turn for every size "
+                             "(1 2 1 2 alternates two settings; default: the command's own)")
     parser.add_argument("--output", default=None, help="write the results here (JSON)")
     args = parser.parse_args()
     results = []
-    for rows in args.rows:
+    for rows, workers in ((rows, workers) for rows in args.rows for workers in args.workers):
         given = build_file(Path(args.data), rows, Path(f"runs/bench/reviews-{rows}.parquet"))
         command = [sys.executable, "-m", "sentiment", "predict", "--input", str(given),
                    "--output", f"runs/bench/scored-{rows}.parquet", "--no-progress"]
         if args.model:
             command += ["--model", args.model]
+        if workers:
+            command += ["--workers", workers]
         result = measure(command, interval=1.0)
         result.pop("timeline")
-        result["rows"] = rows
+        result["rows"], result["workers"] = rows, workers
         result["rows_per_s"] = rows / result["seconds"]
         results.append(result)
         print(json.dumps(result))

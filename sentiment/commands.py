@@ -254,11 +254,11 @@ def predict(argv: list[str] | None = None) -> None:
                              "--no-mixed-precision scores in float32 (default: on)")
     parser.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction,
                         help="progress bar for --input (default: on)")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=int, default=1,
                         help="--input chunks scored at once, each on its share of the CPU "
-                             "threads (default: 2 on a CPU, 1 on a GPU)")
+                             "threads (default: %(default)s)")
     args = parser.parse_args(argv)
-    if args.workers is not None and args.workers < 1:
+    if args.workers < 1:
         parser.error("--workers must be >= 1")
     if args.input is not None:
         if args.texts:

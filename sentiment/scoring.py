@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
-from .predict import SentimentModel, default_workers, load_model
+from .predict import SentimentModel, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -208,15 +208,16 @@ def score_file(
     device: str | None = None,
     mixed_precision: bool = True,
     progress: bool = True,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> dict:
     """Score every row of ``input_path`` into ``output_path`` (format from its suffix; default
     ``<input>.scored.<suffix>``); returns ``{"rows", "scored", "no_text", "seconds", ...}``.
-    ``workers``: chunks scored at once (:func:`score_batches`; default
-    :func:`~sentiment.predict.default_workers`)."""
+    ``workers``: chunks scored at once (:func:`score_batches`). One is the default: unlike the
+    server's small batches, a chunk's batches of 64 keep two torch threads busy, and two
+    one-thread workers scored no faster with 0.5 GB more memory (BENCHMARKS.md)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if workers is not None and workers < 1:
+    if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     output = Path(output_path) if output_path else default_output(input_path)
     file_format(output)
@@ -224,7 +225,6 @@ def score_file(
         raise ValueError(f"the output {output} would overwrite the input")
     if not isinstance(model, SentimentModel):
         model = load_model(model, device)
-    workers = workers or default_workers(model.device)
     schema, batches, total = read_batches(input_path, text_column)
     out_schema = schema.append(pa.field("predicted_label", pa.string())).append(
         pa.field("predicted_score", pa.float64()))

@@ -108,6 +108,7 @@ class Batcher:
         self.max_tokens, self.workers = max_tokens, workers
         self.queue: asyncio.Queue = asyncio.Queue()
         self.free = asyncio.Semaphore(workers)
+        self.exclusive = asyncio.Lock()  # one alone() at a time gathers every worker
         initializer = (lambda: torch.set_num_threads(threads)) if threads else None
         self.worker = ThreadPoolExecutor(max_workers=workers, initializer=initializer,
                                          thread_name_prefix="sentiment-batch")
@@ -153,9 +154,11 @@ class Batcher:
 
     async def alone(self, function, *args):
         """``function(*args)`` on a worker while no batch is being scored (an explanation hooks
-        the model's embeddings)."""
-        for _ in range(self.workers):
-            await self.free.acquire()
+        the model's embeddings). Two at once would each hold some workers and wait for the
+        rest, so they queue on a lock first."""
+        async with self.exclusive:
+            for _ in range(self.workers):
+                await self.free.acquire()
         try:
             return await asyncio.get_running_loop().run_in_executor(self.worker, function, *args)
         finally:

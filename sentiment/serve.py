@@ -126,6 +126,10 @@ class Batcher:
                 await self.task
         if self.running:
             await asyncio.gather(*self.running, return_exceptions=True)
+        while not self.queue.empty():  # requests that never reached a worker
+            _, future = self.queue.get_nowait()
+            if not future.done():
+                future.set_exception(RuntimeError("the server is shutting down"))
         self.worker.shutdown(wait=True)
 
     async def score(self, texts: list[str]) -> list[dict]:
@@ -138,7 +142,11 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             waiting = [await self.queue.get()]
-            await self.free.acquire()  # the queue keeps filling while every worker is busy
+            try:
+                await self.free.acquire()  # the queue keeps filling while every worker is busy
+            except asyncio.CancelledError:
+                self.queue.put_nowait(waiting[0])  # stop() answers it
+                raise
             size = len(waiting[0][0])
             deadline = loop.time() + self.max_wait
             while size < self.max_batch:

@@ -157,6 +157,29 @@ def test_two_workers_score_batches_side_by_side_on_their_own_threads(trained_mod
         Batcher(model, workers=0)
 
 
+def test_stopping_answers_every_waiting_request(trained_model):
+    model = load_model(trained_model)
+    original = model.score_encoded
+
+    def slow_score(*args, **kwargs):
+        time.sleep(0.2)
+        return original(*args, **kwargs)
+
+    model.score_encoded = slow_score
+
+    async def run() -> list:
+        batcher = Batcher(model, max_batch=1, max_wait_ms=1, workers=1)
+        await batcher.start()
+        requests = [asyncio.ensure_future(batcher.score([text])) for text in TEXTS]
+        await asyncio.sleep(0.05)  # one in the model, one waiting for the worker, two queued
+        await batcher.stop()
+        return await asyncio.wait_for(asyncio.gather(*requests, return_exceptions=True), 5)
+
+    outcomes = asyncio.run(run())
+    assert outcomes[0][0]["label"] == predict(TEXTS[0], model=trained_model)["label"]
+    assert all(isinstance(o, RuntimeError) and "shutting down" in str(o) for o in outcomes[1:])
+
+
 def test_serve_command_options(capsys):
     with pytest.raises(SystemExit) as exit_info:
         commands.main(["serve", "--help"])

@@ -8,6 +8,7 @@ import functools
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,18 @@ def default_workers(device: torch.device) -> int:
     two one-thread workers on a CPU (one tokenizes while the other is in the model; 2.3x the
     served requests/s of one two-thread worker on 2 cores, BENCHMARKS.md), one on a GPU."""
     return 2 if device.type == "cpu" and torch.get_num_threads() >= 2 else 1
+
+
+def worker_pool(workers: int, name: str, threads: int | None = None) -> ThreadPoolExecutor:
+    """``workers`` threads for scoring side by side; with more than one, each runs torch on
+    ``threads`` threads (default: an equal share of torch's; the count is per thread)."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers > 1 and threads is None:
+        threads = max(1, torch.get_num_threads() // workers)
+    return ThreadPoolExecutor(workers, thread_name_prefix=name,
+                              initializer=torch.set_num_threads if threads else None,
+                              initargs=(threads,) if threads else ())
 
 
 class SentimentModel:

@@ -19,17 +19,15 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
-import torch
 from tqdm.auto import tqdm
 
-from .predict import SentimentModel, load_model
+from .predict import SentimentModel, load_model, worker_pool
 
 logger = logging.getLogger(__name__)
 
@@ -180,9 +178,7 @@ def score_batches(batches: Iterator[pa.RecordBatch], text_column: str, model: Se
         for batch in batches:
             yield score_batch(batch, text_column, model, batch_size, mixed_precision)
         return
-    threads = max(1, torch.get_num_threads() // workers)
-    with ThreadPoolExecutor(workers, initializer=torch.set_num_threads,
-                            initargs=(threads,), thread_name_prefix="sentiment-score") as pool:
+    with worker_pool(workers, "sentiment-score") as pool:
         pending: deque = deque()
         for batch in batches:
             pending.append(pool.submit(score_batch, batch, text_column, model, batch_size,

@@ -20,13 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from .predict import SentimentModel, default_workers, load_model
+from .predict import SentimentModel, default_workers, load_model, worker_pool
 
 logger = logging.getLogger(__name__)
 
@@ -95,23 +92,20 @@ class Batcher:
 
     A batch is formed only when a worker is free, from everything waiting then (up to
     ``max_batch`` texts), so that the queue grows into larger batches while the workers are
-    busy. With ``workers`` > 1 each worker runs torch on ``threads`` threads of its own (torch's
-    thread count is per thread), and one worker's model runs while another tokenizes (spaCy
-    holds the GIL: the model's tokenizing is one thread at a time, its forward pass is not).
+    busy. With ``workers`` > 1 each worker runs torch on ``threads`` threads of its own
+    (:func:`~sentiment.predict.worker_pool`), and one worker's model runs while another
+    tokenizes (spaCy holds the GIL: the model's tokenizing is one thread at a time, its forward
+    pass is not).
     """
 
     def __init__(self, model: SentimentModel, max_batch: int = 64, max_wait_ms: float = 5.0,
                  max_tokens: int | None = None, workers: int = 1, threads: int | None = None):
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.worker = worker_pool(workers, "sentiment-batch", threads)
         self.model, self.max_batch, self.max_wait = model, max_batch, max_wait_ms / 1000
         self.max_tokens, self.workers = max_tokens, workers
         self.queue: asyncio.Queue = asyncio.Queue()
         self.free = asyncio.Semaphore(workers)
         self.exclusive = asyncio.Lock()  # one alone() at a time gathers every worker
-        initializer = (lambda: torch.set_num_threads(threads)) if threads else None
-        self.worker = ThreadPoolExecutor(max_workers=workers, initializer=initializer,
-                                         thread_name_prefix="sentiment-batch")
         self.task: asyncio.Task | None = None
         self.running: set[asyncio.Task] = set()
         self.batches = self.texts = 0  # counters, shown by /health
@@ -208,10 +202,8 @@ def create_app(model: str | Path | SentimentModel | None = None,
     config = config or ServeConfig()
     page_html = PAGE.read_text(encoding="utf-8")
     loaded = model if isinstance(model, SentimentModel) else load_model(model)
-    workers = config.workers or default_workers(loaded.device)
-    threads = max(1, torch.get_num_threads() // workers) if workers > 1 else None
     batcher = Batcher(loaded, config.max_batch, config.max_wait_ms, config.max_tokens,
-                      workers, threads)
+                      config.workers or default_workers(loaded.device))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

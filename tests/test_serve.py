@@ -180,6 +180,32 @@ def test_stopping_answers_every_waiting_request(trained_model):
     assert all(isinstance(o, RuntimeError) and "shutting down" in str(o) for o in outcomes[1:])
 
 
+def test_a_failing_batch_fails_its_requests_and_the_server_goes_on(trained_model):
+    model = load_model(trained_model)
+    original = model.score_encoded
+
+    def failing(ids, *args, **kwargs):
+        if len(ids) == 3:
+            raise RuntimeError("model broke")
+        return original(ids, *args, **kwargs)
+
+    model.score_encoded = failing
+
+    async def run():
+        batcher = Batcher(model, max_batch=8, max_wait_ms=1, workers=2)
+        await batcher.start()
+        try:
+            failed = await asyncio.gather(batcher.score(TEXTS[:3]), return_exceptions=True)
+            return failed[0], await batcher.score(TEXTS[:2])
+        finally:
+            await batcher.stop()
+
+    failed, later = asyncio.run(run())
+    assert isinstance(failed, RuntimeError) and "model broke" in str(failed)
+    assert [r["label"] for r in later] == [e["label"] for e in predict(TEXTS[:2],
+                                                                       model=trained_model)]
+
+
 def test_serve_command_options(capsys):
     with pytest.raises(SystemExit) as exit_info:
         commands.main(["serve", "--help"])

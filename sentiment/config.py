@@ -66,11 +66,12 @@ class ReviewData(DataConfig):
     max_tokens: int | None = None  # token budget of a batch: long reviews come in fewer rows
     train_limit: int | None = None
     test_limit: int | None = None
-    # word-lm: unlabelled text of your own (a .txt/.csv/.jsonl/.parquet file, a folder, a hub
-    # id) in unlabelled_column; default: the unsupervised split beside source
+    # word-lm and sentiment with train.virtual_adversarial: unlabelled text of your own (a
+    # .txt/.csv/.jsonl/.parquet file, a folder, a hub id) in unlabelled_column; default: the
+    # unsupervised split beside source
     unlabelled: str | None = None
     unlabelled_column: str = "text"
-    unlabelled_limit: int | None = None  # word-lm: use only this many unlabelled reviews
+    unlabelled_limit: int | None = None  # use only this many unlabelled reviews
     lm_valid_reviews: int = 1_000  # word-lm: unlabelled reviews held out for perplexity
     # word-lm: read whole reviews (bucketed, as the classifier reads them) or random windows of
     # num_steps words from the joined stream, each from a zero state
@@ -156,6 +157,10 @@ class TrainConfig:
     # adversarial training on the word embeddings (Miyato et al., 2017): each text's embeddings
     # pushed up its loss's gradient by this share of their own norm, the pushed loss added; 0: off
     adversarial: float = 0.0
+    # virtual adversarial training (Miyato et al., 2017): each step also pushes a batch of
+    # unlabelled reviews (data.unlabelled, else beside data.source) by this share of their norm
+    # where the prediction changes most and learns to keep it; 0: off
+    virtual_adversarial: float = 0.0
     patience: int | None = 3
     device: str = "auto"
     mixed_precision: bool = True  # see sentiment.precision.autocast_dtype
@@ -179,8 +184,9 @@ class TrainConfig:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
         if not 0 < self.layer_lr_decay <= 1:
             raise ValueError(f"layer_lr_decay must be in (0, 1], got {self.layer_lr_decay}")
-        if not 0 <= self.adversarial < 1:
-            raise ValueError(f"adversarial must be in [0, 1), got {self.adversarial}")
+        for name in ("adversarial", "virtual_adversarial"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
 
 DATA_CLASSES = {"sentiment": ReviewData, "word-lm": ReviewData, "char-lm": TextData}

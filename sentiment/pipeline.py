@@ -16,7 +16,14 @@ from datasets.fingerprint import Hasher
 from .batching import SequenceBatches
 from .checkpoint import load_core_weights, save_pretrained, transfer_core
 from .config import DEFAULT_LABELS, Config, ReviewData, apply_overrides, preset_config
-from .data import label_names, load_reviews, map_onto_labels, read_labelled, split_validation
+from .data import (
+    label_names,
+    load_reviews,
+    load_unlabelled,
+    map_onto_labels,
+    read_labelled,
+    split_validation,
+)
 from .distributed import is_main, main_process_first
 from .evaluate import fit_baselines, write_report
 from .heads import SentimentClassifier, build_model
@@ -180,6 +187,24 @@ def batches_for(config: Config, ids, labels, shuffle: bool, pad_index: int) -> S
                            max_tokens=data.max_tokens)
 
 
+def unlabelled_batches(config: Config, vocab: Vocab) -> SequenceBatches:
+    """Batches of unlabelled reviews for virtual adversarial training: ``data.unlabelled``, else
+    the unsupervised split beside ``data.source`` (IMDB's 50,000 reviews), at most
+    ``data.unlabelled_limit`` of them, in the classifier's vocabulary. No labelled split is
+    read, so no validation or test text can be among them."""
+    data = config.data
+    reviews = load_unlabelled(data.unlabelled or data.source, data.unlabelled_column)
+    reviews = reviews.shuffle(seed=config.train.seed).flatten_indices()
+    if data.unlabelled_limit is not None:
+        reviews = reviews.select(range(min(data.unlabelled_limit, len(reviews))))
+    tokenized = tokenize_dataset(reviews, Tokenizer(lowercase=data.lowercase), data.num_proc)
+    ids = numericalize(tokenized, vocab)
+    logger.info("virtual adversarial training on %d unlabelled reviews", len(ids))
+    return SequenceBatches(ids, None, data.batch_size, vocab.pad_index or 0, data.max_length,
+                           shuffle=True, bucket=data.bucket, seed=config.train.seed + 1,
+                           max_tokens=data.max_tokens)
+
+
 def evaluate_model(
     model: SentimentClassifier,
     data: PreparedData,
@@ -235,10 +260,14 @@ def train_sentiment(config: Config) -> dict:
     pad = data.vocab.pad_index or 0
     train_batches = batches_for(config, data.ids["train"], data.train["label"], True, pad)
     valid_batches = batches_for(config, data.ids["valid"], data.valid["label"], False, pad)
+    unlabelled = None
+    if config.train.virtual_adversarial > 0:
+        with main_process_first():
+            unlabelled = unlabelled_batches(config, data.vocab)
     start = time.perf_counter()
     history = train(
         model, train_batches, valid_batches, config.train, output,
-        save_best=lambda m, d: save_pretrained(m, d, data.vocab, config),
+        save_best=lambda m, d: save_pretrained(m, d, data.vocab, config), unlabelled=unlabelled,
     )
     train_seconds = time.perf_counter() - start
     summary = {"train_seconds": train_seconds, "epochs_run": len(history),

@@ -15,11 +15,12 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_model
 from torch import nn
 from tqdm.auto import tqdm
@@ -158,14 +159,19 @@ class AdversarialEmbedding:
         self.captured = output
         return output
 
-    def perturb(self) -> bool:
-        """Set the push from the last training forward pass's gradient; False if it had none."""
+    def perturb(self, gradient: torch.Tensor | None = None, epsilon: float | None = None
+                ) -> bool:
+        """Set the push from the last training forward pass's gradient (its embeddings' ``.grad``
+        unless ``gradient`` is given); False if it had none. ``epsilon``: this push's size
+        instead of the adversary's own."""
         embedded, self.captured = self.captured, None
-        if embedded is None or embedded.grad is None:
+        gradient = embedded.grad if gradient is None and embedded is not None else gradient
+        if embedded is None or gradient is None:
             return False
-        gradient = torch.nan_to_num(embedded.grad.float())  # (B, T, E)
+        gradient = torch.nan_to_num(gradient.float())  # (B, T, E)
         direction = gradient / gradient.norm(dim=(1, 2), keepdim=True).clamp_min(1e-12)
-        size = self.epsilon * embedded.detach().float().norm(dim=(1, 2), keepdim=True)  # (B,1,1)
+        epsilon = self.epsilon if epsilon is None else epsilon
+        size = epsilon * embedded.detach().float().norm(dim=(1, 2), keepdim=True)  # (B,1,1)
         self.push = (size * direction).to(embedded.dtype)
         return True
 
@@ -175,6 +181,79 @@ class AdversarialEmbedding:
     def remove(self) -> None:
         self.handle.remove()
         self.captured = self.push = None
+
+
+class VirtualAdversary:
+    """Virtual adversarial training (Miyato et al., 2017) on unlabelled reviews.
+
+    Each training step also takes a batch of unlabelled reviews: the model's own class
+    probabilities ``p`` on them (held fixed), each review's embeddings pushed by ``epsilon`` times
+    their norm in the direction that most changes ``p``, and the KL divergence from ``p`` to the
+    pushed prediction added to the loss, so the model learns to be smooth around text it has no
+    labels for. The direction is the gradient of the loss against the model's own predicted
+    class: for two classes that is, up to sign, the gradient of the logit, which is what
+    Miyato's one power iteration approximates (the KL is even in the push to second order), so
+    it needs no finite-difference probe (which bfloat16 would round away). Costs one forward and
+    backward pass of the unlabelled batch to find the push and one to learn from it.
+    """
+
+    def __init__(self, adversary: AdversarialEmbedding, epsilon: float, batches: BatchSource,
+                 weight: float = 1.0):
+        if len(batches) == 0:
+            raise ValueError("virtual adversarial training needs unlabelled reviews; got none")
+        self.adversary = adversary
+        self.epsilon = epsilon
+        self.weight = weight
+        self.batches = batches
+        self.passes = 0
+        self._iterator: Iterator[Batch] | None = None
+
+    def next_batch(self) -> Batch:
+        """The next unlabelled batch; reshuffled each time the reviews are used up."""
+        while True:
+            if self._iterator is None:
+                self.batches.set_epoch(self.passes)
+                self._iterator = iter(self.batches)
+            batch = next(self._iterator, None)
+            if batch is not None:
+                return batch
+            self._iterator, self.passes = None, self.passes + 1
+
+    def loss(self, model: nn.Module, forward: nn.Module | None, device: torch.device,
+             amp_dtype: torch.dtype | None) -> torch.Tensor | None:
+        """The weighted KL divergence of the pushed prediction from the clean one on the next
+        unlabelled batch (None when that batch gave no gradient to push along)."""
+        batch = self.next_batch().to(device)
+        batch = Batch(batch.inputs, batch.lengths, None, batch.num_tokens)  # labels never used
+        with autocast(device, amp_dtype):
+            clean = model(batch)  # the bare module: only the embeddings' gradient is taken
+        embedded = self.adversary.captured
+        logits = clean.logits.float()
+        if logits.ndim == 1:
+            target = torch.sigmoid(logits).detach()
+            own = F.binary_cross_entropy_with_logits(logits, (logits > 0).float())
+        else:
+            target = torch.softmax(logits, dim=-1).detach()
+            own = F.cross_entropy(logits, logits.argmax(-1))
+        if embedded is None or not embedded.requires_grad:
+            self.adversary.captured = None
+            return None
+        (gradient,) = torch.autograd.grad(own, embedded)
+        if not self.adversary.perturb(gradient, self.epsilon):
+            return None
+        try:
+            with autocast(device, amp_dtype):
+                pushed = (forward or model)(batch).logits.float()
+        finally:
+            self.adversary.clear()
+        if pushed.ndim == 1:  # KL(p || q) for Bernoulli p, q
+            log_q1, log_q0 = F.logsigmoid(pushed), F.logsigmoid(-pushed)
+            log_p1, log_p0 = (torch.log(target.clamp_min(1e-12)),
+                              torch.log((1 - target).clamp_min(1e-12)))
+            kl = target * (log_p1 - log_q1) + (1 - target) * (log_p0 - log_q0)
+            return self.weight * kl.mean()
+        return self.weight * F.kl_div(F.log_softmax(pushed, dim=-1), target,
+                                      reduction="batchmean")
 
 
 @dataclass
@@ -203,6 +282,7 @@ def run_epoch(
     schedule: Schedule | None = None,
     forward: nn.Module | None = None,
     adversary: AdversarialEmbedding | None = None,
+    virtual: VirtualAdversary | None = None,
 ) -> dict:
     """One pass; trains when ``optimizer`` is given, else evaluates. Returns summed metrics.
 
@@ -212,6 +292,8 @@ def run_epoch(
     torchrun); the metrics are then summed over all ranks, and tokens/s is the total.
     ``adversary``: every training batch also runs pushed along its loss's gradient, that loss
     added (a second forward and backward pass; the metrics are the clean pass's).
+    ``virtual``: every training step also learns from a batch of unlabelled reviews
+    (:class:`VirtualAdversary`); its mean loss is reported as ``virtual_loss``.
 
     Hidden state is carried (detached: truncated BPTT) from a batch to the next one only when
     the next batch says it ``continues``; otherwise every batch starts from a zero state.
@@ -222,6 +304,7 @@ def run_epoch(
     model.train(training)
     sums: dict = {}
     tokens, start, state = 0, time.perf_counter(), None
+    virtual_sum, virtual_count = 0.0, 0
     total = len(batches) if hasattr(batches, "__len__") else None
     bar = tqdm(batches, total=total, desc=desc, disable=not progress, leave=False, unit="batch")
     with torch.set_grad_enabled(training):
@@ -240,6 +323,12 @@ def run_epoch(
                         pushed = (forward or model)(batch, state)
                     adversary.clear()
                     scaler.scale(pushed.loss).backward()
+                if virtual is not None:
+                    smooth = virtual.loss(model, forward, device, amp_dtype)
+                    if smooth is not None:
+                        scaler.scale(smooth).backward()
+                        virtual_sum += float(smooth.detach())
+                        virtual_count += 1
                 scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), clip)
                 scaler.step(optimizer)
@@ -254,8 +343,9 @@ def run_epoch(
     elapsed = all_reduce_max(time.perf_counter() - start)
     sums = all_reduce_sums({**sums, "tokens": tokens})
     tokens = sums.pop("tokens")
+    extra = {"virtual_loss": virtual_sum / virtual_count} if virtual_count else {}
     return {**model.summarize(sums), "tokens": tokens, "seconds": elapsed,
-            "tokens_per_s": tokens / max(elapsed, 1e-9)}
+            "tokens_per_s": tokens / max(elapsed, 1e-9), **extra}
 
 
 @dataclass
@@ -345,12 +435,14 @@ def train(
     config: TrainConfig,
     output_dir: str | Path,
     save_best: Callable[[nn.Module, Path], None] | None = None,
+    unlabelled: BatchSource | None = None,
 ) -> list[dict]:
     """Train ``model``; keep the best on validation; checkpoint every epoch; resume if asked.
 
     Writes ``metrics.jsonl`` (one line per epoch) and ``checkpoint/`` into ``output_dir`` and
     calls ``save_best(model, output_dir)`` whenever the validation metric improves. On return the
     model holds the best weights. Returns the per-epoch records of this call.
+    ``unlabelled``: batches of unlabelled reviews for ``config.virtual_adversarial``.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -370,8 +462,13 @@ def train(
     schedule = Schedule(config, config.epochs * len(train_batches), progress.step)
     best_state = None  # after a resume the best weights are the saved model's, not the last
     started = time.perf_counter()
+    if config.virtual_adversarial > 0 and unlabelled is None:
+        raise ValueError("virtual_adversarial needs unlabelled reviews to train on")
     adversary = (AdversarialEmbedding(model.core.embedding, config.adversarial)
-                 if config.adversarial > 0 else None)
+                 if config.adversarial > 0 or config.virtual_adversarial > 0 else None)
+    virtual = (VirtualAdversary(adversary, config.virtual_adversarial, unlabelled)
+               if config.virtual_adversarial > 0 else None)
+    labelled_adversary = adversary if config.adversarial > 0 else None
     with flush_denormals(device), contextlib.ExitStack() as cleanup:
         if adversary is not None:
             cleanup.callback(adversary.remove)
@@ -387,7 +484,7 @@ def train(
             show = config.progress and is_main()
             trained = run_epoch(model, train_batches, device, optimizer, scaler, config.clip,
                                 amp_dtype, f"epoch {epoch + 1}/{config.epochs}", show,
-                                schedule, forward, adversary)
+                                schedule, forward, labelled_adversary, virtual)
             with torch.inference_mode():
                 validated = run_epoch(model, valid_batches, device, amp_dtype=amp_dtype,
                                       desc="validate", progress=show)

@@ -14,6 +14,8 @@ from sentiment import pipeline, predict, pretrain
 from sentiment.batching import Batch, pad_batch
 from sentiment.charlm import generate, load_language_model
 from sentiment.core import CoreConfig, RNNCore
+from sentiment.data import clean_text
+from sentiment.tokenize import Tokenizer
 from sentiment.vocab import PAD, UNK, Vocab
 
 
@@ -93,6 +95,42 @@ def test_fine_tuning_starts_from_the_pretrained_core(pretrained, synthetic_dir, 
     summary = pipeline.train_sentiment(config)
     assert summary["report"]["accuracy"] > 0.8
     assert predict("Superb and moving, I loved it.", model=tmp_path)["label"] == "positive"
+
+
+def test_fine_tuning_with_virtual_adversarial_training_on_unlabelled_reviews(
+        pretrained, synthetic_dir, tmp_path):
+    output, _, _ = pretrained
+    config = pipeline.make_config("tiny", data=str(synthetic_dir), encoder=str(output),
+                                  output=str(tmp_path / "model"), epochs=4, progress=False,
+                                  num_proc=1, baseline=False, virtual_adversarial=0.05,
+                                  unlabelled_limit=200)
+    vocab = load_language_model(output).vocab
+    stream = pipeline.unlabelled_batches(config, vocab)
+    assert len(stream.sequences) == 200  # unlabelled_limit of the unsupervised file's 1,000
+    tokenizer = Tokenizer()
+
+    def encoded(rows):
+        texts = [clean_text(r["text"]) for r in rows]
+        return {tuple(vocab.encode(t)) for t in tokenizer.pipe(texts)}
+
+    unlabelled = encoded(synthetic_reviews(1000, seed=3))
+    labelled = encoded(synthetic_reviews(2000, seed=1) + synthetic_reviews(200, seed=2))
+    streamed = {tuple(int(i) for i in seq) for seq in stream.sequences}
+    assert streamed <= unlabelled and not streamed & labelled  # no labelled review, any split
+    summary = pipeline.train_sentiment(config)
+    assert summary["report"]["accuracy"] > 0.8
+    records = [json.loads(line) for line in (tmp_path / "model" / "metrics.jsonl").open()]
+    assert all(record["train_virtual_loss"] > 0 for record in records)
+    assert predict("Superb and moving, I loved it.", model=tmp_path / "model")["label"] == \
+        "positive"
+    # a source without unlabelled reviews is a clear error, before any training
+    alone = tmp_path / "labelled-only"
+    alone.mkdir()
+    for name in ("train.jsonl", "test.jsonl"):
+        (alone / name).write_text((synthetic_dir / name).read_text())
+    with pytest.raises(FileNotFoundError, match="unsupervised|unlabelled"):
+        pipeline.unlabelled_batches(pipeline.make_config("tiny", data=str(alone),
+                                                         virtual_adversarial=0.05), vocab)
 
 
 @pytest.mark.parametrize("directions", ["forward", "backward"])

@@ -266,3 +266,80 @@ def test_adversarial_needs_an_embedding_and_a_sane_size(tmp_path):
         AdversarialEmbedding(None, 0.1)
     with pytest.raises(ValueError, match="adversarial"):
         TrainConfig(adversarial=-0.1)
+
+
+def unlabelled_batches(n=256, seed=5, batch_size=32, shuffle=True):
+    sequences, _ = toy_data(n, seed=seed)
+    return SequenceBatches(sequences, None, batch_size=batch_size, shuffle=shuffle)
+
+
+def test_virtual_push_changes_the_prediction_most_and_never_reads_labels(tmp_path):
+    import torch.nn.functional as F
+
+    from sentiment.training import AdversarialEmbedding, VirtualAdversary
+
+    model = make_model()
+    train(model, batches(), batches(1, False), TrainConfig(epochs=2, lr=1e-2, progress=False,
+                                                           patience=None), tmp_path / "a")
+    model.eval()  # no dropout: the clean and the pushed pass differ only by the push
+    sequences, labels = toy_data(32, seed=6)
+    adversary = AdversarialEmbedding(model.core.embedding, 0.0)
+    virtual = VirtualAdversary(adversary, 0.5, SequenceBatches(sequences, None, 32, shuffle=False))
+    pushes = []
+    perturb = adversary.perturb
+
+    def spy(*args, **kwargs):
+        done = perturb(*args, **kwargs)
+        pushes.append(adversary.push.clone())
+        return done
+
+    adversary.perturb = spy
+    loss = virtual.loss(model, None, torch.device("cpu"), None)
+    batch = next(iter(SequenceBatches(sequences, None, 32, shuffle=False)))
+    with torch.no_grad():
+        embedded = model.core.embedding(batch.inputs)
+        torch.testing.assert_close(pushes[0].norm(dim=(1, 2)), 0.5 * embedded.norm(dim=(1, 2)))
+        clean = torch.sigmoid(model(batch).logits)
+
+        def kl(push):
+            adversary.push = push
+            pushed = model(batch).logits
+            adversary.clear()
+            return (clean * (clean.log() - F.logsigmoid(pushed))
+                    + (1 - clean) * ((1 - clean).log() - F.logsigmoid(-pushed))).mean()
+
+        torch.testing.assert_close(loss.detach(), kl(pushes[0]), rtol=1e-4, atol=1e-6)
+        # a push of the same size in a random direction changes the prediction far less
+        noise = torch.randn(pushes[0].shape, generator=torch.Generator().manual_seed(0))
+        noise *= pushes[0].norm(dim=(1, 2), keepdim=True) / noise.norm(dim=(1, 2), keepdim=True)
+        random = kl(noise)
+    assert loss > 5 * random > 0
+    # labels in the unlabelled stream change nothing: the loss never reads them
+    labelled = VirtualAdversary(adversary, 0.5, SequenceBatches(sequences, labels, 32,
+                                                                shuffle=False))
+    torch.testing.assert_close(labelled.loss(model, None, torch.device("cpu"), None), loss)
+    adversary.remove()
+
+
+def test_virtual_adversarial_training_learns_and_needs_unlabelled_reviews(tmp_path):
+    from sentiment.training import AdversarialEmbedding, VirtualAdversary
+
+    plain, _ = run(tmp_path / "plain", 5)
+    config = TrainConfig(epochs=5, lr=1e-2, progress=False, patience=None,
+                         virtual_adversarial=0.1)
+    model = make_model()
+    stream = unlabelled_batches(n=64)  # 2 batches: the stream is used up and reshuffled
+    history = train(model, batches(), batches(1, False), config, tmp_path / "virtual",
+                    unlabelled=stream)
+    assert history[-1]["valid_accuracy"] > 0.9
+    assert all(record["train_virtual_loss"] > 0 for record in history)
+    assert not model.core.embedding._forward_hooks  # the hook goes with the run
+    assert any(not torch.allclose(a, b) for a, b in
+               zip(plain.state_dict().values(), model.state_dict().values(), strict=True))
+    with pytest.raises(ValueError, match="unlabelled"):
+        train(make_model(), batches(), batches(1, False), config, tmp_path / "none")
+    with pytest.raises(ValueError, match="unlabelled"):
+        VirtualAdversary(AdversarialEmbedding(make_model().core.embedding, 0.0), 0.1,
+                         unlabelled_batches(n=0))
+    with pytest.raises(ValueError, match="virtual_adversarial"):
+        TrainConfig(virtual_adversarial=1.5)

@@ -38,15 +38,20 @@ def _write_json(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
-def _save_weights(module: nn.Module, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_model(module, str(tmp))
-    # safetensors writes its file owner-only (0600); a model is meant to be shared and shipped
-    # like the JSON beside it, so it gets the mode the umask gives any new file
+def _publish(tmp: Path, path: Path) -> None:
+    """Move a finished safetensors file into place with the mode the umask gives any new file:
+    safetensors writes owner-only (0600) files, and a model or a run is meant to be shared and
+    shipped like the JSON beside it."""
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
+
+
+def _save_weights(module: nn.Module, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    save_model(module, str(tmp))
+    _publish(tmp, path)
 
 
 def save_pretrained(model: nn.Module, directory: str | Path, vocab: Vocab, config: Config) -> Path:
@@ -305,7 +310,7 @@ def save_training_state(
             else:
                 state_meta[str(param_id)][key] = value
     save_file(tensors, str(directory / "state.safetensors.tmp"))
-    os.replace(directory / "state.safetensors.tmp", directory / "state.safetensors")
+    _publish(directory / "state.safetensors.tmp", directory / "state.safetensors")
     _save_weights(model, directory / "model.safetensors")
     meta = {
         "progress": progress,

@@ -134,3 +134,23 @@ def test_saved_weights_are_as_readable_as_the_json_beside_them(trained_model, tm
         os.umask(previous)
     weights = (target / "model.safetensors").stat().st_mode & 0o777
     assert weights == (target / "config.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_training_checkpoints_are_as_readable_as_the_json_beside_them(tmp_path):
+    import os
+
+    import torch
+
+    from sentiment.checkpoint import save_training_state
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.ones(1, 2)).sum().backward()
+    optimizer.step()
+    previous = os.umask(0o022)
+    try:
+        save_training_state(tmp_path / "checkpoint", model, optimizer, {"epoch": 1})
+    finally:
+        os.umask(previous)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "checkpoint").iterdir()}
+    assert modes == {"state.safetensors": 0o644, "model.safetensors": 0o644, "state.json": 0o644}

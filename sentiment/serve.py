@@ -87,6 +87,16 @@ class ServeConfig:
     max_explain_chars: int = 20_000  # an explanation scores 34 copies of the text
 
 
+def _answer(future: asyncio.Future, result=None, error: BaseException | None = None) -> None:
+    """Hand a request its result or error, unless its client went away (a cancelled future)."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 class Batcher:
     """Collects texts from concurrent requests and scores them in batches on worker threads.
 
@@ -168,22 +178,31 @@ class Batcher:
                 self.free.release()
 
     async def _score(self, waiting: list) -> None:
+        loop = asyncio.get_running_loop()
         texts = [text for request, _ in waiting for text in request]
         try:
-            results = await asyncio.get_running_loop().run_in_executor(
-                self.worker, self._predict, texts)
-        except Exception as error:  # noqa: BLE001 - handed to every waiting request
-            for _, future in waiting:
-                if not future.done():
-                    future.set_exception(error)
-            return
+            try:
+                results = await loop.run_in_executor(self.worker, self._predict, texts)
+            except Exception as error:  # noqa: BLE001 - handed to the request(s) it came from
+                if len(waiting) == 1:
+                    _answer(waiting[0][1], error=error)
+                    return
+                # a failure may belong to one request's texts: each request again on its own
+                # (on the same worker), so the others in the batch are still answered
+                for request, future in waiting:
+                    try:
+                        own = await loop.run_in_executor(self.worker, self._predict, request)
+                    except Exception as request_error:  # noqa: BLE001
+                        _answer(future, error=request_error)
+                    else:
+                        _answer(future, own)
+                return
         finally:
             self.free.release()
         self.batches, self.texts = self.batches + 1, self.texts + len(texts)
         start = 0
         for request, future in waiting:
-            if not future.done():  # a client that went away leaves a cancelled future
-                future.set_result(results[start : start + len(request)])
+            _answer(future, results[start : start + len(request)])
             start += len(request)
 
     def _predict(self, texts: list[str]) -> list[dict]:

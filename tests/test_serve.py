@@ -206,6 +206,38 @@ def test_a_failing_batch_fails_its_requests_and_the_server_goes_on(trained_model
                                                                        model=trained_model)]
 
 
+def test_a_request_that_breaks_its_batch_fails_alone(trained_model):
+    model = load_model(trained_model)
+    original = model.score_encoded
+    poison = TEXTS[2]
+    broken = model.encode([poison])[0]
+
+    def failing(ids, *args, **kwargs):
+        if any(list(seq) == list(broken) for seq in ids):
+            raise RuntimeError("model broke")
+        return original(ids, *args, **kwargs)
+
+    model.score_encoded = failing
+
+    async def run():
+        batcher = Batcher(model, max_batch=64, max_wait_ms=200, workers=1)
+        await batcher.start()
+        try:
+            requests = [[TEXTS[0]], [poison, TEXTS[1]], [TEXTS[3]]]
+            outcomes = await asyncio.gather(*(batcher.score(r) for r in requests),
+                                            return_exceptions=True)
+            return outcomes, batcher.batches
+        finally:
+            await batcher.stop()
+
+    (first, bad, last), batches = asyncio.run(run())
+    assert batches == 0  # the three requests were one batch, and it failed
+    assert isinstance(bad, RuntimeError) and "model broke" in str(bad)
+    expected = predict([TEXTS[0], TEXTS[3]], model=trained_model)
+    assert [first[0]["label"], last[0]["label"]] == [e["label"] for e in expected]
+    assert first[0]["score"] == pytest.approx(expected[0]["score"], abs=1e-4)
+
+
 def test_serve_command_options(capsys):
     with pytest.raises(SystemExit) as exit_info:
         commands.main(["serve", "--help"])

@@ -341,8 +341,10 @@ def run_epoch(
             bar.set_postfix(loss=f"{sums['loss_sum'] / sums['count']:.3f}",
                             tok_s=f"{tokens / max(elapsed, 1e-9):.0f}")
     elapsed = all_reduce_max(time.perf_counter() - start)
-    sums = all_reduce_sums({**sums, "tokens": tokens})
-    tokens = sums.pop("tokens")
+    sums = all_reduce_sums({**sums, "tokens": tokens, "virtual_sum": virtual_sum,
+                            "virtual_count": virtual_count})
+    tokens, virtual_sum, virtual_count = (sums.pop(k) for k in ("tokens", "virtual_sum",
+                                                                "virtual_count"))
     extra = {"virtual_loss": virtual_sum / virtual_count} if virtual_count else {}
     return {**model.summarize(sums), "tokens": tokens, "seconds": elapsed,
             "tokens_per_s": tokens / max(elapsed, 1e-9), **extra}

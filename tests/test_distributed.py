@@ -90,15 +90,19 @@ SCRIPT = textwrap.dedent("""
         int(sys.argv[4])
     logging.basicConfig(level=logging.INFO)
     distributed.init_from_env("cpu")
+    extra = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
     config = pipeline.make_config("tiny", data=data_dir, output=str(output), epochs=epochs,
                                   batch_size=batch_size, progress=False, num_proc=1,
-                                  baseline=False, device="cpu")
+                                  baseline=False, device="cpu", **extra)
     with distributed.main_process_first():
         data = pipeline.prepare_data(config)
+        unlabelled = (pipeline.unlabelled_batches(config, data.vocab)
+                      if config.train.virtual_adversarial else None)
     model, config, _ = pipeline.build_classifier(config, data.vocab)
     train_batches = pipeline.batches_for(config, data.ids["train"], data.train["label"], True, 0)
     valid_batches = pipeline.batches_for(config, data.ids["valid"], data.valid["label"], False, 0)
-    history = train(model, train_batches, valid_batches, config.train, output)
+    history = train(model, train_batches, valid_batches, config.train, output,
+                    unlabelled=unlabelled)
     digest = hashlib.sha256(b"".join(t.detach().float().numpy().tobytes()
                                      for t in model.state_dict().values())).hexdigest()
     (output / f"rank{distributed.rank()}.json").write_text(json.dumps(
@@ -107,11 +111,12 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _launch(tmp_path, synthetic_dir, output, epochs, batch_size, processes=2):
+def _launch(tmp_path, synthetic_dir, output, epochs, batch_size, processes=2, **extra):
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
     command = (RUN if processes == 2 else [sys.executable]) + [
-        str(script), str(synthetic_dir), str(output), str(epochs), str(batch_size)]
+        str(script), str(synthetic_dir), str(output), str(epochs), str(batch_size),
+        json.dumps(extra)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -136,6 +141,19 @@ def test_two_processes_train_one_model(synthetic_dir, tmp_path):
     assert ranks[0]["history"][-1]["valid_accuracy"] > 0.85 and one[-1]["valid_accuracy"] > 0.85
     # every validation review counted once: as many tokens as in one process
     assert ranks[0]["history"][0]["valid_tokens"] == one[0]["valid_tokens"]
+
+
+def test_two_processes_with_both_adversaries_keep_one_model(synthetic_dir, tmp_path):
+    """Each rank pushes its own batches (labelled and unlabelled); every extra backward pass
+    goes through the all-reduce, so the ranks' weights stay identical."""
+    output = tmp_path / "ddp-adversarial"
+    _launch(tmp_path, synthetic_dir, output, 2, 16, adversarial=0.05,
+            virtual_adversarial=0.05, unlabelled_limit=200)
+    ranks = [json.loads((output / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["world"] == 2 and ranks[0]["digest"] == ranks[1]["digest"]
+    assert ranks[0]["history"][-1]["train_virtual_loss"] > 0
+    assert ranks[0]["history"] == ranks[1]["history"]  # the virtual loss reduced like the rest
+    assert ranks[0]["history"][-1]["valid_accuracy"] > 0.8
 
 
 def test_resume_under_two_processes_and_on_another_count(synthetic_dir, tmp_path):

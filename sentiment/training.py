@@ -464,6 +464,9 @@ def train(
     schedule = Schedule(config, config.epochs * len(train_batches), progress.step)
     best_state = None  # after a resume the best weights are the saved model's, not the last
     started = time.perf_counter()
+    if config.virtual_adversarial > 0 and getattr(model, "task", None) != "sentiment":
+        raise ValueError("virtual_adversarial trains classifiers (it keeps a class prediction "
+                         "steady); a language model learns from unlabelled text directly")
     if config.virtual_adversarial > 0 and unlabelled is None:
         raise ValueError("virtual_adversarial needs unlabelled reviews to train on")
     adversary = (AdversarialEmbedding(model.core.embedding, config.adversarial)

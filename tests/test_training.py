@@ -343,3 +343,10 @@ def test_virtual_adversarial_training_learns_and_needs_unlabelled_reviews(tmp_pa
                          unlabelled_batches(n=0))
     with pytest.raises(ValueError, match="virtual_adversarial"):
         TrainConfig(virtual_adversarial=1.5)
+    from sentiment.heads import LanguageModel
+
+    language_model = LanguageModel(RNNCore(CoreConfig(vocab_size=20, embed_dim=8, hidden_dim=8,
+                                                      num_layers=1, bidirectional=False)))
+    with pytest.raises(ValueError, match="classifiers"):
+        train(language_model, batches(), batches(1, False), config, tmp_path / "lm",
+              unlabelled=stream)

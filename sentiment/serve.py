@@ -132,8 +132,7 @@ class Batcher:
             await asyncio.gather(*self.running, return_exceptions=True)
         while not self.queue.empty():  # requests that never reached a worker
             _, future = self.queue.get_nowait()
-            if not future.done():
-                future.set_exception(RuntimeError("the server is shutting down"))
+            _answer(future, error=RuntimeError("the server is shutting down"))
         self.worker.shutdown(wait=True)
 
     async def score(self, texts: list[str]) -> list[dict]:

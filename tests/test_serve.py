@@ -180,16 +180,23 @@ def test_stopping_answers_every_waiting_request(trained_model):
     assert all(isinstance(o, RuntimeError) and "shutting down" in str(o) for o in outcomes[1:])
 
 
-def test_a_failing_batch_fails_its_requests_and_the_server_goes_on(trained_model):
+def model_that_breaks(trained_model, breaks, monkeypatch):
+    """The trained model, loaded, whose scoring raises "model broke" when ``breaks(ids)``.
+    ``load_model`` caches the model other tests share, so the patch is undone after the test."""
     model = load_model(trained_model)
     original = model.score_encoded
 
     def failing(ids, *args, **kwargs):
-        if len(ids) == 3:
+        if breaks(ids):
             raise RuntimeError("model broke")
         return original(ids, *args, **kwargs)
 
-    model.score_encoded = failing
+    monkeypatch.setattr(model, "score_encoded", failing)
+    return model
+
+
+def test_a_failing_batch_fails_its_requests_and_the_server_goes_on(trained_model, monkeypatch):
+    model = model_that_breaks(trained_model, lambda ids: len(ids) == 3, monkeypatch)
 
     async def run():
         batcher = Batcher(model, max_batch=8, max_wait_ms=1, workers=2)
@@ -206,18 +213,11 @@ def test_a_failing_batch_fails_its_requests_and_the_server_goes_on(trained_model
                                                                        model=trained_model)]
 
 
-def test_a_request_that_breaks_its_batch_fails_alone(trained_model):
-    model = load_model(trained_model)
-    original = model.score_encoded
+def test_a_request_that_breaks_its_batch_fails_alone(trained_model, monkeypatch):
     poison = TEXTS[2]
-    broken = model.encode([poison])[0]
-
-    def failing(ids, *args, **kwargs):
-        if any(list(seq) == list(broken) for seq in ids):
-            raise RuntimeError("model broke")
-        return original(ids, *args, **kwargs)
-
-    model.score_encoded = failing
+    broken = list(load_model(trained_model).encode([poison])[0])
+    model = model_that_breaks(trained_model,
+                              lambda ids: any(list(seq) == broken for seq in ids), monkeypatch)
 
     async def run():
         batcher = Batcher(model, max_batch=64, max_wait_ms=200, workers=1)

@@ -103,7 +103,7 @@ def test_concurrent_requests_are_scored_together(trained_model):
     assert batcher.texts == 40 and batcher.batches <= 4  # 40 requests in batches of <= 16
 
 
-def test_two_workers_score_batches_side_by_side_on_their_own_threads(trained_model):
+def test_two_workers_score_batches_side_by_side_on_their_own_threads(trained_model, monkeypatch):
     import torch
 
     model = load_model(trained_model)
@@ -129,7 +129,7 @@ def test_two_workers_score_batches_side_by_side_on_their_own_threads(trained_mod
             time.sleep(0.01)
         return "explained"
 
-    model.score_encoded = slow_score
+    monkeypatch.setattr(model, "score_encoded", slow_score)  # the cached, shared model
     main_threads = torch.get_num_threads()
 
     async def run() -> tuple[list, str, Batcher]:
@@ -157,7 +157,7 @@ def test_two_workers_score_batches_side_by_side_on_their_own_threads(trained_mod
         Batcher(model, workers=0)
 
 
-def test_stopping_answers_every_waiting_request(trained_model):
+def test_stopping_answers_every_waiting_request(trained_model, monkeypatch):
     model = load_model(trained_model)
     original = model.score_encoded
 
@@ -165,7 +165,7 @@ def test_stopping_answers_every_waiting_request(trained_model):
         time.sleep(0.2)
         return original(*args, **kwargs)
 
-    model.score_encoded = slow_score
+    monkeypatch.setattr(model, "score_encoded", slow_score)  # the cached, shared model
 
     async def run() -> list:
         batcher = Batcher(model, max_batch=1, max_wait_ms=1, workers=1)

@@ -187,16 +187,23 @@ def batches_for(config: Config, ids, labels, shuffle: bool, pad_index: int) -> S
                            max_tokens=data.max_tokens)
 
 
-def unlabelled_batches(config: Config, vocab: Vocab) -> SequenceBatches:
-    """Batches of unlabelled reviews for virtual adversarial training: ``data.unlabelled``, else
-    the unsupervised split beside ``data.source`` (IMDB's 50,000 reviews), at most
-    ``data.unlabelled_limit`` of them, in the classifier's vocabulary. No labelled split is
-    read, so no validation or test text can be among them."""
+def unlabelled_reviews(config: Config) -> datasets.Dataset:
+    """The run's unlabelled reviews: ``data.unlabelled``, else the unsupervised split beside
+    ``data.source`` (IMDB's 50,000), shuffled by the run's seed, at most
+    ``data.unlabelled_limit`` of them. No labelled split is read."""
     data = config.data
     reviews = load_unlabelled(data.unlabelled or data.source, data.unlabelled_column)
     reviews = reviews.shuffle(seed=config.train.seed).flatten_indices()
     if data.unlabelled_limit is not None:
         reviews = reviews.select(range(min(data.unlabelled_limit, len(reviews))))
+    return reviews
+
+
+def unlabelled_batches(config: Config, vocab: Vocab) -> SequenceBatches:
+    """Batches of :func:`unlabelled_reviews` in the classifier's vocabulary, for virtual
+    adversarial training; no validation or test text can be among them."""
+    data = config.data
+    reviews = unlabelled_reviews(config)
     tokenized = tokenize_dataset(reviews, Tokenizer(lowercase=data.lowercase), data.num_proc)
     ids = numericalize(tokenized, vocab)
     logger.info("virtual adversarial training on %d unlabelled reviews", len(ids))

@@ -31,10 +31,9 @@ import torch
 from .batching import Batch, BatchSource, SequenceBatches, StreamBatches
 from .checkpoint import save_pretrained
 from .config import DEFAULT_VECTORS, Config, preset_config
-from .data import load_unlabelled
 from .distributed import main_process_first
 from .heads import LanguageModel, build_model
-from .pipeline import classifier_splits, numericalize
+from .pipeline import classifier_splits, numericalize, unlabelled_reviews
 from .tokenize import Tokenizer, tokenize_dataset
 from .training import train
 from .vectors import load_vectors
@@ -79,10 +78,7 @@ def corpus_texts(config: Config) -> tuple[datasets.Dataset, datasets.Dataset]:
     unlabelled reviews held out for perplexity."""
     data, seed = config.data, config.train.seed
     labelled = classifier_splits(data, seed)["train"].select_columns(["text"])
-    unlabelled = load_unlabelled(data.unlabelled or data.source, data.unlabelled_column)
-    unlabelled = unlabelled.shuffle(seed=seed).flatten_indices()
-    if data.unlabelled_limit is not None:
-        unlabelled = unlabelled.select(range(min(data.unlabelled_limit, len(unlabelled))))
+    unlabelled = unlabelled_reviews(config)
     held_out = min(data.lm_valid_reviews, len(unlabelled) // 2)
     if held_out < 1:
         raise ValueError("too few unlabelled reviews to hold any out for perplexity")

@@ -165,8 +165,11 @@ class AdversarialEmbedding:
         unless ``gradient`` is given); False if it had none. ``epsilon``: this push's size
         instead of the adversary's own."""
         embedded, self.captured = self.captured, None
-        gradient = embedded.grad if gradient is None and embedded is not None else gradient
-        if embedded is None or gradient is None:
+        if embedded is None:
+            return False
+        if gradient is None:
+            gradient = embedded.grad
+        if gradient is None:
             return False
         gradient = torch.nan_to_num(gradient.float())  # (B, T, E)
         direction = gradient / gradient.norm(dim=(1, 2), keepdim=True).clamp_min(1e-12)

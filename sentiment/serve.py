@@ -180,22 +180,13 @@ class Batcher:
         loop = asyncio.get_running_loop()
         texts = [text for request, _ in waiting for text in request]
         try:
-            try:
-                results = await loop.run_in_executor(self.worker, self._predict, texts)
-            except Exception as error:  # noqa: BLE001 - handed to the request(s) it came from
-                if len(waiting) == 1:
-                    _answer(waiting[0][1], error=error)
-                    return
-                # a failure may belong to one request's texts: each request again on its own
-                # (on the same worker), so the others in the batch are still answered
-                for request, future in waiting:
-                    try:
-                        own = await loop.run_in_executor(self.worker, self._predict, request)
-                    except Exception as request_error:  # noqa: BLE001
-                        _answer(future, error=request_error)
-                    else:
-                        _answer(future, own)
-                return
+            results = await loop.run_in_executor(self.worker, self._predict, texts)
+        except Exception as error:  # noqa: BLE001 - handed to the request(s) it came from
+            if len(waiting) == 1:
+                _answer(waiting[0][1], error=error)
+            else:  # the failure may belong to one request's texts
+                await self._score_each(waiting)
+            return
         finally:
             self.free.release()
         self.batches, self.texts = self.batches + 1, self.texts + len(texts)
@@ -203,6 +194,18 @@ class Batcher:
         for request, future in waiting:
             _answer(future, results[start : start + len(request)])
             start += len(request)
+
+    async def _score_each(self, waiting: list) -> None:
+        """Each request scored on its own, so that a request whose texts break the model fails
+        alone. Runs while the failed batch's worker is still held."""
+        loop = asyncio.get_running_loop()
+        for request, future in waiting:
+            try:
+                own = await loop.run_in_executor(self.worker, self._predict, request)
+            except Exception as error:  # noqa: BLE001 - handed to its request
+                _answer(future, error=error)
+            else:
+                _answer(future, own)
 
     def _predict(self, texts: list[str]) -> list[dict]:
         return self.model.score(texts, self.max_batch, max_tokens=self.max_tokens)

@@ -292,8 +292,10 @@ def save_training_state(
     optimizer: torch.optim.Optimizer,
     progress: dict,
     scaler: torch.amp.GradScaler | None = None,
+    average: nn.Module | None = None,
 ) -> None:
-    """Everything needed to resume: weights, optimizer state, RNG states and ``progress``."""
+    """Everything needed to resume: weights, optimizer state, RNG states and ``progress``
+    (and the running weight average, ``average.safetensors``, when there is one)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     optimizer_state = optimizer.state_dict()
@@ -312,6 +314,8 @@ def save_training_state(
     save_file(tensors, str(directory / "state.safetensors.tmp"))
     _publish(directory / "state.safetensors.tmp", directory / "state.safetensors")
     _save_weights(model, directory / "model.safetensors")
+    if average is not None:
+        _save_weights(average, directory / "average.safetensors")
     meta = {
         "progress": progress,
         "param_groups": optimizer_state["param_groups"],
@@ -335,14 +339,18 @@ def load_training_state(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler | None = None,
+    average: nn.Module | None = None,
 ) -> dict | None:
-    """Restore what :func:`save_training_state` wrote; returns ``progress`` (None if absent)."""
+    """Restore what :func:`save_training_state` wrote; returns ``progress`` (None if absent).
+    A run that had no weight average starts ``average`` afresh from its next step."""
     directory = Path(directory)
     if not (directory / "state.json").is_file():
         return None
     meta = json.loads((directory / "state.json").read_text())
     device = next(model.parameters()).device
     load_model(model, str(directory / "model.safetensors"), device=str(device))
+    if average is not None and (directory / "average.safetensors").is_file():
+        load_model(average, str(directory / "average.safetensors"), device=str(device))
     tensors = load_file(str(directory / "state.safetensors"))
     state = {}
     for param_id, values in meta["optimizer_state"].items():

@@ -161,6 +161,9 @@ class TrainConfig:
     # unlabelled reviews (data.unlabelled, else beside data.source) by this share of their norm
     # where the prediction changes most and learns to keep it; 0: off
     virtual_adversarial: float = 0.0
+    # an exponential moving average of the weights (Polyak averaging), updated after every
+    # optimizer step with this decay, is what validation judges and what the run keeps; 0: off
+    ema_decay: float = 0.0
     patience: int | None = 3
     device: str = "auto"
     mixed_precision: bool = True  # see sentiment.precision.autocast_dtype
@@ -184,7 +187,7 @@ class TrainConfig:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
         if not 0 < self.layer_lr_decay <= 1:
             raise ValueError(f"layer_lr_decay must be in (0, 1], got {self.layer_lr_decay}")
-        for name in ("adversarial", "virtual_adversarial"):
+        for name in ("adversarial", "virtual_adversarial", "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_model
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from .batching import Batch, BatchSource
@@ -84,6 +85,15 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     if config.optimizer == "sgd":
         return torch.optim.SGD(param_groups, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.Adam(param_groups, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def weight_average(model: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights and buffers (None when ``decay`` is
+    0): the first update copies them, each later one moves the average ``1 - decay`` of the way
+    to them. Build it before hooks go on ``model``: it is a deep copy."""
+    if decay == 0:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def lr_factor(config: TrainConfig, step: int, total_steps: int) -> float:
@@ -286,6 +296,7 @@ def run_epoch(
     forward: nn.Module | None = None,
     adversary: AdversarialEmbedding | None = None,
     virtual: VirtualAdversary | None = None,
+    average: AveragedModel | None = None,
 ) -> dict:
     """One pass; trains when ``optimizer`` is given, else evaluates. Returns summed metrics.
 
@@ -297,6 +308,7 @@ def run_epoch(
     added (a second forward and backward pass; the metrics are the clean pass's).
     ``virtual``: every training step also learns from a batch of unlabelled reviews
     (:class:`VirtualAdversary`); its mean loss is reported as ``virtual_loss``.
+    ``average``: updated from ``model`` after every optimizer step (:func:`weight_average`).
 
     Hidden state is carried (detached: truncated BPTT) from a batch to the next one only when
     the next batch says it ``continues``; otherwise every batch starts from a zero state.
@@ -336,6 +348,8 @@ def run_epoch(
                 nn.utils.clip_grad_norm_(model.parameters(), clip)
                 scaler.step(optimizer)
                 scaler.update()
+                if average is not None:
+                    average.update_parameters(model)
             state = output.state
             for key, value in model.batch_metrics(output, batch).items():
                 sums[key] = sums.get(key, 0) + value
@@ -369,13 +383,15 @@ class Progress:
                 "step": self.step}
 
 
-def resume(output_dir: Path, model, optimizer, scaler, config: TrainConfig) -> Progress:
-    """The progress of an interrupted run in ``output_dir`` (model and optimizer restored), or
-    a fresh start; metric lines after the last checkpoint are dropped."""
+def resume(output_dir: Path, model, optimizer, scaler, config: TrainConfig,
+           average: AveragedModel | None = None) -> Progress:
+    """The progress of an interrupted run in ``output_dir`` (model, optimizer and weight average
+    restored), or a fresh start; metric lines after the last checkpoint are dropped."""
     metrics_path = output_dir / "metrics.jsonl"
     progress = Progress()
     if config.resume:
-        restored = load_training_state(output_dir / "checkpoint", model, optimizer, scaler)
+        restored = load_training_state(output_dir / "checkpoint", model, optimizer, scaler,
+                                       average)
         if restored is not None:
             progress = Progress(**restored)
             logger.info("resuming after epoch %d (best %s)", progress.epoch, progress.best)
@@ -447,6 +463,8 @@ def train(
     Writes ``metrics.jsonl`` (one line per epoch) and ``checkpoint/`` into ``output_dir`` and
     calls ``save_best(model, output_dir)`` whenever the validation metric improves. On return the
     model holds the best weights. Returns the per-epoch records of this call.
+    With ``config.ema_decay`` the weight average is what is validated, saved and returned; the
+    last weights' validation figures are recorded as ``valid_unaveraged_*``.
     ``unlabelled``: batches of unlabelled reviews for ``config.virtual_adversarial``.
     """
     output_dir = Path(output_dir)
@@ -461,7 +479,9 @@ def train(
     optimizer = build_optimizer(model, config)
     scaler = grad_scaler(device, amp_dtype)
     metric, direction = model.selection_metric
-    progress = resume(output_dir, model, optimizer, scaler, config)
+    average = weight_average(model, config.ema_decay)  # before the adversary hooks the model
+    judged = average.module if average is not None else model  # what validation judges
+    progress = resume(output_dir, model, optimizer, scaler, config, average)
     if is_distributed():  # the checkpoint's RNG state is rank 0's
         torch.manual_seed(rank_seed + progress.epoch)
     schedule = Schedule(config, config.epochs * len(train_batches), progress.step)
@@ -492,24 +512,28 @@ def train(
             show = config.progress and is_main()
             trained = run_epoch(model, train_batches, device, optimizer, scaler, config.clip,
                                 amp_dtype, f"epoch {epoch + 1}/{config.epochs}", show,
-                                schedule, forward, labelled_adversary, virtual)
+                                schedule, forward, labelled_adversary, virtual, average)
+            record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in trained.items()}}
             with torch.inference_mode():
-                validated = run_epoch(model, valid_batches, device, amp_dtype=amp_dtype,
+                if average is not None:
+                    unaveraged = run_epoch(model, valid_batches, device, amp_dtype=amp_dtype,
+                                           desc="validate (last weights)", progress=show)
+                    record.update({f"valid_unaveraged_{k}": v for k, v in unaveraged.items()})
+                validated = run_epoch(judged, valid_batches, device, amp_dtype=amp_dtype,
                                       desc="validate", progress=show)
-            record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in trained.items()},
-                      **{f"valid_{k}": v for k, v in validated.items()},
-                      "lr": optimizer.param_groups[0]["lr"]}
+            record.update({f"valid_{k}": v for k, v in validated.items()})
+            record["lr"] = optimizer.param_groups[0]["lr"]
             if padding is not None:
                 record["train_padding_share"] = padding
             if select_best(progress, validated[metric], direction):
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(judged.state_dict())
                 if save_best is not None and is_main():
-                    save_best(model, output_dir)
+                    save_best(judged, output_dir)
                 record["best"] = True
             progress.epoch, progress.step = epoch + 1, schedule.step
             if is_main():  # one writer; the others wait so that a resume finds it complete
                 save_training_state(output_dir / "checkpoint", model, optimizer,
-                                    progress.to_dict(), scaler)
+                                    progress.to_dict(), scaler, average)
                 with open(output_dir / "metrics.jsonl", "a") as out:
                     out.write(json.dumps(record) + "\n")
             barrier()

@@ -350,3 +350,47 @@ def test_virtual_adversarial_training_learns_and_needs_unlabelled_reviews(tmp_pa
     with pytest.raises(ValueError, match="classifiers"):
         train(language_model, batches(), batches(1, False), config, tmp_path / "lm",
               unlabelled=stream)
+
+
+def test_weight_average_is_the_moving_average_of_every_step():
+    from sentiment.training import weight_average
+
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    average = weight_average(model, 0.75)
+    steps = []
+    optimizer.register_step_post_hook(
+        lambda *_: steps.append([p.detach().clone() for p in model.parameters()]))
+    run_epoch(model, batches(), torch.device("cpu"), optimizer, progress=False, average=average)
+    assert len(steps) == 8  # 256 sequences in batches of 32
+    expected = steps[0]  # the first update copies the weights
+    for step in steps[1:]:
+        expected = [0.75 * e + 0.25 * p for e, p in zip(expected, step, strict=True)]
+    for want, got in zip(expected, average.module.parameters(), strict=True):
+        torch.testing.assert_close(got, want)
+    assert any(not torch.allclose(a, p) for a, p in
+               zip(average.module.parameters(), model.parameters(), strict=True))
+    assert weight_average(model, 0.0) is None
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainConfig(ema_decay=1.0)
+
+
+def test_training_with_a_weight_average_keeps_saves_and_resumes_it(tmp_path):
+    from safetensors.torch import load_file
+
+    model, history = run(tmp_path / "one", 1, ema_decay=0.9)
+    record = history[0]
+    assert {"valid_accuracy", "valid_unaveraged_accuracy", "valid_unaveraged_loss"} <= set(record)
+    assert record["valid_loss"] != record["valid_unaveraged_loss"]
+    average = load_file(str(tmp_path / "one" / "checkpoint" / "average.safetensors"))
+    last = load_file(str(tmp_path / "one" / "checkpoint" / "model.safetensors"))
+    for name, value in model.state_dict().items():  # the run ends with the average, not the last
+        torch.testing.assert_close(value, average[f"module.{name}"])
+    assert any(not torch.allclose(value, last[name]) for name, value in model.state_dict().items()
+               if value.is_floating_point())
+    # interrupted after two epochs and resumed: the same average as a run never interrupted
+    straight, _ = run(tmp_path / "straight", 4, ema_decay=0.9)
+    run(tmp_path / "resumed", 2, ema_decay=0.9)
+    resumed, _ = run(tmp_path / "resumed", 4, ema_decay=0.9)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)

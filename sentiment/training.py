@@ -87,13 +87,26 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     return torch.optim.Adam(param_groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
+EMA_WARMUP = 4  # an average spans at most about the last 1/EMA_WARMUP of the steps so far
+
+
 def weight_average(model: nn.Module, decay: float) -> AveragedModel | None:
     """An exponential moving average of ``model``'s weights and buffers (None when ``decay`` is
-    0): the first update copies them, each later one moves the average ``1 - decay`` of the way
-    to them. Build it before hooks go on ``model``: it is a deep copy."""
+    0). The first update copies them; the k-th later one moves the average ``1 - d`` of the way
+    to them with ``d = min(decay, k / (k + 4))``: the average spans about the last quarter of
+    the steps taken until that reaches ``1 / (1 - decay)`` steps, so a short run on little data
+    is averaged over its own late steps, not held near its first (the warm-up of TensorFlow's
+    ``ExponentialMovingAverage(num_updates=)``). Build it before hooks go on ``model``: it is a
+    deep copy."""
     if decay == 0:
         return None
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates) -> None:
+        k = int(updates)
+        get_ema_multi_avg_fn(min(decay, k / (k + EMA_WARMUP)))(averaged, current, updates)
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
 
 
 def lr_factor(config: TrainConfig, step: int, total_steps: int) -> float:

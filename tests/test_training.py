@@ -357,15 +357,16 @@ def test_weight_average_is_the_moving_average_of_every_step():
 
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    average = weight_average(model, 0.75)
+    average = weight_average(model, 0.5)
     steps = []
     optimizer.register_step_post_hook(
         lambda *_: steps.append([p.detach().clone() for p in model.parameters()]))
     run_epoch(model, batches(), torch.device("cpu"), optimizer, progress=False, average=average)
     assert len(steps) == 8  # 256 sequences in batches of 32
     expected = steps[0]  # the first update copies the weights
-    for step in steps[1:]:
-        expected = [0.75 * e + 0.25 * p for e, p in zip(expected, step, strict=True)]
+    for k, step in enumerate(steps[1:], start=1):
+        decay = min(0.5, k / (k + 4))  # warming up over the first 4 updates, then 0.5
+        expected = [decay * e + (1 - decay) * p for e, p in zip(expected, step, strict=True)]
     for want, got in zip(expected, average.module.parameters(), strict=True):
         torch.testing.assert_close(got, want)
     assert any(not torch.allclose(a, p) for a, p in

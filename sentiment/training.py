@@ -382,18 +382,19 @@ def run_epoch(
 
 @dataclass
 class Progress:
-    """What a checkpoint records of the run: epochs done, the best metric, epochs without
-    improvement, optimizer steps."""
+    """What a checkpoint records of the run: epochs done, the best metric (and the validation
+    loss beside it, which breaks ties), epochs without improvement, optimizer steps."""
 
     epoch: int = 0
     best: float | None = None
     bad_epochs: int = 0
     step: int = 0
     history: list = field(default_factory=list)  # this call's epoch records (not checkpointed)
+    best_loss: float | None = None  # the validation loss of the best epoch
 
     def to_dict(self) -> dict:
         return {"epoch": self.epoch, "best": self.best, "bad_epochs": self.bad_epochs,
-                "step": self.step}
+                "step": self.step, "best_loss": self.best_loss}
 
 
 def resume(output_dir: Path, model, optimizer, scaler, config: TrainConfig,
@@ -425,11 +426,19 @@ def _trim_metrics(path: Path, last_epoch: int) -> None:
     path.write_text("".join(line + "\n" for line in kept))
 
 
-def select_best(progress: Progress, value: float, direction: str) -> bool:
-    """Record ``value`` of the selection metric; True when it is the best so far."""
+def select_best(progress: Progress, value: float, direction: str,
+                loss: float | None = None) -> bool:
+    """Record ``value`` of the selection metric; True when it is the best so far.
+
+    A tie on the metric goes to the lower validation ``loss``: accuracy on a small validation
+    split moves in steps of 1/n (2 points on 50 reviews), so ties are common there, and without
+    this an epoch that only equals an early lucky one counts as no progress and patience stops
+    an improving run."""
     if progress.best is None or (value > progress.best if direction == "max"
-                                 else value < progress.best):
-        progress.best, progress.bad_epochs = value, 0
+                                 else value < progress.best) or (
+            value == progress.best and loss is not None and progress.best_loss is not None
+            and loss < progress.best_loss):
+        progress.best, progress.best_loss, progress.bad_epochs = value, loss, 0
         return True
     progress.bad_epochs += 1
     return False
@@ -538,7 +547,7 @@ def train(
             record["lr"] = optimizer.param_groups[0]["lr"]
             if padding is not None:
                 record["train_padding_share"] = padding
-            if select_best(progress, validated[metric], direction):
+            if select_best(progress, validated[metric], direction, validated["loss"]):
                 best_state = copy.deepcopy(judged.state_dict())
                 if save_best is not None and is_main():
                     save_best(judged, output_dir)

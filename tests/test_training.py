@@ -91,6 +91,26 @@ def test_early_stopping(tmp_path):
     assert len(history) < 50
 
 
+def test_a_tie_on_the_metric_goes_to_the_lower_validation_loss():
+    from sentiment.training import Progress, select_best
+
+    progress = Progress()
+    assert select_best(progress, 0.5, "max", loss=0.70)
+    assert select_best(progress, 0.7, "max", loss=0.69)  # a lucky early peak
+    assert not select_best(progress, 0.6, "max", loss=0.68)
+    assert not select_best(progress, 0.7, "max", loss=0.695)  # tied, worse loss: no progress
+    assert progress.bad_epochs == 2
+    assert select_best(progress, 0.7, "max", loss=0.66)  # tied, better loss: progress
+    assert progress.bad_epochs == 0 and progress.best_loss == 0.66
+    assert not select_best(progress, 0.69, "max", loss=0.1)  # the metric still comes first
+    restored = Progress(**progress.to_dict())  # what a checkpoint keeps
+    assert not select_best(restored, 0.7, "max", loss=0.67)
+    assert select_best(restored, 0.7, "max", loss=0.65)
+    lowest = Progress()
+    assert select_best(lowest, 2.0, "min", loss=2.0)
+    assert not select_best(lowest, 2.0, "min", loss=2.0)
+
+
 def test_save_load_round_trip(tmp_path):
     model = make_model().eval()
     vocab = Vocab([f"t{i}" for i in range(20)])

@@ -434,10 +434,11 @@ def select_best(progress: Progress, value: float, direction: str,
     split moves in steps of 1/n (2 points on 50 reviews), so ties are common there, and without
     this an epoch that only equals an early lucky one counts as no progress and patience stops
     an improving run."""
-    if progress.best is None or (value > progress.best if direction == "max"
-                                 else value < progress.best) or (
-            value == progress.best and loss is not None and progress.best_loss is not None
-            and loss < progress.best_loss):
+    better = progress.best is None or (value > progress.best if direction == "max"
+                                        else value < progress.best)
+    tied_lower_loss = (value == progress.best and loss is not None
+                       and progress.best_loss is not None and loss < progress.best_loss)
+    if better or tied_lower_loss:
         progress.best, progress.best_loss, progress.bad_epochs = value, loss, 0
         return True
     progress.bad_epochs += 1

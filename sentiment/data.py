@@ -1,18 +1,16 @@
 """Loading IMDB-style review data into `datasets.DatasetDict` splits.
 
-Sources accepted by :func:`load_reviews`:
-
-- a Hugging Face hub id (default ``stanfordnlp/imdb``);
-- a folder of Parquet files ``train.parquet`` / ``test.parquet`` (e.g. ``../shared/data/imdb``);
-- the original ``aclImdb/`` layout (``train/pos/*.txt``, ``train/neg/*.txt``, ``test/...``);
-- a folder of, or single, CSV / JSON-lines files with ``text`` and ``label`` columns.
+One opener, :func:`open_source`, reads every source (a hub id, a folder of split files, the
+aclImdb layout, a single CSV / JSON-lines / Parquet / text file) for the three readers:
+:func:`load_reviews` (a classifier's train and test splits), :func:`read_labelled` (one labelled
+split to score) and :func:`load_unlabelled` (text for language-model pretraining).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import datasets
@@ -40,41 +38,6 @@ def _clean(split: datasets.Dataset, desc: str) -> datasets.Dataset:
                      desc=desc)
 
 
-def _find_split_files(folder: Path) -> dict[str, str]:
-    files: dict[str, str] = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix in _EXTENSIONS and path.stem in ("train", "test"):
-            files[path.stem] = str(path)
-    return files
-
-
-def _read_acl_imdb(folder: Path) -> datasets.DatasetDict:
-    splits = {}
-    for split in ("train", "test"):
-        texts, labels = [], []
-        for label, name in enumerate(("neg", "pos")):
-            for path in sorted((folder / split / name).glob("*.txt")):
-                texts.append(path.read_text(encoding="utf-8"))
-                labels.append(label)
-        if not texts:
-            raise FileNotFoundError(f"no reviews found under {folder / split}/{{neg,pos}}/*.txt")
-        splits[split] = datasets.Dataset.from_dict({"text": texts, "label": labels})
-    return datasets.DatasetDict(splits)
-
-
-def _read_files(files: dict[str, str]) -> datasets.DatasetDict:
-    kinds = {_EXTENSIONS[Path(f).suffix] for f in files.values()}
-    if len(kinds) != 1:
-        raise ValueError(f"mixed file formats for the splits: {files}")
-    kind = kinds.pop()
-    for name, file in files.items():  # datasets' own messages for these name neither
-        if _has_no_rows(Path(file), kind):
-            raise ValueError(f"{file}: the {name} file has no rows")
-    # one file at a time: each is checked for its own columns, named in the message
-    return datasets.DatasetDict({name: datasets.load_dataset(kind, data_files=file, split="train")
-                                 for name, file in files.items()})
-
-
 def _has_no_rows(path: Path, kind: str) -> bool:
     if path.stat().st_size == 0:
         return True
@@ -87,6 +50,100 @@ def _has_no_rows(path: Path, kind: str) -> bool:
         if kind == "csv":
             next(rows, None)  # the header
         return next(rows, None) is None
+
+
+def _read_file(path: Path, name: str | None = None) -> datasets.Dataset:
+    """Every row of one file; ``.txt``: one text per non-blank line."""
+    kind = "text" if path.suffix == ".txt" else _EXTENSIONS[path.suffix]
+    if _has_no_rows(path, kind):  # datasets' own messages for these name neither
+        raise ValueError(f"{path}: the {name} file has no rows" if name
+                         else f"{path}: the file has no rows")
+    table = datasets.load_dataset(kind, data_files=str(path), split="train")
+    if kind == "text":  # blank lines separate paragraphs: not rows
+        table = table.filter(lambda batch: [bool(t.strip()) for t in batch["text"]],
+                             batched=True, desc="non-blank lines")
+    return table
+
+
+def _read_acl_imdb(folder: Path, split: str) -> datasets.Dataset:
+    """A split of the original aclImdb layout: ``train``/``test`` from ``SPLIT/{neg,pos}``,
+    ``unsupervised`` from ``train/unsup``."""
+    if split == "unsupervised":
+        files = sorted((folder / "train" / "unsup").glob("*.txt"))
+        return datasets.Dataset.from_dict({"text": [f.read_text(encoding="utf-8")
+                                                    for f in files]})
+    texts, labels = [], []
+    for label, name in enumerate(("neg", "pos")):
+        for path in sorted((folder / split / name).glob("*.txt")):
+            texts.append(path.read_text(encoding="utf-8"))
+            labels.append(label)
+    if not texts:
+        raise FileNotFoundError(f"no reviews found under {folder / split}/{{neg,pos}}/*.txt")
+    return datasets.Dataset.from_dict({"text": texts, "label": labels})
+
+
+_ACL_MARKERS = {"train": "train/pos", "test": "test/pos", "unsupervised": "train/unsup"}
+
+
+def open_source(source: str | Path, splits: Mapping[str, str], what: str = "labelled reviews"
+                ) -> dict[str, tuple[datasets.Dataset, str]]:
+    """The raw rows of ``source`` as ``{name: (rows, origin)}``: the one set of rules every
+    reader of data follows.
+
+    - a file (``.parquet``, ``.csv``, ``.jsonl``/``.json``; ``.txt``: one text per line) is one
+      table, returned as ``{"whole": ...}`` whatever ``splits`` asks for;
+    - a folder holds a file per split, named for it (``train.parquet``, ``test.csv``,
+      ``unsupervised.jsonl``), or the aclImdb layout (``train/{neg,pos}``, ``train/unsup``);
+    - ``owner/name`` that is not a local path is a Hugging Face hub dataset, read through
+      ``datasets``; ``splits`` maps each name to the hub's split name.
+
+    Anything else, a missing file or a missing split, is a FileNotFoundError naming what was
+    expected; a file without rows a ValueError.
+    """
+    path = Path(source)
+    if path.is_file() and (path.suffix in _EXTENSIONS or path.suffix == ".txt"):
+        return {"whole": (_read_file(path), str(path))}
+    if path.is_dir():
+        wanted = list(splits)
+        acl = next((p for p in (path, path / "aclImdb")
+                    if all((p / _ACL_MARKERS.get(name, "-")).is_dir() for name in wanted)), None)
+        if acl is not None:
+            return {name: (_read_acl_imdb(acl, name), str(acl / name)) for name in wanted}
+        files = {p.stem: p for p in sorted(path.iterdir())
+                 if p.suffix in _EXTENSIONS and p.stem in wanted}
+        if set(files) != set(wanted):
+            raise FileNotFoundError(
+                f"{path}: expected {' and '.join(wanted)} files (.parquet, .csv or .jsonl) "
+                f"or an aclImdb/ layout for {what}; found {sorted(files) or 'none'}")
+        if len({p.suffix for p in files.values()}) > 1:
+            raise ValueError(f"mixed file formats for the splits: "
+                             f"{ {k: str(v) for k, v in files.items()} }")
+        return {name: (_read_file(files[name], name), str(files[name])) for name in wanted}
+    if path.suffix in _EXTENSIONS or path.suffix == ".txt":
+        raise FileNotFoundError(f"no such file: {path}")
+    if str(source).count("/") == 1 and not path.exists():
+        logger.info("loading %s from the Hugging Face hub", source)
+        found = {}
+        for name, hub_split in splits.items():
+            try:
+                found[name] = (datasets.load_dataset(str(source), split=hub_split),
+                               f"{source}[{hub_split}]")
+            except ValueError as error:  # datasets' "Unknown split"
+                raise ValueError(f"{source}: no {hub_split!r} split ({error}); choose with "
+                                 "--train-split / --test-split") from error
+        return found
+    raise FileNotFoundError(f"no dataset at {source!r}: expected a folder, a .csv/.jsonl/"
+                            f".parquet file, or a hub id like owner/name, with {what}")
+
+
+def _rows(table: datasets.Dataset, origin: str, text_column: str,
+          label_column: str | None) -> datasets.Dataset:
+    """``table``'s ``text`` (and ``label``) columns, renamed from the file's own names; rows
+    without text dropped and counted."""
+    if len(table) == 0:
+        raise ValueError(f"{origin}: no rows")
+    split = _select_columns(table, origin, text_column, label_column)
+    return _drop_rows_without_text(split, origin)
 
 
 def _drop_rows_without_text(split: datasets.Dataset, origin: str) -> datasets.Dataset:
@@ -105,17 +162,19 @@ def _drop_rows_without_text(split: datasets.Dataset, origin: str) -> datasets.Da
 
 
 def _select_columns(split: datasets.Dataset, origin: str, text_column: str,
-                    label_column: str) -> datasets.Dataset:
-    """The ``text`` and ``label`` columns, renamed from the file's own names."""
-    missing = [c for c in (text_column, label_column) if c not in split.column_names]
+                    label_column: str | None) -> datasets.Dataset:
+    """The ``text`` (and ``label``) columns, renamed from the file's own names."""
+    wanted = [text_column] if label_column is None else [text_column, label_column]
+    missing = [c for c in wanted if c not in split.column_names]
     if missing:
-        raise ValueError(f"{origin}: missing column(s) {missing}; the file has "
-                         f"{split.column_names} (choose with --text-column / --label-column)")
-    split = split.select_columns([text_column, label_column])
-    if text_column != "text":
-        split = split.rename_column(text_column, "text")
-    if label_column != "label":
-        split = split.rename_column(label_column, "label")
+        option = "--unlabelled-column" if label_column is None else \
+            "--text-column / --label-column"
+        raise ValueError(f"{origin}: no column {missing[0]!r} (missing column(s) {missing}); "
+                         f"the file has {split.column_names} (choose with {option})")
+    split = split.select_columns(wanted)
+    for column, name in zip(wanted, ("text", "label"), strict=False):
+        if column != name:
+            split = split.rename_column(column, name)
     return split
 
 
@@ -195,12 +254,6 @@ def _apply_labels(split: datasets.Dataset, origin: str, mapping: dict,
                      batched=True, features=features, desc="labels")
 
 
-def _read_single_file(path: Path) -> datasets.Dataset:
-    if _has_no_rows(path, _EXTENSIONS[path.suffix]):
-        raise ValueError(f"{path}: the file has no rows")
-    return datasets.load_dataset(_EXTENSIONS[path.suffix], data_files=str(path), split="train")
-
-
 def load_reviews(
     source: str | Path = DEFAULT_SOURCE,
     text_column: str = "text",
@@ -213,51 +266,15 @@ def load_reviews(
     """Load ``train`` and ``test`` splits with ``text`` (cleaned) and ``label`` columns, the
     label a ``ClassLabel`` whose names are the data's own (:func:`label_mapping`).
 
-    ``source``: a folder of train/test files or the aclImdb layout; a single CSV / JSON-lines /
-    Parquet file, from which a stratified test split of ``test_fraction`` is carved, seeded by
-    ``seed`` (so the same arguments give the same split); or a hub id, whose splits are
-    ``train_split`` and ``test_split``. Columns ``text_column`` / ``label_column`` are renamed to
-    ``text`` / ``label``.
+    ``source`` as :func:`open_source` reads it. From a single file a stratified test split of
+    ``test_fraction`` is carved, seeded by ``seed`` (the same arguments give the same split); a
+    hub dataset's splits are ``train_split`` and ``test_split``. Columns ``text_column`` /
+    ``label_column`` are renamed to ``text`` / ``label``.
     """
-    path = Path(source)
-    if path.is_dir():
-        acl = next((p for p in (path, path / "aclImdb") if (p / "train" / "pos").is_dir()), None)
-        if acl is not None:
-            raw = _read_acl_imdb(acl)
-            origin = {s: str(acl / s) for s in raw}
-        else:
-            files = _find_split_files(path)
-            if set(files) != {"train", "test"}:
-                raise FileNotFoundError(
-                    f"{path}: expected train and test files (.parquet, .csv or .jsonl) "
-                    f"or an aclImdb/ layout; found {sorted(files) or 'none'}"
-                )
-            raw = _read_files(files)
-            origin = files
-    elif path.suffix in _EXTENSIONS and path.is_file():
-        raw = {"whole": _read_single_file(path)}
-        origin = {"whole": str(path)}
-    elif path.suffix in _EXTENSIONS:
-        raise FileNotFoundError(f"no such file: {path}")
-    elif str(source).count("/") == 1 and not path.exists():
-        logger.info("loading %s from the Hugging Face hub", source)
-        hub = datasets.load_dataset(str(source))
-        for name in (train_split, test_split):
-            if name not in hub:
-                raise ValueError(f"{source}: no {name!r} split (found {list(hub)}); choose "
-                                 "with --train-split / --test-split")
-        raw = {"train": hub[train_split], "test": hub[test_split]}
-        origin = {s: f"{source}[{raw_name}]" for s, raw_name in
-                  (("train", train_split), ("test", test_split))}
-    else:
-        raise FileNotFoundError(f"no dataset at {source!r} (a folder, a .csv/.jsonl/.parquet "
-                                "file, or a hub id like owner/name)")
-    for name, split in raw.items():
-        if len(split) == 0:
-            raise ValueError(f"{origin[name]}: the {name} split has no rows")
-    raw = {name: _drop_rows_without_text(_select_columns(split, origin[name], text_column,
-                                                         label_column), origin[name])
-           for name, split in raw.items()}
+    opened = open_source(source, {"train": train_split, "test": test_split})
+    origin = {name: where for name, (_, where) in opened.items()}
+    raw = {name: _rows(table, where, text_column, label_column)
+           for name, (table, where) in opened.items()}
     first = "whole" if "whole" in raw else "train"
     mapping, names = label_mapping(raw[first], origin[first])
     raw = {name: _apply_labels(split, origin[name], mapping, names) for name, split in raw.items()}
@@ -270,35 +287,17 @@ def load_reviews(
         raw = {"train": parts["train"], "test": parts["test"]}
         logger.info("%s: %d rows, a seeded stratified test split of %d (test_fraction %s)",
                     origin["whole"], len(whole), len(raw["test"]), test_fraction)
-    splits = {name: _clean(raw[name], f"clean {name}") for name in ("train", "test")}
-    return datasets.DatasetDict(splits)
+    return datasets.DatasetDict({name: _clean(raw[name], f"clean {name}")
+                                 for name in ("train", "test")})
 
 
 def read_labelled(source: str | Path, text_column: str = "text", label_column: str = "label",
                   split: str = "test") -> tuple[datasets.Dataset, str]:
-    """``(rows, origin)``: every row of a single file, or the ``split`` file of a folder, or a hub
-    dataset's ``split``, with ``text`` (cleaned) and ``label`` as the data spells it; rows without
-    text are skipped and counted. For scoring a model on data it was not trained on."""
-    path = Path(source)
-    if path.is_file() and path.suffix in _EXTENSIONS:
-        raw, origin = _read_single_file(path), str(path)
-    elif path.is_dir():
-        files = _find_split_files(path)
-        if split not in files:
-            raise FileNotFoundError(f"{path}: no {split} file (.parquet, .csv or .jsonl)")
-        raw, origin = _read_files({split: files[split]})[split], files[split]
-    elif path.suffix in _EXTENSIONS:
-        raise FileNotFoundError(f"no such file: {path}")
-    elif str(source).count("/") == 1 and not path.exists():
-        logger.info("loading %s[%s] from the Hugging Face hub", source, split)
-        raw, origin = datasets.load_dataset(str(source), split=split), f"{source}[{split}]"
-    else:
-        raise FileNotFoundError(f"no dataset at {source!r} (a .csv/.jsonl/.parquet file, a folder "
-                                "with a test file, or a hub id like owner/name)")
-    if len(raw) == 0:
-        raise ValueError(f"{origin}: no rows")
-    raw = _drop_rows_without_text(_select_columns(raw, origin, text_column, label_column), origin)
-    return _clean(raw, "clean"), origin
+    """``(rows, origin)``: every row of a single file, or the ``split`` of a folder or hub
+    dataset, with ``text`` (cleaned) and ``label`` as the data spells it; rows without text are
+    skipped and counted. For scoring a model on data it was not trained on."""
+    [(table, origin)] = open_source(source, {split: split}).values()
+    return _clean(_rows(table, origin, text_column, label_column), "clean"), origin
 
 
 def parse_label_map(items: Sequence[str] | None) -> dict[str, str]:
@@ -380,55 +379,15 @@ def label_names(split: datasets.Dataset) -> list[str]:
 
 def load_unlabelled(source: str | Path = DEFAULT_SOURCE, text_column: str = "text"
                     ) -> datasets.Dataset:
-    """Unlabelled texts (cleaned ``text``) for language-model pretraining.
-
-    ``source``: a single file (``.csv``/``.jsonl``/``.parquet`` read in ``text_column``, or
-    ``.txt`` with one text per line); a folder with an ``unsupervised`` file, or the aclImdb
-    layout's ``train/unsup/*.txt``; or a hub id, whose ``unsupervised`` split is read. Blank
-    texts are skipped and counted; a source without any is a FileNotFoundError / ValueError.
-    """
-    path = Path(source)
-    if path.is_file() and path.suffix == ".txt":
-        if path.stat().st_size == 0:
-            raise ValueError(f"{path}: the file has no rows")
-        raw = datasets.load_dataset("text", data_files=str(path), split="train")
-        raw = raw.filter(lambda batch: [bool(t.strip()) for t in batch["text"]], batched=True,
-                         desc="non-blank lines")  # blank lines separate paragraphs: not rows
-        origin = str(path)
+    """Unlabelled texts (cleaned ``text``) for language-model pretraining: a single file
+    (``.txt``: one text per line), or the ``unsupervised`` split of a folder or hub dataset
+    (:func:`open_source`). Blank texts are skipped and counted."""
+    [(table, origin)] = open_source(source, {"unsupervised": "unsupervised"},
+                                    "unlabelled reviews (name a file of your own text with "
+                                    "--unlabelled)").values()
+    if table.column_names == ["text"]:  # a .txt file, aclImdb's train/unsup: text only
         text_column = "text"
-    elif path.is_file() and path.suffix in _EXTENSIONS:
-        raw, origin = _read_single_file(path), str(path)
-    elif path.is_dir():
-        acl = next((p for p in (path, path / "aclImdb") if (p / "train" / "unsup").is_dir()), None)
-        if acl is not None:
-            files = sorted((acl / "train" / "unsup").glob("*.txt"))
-            raw = datasets.Dataset.from_dict(
-                {"text": [f.read_text(encoding="utf-8") for f in files]})
-            origin, text_column = str(acl / "train" / "unsup"), "text"
-        else:
-            found = [p for p in sorted(path.iterdir())
-                     if p.stem == "unsupervised" and p.suffix in _EXTENSIONS]
-            if not found:
-                raise FileNotFoundError(f"{path}: no unsupervised.parquet/.csv/.jsonl of "
-                                        "unlabelled reviews (or aclImdb/train/unsup/); name a "
-                                        "file of your own text with --unlabelled")
-            raw, origin = _read_single_file(found[0]), str(found[0])
-    elif path.suffix in {*_EXTENSIONS, ".txt"}:
-        raise FileNotFoundError(f"no such file: {path}")
-    elif str(source).count("/") == 1 and not path.exists():
-        logger.info("loading the unsupervised split of %s from the Hugging Face hub", source)
-        raw = datasets.load_dataset(str(source), split="unsupervised")
-        origin = f"{source}[unsupervised]"
-    else:
-        raise FileNotFoundError(f"no unlabelled text at {source!r} (a .txt/.csv/.jsonl/.parquet "
-                                "file, a folder, or a hub id like owner/name)")
-    if text_column not in raw.column_names:
-        raise ValueError(f"{origin}: no column {text_column!r} of unlabelled text; the file has "
-                         f"{raw.column_names} (choose with --unlabelled-column)")
-    raw = raw.select_columns([text_column])
-    if text_column != "text":
-        raw = raw.rename_column(text_column, "text")
-    raw = _drop_rows_without_text(raw, origin)
+    raw = _rows(table, origin, text_column, None)
     # one text type: files may read as large_string, which does not join the labelled texts
     return _clean(raw, "clean unlabelled").cast_column("text", datasets.Value("string"))
 

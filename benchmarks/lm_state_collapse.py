@@ -20,12 +20,13 @@ import numpy as np
 import torch
 
 from sentiment import pretrain
+from sentiment.prepare import build_task_model
 from sentiment.training import build_optimizer
 
 
 def run(config, corpus, prior: bool, steps: int) -> None:
     train_batches, _ = pretrain.lm_batches(config, corpus)
-    model, config = pretrain.build_language_model(config, corpus.vocab)
+    model, config, _ = build_task_model(config, corpus.vocab)
     if prior:
         model.set_output_prior(np.bincount(corpus.train_stream, minlength=len(corpus.vocab)))
     optimizer = build_optimizer(model, config.train)

@@ -22,6 +22,7 @@ from sentiment import pipeline
 from sentiment.batching import pad_batch
 from sentiment.checkpoint import load_core_weights
 from sentiment.core import RNNCore, valid_mask
+from sentiment.prepare import build_task_model
 
 
 def pooled(core: RNNCore, sequences, embeddings_only: bool = False) -> np.ndarray:
@@ -59,7 +60,7 @@ def main() -> None:
                                   test_limit=400, num_proc=1)
     _, vocab, _ = load_core_weights(args.encoder)
     data = pipeline.prepare_data(config, vocab)
-    model, config, _ = pipeline.build_classifier(config, data.vocab)
+    model, config, _ = build_task_model(config, data.vocab)
     count = args.train + args.test
     sequences, labels = data.ids["train"][:count], np.asarray(data.train["label"][:count])
     torch.manual_seed(0)

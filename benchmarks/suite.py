@@ -25,7 +25,13 @@ import torch
 
 from sentiment.cli import tcmalloc_library
 from sentiment.precision import autocast_dtype, dtype_name, resolve_device
-from sentiment.training import build_optimizer, flush_denormals, grad_scaler, run_epoch
+from sentiment.training import (
+    Optimization,
+    build_optimizer,
+    flush_denormals,
+    grad_scaler,
+    run_epoch,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,14 +66,15 @@ class _Limited:
 
 
 def _sentiment_setup(args: dict, reference: bool):
-    from sentiment.pipeline import batches_for, build_classifier, make_config, prepare_data
+    from sentiment.pipeline import make_config, prepare_data
+    from sentiment.prepare import build_task_model, review_batches
 
     overrides = {"bucket": False, "padding_mode": "padded"} if reference else {}
     config = make_config(data=args["data"], vectors=args.get("vectors"), device=args["device"],
                          **overrides)
     data = prepare_data(config)
-    model, config, _ = build_classifier(config, data.vocab)
-    batches = batches_for(config, data.ids["train"], data.train["label"], True, 0)
+    model, config, _ = build_task_model(config, data.vocab)
+    batches = review_batches(config, data.ids["train"], data.train["label"], True, 0)
     return config, data, model, batches
 
 
@@ -88,13 +95,13 @@ def part_train(args: dict) -> dict:
     epoch_tokens = int(sum(len(ids) for ids in data.ids["train"]))
     # the reference (the seed's choices) does not flush denormals
     with flush_denormals(device) if not reference else contextlib.nullcontext():
-        run_epoch(model, _Limited(batches, 1), device, optimizer, scaler, amp_dtype=amp_dtype,
+        run_epoch(model, _Limited(batches, 1), device, amp_dtype, Optimization(optimizer, scaler),
                   progress=False)
         batches.set_epoch(1)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        result = run_epoch(model, _Limited(batches, args.get("batches")), device, optimizer,
-                           scaler, amp_dtype=amp_dtype, progress=False)
+        result = run_epoch(model, _Limited(batches, args.get("batches")), device, amp_dtype,
+                           Optimization(optimizer, scaler), progress=False)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return {
@@ -126,8 +133,9 @@ def part_predict(args: dict) -> dict:
     """``predict`` latency on one ~230-word review and batch throughput."""
     from sentiment.checkpoint import save_pretrained
     from sentiment.data import load_reviews
-    from sentiment.pipeline import build_classifier, make_config
+    from sentiment.pipeline import make_config
     from sentiment.predict import load_model, predict
+    from sentiment.prepare import build_task_model
     from sentiment.tokenize import Tokenizer
     from sentiment.vocab import Vocab
 
@@ -138,7 +146,7 @@ def part_predict(args: dict) -> dict:
         tokenizer = Tokenizer()
         vocab = Vocab.build(tokenizer.pipe(texts[:500]), max_size=config.data.max_vocab)
         vocab = Vocab(vocab.itos + [f"<unused{i}>" for i in range(10_002 - len(vocab))])
-        model, config, _ = build_classifier(config, vocab)
+        model, config, _ = build_task_model(config, vocab)
         with tempfile.TemporaryDirectory() as model_dir:
             save_pretrained(model, model_dir, vocab, config)
             loaded = load_model(model_dir, args["device"])
@@ -171,11 +179,11 @@ def part_charlm(args: dict) -> dict:
     from sentiment.charlm import (
         CharBatches,
         build_char_vocab,
-        build_language_model,
         encode_text,
         make_config,
         preprocess,
     )
+    from sentiment.prepare import build_task_model
 
     config = make_config("d2l", device=args["device"])
     device = resolve_device(config.train.device)
@@ -189,13 +197,13 @@ def part_charlm(args: dict) -> dict:
     with flush_denormals(device):
         for precision, mixed in (("fp32", False), ("mixed", config.train.mixed_precision)):
             torch.manual_seed(config.train.seed)
-            model, _ = build_language_model(config, len(vocab))
+            model, _, _ = build_task_model(config, vocab)
             model.to(device)
             optimizer = build_optimizer(model, config.train)
             amp_dtype = autocast_dtype(device, mixed)
             scaler = grad_scaler(device, amp_dtype)
-            package[precision] = run_epoch(model, _Limited(batches, count), device, optimizer,
-                                           scaler, clip=config.train.clip, amp_dtype=amp_dtype,
+            package[precision] = run_epoch(model, _Limited(batches, count), device, amp_dtype,
+                                           Optimization(optimizer, scaler, config.train.clip),
                                            progress=False)
             package[precision]["dtype"] = dtype_name(amp_dtype)
     with flush_denormals(device):  # as the package runs
@@ -264,12 +272,12 @@ def part_lm_output(args: dict) -> dict:
     seconds = dict.fromkeys(models, 0.0)
     with flush_denormals(device):
         for layer in models:  # warm-up
-            run_epoch(models[layer], batches[:1], device, optimizers[layer],
-                      amp_dtype=amp_dtype, progress=False)
+            run_epoch(models[layer], batches[:1], device, amp_dtype,
+                      Optimization(optimizers[layer]), progress=False)
         for i in range(count):  # in turns, batch by batch
             for layer in models:
-                seconds[layer] += run_epoch(models[layer], batches[i : i + 1], device,
-                                            optimizers[layer], amp_dtype=amp_dtype,
+                seconds[layer] += run_epoch(models[layer], batches[i : i + 1], device, amp_dtype,
+                                            Optimization(optimizers[layer]),
                                             progress=False)["seconds"]
     tokens = count * batch_size * steps
     rates = {layer: tokens / s for layer, s in seconds.items()}
@@ -285,13 +293,14 @@ def part_batch_memory(args: dict) -> dict:
     (where a full epoch peaks) and on a seeded random sample of its batches, with the batching
     of ``args["max_tokens"]`` (None: 64 reviews a batch whatever their length). Each variant runs
     in its own interpreter, so peak RSS is the variant's own."""
-    from sentiment.pipeline import batches_for, build_classifier, make_config, prepare_data
+    from sentiment.pipeline import make_config, prepare_data
+    from sentiment.prepare import build_task_model, review_batches
 
     config = make_config(data=args["data"], vectors=args.get("vectors"), device="cpu",
                          max_tokens=args.get("max_tokens"))
     data = prepare_data(config)
-    model, config, _ = build_classifier(config, data.vocab)
-    batches = list(batches_for(config, data.ids["train"], data.train["label"], True, 0))
+    model, config, _ = build_task_model(config, data.vocab)
+    batches = list(review_batches(config, data.ids["train"], data.train["label"], True, 0))
     sizes = [batch.inputs.numel() for batch in batches]
     largest = [batches[i] for i in np.argsort(sizes)[::-1][: args.get("largest", 4)]]
     rng = np.random.default_rng(0)
@@ -301,12 +310,12 @@ def part_batch_memory(args: dict) -> dict:
     amp_dtype = autocast_dtype(device, config.train.mixed_precision)
     scaler = grad_scaler(device, amp_dtype)
     with flush_denormals(device):
-        run_epoch(model, largest[:1], device, optimizer, scaler, amp_dtype=amp_dtype,
+        run_epoch(model, largest[:1], device, amp_dtype, Optimization(optimizer, scaler),
                   progress=False)
-        big = run_epoch(model, largest, device, optimizer, scaler, amp_dtype=amp_dtype,
+        big = run_epoch(model, largest, device, amp_dtype, Optimization(optimizer, scaler),
                         progress=False)
         peak_largest = peak_rss_mb()
-        sampled = run_epoch(model, sample, device, optimizer, scaler, amp_dtype=amp_dtype,
+        sampled = run_epoch(model, sample, device, amp_dtype, Optimization(optimizer, scaler),
                             progress=False)
     return {"max_tokens": args.get("max_tokens"), "batches_per_epoch": len(batches),
             "largest_batch_tokens": int(max(sizes)), "largest_batch_rows":

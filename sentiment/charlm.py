@@ -14,7 +14,7 @@ import re
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,22 +24,22 @@ from matplotlib.figure import Figure
 from .batching import Batch
 from .batching import StreamBatches as CharBatches
 from .checkpoint import load_pretrained, save_pretrained
-from .config import Config, preset_config
+from .config import TEXT_MODES, Config, preset_config
 from .distributed import is_main
-from .heads import LanguageModel, build_model
+from .heads import LanguageModel
+from .prepare import build_task_model
 from .tokenize import Tokenizer
 from .training import train
 from .vocab import EOS, UNK, Vocab
 
 logger = logging.getLogger(__name__)
-MODES = ("raw", "d2l")
 _NOT_LETTER = re.compile("[^a-z]+")
 
 
 def preprocess(text: str, mode: str) -> str:
     """``raw``: unchanged. ``d2l``: lower-case letters and spaces only (as d2l's Time Machine)."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode not in TEXT_MODES:
+        raise ValueError(f"mode must be one of {TEXT_MODES}, got {mode!r}")
     return text if mode == "raw" else _NOT_LETTER.sub(" ", text.lower())
 
 
@@ -99,14 +99,6 @@ def make_config(preset: str = "default", **overrides) -> Config:
     return preset_config("char-lm", PRESETS, preset, **overrides)
 
 
-def build_language_model(config: Config, vocab_size: int) -> tuple[LanguageModel, Config]:
-    """The language model and its config with the vocabulary size filled in."""
-    core = replace(config.model.core, vocab_size=vocab_size)
-    config = replace(config, model=replace(config.model, core=core))
-    torch.manual_seed(config.train.seed)
-    return build_model(config.task, config.model), config
-
-
 def plot_perplexity(metrics_path: Path, output: Path) -> None:
     """Training and validation perplexity per epoch (what d2l's Animator showed)."""
     records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
@@ -135,7 +127,7 @@ def train_language_model(config: Config) -> dict:
     valid_rows = max(1, min(data.batch_size, (len(valid_ids) - 1) // data.num_steps))
     valid_batches = CharBatches(valid_ids, valid_rows, data.num_steps, "sequential",
                                 offset=False)
-    model, config = build_language_model(config, len(vocab))
+    model, config, _ = build_task_model(config, vocab)
     output = Path(config.train.output)
     output.mkdir(parents=True, exist_ok=True)
     logger.info("%s: %d training and %d validation symbols, vocabulary %d",

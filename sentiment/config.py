@@ -29,6 +29,7 @@ SCHEDULES = ("constant", "linear", "cosine")
 OUTPUT_LAYERS = ("full", "adaptive")
 POOLINGS = ("final", "concat")
 DIRECTIONS = ("both", "forward", "backward")
+TEXT_MODES = ("raw", "d2l")  # the char LM's preprocessing: unchanged, or d2l's letters only
 
 
 @dataclass
@@ -94,7 +95,7 @@ class TextData(DataConfig):
     """Plain-text files for the character LM: preprocessing mode and how windows are drawn."""
 
     source: list[str] = field(default_factory=list, metadata={"flag": "text"})
-    mode: str = field(default="raw", metadata={"choices": ("raw", "d2l")})
+    mode: str = field(default="raw", metadata={"choices": TEXT_MODES})
     sampling: str = field(default="sequential", metadata={"choices": ("sequential", "random")})
 
 

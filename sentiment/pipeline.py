@@ -5,38 +5,31 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import datasets
-import numpy as np
-import torch
-from datasets.fingerprint import Hasher
 
 from .batching import SequenceBatches
-from .checkpoint import load_core_weights, save_pretrained, transfer_core
-from .config import DEFAULT_LABELS, Config, ReviewData, apply_overrides, preset_config
-from .data import (
-    label_names,
-    load_reviews,
-    load_unlabelled,
-    map_onto_labels,
-    read_labelled,
-    split_validation,
-)
+from .checkpoint import load_core_weights, save_pretrained
+from .config import DEFAULT_LABELS, Config, apply_overrides, preset_config
+from .data import label_names, map_onto_labels, read_labelled
 from .distributed import is_main, main_process_first
 from .evaluate import fit_baselines, write_report
-from .heads import SentimentClassifier, build_model
+from .heads import SentimentClassifier
 from .predict import score_ids
+from .prepare import (
+    build_task_model,
+    classifier_splits,
+    numericalize,
+    review_batches,
+    unlabelled_reviews,
+)
 from .tokenize import Tokenizer, tokenize_dataset
 from .training import train
-from .vectors import load_vectors
 from .vocab import Vocab
 
 logger = logging.getLogger(__name__)
-# What a classifier takes from its encoder's core: the architecture (its dropouts stay its own).
-ENCODER_FIELDS = ("vocab_size", "embed_dim", "hidden_dim", "num_layers", "rnn_type",
-                  "bidirectional", "layout", "input_type", "pad_index")
 
 
 PRESETS = {
@@ -60,30 +53,6 @@ def make_config(preset: str = "default", **overrides) -> Config:
     return preset_config("sentiment", PRESETS, preset, **overrides)
 
 
-def _subsample(dataset: datasets.Dataset, limit: int | None, seed: int) -> datasets.Dataset:
-    if limit is None or limit >= len(dataset):
-        return dataset
-    return dataset.shuffle(seed=seed).select(range(limit)).flatten_indices()
-
-
-def numericalize(dataset: datasets.Dataset, vocab: Vocab) -> list[list[int]]:
-    """Token ids for every row, cached on disk by the dataset's and the vocabulary's fingerprint."""
-    fingerprint = Hasher.hash((dataset._fingerprint, "ids-v1", vocab.itos))
-    with_ids = dataset.map(
-        lambda batch: {"ids": [vocab.encode(tokens) for tokens in batch["tokens"]]},
-        batched=True, batch_size=1000, new_fingerprint=fingerprint,
-        features=datasets.Features({**dataset.features,
-                                    "ids": datasets.Sequence(datasets.Value("int32"))}),
-        desc="numericalize",
-    )
-    if len(with_ids) == 0:
-        return []
-    column = with_ids.data.column("ids").combine_chunks()
-    offsets = column.offsets.to_numpy()
-    values = column.flatten().to_numpy().astype(np.int64)
-    return np.split(values, offsets[1:-1] - offsets[0])
-
-
 @dataclass
 class PreparedData:
     """Tokenized splits, vocabulary and ids, ready for batching."""
@@ -95,31 +64,6 @@ class PreparedData:
     tokenizer: Tokenizer
     ids: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
-
-
-def check_classes(split: datasets.Dataset, origin: str) -> None:
-    """Every class the split names must be in it, twice at least (one for the validation
-    split); checked before any work, not after training."""
-    names = label_names(split)
-    counts = np.bincount(np.asarray(split["label"], dtype=np.int64), minlength=len(names))
-    scarce = [f"{name}: {int(counts[label])}" for label, name in enumerate(names)
-              if counts[label] < 2]
-    if scarce:
-        raise ValueError(f"{origin}: a classifier needs every class at least twice in its "
-                         f"training data; label counts {', '.join(scarce)} "
-                         f"(of {len(split)} rows)")
-
-
-def classifier_splits(data: ReviewData, seed: int) -> dict[str, datasets.Dataset]:
-    """The classifier's ``train`` / ``valid`` / ``test`` reviews, exactly as ``data`` and
-    ``seed`` define them: the same call on a saved config gives the same split."""
-    splits = load_reviews(data.source, data.text_column, data.label_column, data.test_fraction,
-                          seed, data.train_split, data.test_split)
-    train_split = _subsample(splits["train"], data.train_limit, seed)
-    check_classes(train_split, f"{data.source} (training split)")
-    test_split = _subsample(splits["test"], data.test_limit, seed)
-    train_part, valid_part = split_validation(train_split, data.valid_fraction, seed)
-    return {"train": train_part, "valid": valid_part, "test": test_split}
 
 
 def prepare_data(config: Config, vocab: Vocab | None = None) -> PreparedData:
@@ -147,72 +91,15 @@ def prepare_data(config: Config, vocab: Vocab | None = None) -> PreparedData:
                         seconds)
 
 
-def build_classifier(config: Config, vocab: Vocab) -> tuple[SentimentClassifier, Config, dict]:
-    """The classifier and its resolved config (vocabulary size and embedding width filled in).
-
-    With ``model.encoder`` the core's architecture and weights come from that saved model (whose
-    vocabulary ``vocab`` must be); otherwise the embedding starts from ``model.vectors``."""
-    stats: dict = {}
-    matrix = None
-    core = replace(config.model.core, vocab_size=len(vocab), pad_index=vocab.pad_index)
-    directions = config.model.encoder_directions
-    if config.model.encoder:
-        encoder_core, _, _ = load_core_weights(config.model.encoder)
-        architecture = {name: getattr(encoder_core, name) for name in ENCODER_FIELDS}
-        if directions != "both":
-            if not encoder_core.separate:
-                raise ValueError(f"encoder_directions={directions!r} takes one stack of a "
-                                 f"bidirectional encoder with layout='separate'; the core in "
-                                 f"{config.model.encoder} is not one")
-            architecture.update(bidirectional=False, reverse=directions == "backward")
-        core = replace(core, **architecture)
-    elif directions != "both":
-        raise ValueError("encoder_directions needs an encoder (a separate-layout language model)")
-    elif config.model.vectors:
-        matrix, vector_stats = load_vectors(config.model.vectors, vocab, seed=config.train.seed)
-        core = replace(core, embed_dim=vector_stats.dim)
-        stats = asdict(vector_stats)
-    config = replace(config, model=replace(config.model, core=core))
-    torch.manual_seed(config.train.seed)
-    model = build_model("sentiment", config.model)
-    if config.model.encoder:
-        transfer_core(model.core, vocab, config.model.encoder, directions)
-        logger.info("core initialised from %s", config.model.encoder)
-    elif matrix is not None:
-        model.core.load_embeddings(torch.from_numpy(matrix))
-    return model, config, stats
-
-
-def batches_for(config: Config, ids, labels, shuffle: bool, pad_index: int) -> SequenceBatches:
-    data = config.data
-    return SequenceBatches(ids, labels, data.batch_size, pad_index, data.max_length,
-                           shuffle=shuffle, bucket=data.bucket, seed=config.train.seed,
-                           max_tokens=data.max_tokens)
-
-
-def unlabelled_reviews(config: Config) -> datasets.Dataset:
-    """The run's unlabelled reviews: ``data.unlabelled``, else the unsupervised split beside
-    ``data.source`` (IMDB's 50,000), shuffled by the run's seed, at most
-    ``data.unlabelled_limit`` of them. No labelled split is read."""
-    data = config.data
-    reviews = load_unlabelled(data.unlabelled or data.source, data.unlabelled_column)
-    reviews = reviews.shuffle(seed=config.train.seed).flatten_indices()
-    if data.unlabelled_limit is not None:
-        reviews = reviews.select(range(min(data.unlabelled_limit, len(reviews))))
-    return reviews
-
-
 def unlabelled_batches(config: Config, vocab: Vocab) -> SequenceBatches:
     """Batches of :func:`unlabelled_reviews` in the classifier's vocabulary, for virtual
     adversarial training; no validation or test text can be among them."""
-    data = config.data
     reviews = unlabelled_reviews(config)
-    tokenized = tokenize_dataset(reviews, Tokenizer(lowercase=data.lowercase), data.num_proc)
+    tokenized = tokenize_dataset(reviews, Tokenizer(lowercase=config.data.lowercase),
+                                 config.data.num_proc)
     ids = numericalize(tokenized, vocab)
     logger.info("virtual adversarial training on %d unlabelled reviews", len(ids))
-    return SequenceBatches(ids, None, data.batch_size, vocab.pad_index or 0, data.max_length,
-                           shuffle=True, bucket=data.bucket, seed=config.train.seed + 1,
-                           max_tokens=data.max_tokens)
+    return review_batches(config, ids, None, True, vocab.pad_index or 0, seed_offset=1)
 
 
 def evaluate_model(
@@ -266,10 +153,10 @@ def train_sentiment(config: Config) -> dict:
         logger.info("labels from the data: %s", names)
         config = replace(config, model=replace(config.model, head=replace(
             config.model.head, labels=names)))
-    model, config, vector_stats = build_classifier(config, data.vocab)
+    model, config, vector_stats = build_task_model(config, data.vocab)
     pad = data.vocab.pad_index or 0
-    train_batches = batches_for(config, data.ids["train"], data.train["label"], True, pad)
-    valid_batches = batches_for(config, data.ids["valid"], data.valid["label"], False, pad)
+    train_batches = review_batches(config, data.ids["train"], data.train["label"], True, pad)
+    valid_batches = review_batches(config, data.ids["valid"], data.valid["label"], False, pad)
     unlabelled = None
     if config.train.virtual_adversarial > 0:
         with main_process_first():

@@ -7,7 +7,7 @@ direction is its own stack; the forward stack predicts the next word and the bac
 previous one, in the same pass, through one shared adaptive softmax.
 
 The corpus is IMDB's unlabelled reviews plus the classifier's *training* reviews, taken from the
-classifier's own split (:func:`~sentiment.pipeline.classifier_splits`), so no validation or test
+classifier's own split (:func:`~sentiment.prepare.classifier_splits`), so no validation or test
 review is ever read. It is tokenized as the classifier tokenizes, mapped through one vocabulary
 built from it (which the fine-tuned classifier then uses), and joined into one stream with
 ``<eos>`` after each review. Training reads whole reviews, length-bucketed as the classifier reads
@@ -21,22 +21,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import numpy as np
-import torch
 
-from .batching import Batch, BatchSource, SequenceBatches, StreamBatches
+from .batching import Batch, BatchSource, StreamBatches
 from .checkpoint import save_pretrained
 from .config import DEFAULT_VECTORS, Config, preset_config
 from .distributed import main_process_first
-from .heads import LanguageModel, build_model
-from .pipeline import classifier_splits, numericalize, unlabelled_reviews
+from .prepare import (
+    build_task_model,
+    classifier_splits,
+    numericalize,
+    review_batches,
+    unlabelled_reviews,
+)
 from .tokenize import Tokenizer, tokenize_dataset
 from .training import train
-from .vectors import load_vectors
 from .vocab import EOS, PAD, UNK, Vocab
 
 logger = logging.getLogger(__name__)
@@ -134,27 +137,8 @@ def lm_batches(config: Config, corpus: Corpus) -> tuple[BatchSource, Iterable[Ba
                             for split in (corpus.train_ids, corpus.valid_ids))
     if not train_ids or not valid_ids:
         raise ValueError("the LM corpus needs reviews of at least two tokens in both parts")
-    return (SequenceBatches(train_ids, None, data.batch_size, pad, data.max_length, shuffle=True,
-                            bucket=data.bucket, seed=seed, max_tokens=data.max_tokens),
-            SequenceBatches(valid_ids, None, data.batch_size, pad, data.max_length,
-                            shuffle=False, bucket=data.bucket, seed=seed,
-                            max_tokens=data.max_tokens))
-
-
-def build_language_model(config: Config, vocab: Vocab) -> tuple[LanguageModel, Config]:
-    """The biLM on a core sized for ``vocab`` (embedding from ``model.vectors`` if set) and its
-    resolved config."""
-    core = replace(config.model.core, vocab_size=len(vocab), pad_index=vocab.pad_index)
-    matrix = None
-    if config.model.vectors:
-        matrix, stats = load_vectors(config.model.vectors, vocab, seed=config.train.seed)
-        core = replace(core, embed_dim=stats.dim)
-    config = replace(config, model=replace(config.model, core=core))
-    torch.manual_seed(config.train.seed)
-    model = build_model(config.task, config.model)
-    if matrix is not None:
-        model.core.load_embeddings(torch.from_numpy(matrix))
-    return model, config
+    return (review_batches(config, train_ids, None, True, pad),
+            review_batches(config, valid_ids, None, False, pad))
 
 
 def pretrain_language_model(config: Config) -> dict:
@@ -164,7 +148,7 @@ def pretrain_language_model(config: Config) -> dict:
     with main_process_first():  # under torchrun rank 0 fills the tokenization cache
         corpus = prepare_corpus(config)
     train_batches, valid_batches = lm_batches(config, corpus)
-    model, config = build_language_model(config, corpus.vocab)
+    model, config, _ = build_task_model(config, corpus.vocab)
     # the output biases start at the word frequencies (a resumed run loads its own weights)
     model.set_output_prior(np.bincount(corpus.train_stream, minlength=len(corpus.vocab)))
     output = Path(config.train.output)

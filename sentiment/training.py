@@ -1,10 +1,11 @@
 """The one training loop, shared by the sentiment classifier and the language models.
 
-:func:`train` reads as its steps: set up (device, precision, optimizer), :func:`resume`, then per
-epoch :func:`run_epoch` on training and validation batches, :func:`select_best`, checkpoint, and
-:func:`should_stop`; at the end the best weights are restored. The model follows
-:class:`~sentiment.heads.TaskModel`; the training batches follow
-:class:`~sentiment.batching.BatchSource`.
+:func:`train` reads as its steps: set up (device, precision, optimizer, hooks), :func:`resume`,
+then per epoch :func:`run_epoch` on the training batches, :func:`validate`, :func:`select_best`,
+:func:`end_epoch` (checkpoint, metrics) and :func:`should_stop`; at the end the best weights are
+restored. The model follows :class:`~sentiment.heads.TaskModel`; the training batches follow
+:class:`~sentiment.batching.BatchSource`. Options that act inside a step (adversaries, the weight
+average) are :class:`~sentiment.hooks.TrainingHook` s in their own modules.
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_model
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
+from .adversarial import adversarial_hooks
+from .averaging import WeightAverage, weight_average
 from .batching import Batch, BatchSource
 from .checkpoint import load_training_state, save_training_state
 from .config import TrainConfig
@@ -39,13 +41,8 @@ from .distributed import (
     is_main,
     rank,
 )
-from .precision import (  # noqa: F401  (re-exported: the loop's public helpers)
-    autocast,
-    autocast_dtype,
-    cpu_has_native_bf16,
-    dtype_name,
-    resolve_device,
-)
+from .hooks import Step, TrainingHook
+from .precision import autocast, autocast_dtype, dtype_name, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -85,28 +82,6 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     if config.optimizer == "sgd":
         return torch.optim.SGD(param_groups, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.Adam(param_groups, lr=config.lr, weight_decay=config.weight_decay)
-
-
-EMA_WARMUP = 4  # an average spans at most about the last 1/EMA_WARMUP of the steps so far
-
-
-def weight_average(model: nn.Module, decay: float) -> AveragedModel | None:
-    """An exponential moving average of ``model``'s weights and buffers (None when ``decay`` is
-    0). The first update copies them; the k-th later one moves the average ``1 - d`` of the way
-    to them with ``d = min(decay, k / (k + 4))``: the average spans about the last quarter of
-    the steps taken until that reaches ``1 / (1 - decay)`` steps, so a short run on little data
-    is averaged over its own late steps, not held near its first (the warm-up of TensorFlow's
-    ``ExponentialMovingAverage(num_updates=)``). Build it before hooks go on ``model``: it is a
-    deep copy."""
-    if decay == 0:
-        return None
-
-    @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates) -> None:
-        k = int(updates)
-        get_ema_multi_avg_fn(min(decay, k / (k + EMA_WARMUP)))(averaged, current, updates)
-
-    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
 
 
 def lr_factor(config: TrainConfig, step: int, total_steps: int) -> float:
@@ -154,134 +129,6 @@ def flush_denormals(device: torch.device):
         torch.set_flush_denormal(was_on)
 
 
-class AdversarialEmbedding:
-    """Adversarial training on the word embeddings (Miyato et al., 2017, without their embedding
-    normalisation): after the clean loss's backward pass, :meth:`perturb` sets each text's push
-    ``r = epsilon * ||e|| * g / ||g||`` (``e`` its embeddings, ``g`` the loss's gradient on them,
-    norms over the whole text), and the next forward pass adds ``r`` to the embeddings. Scaled
-    by ``||e||``, the push cannot be outgrown by growing the embeddings. A forward hook on the
-    embedding; :meth:`remove` takes it off."""
-
-    def __init__(self, embedding: nn.Module | None, epsilon: float):
-        if embedding is None:
-            raise ValueError("adversarial training needs a model with a word embedding "
-                             "(input_type='embedding')")
-        self.epsilon = epsilon
-        self.captured: torch.Tensor | None = None
-        self.push: torch.Tensor | None = None
-        self.handle = embedding.register_forward_hook(self._hook)
-
-    def _hook(self, module: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor | None:
-        if self.push is not None:
-            return output + self.push
-        if not torch.is_grad_enabled():
-            return None
-        if not output.requires_grad:  # frozen embeddings: the gradient is still wanted
-            output = output.detach().requires_grad_()
-        output.retain_grad()
-        self.captured = output
-        return output
-
-    def perturb(self, gradient: torch.Tensor | None = None, epsilon: float | None = None
-                ) -> bool:
-        """Set the push from the last training forward pass's gradient (its embeddings' ``.grad``
-        unless ``gradient`` is given); False if it had none. ``epsilon``: this push's size
-        instead of the adversary's own."""
-        embedded, self.captured = self.captured, None
-        if embedded is None:
-            return False
-        if gradient is None:
-            gradient = embedded.grad
-        if gradient is None:
-            return False
-        gradient = torch.nan_to_num(gradient.float())  # (B, T, E)
-        direction = gradient / gradient.norm(dim=(1, 2), keepdim=True).clamp_min(1e-12)
-        epsilon = self.epsilon if epsilon is None else epsilon
-        size = epsilon * embedded.detach().float().norm(dim=(1, 2), keepdim=True)  # (B,1,1)
-        self.push = (size * direction).to(embedded.dtype)
-        return True
-
-    def clear(self) -> None:
-        self.push = None
-
-    def remove(self) -> None:
-        self.handle.remove()
-        self.captured = self.push = None
-
-
-class VirtualAdversary:
-    """Virtual adversarial training (Miyato et al., 2017) on unlabelled reviews.
-
-    Each training step also takes a batch of unlabelled reviews: the model's own class
-    probabilities ``p`` on them (held fixed), each review's embeddings pushed by ``epsilon`` times
-    their norm in the direction that most changes ``p``, and the KL divergence from ``p`` to the
-    pushed prediction added to the loss, so the model learns to be smooth around text it has no
-    labels for. The direction is the gradient of the loss against the model's own predicted
-    class: for two classes that is, up to sign, the gradient of the logit, which is what
-    Miyato's one power iteration approximates (the KL is even in the push to second order), so
-    it needs no finite-difference probe (which bfloat16 would round away). Costs one forward and
-    backward pass of the unlabelled batch to find the push and one to learn from it.
-    """
-
-    def __init__(self, adversary: AdversarialEmbedding, epsilon: float, batches: BatchSource,
-                 weight: float = 1.0):
-        if len(batches) == 0:
-            raise ValueError("virtual adversarial training needs unlabelled reviews; got none")
-        self.adversary = adversary
-        self.epsilon = epsilon
-        self.weight = weight
-        self.batches = batches
-        self.passes = 0
-        self._iterator: Iterator[Batch] | None = None
-
-    def next_batch(self) -> Batch:
-        """The next unlabelled batch; reshuffled each time the reviews are used up."""
-        while True:
-            if self._iterator is None:
-                self.batches.set_epoch(self.passes)
-                self._iterator = iter(self.batches)
-            batch = next(self._iterator, None)
-            if batch is not None:
-                return batch
-            self._iterator, self.passes = None, self.passes + 1
-
-    def loss(self, model: nn.Module, forward: nn.Module | None, device: torch.device,
-             amp_dtype: torch.dtype | None) -> torch.Tensor | None:
-        """The weighted KL divergence of the pushed prediction from the clean one on the next
-        unlabelled batch (None when that batch gave no gradient to push along)."""
-        batch = self.next_batch().to(device)
-        batch = Batch(batch.inputs, batch.lengths, None, batch.num_tokens)  # labels never used
-        with autocast(device, amp_dtype):
-            clean = model(batch)  # the bare module: only the embeddings' gradient is taken
-        embedded = self.adversary.captured
-        logits = clean.logits.float()
-        if logits.ndim == 1:
-            target = torch.sigmoid(logits).detach()
-            own = F.binary_cross_entropy_with_logits(logits, (logits > 0).float())
-        else:
-            target = torch.softmax(logits, dim=-1).detach()
-            own = F.cross_entropy(logits, logits.argmax(-1))
-        if embedded is None or not embedded.requires_grad:
-            self.adversary.captured = None
-            return None
-        (gradient,) = torch.autograd.grad(own, embedded)
-        if not self.adversary.perturb(gradient, self.epsilon):
-            return None
-        try:
-            with autocast(device, amp_dtype):
-                pushed = (forward or model)(batch).logits.float()
-        finally:
-            self.adversary.clear()
-        if pushed.ndim == 1:  # KL(p || q) for Bernoulli p, q
-            log_q1, log_q0 = F.logsigmoid(pushed), F.logsigmoid(-pushed)
-            log_p1, log_p0 = (torch.log(target.clamp_min(1e-12)),
-                              torch.log((1 - target).clamp_min(1e-12)))
-            kl = target * (log_p1 - log_q1) + (1 - target) * (log_p0 - log_q0)
-            return self.weight * kl.mean()
-        return self.weight * F.kl_div(F.log_softmax(pushed, dim=-1), target,
-                                      reduction="batchmean")
-
-
 @dataclass
 class Schedule:
     """Where the rates are: the optimizer step and the total the schedule spans."""
@@ -295,44 +142,50 @@ class Schedule:
         self.step += 1
 
 
-def run_epoch(
-    model: nn.Module,
-    batches: Iterable[Batch],
-    device: torch.device,
-    optimizer: torch.optim.Optimizer | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    clip: float = 1.0,
-    amp_dtype: torch.dtype | None = None,
-    desc: str = "",
-    progress: bool = True,
-    schedule: Schedule | None = None,
-    forward: nn.Module | None = None,
-    adversary: AdversarialEmbedding | None = None,
-    virtual: VirtualAdversary | None = None,
-    average: AveragedModel | None = None,
-) -> dict:
-    """One pass; trains when ``optimizer`` is given, else evaluates. Returns summed metrics.
+@dataclass
+class Optimization:
+    """What a training pass does after each forward pass: the optimizer and its loss scaler
+    (made for the pass's precision when None), clipping, the rate schedule and the hooks."""
 
-    ``amp_dtype``: autocast the forward pass to this dtype (see :func:`autocast_dtype`).
-    ``schedule``: sets the learning rates before every optimizer step.
-    ``forward``: the module to call (``model`` wrapped in DistributedDataParallel under
-    torchrun); the metrics are then summed over all ranks, and tokens/s is the total.
-    ``adversary``: every training batch also runs pushed along its loss's gradient, that loss
-    added (a second forward and backward pass; the metrics are the clean pass's).
-    ``virtual``: every training step also learns from a batch of unlabelled reviews
-    (:class:`VirtualAdversary`); its mean loss is reported as ``virtual_loss``.
-    ``average``: updated from ``model`` after every optimizer step (:func:`weight_average`).
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None = None
+    clip: float = 1.0
+    schedule: Schedule | None = None
+    hooks: Sequence[TrainingHook] = ()
 
-    Hidden state is carried (detached: truncated BPTT) from a batch to the next one only when
-    the next batch says it ``continues``; otherwise every batch starts from a zero state.
+    def step(self, step: Step, loss: torch.Tensor) -> None:
+        """Backward pass, the hooks' extra losses, clipping, the optimizer step."""
+        if self.schedule is not None:
+            self.schedule.advance(self.optimizer)
+        self.optimizer.zero_grad(set_to_none=True)
+        step.backward(loss)
+        for hook in self.hooks:
+            hook.after_backward(step)
+        step.scaler.unscale_(self.optimizer)
+        nn.utils.clip_grad_norm_(step.model.parameters(), self.clip)
+        step.scaler.step(self.optimizer)
+        step.scaler.update()
+        for hook in self.hooks:
+            hook.after_step(step.model)
+
+
+def run_epoch(model: nn.Module, batches: Iterable[Batch], device: torch.device,
+              amp_dtype: torch.dtype | None = None, optimization: Optimization | None = None,
+              forward: nn.Module | None = None, desc: str = "", progress: bool = True) -> dict:
+    """One pass; trains when ``optimization`` is given, else evaluates. Returns the metrics
+    (summed over ranks under torchrun, where ``forward`` is ``model`` wrapped for it).
+
+    ``amp_dtype``: autocast the forward pass to this dtype (see :func:`autocast_dtype`). Hidden
+    state is carried (detached: truncated BPTT) from a batch to the next one only when the next
+    batch says it ``continues``; otherwise every batch starts from a zero state.
     """
-    training = optimizer is not None
-    if training and scaler is None:
-        scaler = grad_scaler(device, amp_dtype)
+    training = optimization is not None
+    if training and optimization.scaler is None:
+        optimization.scaler = grad_scaler(device, amp_dtype)
     model.train(training)
+    forward = forward or model
     sums: dict = {}
     tokens, start, state = 0, time.perf_counter(), None
-    virtual_sum, virtual_count = 0.0, 0
     total = len(batches) if hasattr(batches, "__len__") else None
     bar = tqdm(batches, total=total, desc=desc, disable=not progress, leave=False, unit="batch")
     with torch.set_grad_enabled(training):
@@ -340,44 +193,26 @@ def run_epoch(
             batch = batch.to(device)
             state = detach_state(state) if batch.continues else None
             with autocast(device, amp_dtype):
-                output = (forward or model)(batch, state)
+                output = forward(batch, state)
             if training:
-                if schedule is not None:
-                    schedule.advance(optimizer)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(output.loss).backward()
-                if adversary is not None and adversary.perturb():
-                    with autocast(device, amp_dtype):
-                        pushed = (forward or model)(batch, state)
-                    adversary.clear()
-                    scaler.scale(pushed.loss).backward()
-                if virtual is not None:
-                    smooth = virtual.loss(model, forward, device, amp_dtype)
-                    if smooth is not None:
-                        scaler.scale(smooth).backward()
-                        virtual_sum += float(smooth.detach())
-                        virtual_count += 1
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-                scaler.step(optimizer)
-                scaler.update()
-                if average is not None:
-                    average.update_parameters(model)
+                optimization.step(Step(model, forward, batch, state, device, amp_dtype,
+                                       optimization.scaler), output.loss)
             state = output.state
             for key, value in model.batch_metrics(output, batch).items():
                 sums[key] = sums.get(key, 0) + value
             tokens += batch.num_tokens
-            elapsed = time.perf_counter() - start
             bar.set_postfix(loss=f"{sums['loss_sum'] / sums['count']:.3f}",
-                            tok_s=f"{tokens / max(elapsed, 1e-9):.0f}")
+                            tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}")
+    hooks = optimization.hooks if training else ()
+    extra = [hook.epoch_sums() for hook in hooks]
     elapsed = all_reduce_max(time.perf_counter() - start)
-    sums = all_reduce_sums({**sums, "tokens": tokens, "virtual_sum": virtual_sum,
-                            "virtual_count": virtual_count})
-    tokens, virtual_sum, virtual_count = (sums.pop(k) for k in ("tokens", "virtual_sum",
-                                                                "virtual_count"))
-    extra = {"virtual_loss": virtual_sum / virtual_count} if virtual_count else {}
-    return {**model.summarize(sums), "tokens": tokens, "seconds": elapsed,
-            "tokens_per_s": tokens / max(elapsed, 1e-9), **extra}
+    reduced = all_reduce_sums({**sums, "tokens": tokens,
+                               **{k: v for part in extra for k, v in part.items()}})
+    metrics = {**model.summarize({k: reduced[k] for k in sums}), "tokens": reduced["tokens"],
+               "seconds": elapsed, "tokens_per_s": reduced["tokens"] / max(elapsed, 1e-9)}
+    for hook in hooks:
+        metrics.update(hook.summarize(reduced))
+    return metrics
 
 
 @dataclass
@@ -492,81 +327,45 @@ def train(
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.device)
-    rank_seed = config.seed + 1_000_003 * rank()  # each rank its own dropout masks
-    torch.manual_seed(rank_seed)
-    model.to(device)
-    amp_dtype = autocast_dtype(device, config.mixed_precision)
-    if amp_dtype is not None:
-        logger.info("mixed precision: %s autocast on %s", dtype_name(amp_dtype), device.type)
+    device, amp_dtype = _place(model, config)
     optimizer = build_optimizer(model, config)
-    scaler = grad_scaler(device, amp_dtype)
-    metric, direction = model.selection_metric
     average = weight_average(model, config.ema_decay)  # before the adversary hooks the model
-    judged = average.module if average is not None else model  # what validation judges
-    progress = resume(output_dir, model, optimizer, scaler, config, average)
+    hooks = adversarial_hooks(model, config, unlabelled) + (
+        [WeightAverage(average)] if average is not None else [])
+    optimization = Optimization(optimizer, grad_scaler(device, amp_dtype), config.clip,
+                                hooks=hooks)
+    progress = resume(output_dir, model, optimizer, optimization.scaler, config, average)
     if is_distributed():  # the checkpoint's RNG state is rank 0's
-        torch.manual_seed(rank_seed + progress.epoch)
-    schedule = Schedule(config, config.epochs * len(train_batches), progress.step)
-    best_state = None  # after a resume the best weights are the saved model's, not the last
-    started = time.perf_counter()
-    if config.virtual_adversarial > 0 and getattr(model, "task", None) != "sentiment":
-        raise ValueError("virtual_adversarial trains classifiers (it keeps a class prediction "
-                         "steady); a language model learns from unlabelled text directly")
-    if config.virtual_adversarial > 0 and unlabelled is None:
-        raise ValueError("virtual_adversarial needs unlabelled reviews to train on")
-    adversary = (AdversarialEmbedding(model.core.embedding, config.adversarial)
-                 if config.adversarial > 0 or config.virtual_adversarial > 0 else None)
-    virtual = (VirtualAdversary(adversary, config.virtual_adversarial, unlabelled)
-               if config.virtual_adversarial > 0 else None)
-    labelled_adversary = adversary if config.adversarial > 0 else None
+        torch.manual_seed(_rank_seed(config) + progress.epoch)
+    optimization.schedule = Schedule(config, config.epochs * len(train_batches), progress.step)
+    judged = average.module if average is not None else model  # what validation judges
+    best_state, started, show = None, time.perf_counter(), config.progress and is_main()
     with flush_denormals(device), contextlib.ExitStack() as cleanup:
-        if adversary is not None:
-            cleanup.callback(adversary.remove)
+        for hook in hooks:
+            cleanup.callback(hook.remove)
         for epoch in range(progress.epoch, config.epochs):
             reason = broadcast(should_stop(progress, config, started))  # rank 0's clock
             if reason:
                 logger.info("stopping: %s", reason)
                 break
             unfreeze_for_epoch(optimizer, epoch, config.unfreeze)
-            forward = data_parallel(model, device)  # after unfreezing: DDP takes what trains
             train_batches.set_epoch(epoch)
-            padding = train_batches.padding_share()
-            show = config.progress and is_main()
-            trained = run_epoch(model, train_batches, device, optimizer, scaler, config.clip,
-                                amp_dtype, f"epoch {epoch + 1}/{config.epochs}", show,
-                                schedule, forward, labelled_adversary, virtual, average)
-            record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in trained.items()}}
-            with torch.inference_mode():
-                if average is not None:
-                    unaveraged = run_epoch(model, valid_batches, device, amp_dtype=amp_dtype,
-                                           desc="validate (last weights)", progress=show)
-                    record.update({f"valid_unaveraged_{k}": v for k, v in unaveraged.items()})
-                validated = run_epoch(judged, valid_batches, device, amp_dtype=amp_dtype,
-                                      desc="validate", progress=show)
-            record.update({f"valid_{k}": v for k, v in validated.items()})
-            record["lr"] = optimizer.param_groups[0]["lr"]
-            if padding is not None:
+            trained = run_epoch(model, train_batches, device, amp_dtype, optimization,
+                                data_parallel(model, device),  # after unfreezing: DDP takes
+                                f"epoch {epoch + 1}/{config.epochs}", show)  # what trains
+            record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in trained.items()},
+                      **validate(judged, model if average is not None else None,
+                                 valid_batches, device, amp_dtype, show),
+                      "lr": optimizer.param_groups[0]["lr"]}
+            if (padding := train_batches.padding_share()) is not None:
                 record["train_padding_share"] = padding
-            if select_best(progress, validated[metric], direction, validated["loss"]):
-                best_state = copy.deepcopy(judged.state_dict())
+            if select_best(progress, record[f"valid_{model.selection_metric[0]}"],
+                           model.selection_metric[1], record["valid_loss"]):
+                best_state, record["best"] = copy.deepcopy(judged.state_dict()), True
                 if save_best is not None and is_main():
                     save_best(judged, output_dir)
-                record["best"] = True
-            progress.epoch, progress.step = epoch + 1, schedule.step
-            if is_main():  # one writer; the others wait so that a resume finds it complete
-                save_training_state(output_dir / "checkpoint", model, optimizer,
-                                    progress.to_dict(), scaler, average)
-                with open(output_dir / "metrics.jsonl", "a") as out:
-                    out.write(json.dumps(record) + "\n")
-            barrier()
-            progress.history.append(record)
-            logger.info(
-                "epoch %d: train loss %.4f, valid loss %.4f, valid %s %.4f, %.0f tokens/s%s",
-                epoch + 1, trained["loss"], validated["loss"], metric, validated[metric],
-                trained["tokens_per_s"],
-                f", padding {100 * padding:.1f}%" if padding is not None else "",
-            )
+            progress.epoch, progress.step = epoch + 1, optimization.schedule.step
+            end_epoch(output_dir, record, progress, model, optimization, average)
     unfreeze_for_epoch(optimizer, 0, False)
     best_file = output_dir / "model.safetensors"
     if best_state is not None:
@@ -574,3 +373,52 @@ def train(
     elif progress.best is not None and save_best is not None and best_file.exists():
         load_model(model, str(best_file), device=str(device))
     return progress.history
+
+
+def _rank_seed(config: TrainConfig) -> int:
+    return config.seed + 1_000_003 * rank()  # each rank its own dropout masks
+
+
+def _place(model: nn.Module, config: TrainConfig) -> tuple[torch.device, torch.dtype | None]:
+    """Seed this rank, move ``model`` to the run's device; the device and autocast dtype."""
+    device = resolve_device(config.device)
+    torch.manual_seed(_rank_seed(config))
+    model.to(device)
+    amp_dtype = autocast_dtype(device, config.mixed_precision)
+    if amp_dtype is not None:
+        logger.info("mixed precision: %s autocast on %s", dtype_name(amp_dtype), device.type)
+    return device, amp_dtype
+
+
+def validate(judged: nn.Module, unaveraged: nn.Module | None, batches: Iterable[Batch],
+             device: torch.device, amp_dtype: torch.dtype | None, progress: bool) -> dict:
+    """``valid_*`` metrics of the model validation judges, and ``valid_unaveraged_*`` of the
+    last weights when a weight average is what it judges."""
+    record = {}
+    with torch.inference_mode():
+        if unaveraged is not None:
+            last = run_epoch(unaveraged, batches, device, amp_dtype,
+                             desc="validate (last weights)", progress=progress)
+            record.update({f"valid_unaveraged_{k}": v for k, v in last.items()})
+        record.update({f"valid_{k}": v for k, v in run_epoch(
+            judged, batches, device, amp_dtype, desc="validate", progress=progress).items()})
+    return record
+
+
+def end_epoch(output_dir: Path, record: dict, progress: Progress, model: nn.Module,
+              optimization: Optimization, average: AveragedModel | None) -> None:
+    """Checkpoint the run and append the epoch's metrics (rank 0 writes; every rank waits, so
+    that a resume finds both complete), then log the epoch."""
+    if is_main():
+        save_training_state(output_dir / "checkpoint", model, optimization.optimizer,
+                            progress.to_dict(), optimization.scaler, average)
+        with open(output_dir / "metrics.jsonl", "a") as out:
+            out.write(json.dumps(record) + "\n")
+    barrier()
+    progress.history.append(record)
+    metric = model.selection_metric[0]
+    padding = record.get("train_padding_share")
+    logger.info("epoch %d: train loss %.4f, valid loss %.4f, valid %s %.4f, %.0f tokens/s%s",
+                record["epoch"], record["train_loss"], record["valid_loss"], metric,
+                record[f"valid_{metric}"], record["train_tokens_per_s"],
+                f", padding {100 * padding:.1f}%" if padding is not None else "")

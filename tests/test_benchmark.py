@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from benchmarks.suite import BenchmarkConfig, format_table, run_benchmark
-from sentiment.training import cpu_has_native_bf16
+from sentiment.precision import cpu_has_native_bf16
 
 
 def test_benchmark_runs_every_part_and_writes_json(synthetic_dir, tmp_path, monkeypatch):

@@ -24,7 +24,9 @@ from sentiment.charlm import (
 )
 from sentiment.core import RNNCore
 from sentiment.heads import LanguageModel, SentimentClassifier
-from sentiment.training import run_epoch, train
+from sentiment.prepare import build_task_model
+from sentiment.training import Optimization, run_epoch, train
+from sentiment.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +73,7 @@ def test_too_short_text_is_a_clear_error():
 
 def tiny_lm(vocab_size=5, hidden=16):
     config = make_config("tiny", hidden_dim=hidden, input_type="onehot")
-    return charlm.build_language_model(config, vocab_size)[0]
+    return build_task_model(config, Vocab([chr(97 + i) for i in range(vocab_size)]))[0]
 
 
 def test_uniform_model_perplexity_equals_vocabulary_size():
@@ -96,7 +98,8 @@ def test_detached_state_keeps_memory_flat():
         limited = [b for _, b in zip(range(150), batches, strict=False)]
         for b in limited:
             b.continues = True
-        run_epoch(model, limited, torch.device("cpu"), optimizer, scaler, progress=False)
+        run_epoch(model, limited, torch.device("cpu"), optimization=Optimization(optimizer, scaler),
+                  progress=False)
         usage.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     assert usage[2] - usage[0] < 50 * 1024  # KiB: no graph kept alive across batches
 

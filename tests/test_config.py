@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from sentiment import charlm, pipeline, pretrain
+from sentiment import charlm, pipeline, prepare, pretrain
 from sentiment.checkpoint import load_pretrained, read_config, save_pretrained, transfer_core
 from sentiment.config import Config, apply_overrides, leaf_fields
 from sentiment.core import CoreConfig, RNNCore
@@ -86,7 +86,7 @@ def lm_and_vocab(tmp_path, **core):
 def test_a_language_models_core_moves_into_the_classifier(tmp_path):
     lm, vocab = lm_and_vocab(tmp_path / "lm")
     config = pipeline.make_config("tiny", encoder=str(tmp_path / "lm"))
-    classifier, resolved, _ = pipeline.build_classifier(config, vocab)
+    classifier, resolved, _ = prepare.build_task_model(config, vocab)
     assert resolved.model.core.layout == "separate" and resolved.model.core.hidden_dim == 8
     for name, weight in lm.core.state_dict().items():
         assert torch.equal(classifier.core.state_dict()[name], weight), name

@@ -83,7 +83,7 @@ def test_streams_are_split_into_contiguous_parts(monkeypatch):
 SCRIPT = textwrap.dedent("""
     import hashlib, json, logging, sys
     from pathlib import Path
-    from sentiment import distributed, pipeline
+    from sentiment import distributed, pipeline, prepare
     from sentiment.training import train
 
     data_dir, output, epochs, batch_size = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), \\
@@ -98,9 +98,9 @@ SCRIPT = textwrap.dedent("""
         data = pipeline.prepare_data(config)
         unlabelled = (pipeline.unlabelled_batches(config, data.vocab)
                       if config.train.virtual_adversarial else None)
-    model, config, _ = pipeline.build_classifier(config, data.vocab)
-    train_batches = pipeline.batches_for(config, data.ids["train"], data.train["label"], True, 0)
-    valid_batches = pipeline.batches_for(config, data.ids["valid"], data.valid["label"], False, 0)
+    model, config, _ = prepare.build_task_model(config, data.vocab)
+    train_batches = prepare.review_batches(config, data.ids["train"], data.train["label"], True, 0)
+    valid_batches = prepare.review_batches(config, data.ids["valid"], data.valid["label"], False, 0)
     history = train(model, train_batches, valid_batches, config.train, output,
                     unlabelled=unlabelled)
     digest = hashlib.sha256(b"".join(t.detach().float().numpy().tobytes()

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from sentiment import commands, pipeline, predict
+from sentiment import commands, pipeline, predict, prepare
 from sentiment.predict import load_model
 
 
@@ -65,7 +65,7 @@ def _folder(tmp_path, train: str, test: str = "text,label\ngood film,1\nbad film
 
 
 def _splits(folder):
-    return pipeline.classifier_splits(pipeline.make_config(data=str(folder)).data, seed=0)
+    return prepare.classifier_splits(pipeline.make_config(data=str(folder)).data, seed=0)
 
 
 def test_rows_without_text_are_skipped_counted_and_named(tmp_path, caplog):

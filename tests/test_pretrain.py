@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import IMDB, needs, synthetic_reviews
 
-from sentiment import pipeline, predict, pretrain
+from sentiment import pipeline, predict, prepare, pretrain
 from sentiment.batching import Batch, pad_batch
 from sentiment.charlm import generate, load_language_model
 from sentiment.core import CoreConfig, RNNCore
@@ -39,7 +39,7 @@ def test_corpus_holds_no_validation_or_test_review(synthetic_dir):
     config = pretrain.make_config("tiny", data=str(synthetic_dir), train_limit=600,
                                   lm_valid_reviews=50, num_proc=1)
     train_texts, held_out = pretrain.corpus_texts(config)
-    splits = pipeline.classifier_splits(pipeline.make_config(
+    splits = prepare.classifier_splits(pipeline.make_config(
         data=str(synthetic_dir), train_limit=600).data, seed=0)
     corpus = set(train_texts["text"]) | set(held_out["text"])
     assert not corpus & (set(splits["valid"]["text"]) | set(splits["test"]["text"]))
@@ -89,7 +89,7 @@ def test_fine_tuning_starts_from_the_pretrained_core(pretrained, synthetic_dir, 
                                   output=str(tmp_path), epochs=4, progress=False, num_proc=1,
                                   baseline=False)
     data = pipeline.prepare_data(config, load_language_model(output).vocab)
-    classifier, _, _ = pipeline.build_classifier(config, data.vocab)
+    classifier, _, _ = prepare.build_task_model(config, data.vocab)
     for name, weight in lm.core.state_dict().items():
         assert torch.equal(classifier.core.state_dict()[name], weight), name
     summary = pipeline.train_sentiment(config)
@@ -142,7 +142,7 @@ def test_fine_tuning_one_direction_of_the_pretrained_core(pretrained, synthetic_
                                   encoder_directions=directions, output=str(tmp_path), epochs=4,
                                   progress=False, num_proc=1, baseline=False)
     data = pipeline.prepare_data(config, load_language_model(output).vocab)
-    classifier, resolved, _ = pipeline.build_classifier(config, data.vocab)
+    classifier, resolved, _ = prepare.build_task_model(config, data.vocab)
     core = resolved.model.core
     assert not core.bidirectional and core.reverse == (directions == "backward")
     assert torch.equal(classifier.core.embedding.weight, lm.core.embedding.weight)
@@ -171,7 +171,7 @@ def test_fine_tuning_one_direction_of_the_pretrained_core(pretrained, synthetic_
 
 def test_one_direction_needs_a_separate_layout_encoder(synthetic_dir):
     with pytest.raises(ValueError, match="needs an encoder"):
-        pipeline.build_classifier(pipeline.make_config("tiny", encoder_directions="forward"),
+        prepare.build_task_model(pipeline.make_config("tiny", encoder_directions="forward"),
                                   Vocab([PAD, UNK, "a"]))
     with pytest.raises(ValueError, match="encoder_directions must be one of"):
         pipeline.make_config("tiny", encoder_directions="sideways")

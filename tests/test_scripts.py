@@ -85,7 +85,7 @@ def test_tcmalloc_re_exec_depends_on_opt_out_and_ram(monkeypatch, tmp_path):
 
 
 def test_profile_step_times_each_precision():
-    from sentiment.training import cpu_has_native_bf16
+    from sentiment.precision import cpu_has_native_bf16
 
     out = script("profile_step.py", "--repeats", "1")
     lines = [line for line in out.splitlines() if "tokens/s" in line]

@@ -7,17 +7,11 @@ import torch
 
 from sentiment.batching import SequenceBatches
 from sentiment.checkpoint import load_pretrained, save_pretrained
-from sentiment.config import Config, HeadConfig, ModelConfig, ReviewData
+from sentiment.config import Config, HeadConfig, ModelConfig, ReviewData, TrainConfig
 from sentiment.core import CoreConfig, RNNCore
 from sentiment.heads import SentimentClassifier
-from sentiment.training import (
-    TrainConfig,
-    autocast,
-    autocast_dtype,
-    resolve_device,
-    run_epoch,
-    train,
-)
+from sentiment.precision import autocast, autocast_dtype, resolve_device
+from sentiment.training import Optimization, run_epoch, train
 from sentiment.vocab import Vocab
 
 
@@ -183,11 +177,11 @@ def test_bfloat16_autocast_learns_and_keeps_a_float32_head():
     model = make_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     device = torch.device("cpu")
-    first = run_epoch(model, batches(), device, optimizer, clip=1.0, amp_dtype=torch.bfloat16,
+    first = run_epoch(model, batches(), device, torch.bfloat16, Optimization(optimizer),
                       progress=False)
     for epoch in range(5):
-        last = run_epoch(model, batches(), device, optimizer, clip=1.0,
-                         amp_dtype=torch.bfloat16, progress=False)
+        last = run_epoch(model, batches(), device, torch.bfloat16, Optimization(optimizer),
+                         progress=False)
     assert last["loss"] < 0.5 * first["loss"] and last["accuracy"] > 0.9
     assert all(p.dtype == torch.float32 for p in model.parameters())
     batch = next(iter(batches(1, False)))
@@ -243,7 +237,7 @@ def test_discriminative_rates_and_gradual_unfreezing(tmp_path):
 
 
 def test_adversarial_push_has_its_size_raises_the_loss_and_is_removed(tmp_path):
-    from sentiment.training import AdversarialEmbedding
+    from sentiment.adversarial import AdversarialEmbedding
 
     model = make_model()
     train(model, batches(), batches(1, False), TrainConfig(epochs=2, lr=1e-2, progress=False,
@@ -280,7 +274,7 @@ def test_adversarial_training_learns_and_changes_the_steps(tmp_path):
 
 
 def test_adversarial_needs_an_embedding_and_a_sane_size(tmp_path):
-    from sentiment.training import AdversarialEmbedding
+    from sentiment.adversarial import AdversarialEmbedding
 
     with pytest.raises(ValueError, match="word embedding"):
         AdversarialEmbedding(None, 0.1)
@@ -296,7 +290,7 @@ def unlabelled_batches(n=256, seed=5, batch_size=32, shuffle=True):
 def test_virtual_push_changes_the_prediction_most_and_never_reads_labels(tmp_path):
     import torch.nn.functional as F
 
-    from sentiment.training import AdversarialEmbedding, VirtualAdversary
+    from sentiment.adversarial import AdversarialEmbedding, VirtualAdversary
 
     model = make_model()
     train(model, batches(), batches(1, False), TrainConfig(epochs=2, lr=1e-2, progress=False,
@@ -342,7 +336,7 @@ def test_virtual_push_changes_the_prediction_most_and_never_reads_labels(tmp_pat
 
 
 def test_virtual_adversarial_training_learns_and_needs_unlabelled_reviews(tmp_path):
-    from sentiment.training import AdversarialEmbedding, VirtualAdversary
+    from sentiment.adversarial import AdversarialEmbedding, VirtualAdversary
 
     plain, _ = run(tmp_path / "plain", 5)
     config = TrainConfig(epochs=5, lr=1e-2, progress=False, patience=None,
@@ -373,7 +367,7 @@ def test_virtual_adversarial_training_learns_and_needs_unlabelled_reviews(tmp_pa
 
 
 def test_weight_average_is_the_moving_average_of_every_step():
-    from sentiment.training import weight_average
+    from sentiment.averaging import WeightAverage, weight_average
 
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -381,7 +375,8 @@ def test_weight_average_is_the_moving_average_of_every_step():
     steps = []
     optimizer.register_step_post_hook(
         lambda *_: steps.append([p.detach().clone() for p in model.parameters()]))
-    run_epoch(model, batches(), torch.device("cpu"), optimizer, progress=False, average=average)
+    run_epoch(model, batches(), torch.device("cpu"),
+              optimization=Optimization(optimizer, hooks=[WeightAverage(average)]), progress=False)
     assert len(steps) == 8  # 256 sequences in batches of 32
     expected = steps[0]  # the first update copies the weights
     for k, step in enumerate(steps[1:], start=1):

@@ -1,0 +1,140 @@
+"""What every task's driver does before training, from its :class:`~sentiment.config.Config`.
+
+The sentiment classifier (:mod:`sentiment.pipeline`), the word LM (:mod:`sentiment.pretrain`) and
+the character LM (:mod:`sentiment.charlm`) are short recipes over these steps: the reviews a
+config defines (:func:`classifier_splits`, :func:`unlabelled_reviews`), token ids
+(:func:`numericalize`), batches (:func:`review_batches`) and the model
+(:func:`build_task_model`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+
+import datasets
+import numpy as np
+import torch
+from datasets.fingerprint import Hasher
+from torch import nn
+
+from .batching import SequenceBatches
+from .checkpoint import load_core_weights, transfer_core
+from .config import Config, ReviewData
+from .data import label_names, load_reviews, load_unlabelled, split_validation
+from .heads import build_model
+from .vectors import load_vectors
+from .vocab import Vocab
+
+logger = logging.getLogger(__name__)
+# What a model takes from its encoder's core: the architecture (its dropouts stay its own).
+ENCODER_FIELDS = ("vocab_size", "embed_dim", "hidden_dim", "num_layers", "rnn_type",
+                  "bidirectional", "layout", "input_type", "pad_index")
+
+
+def _subsample(dataset: datasets.Dataset, limit: int | None, seed: int) -> datasets.Dataset:
+    if limit is None or limit >= len(dataset):
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(limit)).flatten_indices()
+
+
+def check_classes(split: datasets.Dataset, origin: str) -> None:
+    """Every class the split names must be in it, twice at least (one for the validation
+    split); checked before any work, not after training."""
+    names = label_names(split)
+    counts = np.bincount(np.asarray(split["label"], dtype=np.int64), minlength=len(names))
+    scarce = [f"{name}: {int(counts[label])}" for label, name in enumerate(names)
+              if counts[label] < 2]
+    if scarce:
+        raise ValueError(f"{origin}: a classifier needs every class at least twice in its "
+                         f"training data; label counts {', '.join(scarce)} "
+                         f"(of {len(split)} rows)")
+
+
+def classifier_splits(data: ReviewData, seed: int) -> dict[str, datasets.Dataset]:
+    """The classifier's ``train`` / ``valid`` / ``test`` reviews, exactly as ``data`` and
+    ``seed`` define them: the same call on a saved config gives the same split."""
+    splits = load_reviews(data.source, data.text_column, data.label_column, data.test_fraction,
+                          seed, data.train_split, data.test_split)
+    train_split = _subsample(splits["train"], data.train_limit, seed)
+    check_classes(train_split, f"{data.source} (training split)")
+    test_split = _subsample(splits["test"], data.test_limit, seed)
+    train_part, valid_part = split_validation(train_split, data.valid_fraction, seed)
+    return {"train": train_part, "valid": valid_part, "test": test_split}
+
+
+def unlabelled_reviews(config: Config) -> datasets.Dataset:
+    """The run's unlabelled reviews: ``data.unlabelled``, else the unsupervised split beside
+    ``data.source`` (IMDB's 50,000), shuffled by the run's seed, at most
+    ``data.unlabelled_limit`` of them. No labelled split is read."""
+    data = config.data
+    reviews = load_unlabelled(data.unlabelled or data.source, data.unlabelled_column)
+    reviews = reviews.shuffle(seed=config.train.seed).flatten_indices()
+    if data.unlabelled_limit is not None:
+        reviews = reviews.select(range(min(data.unlabelled_limit, len(reviews))))
+    return reviews
+
+
+def numericalize(dataset: datasets.Dataset, vocab: Vocab) -> list[np.ndarray]:
+    """Token ids for every row, cached on disk by the dataset's and the vocabulary's fingerprint."""
+    fingerprint = Hasher.hash((dataset._fingerprint, "ids-v1", vocab.itos))
+    with_ids = dataset.map(
+        lambda batch: {"ids": [vocab.encode(tokens) for tokens in batch["tokens"]]},
+        batched=True, batch_size=1000, new_fingerprint=fingerprint,
+        features=datasets.Features({**dataset.features,
+                                    "ids": datasets.Sequence(datasets.Value("int32"))}),
+        desc="numericalize",
+    )
+    if len(with_ids) == 0:
+        return []
+    column = with_ids.data.column("ids").combine_chunks()
+    offsets = column.offsets.to_numpy()
+    values = column.flatten().to_numpy().astype(np.int64)
+    return np.split(values, offsets[1:-1] - offsets[0])
+
+
+def review_batches(config: Config, ids: Sequence[Sequence[int]], labels=None,
+                   shuffle: bool = True, pad_index: int = 0, seed_offset: int = 0
+                   ) -> SequenceBatches:
+    """Length-bucketed batches of id sequences (and their labels) as ``config.data`` says:
+    ``batch_size`` rows and ``max_tokens`` padded tokens at most, cut to ``max_length``."""
+    data = config.data
+    return SequenceBatches(ids, labels, data.batch_size, pad_index, data.max_length,
+                           shuffle=shuffle, bucket=data.bucket,
+                           seed=config.train.seed + seed_offset, max_tokens=data.max_tokens)
+
+
+def build_task_model(config: Config, vocab: Vocab) -> tuple[nn.Module, Config, dict]:
+    """``config.task``'s model, its resolved config and the word vectors' statistics.
+
+    The core is sized for ``vocab``. With ``model.encoder`` its architecture and weights come
+    from that saved model (whose vocabulary ``vocab`` must be); otherwise a word embedding
+    starts from ``model.vectors`` when set. Seeded by ``train.seed``."""
+    core = replace(config.model.core, vocab_size=len(vocab), pad_index=vocab.pad_index)
+    directions, matrix, stats = config.model.encoder_directions, None, {}
+    if config.model.encoder:
+        encoder_core, _, _ = load_core_weights(config.model.encoder)
+        architecture = {name: getattr(encoder_core, name) for name in ENCODER_FIELDS}
+        if directions != "both":
+            if not encoder_core.separate:
+                raise ValueError(f"encoder_directions={directions!r} takes one stack of a "
+                                 f"bidirectional encoder with layout='separate'; the core in "
+                                 f"{config.model.encoder} is not one")
+            architecture.update(bidirectional=False, reverse=directions == "backward")
+        core = replace(core, **architecture)
+    elif directions != "both":
+        raise ValueError("encoder_directions needs an encoder (a separate-layout language model)")
+    elif config.model.vectors:
+        matrix, vector_stats = load_vectors(config.model.vectors, vocab, seed=config.train.seed)
+        core = replace(core, embed_dim=vector_stats.dim)
+        stats = asdict(vector_stats)
+    config = replace(config, model=replace(config.model, core=core))
+    torch.manual_seed(config.train.seed)
+    model = build_model(config.task, config.model)
+    if config.model.encoder:
+        transfer_core(model.core, vocab, config.model.encoder, directions)
+        logger.info("core initialised from %s", config.model.encoder)
+    elif matrix is not None:
+        model.core.load_embeddings(torch.from_numpy(matrix))
+    return model, config, stats

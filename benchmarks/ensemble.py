@@ -23,9 +23,10 @@ import numpy as np
 
 from sentiment.cli import setup_logging
 from sentiment.config import apply_overrides
+from sentiment.decisions import class_probs, predicted_classes
 from sentiment.evaluate import fit_baselines, paired_comparison, write_report
 from sentiment.pipeline import prepare_data
-from sentiment.predict import class_probs, load_model, predicted_classes, score_ids
+from sentiment.predict import load_model, score_ids
 
 
 def score_members(paths: list[str], data: str | None, test_limit: int | None,

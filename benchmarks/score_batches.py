@@ -35,7 +35,8 @@ def main() -> None:
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     from sentiment import load_model
-    from sentiment.predict import length_batches, score_ids
+    from sentiment.batching import cut_batches
+    from sentiment.predict import score_ids
 
     model = load_model(args.model)
     texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
@@ -53,7 +54,7 @@ def main() -> None:
         total = 0
         for part in parts:
             order = part[np.argsort([lengths[i] for i in part], kind="stable")]
-            for batch in length_batches(order, lengths, 64 if not grouped else len(part), budget):
+            for batch in cut_batches(order, lengths, 64 if not grouped else len(part), budget):
                 total += len(batch) * max(lengths[i] for i in batch)
         return total
 

@@ -461,6 +461,24 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def main(argv: list[str] | None = None) -> None:
+    """``python scripts/benchmark.py [options]``: run the suite, print the table and where the
+    JSON went."""
+    import argparse
+    from dataclasses import asdict
+
+    from sentiment.cli import add_dataclass_options
+
+    parser = argparse.ArgumentParser(prog="scripts/benchmark.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataclass_options(parser, BenchmarkConfig())
+    args = parser.parse_args(argv)
+    results = run_benchmark(BenchmarkConfig(**{name: getattr(args, name)
+                                               for name in asdict(BenchmarkConfig())}))
+    print(format_table(results))
+    print(json.dumps({"written": results["path"], **results["versions"]}))
+
+
 def _worker() -> None:
     part, args = sys.argv[1], json.loads(sys.argv[2])
     import logging

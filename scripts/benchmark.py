@@ -1,10 +1,8 @@
 """Measure the package against its reference implementation, in one run; print a table and
-write benchmarks/<machine>-<date>.json.
+write benchmarks/<machine>-<date>.json. Runs from a checkout (benchmarks/ is not installed).
 
     python scripts/benchmark.py --data ../shared/data/imdb \
         --text ../shared/data/text/timemachine.txt --quick
-
-The same as ``sentiment benchmark`` (sentiment/commands.py), run from this checkout.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks/ package
-from sentiment.commands import run  # noqa: E402
+from benchmarks.suite import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run("benchmark"))
+    main()

@@ -67,6 +67,26 @@ def pad_batch(
     )
 
 
+def cut_batches(order: np.ndarray, lengths: Sequence[int] | np.ndarray, batch_size: int,
+                max_tokens: int | None = None) -> list[np.ndarray]:
+    """``order`` (indices into ``lengths``) cut into consecutive batches of at most
+    ``batch_size`` rows and, with ``max_tokens``, at most that many padded positions (the
+    longest row times the rows); a longer sequence alone is a batch of its own."""
+    if max_tokens is None:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches, start, longest = [], 0, 0
+    for i, length in enumerate(np.asarray(lengths)[order]):
+        rows = i - start
+        longest_with = max(longest, int(length))
+        if rows and (rows == batch_size or longest_with * (rows + 1) > max_tokens):
+            batches.append(order[start:i])
+            start, longest_with = i, int(length)
+        longest = longest_with
+    if start < len(order):
+        batches.append(order[start:])
+    return batches
+
+
 class BucketSampler:
     """Batches of indices with similar lengths, in a new random order every epoch.
 
@@ -112,21 +132,7 @@ class BucketSampler:
         self.epoch = epoch
 
     def _cut(self, order: np.ndarray) -> list[np.ndarray]:
-        """``order`` cut into batches of at most ``batch_size`` rows and ``max_tokens`` padded
-        positions (the longest row times the rows)."""
-        if self.max_tokens is None:
-            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        batches, start, longest = [], 0, 0
-        for i, length in enumerate(self.lengths[order]):
-            rows = i - start
-            longest_with = max(longest, int(length))
-            if rows and (rows == self.batch_size or longest_with * (rows + 1) > self.max_tokens):
-                batches.append(order[start:i])
-                start, longest_with = i, int(length)
-            longest = longest_with
-        if start < len(order):
-            batches.append(order[start:])
-        return batches
+        return cut_batches(order, self.lengths, self.batch_size, self.max_tokens)
 
     def batches(self) -> list[np.ndarray]:
         """The batches of one epoch (deterministic given seed and epoch)."""

@@ -78,7 +78,8 @@ def split_corpus(ids: np.ndarray, valid_fraction: float) -> tuple[np.ndarray, np
 PRESETS = {
     "default": {"output": "runs/charlm", "embed_dim": 64, "dropout": 0.0, "input_dropout": 0.0,
                 "output_dropout": 0.0, "bidirectional": False, "batch_size": 32,
-                "num_steps": 35, "vectors": None, "patience": None, "pad_index": None},
+                "num_steps": 35, "vectors": None, "patience": None, "pad_index": None,
+                "ema_decay": 0.0},
     "d2l": {"mode": "d2l", "rnn_type": "lstm", "hidden_dim": 256, "num_layers": 1,
             "input_type": "onehot", "batch_size": 32, "num_steps": 35, "sampling": "sequential",
             "optimizer": "sgd", "lr": 1.0, "clip": 1.0, "epochs": 500},
@@ -141,6 +142,16 @@ def train_language_model(config: Config) -> dict:
     best = min(history, key=lambda r: r["valid_perplexity"]) if history else {}
     return {"epochs_run": len(history), "train_seconds": seconds, "best": best,
             "last": history[-1] if history else {}}
+
+
+def summary_line(summary: dict) -> dict:
+    """What ``sentiment train-charlm`` prints of :func:`train_language_model`'s summary."""
+    best = summary["best"]
+    return {"epochs_run": summary["epochs_run"],
+            "train_seconds": round(summary["train_seconds"], 1), "best_epoch": best.get("epoch"),
+            "valid_loss_nats": best.get("valid_loss"),
+            "valid_perplexity": best.get("valid_perplexity"),
+            "train_perplexity": summary["last"].get("train_perplexity")}
 
 
 @dataclass

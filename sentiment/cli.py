@@ -69,14 +69,15 @@ def add_dataclass_options(parser: argparse.ArgumentParser, defaults) -> None:
 def add_config_options(parser: argparse.ArgumentParser, config: Config, skip: tuple = ()) -> None:
     """A ``--flag`` for every settable field of ``config`` (its option name, dashes for
     underscores), defaulting to ``config``'s value."""
-    for name, (section, f) in leaf_fields(config).items():
+    for name, (section, f) in leaf_fields(config, task_only=True).items():
         if name not in skip:
             add_field_option(parser, name, f, getattr(section, f.name), field_type(section, f))
 
 
 def config_from_args(args: argparse.Namespace, config: Config) -> Config:
     """``config`` with every option parsed into ``args`` applied."""
-    values = {name: getattr(args, name) for name in leaf_fields(config) if hasattr(args, name)}
+    values = {name: getattr(args, name) for name in leaf_fields(config, task_only=True)
+              if hasattr(args, name)}
     return apply_overrides(config, values)
 
 
@@ -94,7 +95,18 @@ def parse_config(description: str, presets: dict, make_config,
         if not getattr(args, name):
             parser.error(f"--{name.replace('_', '-')} is required")
     setup_logging(args.verbose)
-    return config_from_args(args, defaults)
+    config = config_from_args(args, defaults)
+    quiet_progress(config.train.progress)
+    return config
+
+
+def quiet_progress(progress: bool) -> None:
+    """``--no-progress``: silence every progress bar, datasets' too (the package's own bars
+    follow the flag where they are drawn). For entry points: the switch is process-wide."""
+    if not progress:
+        import datasets
+
+        datasets.disable_progress_bars()
 
 
 def preset_parser(description: str, presets: dict, make_config,

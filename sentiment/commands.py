@@ -1,18 +1,16 @@
-"""The ``sentiment`` command: one subcommand for each job of the package.
+"""Train, evaluate and serve LSTM sentiment classifiers; train character language models.
 
-    sentiment train --data ../shared/data/imdb         # the classifier (train_sentiment.py)
-    sentiment pretrain --data ../shared/data/imdb      # the word LM (pretrain_lm.py)
-    sentiment train-charlm --text book.txt             # a character LM (train_charlm.py)
-    sentiment evaluate --model runs/sentiment          # the report (evaluate.py)
-    sentiment predict "A wonderful film."              # one JSON line per text (predict.py)
-    sentiment generate --model runs/lm --prefix "the"  # text from a language model
-    sentiment serve                                    # a web page and a JSON API
-    sentiment ensemble --models A B --output C         # one model averaging saved ones
-    sentiment benchmark --quick                        # from a checkout (benchmark.py)
+    sentiment train                                   # the IMDB classifier
+    sentiment pretrain --output runs/lm               # the word language model
+    sentiment train-charlm --text book.txt            # a character language model
+    sentiment evaluate --model runs/sentiment         # the evaluation report
+    sentiment predict "A wonderful film."             # one JSON line per text
+    sentiment generate --model runs/lm --prefix "the" # text from a language model
+    sentiment serve                                   # a web page and a JSON API
+    sentiment ensemble --models A B --output C        # one model averaging saved ones
 
-``sentiment <command> --help`` lists a command's options. The scripts under ``scripts/`` call the
-same functions. A user mistake (a missing file, a bad value) ends with one line on stderr and
-exit status 1, never a traceback; ``SENTIMENT_DEBUG=1`` shows the traceback.
+sentiment COMMAND --help lists a command's options. A mistake (a missing file, a bad value) ends
+with one line on stderr and exit status 1; SENTIMENT_DEBUG=1 shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 # What a user's mistake raises (missing file or folder, bad value or column): one line, exit 1.
@@ -31,88 +30,56 @@ USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, Permiss
                ValueError, KeyError, ImportError)
 
 
+def _train_command(name: str, module: str, run: str, required: tuple[str, ...] = (),
+                   argv: list[str] | None = None) -> None:
+    """Parse a training command's flags (its task's own), run ``module.run`` under torchrun or
+    alone, and print the summary ``module.summary_line`` makes of it."""
+    import importlib
+
+    from .cli import parse_config
+
+    task = importlib.import_module(f".{module}", __package__)
+    config = parse_config(COMMANDS[name].__doc__, task.PRESETS, task.make_config,
+                          required=required, argv=argv, prog=f"sentiment {name}")
+    with _processes(config) as main:
+        summary = getattr(task, run)(config)
+    if main:
+        print(json.dumps({"output": config.train.output, **task.summary_line(summary)},
+                         indent=2))
+
+
 def train(argv: list[str] | None = None) -> None:
     """Train the sentiment classifier, keep the best model on validation, report on test.
 
-    sentiment train
-    sentiment train --data ../shared/data/imdb --vectors ../shared/data/glove/glove.6B.50d.txt.gz
-    sentiment train --data ../shared/data/imdb --encoder runs/lm   # fine-tune a pretrained core
+    sentiment train                                   # IMDB from the Hugging Face hub
+    sentiment train --data reviews.csv --text-column review --label-column stars
+    sentiment train --data imdb/ --vectors glove.6B.50d.txt.gz --output runs/imdb
+    sentiment train --encoder runs/lm                 # fine-tune a pretrained core
     """
-    from .cli import parse_config
-    from .pipeline import PRESETS, make_config, train_sentiment
-
-    config = parse_config(train.__doc__, PRESETS, make_config, argv=argv, prog="sentiment train")
-    with _processes(config) as main:
-        summary = train_sentiment(config)
-    if not main:
-        return
-    report = summary.get("report", {})
-    print(json.dumps({
-        "output": config.train.output,
-        "epochs_run": summary["epochs_run"],
-        "train_seconds": round(summary["train_seconds"], 1),
-        "test_accuracy": report.get("accuracy"),
-        "test_accuracy_ci95": report.get("accuracy_ci95"),
-        "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
-        "baselines": {b["short_name"]: b["accuracy"] for b in report.get("baselines", [])},
-    }, indent=2))
+    _train_command("train", "pipeline", "train_sentiment", argv=argv)
 
 
 def pretrain(argv: list[str] | None = None) -> None:
     """Pretrain the classifier's core as a word-level bidirectional language model on IMDB's
     unlabelled reviews plus the classifier's training reviews (never its validation or test ones).
 
-    sentiment pretrain --data ../shared/data/imdb \\
-        --vectors ../shared/data/glove/glove.6B.50d.txt.gz --output runs/lm
-    sentiment train --data ../shared/data/imdb --encoder runs/lm
+    sentiment pretrain --output runs/lm
+    sentiment train --encoder runs/lm
     sentiment generate --model runs/lm --prefix "this movie was" --num-chars 20
     """
-    from .cli import parse_config
-    from .pretrain import PRESETS, make_config, pretrain_language_model
-
-    config = parse_config(pretrain.__doc__, PRESETS, make_config, argv=argv,
-                          prog="sentiment pretrain")
-    with _processes(config) as main:
-        summary = pretrain_language_model(config)
-    if not main:
-        return
-    best = summary["best"]
-    print(json.dumps({
-        "output": config.train.output, "epochs_run": summary["epochs_run"],
-        "train_seconds": round(summary["train_seconds"], 1),
-        "train_tokens": summary["train_tokens"], "valid_tokens": summary["valid_tokens"],
-        "best_epoch": best.get("epoch"), "valid_perplexity": best.get("valid_perplexity"),
-        "valid_forward_perplexity": best.get("valid_forward_perplexity"),
-        "valid_backward_perplexity": best.get("valid_backward_perplexity"),
-    }, indent=2))
+    _train_command("pretrain", "pretrain", "pretrain_language_model", argv=argv)
 
 
 def train_charlm(argv: list[str] | None = None) -> None:
     """Train a character-level language model (RNN/GRU/LSTM) on one or more UTF-8 text files.
 
-    sentiment train-charlm --text ../shared/data/text/timemachine.txt --preset d2l \\
-        --output runs/timemachine
+    sentiment train-charlm --text timemachine.txt --preset d2l --output runs/timemachine
+    sentiment generate --model runs/timemachine --prefix "time traveller"
 
-    Presets: d2l (d2l's Time Machine settings), tiny (seconds), shakespeare (tiny Shakespeare on
-    a CPU budget).
+    Presets: d2l (the settings of Dive into Deep Learning's Time Machine), tiny (seconds),
+    shakespeare (tiny Shakespeare on a CPU budget).
     """
-    from .charlm import PRESETS, make_config, train_language_model
-    from .cli import parse_config
-
-    config = parse_config(train_charlm.__doc__, PRESETS, make_config, required=("text",),
-                          argv=argv, prog="sentiment train-charlm")
-    with _processes(config) as main:
-        summary = train_language_model(config)
-    if not main:
-        return
-    best = summary["best"]
-    print(json.dumps({
-        "output": config.train.output, "epochs_run": summary["epochs_run"],
-        "train_seconds": round(summary["train_seconds"], 1),
-        "best_epoch": best.get("epoch"),
-        "valid_loss_nats": best.get("valid_loss"), "valid_perplexity": best.get("valid_perplexity"),
-        "train_perplexity": summary["last"].get("train_perplexity"),
-    }, indent=2))
+    _train_command("train-charlm", "charlm", "train_language_model", ("text",), argv)
 
 
 @contextlib.contextmanager
@@ -142,12 +109,14 @@ def _parser(command: Callable, name: str) -> argparse.ArgumentParser:
 def evaluate(argv: list[str] | None = None) -> None:
     """Write the evaluation report of a saved sentiment model (report.json, report.md, plots).
 
-    sentiment evaluate --model runs/sentiment --data ../shared/data/imdb
+    sentiment evaluate --model runs/sentiment
+    sentiment evaluate --model runs/sentiment --data imdb/ --split valid
+    sentiment evaluate --cross-domain other-reviews.csv --label-map 1=negative 5=positive
     """
     from .cli import setup_logging
     from .data import parse_label_map
     from .pipeline import evaluate_cross_domain, evaluate_saved_model
-    from .predict import SHIPPED_MODEL, _resolve_model_path
+    from .predict import SHIPPED_MODEL, resolve_model_path
 
     parser = _parser(evaluate, "evaluate")
     parser.add_argument("--model", default=None,
@@ -190,7 +159,7 @@ def evaluate(argv: list[str] | None = None) -> None:
                              "(default: %(default)s)")
     args = parser.parse_args(argv)
     setup_logging()
-    args.model = str(_resolve_model_path(args.model))
+    args.model = str(resolve_model_path(args.model))
     shipped = Path(args.model) == SHIPPED_MODEL.resolve()
     if args.cross_domain is not None:
         if args.data is not None:
@@ -263,10 +232,11 @@ def predict(argv: list[str] | None = None) -> None:
     if args.input is not None:
         if args.texts:
             parser.error("give texts or --input, not both")
-        from .cli import setup_logging
+        from .cli import quiet_progress, setup_logging
         from .scoring import score_file
 
         setup_logging()
+        quiet_progress(args.progress)
         summary = score_file(args.input, args.output, args.text_column, args.model,
                              args.batch_size, args.device, args.mixed_precision, args.progress,
                              args.workers)
@@ -367,7 +337,7 @@ def ensemble(argv: list[str] | None = None) -> None:
     take it.
 
     sentiment ensemble --models runs/sentiment-fwd runs/sentiment-bwd --output runs/fwd-bwd
-    sentiment evaluate --model runs/fwd-bwd --data ../shared/data/imdb
+    sentiment evaluate --model runs/fwd-bwd
     """
     from .checkpoint import save_ensemble
 
@@ -385,37 +355,9 @@ def ensemble(argv: list[str] | None = None) -> None:
                       "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file())}))
 
 
-def benchmark(argv: list[str] | None = None) -> None:
-    """Measure the package against its reference implementation, in one run; print a table and
-    write benchmarks/<machine>-<date>.json. Runs from a checkout of the repository (the
-    benchmarks/ package is not installed with sentiment).
-
-    sentiment benchmark --data ../shared/data/imdb \\
-        --text ../shared/data/text/timemachine.txt --quick
-    """
-    from dataclasses import asdict
-
-    from .cli import add_dataclass_options
-
-    try:
-        from benchmarks.suite import BenchmarkConfig, format_table, run_benchmark
-    except ImportError:
-        raise FileNotFoundError("the benchmark suite (benchmarks/) is not installed with the "
-                                "package: run `sentiment benchmark` from a checkout of the "
-                                "repository") from None
-    parser = _parser(benchmark, "benchmark")
-    add_dataclass_options(parser, BenchmarkConfig())
-    args = parser.parse_args(argv)
-    values = {name: getattr(args, name) for name in asdict(BenchmarkConfig())}
-    results = run_benchmark(BenchmarkConfig(**values))
-    print(format_table(results))
-    print(json.dumps({"written": results["path"], **results["versions"]}))
-
-
 COMMANDS: dict[str, Callable[[list[str] | None], None]] = {
     "train": train, "pretrain": pretrain, "train-charlm": train_charlm, "evaluate": evaluate,
     "predict": predict, "generate": generate, "serve": serve, "ensemble": ensemble,
-    "benchmark": benchmark,
 }
 TRAINING = ("train", "pretrain", "train-charlm")  # long CPU work: worth tcmalloc
 
@@ -443,10 +385,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="sentiment", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version",
+                        version=f"sentiment {version('sentiment')}")
     parser.add_argument("command", choices=COMMANDS, help="what to do")
     parser.add_argument("options", nargs=argparse.REMAINDER,
                         help="the command's options (sentiment <command> --help)")
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv or argv[0] in ("-h", "--help", "--version"):
+        if argv and argv[0] == "--version":
+            parser.parse_args(argv[:1])  # prints it and exits 0
         parser.print_help()
         return 0 if argv else 2
     args = parser.parse_args(argv[:1])

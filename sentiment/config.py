@@ -29,6 +29,13 @@ SCHEDULES = ("constant", "linear", "cosine")
 OUTPUT_LAYERS = ("full", "adaptive")
 POOLINGS = ("final", "concat")
 DIRECTIONS = ("both", "forward", "backward")
+LANGUAGE_MODELS = ("word-lm", "char-lm")
+
+
+def only(*tasks: str, **kwargs):
+    """A field that only ``tasks`` read: the other tasks' commands offer no flag for it."""
+    metadata = {**kwargs.pop("metadata", {}), "tasks": tasks}
+    return field(**kwargs, metadata=metadata)
 TEXT_MODES = ("raw", "d2l")  # the char LM's preprocessing: unchanged, or d2l's letters only
 
 
@@ -38,7 +45,7 @@ class DataConfig:
 
     valid_fraction: float = 0.1
     batch_size: int = 64
-    num_steps: int = 100  # window length of language-model streams (char-lm, word-lm)
+    num_steps: int = only(*LANGUAGE_MODELS, default=100)  # window length of LM streams
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.num_steps < 1:
@@ -64,19 +71,22 @@ class ReviewData(DataConfig):
     max_vocab: int = 10_000
     min_freq: int = 1
     max_length: int | None = None
-    max_tokens: int | None = None  # token budget of a batch: long reviews come in fewer rows
+    # token budget of a batch: long reviews come in fewer rows, so a full IMDB epoch peaks at
+    # 1.6 GB of RSS instead of 4.8 (BENCHMARKS.md, memory)
+    max_tokens: int | None = 16_384
     train_limit: int | None = None
-    test_limit: int | None = None
+    test_limit: int | None = only("sentiment", default=None)
     # word-lm and sentiment with train.virtual_adversarial: unlabelled text of your own (a
     # .txt/.csv/.jsonl/.parquet file, a folder, a hub id) in unlabelled_column; default: the
     # unsupervised split beside source
     unlabelled: str | None = None
     unlabelled_column: str = "text"
     unlabelled_limit: int | None = None  # use only this many unlabelled reviews
-    lm_valid_reviews: int = 1_000  # word-lm: unlabelled reviews held out for perplexity
+    lm_valid_reviews: int = only("word-lm", default=1_000)  # held out for perplexity
     # word-lm: read whole reviews (bucketed, as the classifier reads them) or random windows of
     # num_steps words from the joined stream, each from a zero state
-    lm_sequences: str = field(default="reviews", metadata={"choices": ("reviews", "windows")})
+    lm_sequences: str = only("word-lm", default="reviews",
+                             metadata={"choices": ("reviews", "windows")})
     bucket: bool = True
     num_proc: int | None = None
 
@@ -105,12 +115,14 @@ class HeadConfig:
     ``tie_weights``, ``output_layer`` and ``cutoffs`` the language model's."""
 
     output_dropout: float = 0.5
-    pooling: str = field(default="concat", metadata={"choices": POOLINGS})
-    batch_norm: bool = False  # standardise the pooled features before dropout (fastai's head)
-    labels: list[str] = field(default_factory=lambda: list(DEFAULT_LABELS))
-    tie_weights: bool = False
-    output_layer: str = field(default="full", metadata={"choices": OUTPUT_LAYERS})
-    cutoffs: list[int] = field(default_factory=lambda: [2_000, 6_000])
+    pooling: str = only("sentiment", default="concat", metadata={"choices": POOLINGS})
+    # standardise the pooled features before dropout (fastai's head)
+    batch_norm: bool = only("sentiment", default=False)
+    labels: list[str] = only("sentiment", default_factory=lambda: list(DEFAULT_LABELS))
+    tie_weights: bool = only(*LANGUAGE_MODELS, default=False)
+    output_layer: str = only(*LANGUAGE_MODELS, default="full",
+                             metadata={"choices": OUTPUT_LAYERS})
+    cutoffs: list[int] = only(*LANGUAGE_MODELS, default_factory=lambda: [2_000, 6_000])
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -128,11 +140,13 @@ class ModelConfig:
 
     core: CoreConfig = field(default_factory=CoreConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
-    vectors: str | None = DEFAULT_VECTORS  # GloVe name or file initialising the embedding
-    encoder: str | None = None  # a saved model whose core (and vocabulary) this model starts from
+    # GloVe name or file initialising the embedding
+    vectors: str | None = only("sentiment", "word-lm", default=DEFAULT_VECTORS)
+    # a saved model whose core (and vocabulary) this model starts from
+    encoder: str | None = only("sentiment", default=None)
     # which of a separate-layout encoder's stacks the classifier keeps: both, or one of them
     # alone (a one-direction core; "backward" reads each text from its end)
-    encoder_directions: str = field(default="both", metadata={"choices": DIRECTIONS})
+    encoder_directions: str = only("sentiment", default="both", metadata={"choices": DIRECTIONS})
 
     def __post_init__(self) -> None:
         if self.encoder_directions not in DIRECTIONS:
@@ -151,20 +165,24 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = field(default="constant", metadata={"choices": SCHEDULES})
     warmup: float = 0.0  # share of all steps spent warming the learning rate up from 0
-    layer_lr_decay: float = 1.0  # each lower core layer (and the embedding) trains at lr * this^k
-    unfreeze: bool = False  # gradual unfreezing: head first, then one more core layer per epoch
+    # each lower core layer (and the embedding) trains at lr * this^k
+    layer_lr_decay: float = only("sentiment", default=1.0)
+    # gradual unfreezing: head first, then one more core layer per epoch
+    unfreeze: bool = only("sentiment", default=False)
     freeze_embeddings: bool = False
     clip: float = 1.0
     # adversarial training on the word embeddings (Miyato et al., 2017): each text's embeddings
     # pushed up its loss's gradient by this share of their own norm, the pushed loss added; 0: off
-    adversarial: float = 0.0
+    adversarial: float = only("sentiment", default=0.0)
     # virtual adversarial training (Miyato et al., 2017): each step also pushes a batch of
     # unlabelled reviews (data.unlabelled, else beside data.source) by this share of their norm
     # where the prediction changes most and learns to keep it; 0: off
-    virtual_adversarial: float = 0.0
+    virtual_adversarial: float = only("sentiment", default=0.0)
     # an exponential moving average of the weights (Polyak averaging), updated after every
-    # optimizer step with this decay, is what validation judges and what the run keeps; 0: off
-    ema_decay: float = 0.0
+    # optimizer step with this decay, is what validation judges and what the run keeps; 0: off.
+    # With the lighter dropout it lifted the classifier from scratch from 0.9002 to 0.9094 on
+    # IMDB test (BENCHMARKS.md, training from scratch)
+    ema_decay: float = 0.998
     patience: int | None = 3
     device: str = "auto"
     mixed_precision: bool = True  # see sentiment.precision.autocast_dtype
@@ -172,8 +190,10 @@ class TrainConfig:
     resume: bool = True
     progress: bool = True
     max_minutes: float | None = None
-    evaluate: bool = True  # score the test split and write the report after training
-    baseline: bool = True  # fit the linear baselines beside the model in the report
+    # score the test split and write the report after training
+    evaluate: bool = only("sentiment", default=True)
+    # fit the linear baselines beside the model in the report
+    baseline: bool = only("sentiment", default=True)
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "sgd"):
@@ -258,13 +278,17 @@ def option_name(f: dataclasses.Field) -> str:
     return f.metadata.get("flag", f.name)
 
 
-def leaf_fields(config: Config) -> dict[str, tuple[object, dataclasses.Field]]:
+def leaf_fields(config: Config, task_only: bool = False
+                ) -> dict[str, tuple[object, dataclasses.Field]]:
     """Every settable field (not a nested dataclass) by option name, with the section that holds
-    it. Names are unique across sections; a repeated name is a bug caught here."""
+    it; ``task_only``: only those ``config.task`` reads (its command's flags). Names are unique
+    across sections; a repeated name is a bug caught here."""
     found: dict[str, tuple[object, dataclasses.Field]] = {}
     for section in sections(config).values():
         for f in fields(section):
             if dataclasses.is_dataclass(getattr(section, f.name)):
+                continue
+            if task_only and config.task not in f.metadata.get("tasks", TASKS):
                 continue
             name = option_name(f)
             if name in found:

@@ -25,7 +25,7 @@ from sklearn.metrics import (
 )
 
 from .config import DEFAULT_LABELS
-from .predict import class_probs, predicted_classes
+from .decisions import class_probs, predicted_classes
 
 logger = logging.getLogger(__name__)
 LENGTH_BUCKETS = (0, 128, 256, 512, 1024, math.inf)

@@ -33,12 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 PRESETS = {
-    # (a) a batch holds at most 64 reviews and 16,384 padded tokens: long reviews come in fewer
-    # rows, so a full IMDB epoch peaks at 1.6 GB of RSS instead of 4.8 (BENCHMARKS.md, Session 5);
-    # (b) lighter dropout (0.2 on the embeddings, 0.3 between layers) and a moving average of the
-    # weights (up to 10 epochs, patience 3): from scratch 0.9094 on IMDB test against 0.9002
-    # (BENCHMARKS.md, Session 10)
-    "default": {"max_tokens": 16_384, "input_dropout": 0.2, "dropout": 0.3, "ema_decay": 0.998},
+    "default": {},  # the config's own defaults (sentiment.config, sentiment.core)
     "tiny": {
         "vectors": None, "max_vocab": 2_000, "embed_dim": 32, "hidden_dim": 32, "num_layers": 1,
         "train_limit": 2_000, "test_limit": 500, "max_length": 200, "batch_size": 32,
@@ -182,6 +177,17 @@ def train_sentiment(config: Config) -> dict:
                 raise type(error)(f"{saved}: {error}") from error
             raise
     return summary
+
+
+def summary_line(summary: dict) -> dict:
+    """What ``sentiment train`` prints of :func:`train_sentiment`'s summary."""
+    report = summary.get("report", {})
+    return {"epochs_run": summary["epochs_run"],
+            "train_seconds": round(summary["train_seconds"], 1),
+            "test_accuracy": report.get("accuracy"),
+            "test_accuracy_ci95": report.get("accuracy_ci95"),
+            "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
+            "baselines": {b["short_name"]: b["accuracy"] for b in report.get("baselines", [])}}
 
 
 def evaluate_saved_model(

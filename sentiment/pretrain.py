@@ -49,7 +49,7 @@ PRESETS = {
                 "cutoffs": [2_000, 6_000], "batch_size": 64, "num_steps": 100, "max_tokens": 16_384,
                 "dropout": 0.2, "input_dropout": 0.1, "output_dropout": 0.2,
                 "vectors": DEFAULT_VECTORS, "epochs": 3, "lr": 2e-3, "schedule": "cosine",
-                "warmup": 0.01, "patience": None, "evaluate": False, "baseline": False},
+                "warmup": 0.01, "patience": None, "ema_decay": 0.0},
     "tiny": {"vectors": None, "max_vocab": 2_000, "embed_dim": 32, "hidden_dim": 32,
              "num_layers": 2, "train_limit": 2_000, "unlabelled_limit": 2_000,
              "lm_valid_reviews": 200, "batch_size": 16, "num_steps": 32, "cutoffs": [500],
@@ -159,3 +159,14 @@ def pretrain_language_model(config: Config) -> dict:
     best = min(history, key=lambda r: r["valid_perplexity"]) if history else {}
     return {"epochs_run": len(history), "train_seconds": seconds, "best": best,
             "train_tokens": len(corpus.train_stream), "valid_tokens": len(corpus.valid_stream)}
+
+
+def summary_line(summary: dict) -> dict:
+    """What ``sentiment pretrain`` prints of :func:`pretrain_language_model`'s summary."""
+    best = summary["best"]
+    return {"epochs_run": summary["epochs_run"],
+            "train_seconds": round(summary["train_seconds"], 1),
+            "train_tokens": summary["train_tokens"], "valid_tokens": summary["valid_tokens"],
+            "best_epoch": best.get("epoch"), "valid_perplexity": best.get("valid_perplexity"),
+            "valid_forward_perplexity": best.get("valid_forward_perplexity"),
+            "valid_backward_perplexity": best.get("valid_backward_perplexity")}

@@ -27,7 +27,8 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from .predict import SentimentModel, load_model, worker_pool
+from .predict import SentimentModel, load_model
+from .workers import worker_pool
 
 logger = logging.getLogger(__name__)
 

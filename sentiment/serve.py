@@ -23,7 +23,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .predict import SentimentModel, default_workers, load_model, worker_pool
+from .predict import SentimentModel, load_model
+from .workers import default_workers, worker_pool
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class Batcher:
     A batch is formed only when a worker is free, from everything waiting then (up to
     ``max_batch`` texts), so that the queue grows into larger batches while the workers are
     busy. With ``workers`` > 1 each worker runs torch on ``threads`` threads of its own
-    (:func:`~sentiment.predict.worker_pool`), and one worker's model runs while another
+    (:func:`~sentiment.workers.worker_pool`), and one worker's model runs while another
     tokenizes (spaCy holds the GIL: the model's tokenizing is one thread at a time, its forward
     pass is not).
     """

@@ -52,10 +52,6 @@ class Tokenizer:
     def to_dict(self) -> dict:
         return {**asdict(self), "spacy_version": spacy.__version__}
 
-    @classmethod
-    def from_dict(cls, config: dict) -> Tokenizer:
-        return cls(lowercase=config["lowercase"], name=config.get("name", "spacy-blank-en"))
-
 
 def _tokenize_batch(batch: dict, tokenizer: Tokenizer) -> dict:
     return {"tokens": tokenizer.pipe(batch["text"])}

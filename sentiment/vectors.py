@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .config import DEFAULT_VECTORS  # noqa: F401  (re-exported)
 from .vocab import Vocab
 
 logger = logging.getLogger(__name__)

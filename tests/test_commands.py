@@ -27,6 +27,47 @@ def test_top_level_help_lists_the_commands(capsys):
     assert commands.main([]) == 2
 
 
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        commands.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sentiment {version('sentiment')}"
+
+
+def test_each_training_command_offers_only_its_own_flags(capsys):
+    def flags(name):
+        with pytest.raises(SystemExit):
+            commands.main([name, "--help"])
+        return capsys.readouterr().out
+
+    charlm, classifier, word_lm = flags("train-charlm"), flags("train"), flags("pretrain")
+    for flag in ("--labels", "--pooling", "--adversarial", "--encoder", "--vectors",
+                 "--evaluate", "--vocab-size", "--test-limit"):
+        assert flag not in charlm
+    for flag in ("--labels", "--pooling", "--adversarial", "--encoder", "--vectors"):
+        assert flag in classifier
+    assert "--cutoffs" in word_lm and "--cutoffs" not in classifier
+    assert "--adversarial" not in word_lm and "--lm-sequences" not in classifier
+    assert "``" not in charlm + classifier + word_lm and "../shared" not in classifier
+
+
+def test_no_progress_silences_datasets_bars_too():
+    import datasets
+
+    from sentiment import pipeline
+    from sentiment.cli import parse_config
+
+    try:
+        parse_config("", pipeline.PRESETS, pipeline.make_config, argv=["--progress"])
+        assert datasets.is_progress_bar_enabled()
+        parse_config("", pipeline.PRESETS, pipeline.make_config, argv=["--no-progress"])
+        assert not datasets.is_progress_bar_enabled()
+    finally:
+        datasets.enable_progress_bars()
+
+
 def test_user_mistakes_are_one_line_and_exit_1(tmp_path, capsys):
     assert commands.main(["predict", "--model", str(tmp_path / "missing"), "hi"]) == 1
     err = capsys.readouterr().err.strip()

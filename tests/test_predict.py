@@ -118,19 +118,19 @@ def test_a_cached_model_is_never_moved_for_another_caller(trained_model):
 
 
 def test_length_batches_keep_to_rows_and_padded_tokens():
-    from sentiment.predict import length_batches
+    from sentiment.batching import cut_batches
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 900, size=500).tolist()
     order = np.argsort(lengths, kind="stable")
     for batch_size, budget in ((64, None), (64, 4096), (16, 1000), (64, 500)):
-        batches = length_batches(order, lengths, batch_size, budget)
+        batches = cut_batches(order, lengths, batch_size, budget)
         assert np.array_equal(np.concatenate(batches), order)  # every row once, in order
         assert all(len(b) <= batch_size for b in batches)
         if budget is not None:  # a row longer than the budget is a batch of its own
             assert all(len(b) * max(lengths[i] for i in b) <= budget or len(b) == 1
                        for b in batches)
-    assert len(length_batches(order, lengths, 64, 4096)) > len(length_batches(order, lengths, 64))
+    assert len(cut_batches(order, lengths, 64, 4096)) > len(cut_batches(order, lengths, 64))
 
 
 def test_a_token_budget_does_not_change_the_scores(trained_model):

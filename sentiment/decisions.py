@@ -1,0 +1,38 @@
+"""From a classifier's logits to probabilities, labels and scores: one set of rules for
+prediction, serving, file scoring and the evaluation report."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def probabilities(logits: torch.Tensor, classes: int) -> torch.Tensor:
+    """A binary model's P(second label) from its one logit; else the softmax over classes."""
+    return torch.sigmoid(logits) if classes == 2 else torch.softmax(logits, dim=-1)
+
+
+def class_probs(scores: np.ndarray) -> np.ndarray:
+    """``(N, C)`` probabilities from :func:`score_ids`' output (``(N,)`` for two classes)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return np.stack([1.0 - scores, scores], axis=1) if scores.ndim == 1 else scores
+
+
+def predicted_classes(probs: np.ndarray) -> np.ndarray:
+    """The predicted class per row of ``(N, C)`` probabilities (ties at 0.5 go to the second of
+    two classes, as a binary threshold would)."""
+    if probs.shape[1] == 2:
+        return (probs[:, 1] >= 0.5).astype(int)
+    return probs.argmax(axis=1)
+
+
+def to_results(scores: np.ndarray, labels: list[str], all_scores: bool = False) -> list[dict]:
+    """``{"label", "score"}`` per text (``"scores"``: every label's probability, too)."""
+    probs = class_probs(scores)
+    results = []
+    for row, label_id in zip(probs, predicted_classes(probs), strict=True):
+        result = {"label": labels[label_id], "score": float(row[label_id])}
+        if all_scores:
+            result["scores"] = {name: float(p) for name, p in zip(labels, row, strict=True)}
+        results.append(result)
+    return results

@@ -1,0 +1,27 @@
+"""Threads that score side by side: the server's batch workers and file scoring's chunk
+workers share one pool and one rule for torch's threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+
+def default_workers(device: torch.device) -> int:
+    """How many batches to score at once on ``device``, each on its share of torch's threads:
+    two one-thread workers on a CPU (one tokenizes while the other is in the model; 2.3x the
+    served requests/s of one two-thread worker on 2 cores, BENCHMARKS.md), one on a GPU."""
+    return 2 if device.type == "cpu" and torch.get_num_threads() >= 2 else 1
+
+
+def worker_pool(workers: int, name: str, threads: int | None = None) -> ThreadPoolExecutor:
+    """``workers`` threads for scoring side by side; with more than one, each runs torch on
+    ``threads`` threads (default: an equal share of torch's; the count is per thread)."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers > 1 and threads is None:
+        threads = max(1, torch.get_num_threads() // workers)
+    return ThreadPoolExecutor(workers, thread_name_prefix=name,
+                              initializer=torch.set_num_threads if threads else None,
+                              initargs=(threads,) if threads else ())

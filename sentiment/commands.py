@@ -8,6 +8,7 @@
     sentiment generate --model runs/lm --prefix "the" # text from a language model
     sentiment serve                                   # a web page and a JSON API
     sentiment ensemble --models A B --output C        # one model averaging saved ones
+    sentiment teacher --members A --output T          # a stacked teacher for distillation
 
 sentiment COMMAND --help lists a command's options. A mistake (a missing file, a bad value) ends
 with one line on stderr and exit status 1; SENTIMENT_DEBUG=1 shows the traceback instead.
@@ -355,9 +356,38 @@ def ensemble(argv: list[str] | None = None) -> None:
                       "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file())}))
 
 
+def teacher(argv: list[str] | None = None) -> None:
+    """Build a teacher for distillation: saved classifiers and linear n-gram models fitted on
+    the same training reviews, stacked by a logistic regression on their log-odds fitted on the
+    validation reviews only. Then train a student on its soft labels with --teacher.
+
+    sentiment teacher --members runs/sentiment-a runs/sentiment-b --linear nb_lr tfidf_lr \
+        --output runs/teacher
+    sentiment train --encoder runs/lm --teacher runs/teacher --output runs/student
+    """
+    from .cli import setup_logging
+    from .teacher import build_teacher
+
+    parser = _parser(teacher, "teacher")
+    parser.add_argument("--members", nargs="+", required=True,
+                        help="saved classifiers of one data split (the first one's is used)")
+    parser.add_argument("--linear", nargs="*", default=["nb_lr", "tfidf_lr"],
+                        choices=["nb_lr", "tfidf_lr"],
+                        help="linear n-gram members to fit (default: both)")
+    parser.add_argument("--data", default=None,
+                        help="where the members' data is, when not where their config says")
+    parser.add_argument("--output", required=True, help="the teacher's folder")
+    args = parser.parse_args(argv)
+    setup_logging()
+    built = build_teacher(args.members, args.linear, args.output, args.data)
+    print(json.dumps({"output": args.output, **built.validation,
+                      "coef": built.coef, "intercept": built.intercept}, indent=2))
+
+
 COMMANDS: dict[str, Callable[[list[str] | None], None]] = {
     "train": train, "pretrain": pretrain, "train-charlm": train_charlm, "evaluate": evaluate,
     "predict": predict, "generate": generate, "serve": serve, "ensemble": ensemble,
+    "teacher": teacher,
 }
 TRAINING = ("train", "pretrain", "train-charlm")  # long CPU work: worth tcmalloc
 

@@ -190,6 +190,13 @@ class TrainConfig:
     resume: bool = True
     progress: bool = True
     max_minutes: float | None = None
+    # distillation: a teacher folder (sentiment teacher) whose soft labels on the unlabelled
+    # reviews (data.unlabelled, else beside data.source) join the training reviews
+    teacher: str | None = only("sentiment", default=None)
+    # the teacher's log-odds are divided by this before the sigmoid (> 1: softer labels)
+    temperature: float = only("sentiment", default=1.0)
+    # a labelled review's target: this share of its label plus the rest of the teacher's
+    hard_weight: float = only("sentiment", default=0.5)
     # score the test split and write the report after training
     evaluate: bool = only("sentiment", default=True)
     # fit the linear baselines beside the model in the report
@@ -211,6 +218,9 @@ class TrainConfig:
         for name in ("adversarial", "virtual_adversarial", "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not self.temperature > 0 or not 0 <= self.hard_weight <= 1:
+            raise ValueError(f"temperature must be > 0 and hard_weight in [0, 1], got "
+                             f"{self.temperature} and {self.hard_weight}")
 
 
 DATA_CLASSES = {"sentiment": ReviewData, "word-lm": ReviewData, "char-lm": TextData}

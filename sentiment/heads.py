@@ -108,10 +108,13 @@ class SentimentClassifier(nn.Module):
     def batch_metrics(output: ModelOutput, batch: Batch) -> dict:
         count = batch.targets.numel()
         logits = output.logits.detach()
-        predicted = (logits > 0).float() if logits.ndim == 1 else logits.argmax(-1).float()
+        if logits.ndim == 1:  # a soft target (distillation) counts as its nearer label
+            predicted, labels = (logits > 0).float(), (batch.targets >= 0.5).float()
+        else:
+            predicted, labels = logits.argmax(-1).float(), batch.targets
         return {
             "loss_sum": float(output.loss.detach()) * count,
-            "correct": int((predicted == batch.targets).sum()),
+            "correct": int((predicted == labels).sum()),
             "count": count,
         }
 

@@ -150,7 +150,14 @@ def train_sentiment(config: Config) -> dict:
             config.model.head, labels=names)))
     model, config, vector_stats = build_task_model(config, data.vocab)
     pad = data.vocab.pad_index or 0
-    train_batches = review_batches(config, data.ids["train"], data.train["label"], True, pad)
+    train_ids, targets, distilled = data.ids["train"], data.train["label"], None
+    if config.train.teacher:
+        from .distill import distillation_set
+
+        with main_process_first():
+            train_ids, targets, distilled = distillation_set(config, data.train, train_ids,
+                                                             data.vocab)
+    train_batches = review_batches(config, train_ids, targets, True, pad)
     valid_batches = review_batches(config, data.ids["valid"], data.valid["label"], False, pad)
     unlabelled = None
     if config.train.virtual_adversarial > 0:
@@ -163,6 +170,7 @@ def train_sentiment(config: Config) -> dict:
     )
     train_seconds = time.perf_counter() - start
     summary = {"train_seconds": train_seconds, "epochs_run": len(history),
+               **({"distillation": distilled} if distilled else {}),
                "vectors": vector_stats, "preprocessing_seconds": data.seconds}
     if config.train.evaluate and is_main():  # the report: once, by rank 0
         try:

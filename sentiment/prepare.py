@@ -64,12 +64,36 @@ def classifier_splits(data: ReviewData, seed: int) -> dict[str, datasets.Dataset
     return {"train": train_part, "valid": valid_part, "test": test_split}
 
 
-def unlabelled_reviews(config: Config) -> datasets.Dataset:
+def held_out_texts(data: ReviewData, seed: int) -> set[str]:
+    """Every validation and test text of the classifier's split (cleaned; the whole test split,
+    whatever ``test_limit`` says). No text identical to one of them may enter a language
+    model's corpus or a teacher's pseudo-labels: IMDB's unsupervised file holds 266 test
+    reviews verbatim and its train file 123."""
+    splits = classifier_splits(replace(data, test_limit=None), seed)
+    return set(splits["valid"]["text"]) | set(splits["test"]["text"])
+
+
+def without_texts(dataset: datasets.Dataset, forbidden: set[str], what: str
+                  ) -> datasets.Dataset:
+    """``dataset`` less its rows whose text is in ``forbidden`` (counted in the log)."""
+    keep = [i for i, text in enumerate(dataset["text"]) if text not in forbidden]
+    if len(keep) == len(dataset):
+        return dataset
+    logger.info("%s: %d of %d texts left out, identical to a validation or test text", what,
+                len(dataset) - len(keep), len(dataset))
+    return dataset.select(keep).flatten_indices()
+
+
+def unlabelled_reviews(config: Config, exclude: set[str] | None = None) -> datasets.Dataset:
     """The run's unlabelled reviews: ``data.unlabelled``, else the unsupervised split beside
-    ``data.source`` (IMDB's 50,000), shuffled by the run's seed, at most
-    ``data.unlabelled_limit`` of them. No labelled split is read."""
+    ``data.source`` (IMDB's 50,000), less any text identical to one in ``exclude`` (default:
+    :func:`held_out_texts`), shuffled by the run's seed, at most ``data.unlabelled_limit`` of
+    them."""
     data = config.data
+    if exclude is None:
+        exclude = held_out_texts(data, config.train.seed)
     reviews = load_unlabelled(data.unlabelled or data.source, data.unlabelled_column)
+    reviews = without_texts(reviews, exclude, "unlabelled reviews")
     reviews = reviews.shuffle(seed=config.train.seed).flatten_indices()
     if data.unlabelled_limit is not None:
         reviews = reviews.select(range(min(data.unlabelled_limit, len(reviews))))

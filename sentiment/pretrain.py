@@ -34,9 +34,11 @@ from .distributed import main_process_first
 from .prepare import (
     build_task_model,
     classifier_splits,
+    held_out_texts,
     numericalize,
     review_batches,
     unlabelled_reviews,
+    without_texts,
 )
 from .tokenize import Tokenizer, tokenize_dataset
 from .training import train
@@ -78,10 +80,13 @@ class Corpus:
 def corpus_texts(config: Config) -> tuple[datasets.Dataset, datasets.Dataset]:
     """``(train, held_out)`` reviews of the LM: the classifier's training reviews plus the
     unlabelled ones (``data.unlabelled``, else beside ``data.source``), minus ``lm_valid_reviews``
-    unlabelled reviews held out for perplexity."""
+    unlabelled reviews held out for perplexity, and minus every text identical to a validation
+    or test text of the classifier's split."""
     data, seed = config.data, config.train.seed
-    labelled = classifier_splits(data, seed)["train"].select_columns(["text"])
-    unlabelled = unlabelled_reviews(config)
+    forbidden = held_out_texts(data, seed)
+    labelled = without_texts(classifier_splits(data, seed)["train"].select_columns(["text"]),
+                             forbidden, "the LM's labelled reviews")
+    unlabelled = unlabelled_reviews(config, forbidden)
     held_out = min(data.lm_valid_reviews, len(unlabelled) // 2)
     if held_out < 1:
         raise ValueError("too few unlabelled reviews to hold any out for perplexity")

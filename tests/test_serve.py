@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import needs
 
 from sentiment import commands, load_model, predict
 
@@ -272,9 +273,10 @@ def live_server(trained_model):
     thread.join(timeout=10)
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (Debian chromium)")
+@needs(CHROMIUM)  # Debian's chromium; .ci/run installs it
 def test_page_in_a_real_browser(live_server, trained_model, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # a test dependency: missing is a failure, not a skip
+
     review = "Loved it, brilliant! A superb, moving film."
     expected = predict(review, model=trained_model)
     with sync_api.sync_playwright() as playwright:

@@ -13,8 +13,9 @@ from sentiment import load_model, predict
 from sentiment.predict import SHIPPED_MODEL
 
 CARD = SHIPPED_MODEL / "card.json"
-# test reviews scored here (seeded sample of the 25,000; all of them take minutes on 2 cores)
-SAMPLE = 3_000
+# how far the whole test split's accuracy may be from the card's: 50 of 25,000 reviews, for
+# the precision of another CPU (see the test)
+TOLERANCE = 0.002
 
 
 def test_predict_works_with_no_path_or_environment(monkeypatch):
@@ -43,24 +44,33 @@ def test_shipped_files_are_small_and_complete():
     assert total <= 15 * 2**20
 
 
+@pytest.mark.slow
 @needs(IMDB)
-def test_accuracy_on_real_test_reviews_matches_the_card():
-    """The card's test accuracy minus its interval is the floor, widened by the sample's own
-    95% sampling error (the card's figure is on all 25,000 test reviews)."""
+def test_accuracy_on_the_whole_test_split_matches_the_card():
+    """All 25,000 test reviews, scored by predict as a user would: the accuracy must equal the
+    card's within TOLERANCE. The card is generated from a report on the same reviews, so only
+    the precision on another CPU can move it (bfloat16 autocast or float32; the float16 and
+    float32 copies of the weights differ on 2 reviews). A model one point worse (250 reviews)
+    fails."""
     import pyarrow.parquet as pq
 
     card = json.loads(CARD.read_text())
     test = pq.read_table(IMDB / "test.parquet").to_pydict()
-    chosen = np.random.default_rng(0).choice(len(test["text"]), SAMPLE, replace=False)
-    texts = [test["text"][i] for i in chosen]
-    labels = np.asarray([test["label"][i] for i in chosen])
-    results = predict(texts, batch_size=64)
+    assert card["n_test"] == len(test["text"])
+    results = predict(test["text"], batch_size=64)
     predicted = np.asarray([r["label"] == "positive" for r in results], dtype=int)
-    accuracy = float((predicted == labels).mean())
-    low, _ = card["test_accuracy_ci95"]
-    p = card["test_accuracy"]
-    sampling = 1.96 * np.sqrt(p * (1 - p) / SAMPLE)
-    assert accuracy >= low - sampling, (accuracy, card["test_accuracy"])
+    accuracy = float((predicted == np.asarray(test["label"])).mean())
+    assert abs(accuracy - card["test_accuracy"]) <= TOLERANCE, (accuracy, card["test_accuracy"])
+
+
+def test_the_card_is_its_report():
+    """card.json holds the figures of the report it was generated from and counts every read
+    of the test split."""
+    card = json.loads(CARD.read_text())
+    assert card["test_reads_count"] == len(card["test_reads"]) >= 1
+    low, high = card["test_accuracy_ci95"]
+    assert low < card["test_accuracy"] < high
+    assert {"tfidf_lr", "nb_lr"} <= set(card["baselines"])
 
 
 @needs(IMDB / "test.parquet")

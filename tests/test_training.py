@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -79,10 +80,39 @@ def test_seeded_runs_are_identical(tmp_path):
         assert torch.equal(x, y)
 
 
-def test_early_stopping(tmp_path):
-    config = TrainConfig(epochs=50, lr=1e-9, progress=False, patience=2)
-    history = train(make_model(), batches(), batches(1, False), config, tmp_path)
-    assert len(history) < 50
+def test_early_stopping_stops_when_patience_runs_out_and_keeps_the_best_epoch(tmp_path,
+                                                                             monkeypatch):
+    """Validation scripted to peak at epoch 2: with patience 2 the run stops after epoch 4
+    (two epochs without progress) and ends with epoch 2's weights, saved and in memory."""
+    from safetensors.torch import load_file
+
+    from sentiment import training
+
+    scripted = iter([0.6, 0.8, 0.7, 0.75, 0.9, 0.95])
+    seen = []  # the judged weights at each epoch's validation
+
+    def validate(judged, *args):
+        seen.append(copy.deepcopy(judged.state_dict()))
+        accuracy = next(scripted)
+        return {"valid_accuracy": accuracy, "valid_loss": 1 - accuracy}
+
+    monkeypatch.setattr(training, "validate", validate)
+    model = make_model()
+    config = TrainConfig(epochs=6, lr=1e-2, progress=False, patience=2)
+    save = lambda m, d: save_pretrained(m, d, Vocab([f"t{i}" for i in range(20)]),  # noqa: E731
+                                        config_of(m))
+    history = train(model, batches(), batches(1, False), config, tmp_path, save_best=save)
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    assert [r.get("best", False) for r in history] == [True, True, False, False]
+    saved = load_file(str(tmp_path / "model.safetensors"))
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, seen[1][name])  # epoch 2's, not the last
+        torch.testing.assert_close(saved[name], seen[1][name])
+    assert any(not torch.equal(seen[1][name], seen[3][name]) for name in seen[1])
+    # without patience the same script runs every epoch and keeps the last, best one
+    scripted = iter([0.6, 0.8, 0.7, 0.75, 0.9, 0.95])
+    config = TrainConfig(epochs=6, lr=1e-2, progress=False, patience=None)
+    assert len(train(make_model(), batches(), batches(1, False), config, tmp_path / "all")) == 6
 
 
 def test_a_tie_on_the_metric_goes_to_the_lower_validation_loss():

@@ -1,0 +1,140 @@
+"""A teacher for distillation: saved classifiers of different kinds (LSTMs, linear n-gram
+models) stacked by a logistic regression on their log-odds, fitted on the validation split only.
+
+A teacher is a folder: ``stack.json`` (the members, the stacking weights, the data split it was
+fitted on and its validation figures) and a folder per linear member it fitted itself. Members
+are scored on the classifier's own split, so the teacher and a student trained from it share
+their training, validation and test reviews.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+from .checkpoint import read_config
+from .config import ReviewData
+from .linear import KINDS, LinearModel, is_linear
+
+logger = logging.getLogger(__name__)
+STACK_FILE = "stack.json"
+# the split a teacher was fitted on: a student must use the same one
+SPLIT_FIELDS = ("source", "text_column", "label_column", "test_fraction", "train_split",
+                "test_split", "train_limit", "valid_fraction")
+
+
+def split_of(data: ReviewData, seed: int) -> dict:
+    """The fields of ``data`` (and the seed) that define the classifier's split."""
+    return {**{name: getattr(data, name) for name in SPLIT_FIELDS}, "seed": seed}
+
+
+def check_split(teacher: Teacher, data: ReviewData, seed: int) -> None:
+    """A student must split its data as its teacher did (the source may be another copy):
+    else the teacher's members and stacking have seen the student's validation reviews."""
+    theirs, ours = teacher.split, split_of(data, seed)
+    differ = [name for name in ours if name != "source" and theirs.get(name) != ours[name]]
+    if differ:
+        raise ValueError("the student's data split differs from its teacher's in "
+                         + ", ".join(f"{n} ({ours[n]!r} vs the teacher's {theirs.get(n)!r})"
+                                     for n in differ))
+
+
+def member_logits(path: str | Path, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """The log-odds of the positive label a saved classifier (LSTM, ensemble or linear) gives
+    each text, ``(N,)``."""
+    if is_linear(path):
+        return LinearModel.load(path).logits(texts)
+    from .predict import load_model, score_ids
+
+    model = load_model(path)
+    if model.num_classes != 2:
+        raise ValueError(f"{path}: a teacher's members are binary classifiers")
+    probs = score_ids(model.model, model.encode(texts), batch_size, model.vocab.pad_index or 0,
+                      max_tokens=16_384)
+    probs = np.clip(probs, 1e-7, 1 - 1e-7)
+    return np.log(probs / (1 - probs))
+
+
+@dataclass
+class Teacher:
+    """Members (folders) and the stacking regression over their log-odds."""
+
+    members: list[str]
+    coef: list[float]
+    intercept: float
+    split: dict
+    validation: dict
+
+    def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """The teacher's log-odds of the positive label for each text, ``(N,)``."""
+        features = np.stack([member_logits(m, texts, batch_size) for m in self.members], 1)
+        return features @ np.asarray(self.coef) + self.intercept
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / STACK_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Teacher:
+        path = Path(directory) / STACK_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"no teacher at {directory} (no {STACK_FILE}); build one "
+                                    "with sentiment teacher --members ... --output DIR")
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def build_teacher(members: Sequence[str | Path], linear: Sequence[str], output: str | Path,
+                  data: str | None = None) -> Teacher:
+    """Fit ``linear`` n-gram members (``nb_lr``, ``tfidf_lr``) on the training reviews of the
+    first member's split, score every member on its validation reviews, fit the stacking
+    regression there and save the teacher in ``output``. ``data``: where that split's source
+    is when not where the member's config says (a local copy of a hub dataset)."""
+    from .prepare import classifier_splits
+
+    if not members:
+        raise ValueError("a teacher needs at least one saved classifier among its members")
+    unknown = [kind for kind in linear if kind not in KINDS]
+    if unknown:
+        raise ValueError(f"unknown linear member(s) {unknown}; choose from {list(KINDS)}")
+    output = Path(output)
+    config = read_config(members[0])
+    if config.task != "sentiment":
+        raise ValueError(f"{members[0]} is a {config.task!r} model, not a classifier")
+    data_config = config.data if data is None else type(config.data)(
+        **{**asdict(config.data), "source": data})
+    splits = classifier_splits(data_config, config.train.seed)
+    paths = [str(Path(m).resolve()) for m in members]
+    for kind in linear:
+        folder = output / f"linear-{kind}"
+        LinearModel.fit(kind, splits["train"]["text"], splits["train"]["label"],
+                        config.model.head.labels).save(folder)
+        paths.append(str(folder.resolve()))
+        logger.info("fitted %s on %d training reviews", kind, len(splits["train"]))
+    valid = splits["valid"]
+    labels = np.asarray(valid["label"])
+    features = np.stack([member_logits(p, valid["text"]) for p in paths], 1)  # (N, M)
+    stack = LogisticRegression(C=1.0, max_iter=1000)
+    # the stack's own figure: 10-fold cross-validation on validation (its weights are fitted
+    # there, so its plain validation accuracy would flatter it)
+    folds = cross_val_score(LogisticRegression(C=1.0, max_iter=1000), features, labels, cv=10)
+    stack.fit(features, labels)
+    validation = {
+        "n": len(labels),
+        "members": {Path(p).name: float(((features[:, i] > 0) == labels).mean())
+                    for i, p in enumerate(paths)},
+        "stack_cross_validated": float(folds.mean()),
+    }
+    teacher = Teacher(paths, stack.coef_.ravel().tolist(), float(stack.intercept_[0]),
+                      split_of(config.data, config.train.seed), validation)
+    logger.info("teacher on %d validation reviews: members %s, stacked (10-fold) %.4f",
+                len(labels), validation["members"], validation["stack_cross_validated"])
+    return teacher.save(output) and teacher

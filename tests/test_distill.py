@@ -1,0 +1,115 @@
+"""The teacher -> student path on tiny data: linear members saved without pickles, stacking
+fitted on validation, soft labels on unlabelled reviews that hold no validation or test text."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import synthetic_reviews, write_jsonl
+
+from sentiment import pipeline, prepare, pretrain
+from sentiment.distill import distillation_set
+from sentiment.linear import LinearModel
+from sentiment.teacher import Teacher, build_teacher
+
+
+@pytest.mark.parametrize("kind", ["nb_lr", "tfidf_lr"])
+def test_linear_member_saved_and_loaded_scores_the_same(kind, synthetic_dir, tmp_path):
+    from sentiment.data import load_reviews
+    from sentiment.evaluate import baseline_nblr, baseline_tfidf
+
+    splits = load_reviews(synthetic_dir)
+    texts, labels = splits["train"]["text"], splits["train"]["label"]
+    model = LinearModel.fit(kind, texts, labels)
+    model.save(tmp_path / kind)
+    assert not list(tmp_path.glob(f"{kind}/*.pkl")) and not list(tmp_path.glob(f"{kind}/*.pickle"))
+    loaded = LinearModel.load(tmp_path / kind)
+    test = splits["test"]["text"]
+    np.testing.assert_allclose(loaded.probs(test), model.probs(test), rtol=1e-6)
+    # the same model as the report's baseline
+    baseline = (baseline_nblr if kind == "nb_lr" else baseline_tfidf)(texts, labels, test)
+    np.testing.assert_allclose(model.probs(test), baseline, atol=1e-4)
+    assert ((model.probs(test) > 0.5) == np.asarray(splits["test"]["label"])).mean() > 0.9
+
+
+@pytest.fixture(scope="module")
+def duplicated_dir(tmp_path_factory):
+    """Synthetic data whose unsupervised file holds copies of test and training reviews, and
+    whose train file holds a copy of a test review (as IMDB's files do)."""
+    folder = tmp_path_factory.mktemp("duplicated")
+    train, test = synthetic_reviews(600, seed=11), synthetic_reviews(100, seed=12)
+    train[5] = dict(test[0])  # a test review in the train file
+    unlabelled = [{"text": r["text"], "label": -1} for r in synthetic_reviews(300, seed=13)]
+    unlabelled += [{"text": r["text"], "label": -1} for r in test[:20]]
+    unlabelled += [{"text": r["text"], "label": -1} for r in train[:40]]
+    write_jsonl(folder / "train.jsonl", train)
+    write_jsonl(folder / "test.jsonl", test)
+    write_jsonl(folder / "unsupervised.jsonl", unlabelled)
+    return folder
+
+
+def held_out(folder):
+    config = pipeline.make_config("tiny", data=str(folder))
+    splits = prepare.classifier_splits(config.data, 0)
+    return set(splits["valid"]["text"]) | set(splits["test"]["text"]), splits
+
+
+def test_lm_corpus_and_unlabelled_reviews_hold_no_validation_or_test_text(duplicated_dir):
+    forbidden, splits = held_out(duplicated_dir)
+    unlabelled = prepare.unlabelled_reviews(pipeline.make_config("tiny", data=str(duplicated_dir)))
+    assert len(unlabelled) < 360 and not set(unlabelled["text"]) & forbidden
+    # validation copies among the unlabelled ones exist, so the test exercises both splits
+    copies = [r["text"] for r in json_lines(duplicated_dir / "unsupervised.jsonl")]
+    assert set(copies) & set(splits["valid"]["text"]) and set(copies) & set(splits["test"]["text"])
+    config = pretrain.make_config("tiny", data=str(duplicated_dir), lm_valid_reviews=20,
+                                  num_proc=1)
+    train_texts, valid_texts = pretrain.corpus_texts(config)
+    assert not (set(train_texts["text"]) | set(valid_texts["text"])) & forbidden
+
+
+def json_lines(path):
+    from sentiment.data import clean_text
+
+    return [{**json.loads(line), "text": clean_text(json.loads(line)["text"])}
+            for line in path.read_text().splitlines()]
+
+
+def test_tiny_teacher_and_student(duplicated_dir, tmp_path):
+    members = []
+    for seed in (0, 1):  # two tiny BiLSTMs of one split (the split's seed is the config's)
+        output = tmp_path / f"lstm{seed}"
+        pipeline.train_sentiment(pipeline.make_config(
+            "tiny", data=str(duplicated_dir), output=str(output), epochs=2, hidden_dim=16,
+            progress=False, evaluate=False, num_proc=1, **({"lr": 5e-3} if seed else {})))
+        members.append(output)
+    teacher = build_teacher(members, ["nb_lr"], tmp_path / "teacher")
+    assert len(teacher.members) == 3 and len(teacher.coef) == 3
+    assert set(teacher.validation["members"]) == {"lstm0", "lstm1", "linear-nb_lr"}
+    assert 0.5 < teacher.validation["stack_cross_validated"] <= 1
+    loaded = Teacher.load(tmp_path / "teacher")
+    forbidden, splits = held_out(duplicated_dir)
+    texts = splits["valid"]["text"][:20]
+    np.testing.assert_allclose(loaded.logits(texts), teacher.logits(texts))
+    # the student: soft labels on the unlabelled reviews, none of them a validation/test text
+    config = pipeline.make_config("tiny", data=str(duplicated_dir), output=str(tmp_path / "st"),
+                                  teacher=str(tmp_path / "teacher"), epochs=4, progress=False,
+                                  num_proc=1, temperature=2.0, hard_weight=0.5)
+    data = pipeline.prepare_data(config)
+    ids, targets, summary = distillation_set(config, data.train, data.ids["train"], data.vocab)
+    assert summary["labelled"] == len(data.train) and 300 < summary["unlabelled"] < 360
+    assert len(ids) == len(targets) == summary["labelled"] + summary["unlabelled"]
+    labels = np.asarray(data.train["label"])
+    labelled = targets[: len(labels)]
+    assert np.all((labelled >= 0.5 * labels) & (labelled <= 0.5 + 0.5 * labels))
+    assert 0 < targets[len(labels):].min() and targets[len(labels):].max() < 1
+    result = pipeline.train_sentiment(config)
+    assert result["distillation"]["unlabelled"] == summary["unlabelled"]
+    assert result["report"]["accuracy"] > 0.8
+    assert (tmp_path / "st" / "teacher_logits.npz").exists()  # a resumed run scores no more
+    # a student on another split is a clear error
+    other = pipeline.make_config("tiny", data=str(duplicated_dir), teacher=str(tmp_path /
+                                 "teacher"), valid_fraction=0.2, output=str(tmp_path / "x"))
+    with pytest.raises(ValueError, match="valid_fraction"):
+        distillation_set(other, data.train, data.ids["train"], data.vocab)

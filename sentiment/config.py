@@ -72,7 +72,7 @@ class ReviewData(DataConfig):
     min_freq: int = 1
     max_length: int | None = None
     # token budget of a batch: long reviews come in fewer rows, so a full IMDB epoch peaks at
-    # 1.6 GB of RSS instead of 4.8 (BENCHMARKS.md, memory)
+    # 1.6 GB of RSS instead of 4.8 (BENCHMARKS.md, training speed and memory)
     max_tokens: int | None = 16_384
     train_limit: int | None = None
     test_limit: int | None = only("sentiment", default=None)
@@ -181,7 +181,7 @@ class TrainConfig:
     # an exponential moving average of the weights (Polyak averaging), updated after every
     # optimizer step with this decay, is what validation judges and what the run keeps; 0: off.
     # With the lighter dropout it lifted the classifier from scratch from 0.9002 to 0.9094 on
-    # IMDB test (BENCHMARKS.md, training from scratch)
+    # IMDB test (BENCHMARKS.md, accuracy)
     ema_decay: float = 0.998
     patience: int | None = 3
     device: str = "auto"

@@ -62,21 +62,21 @@ def test_unicode_emoji_html_and_huge_text(trained_model):
     assert len(huge) > MAX_CHARS and predict(huge, model=trained_model)["label"] == "positive"
 
 
-def test_a_huge_text_keeps_memory_bounded(trained_model):
-    """Measured in a fresh process: this one's peak (ru_maxrss) is already raised by earlier
-    tests and could hide any growth."""
-    grown = run_python(f"""
+def test_a_huge_text_keeps_memory_bounded():
+    """A 1 MB text through the shipped model (no max_length of its own), measured in a fresh
+    process: this one's peak (ru_maxrss) is already raised by earlier tests and could hide any
+    growth. Cut to MAX_CHARS and MAX_TEXT_TOKENS it grew the peak by 47 MB in 0.3 s; uncut (its
+    133,000 tokens) by 973 MB in 15 s (2026-12-02, machine A)."""
+    grown = run_python("""
 import json, resource
 from sentiment import predict
-predict("a warm-up film", model={str(trained_model)!r})
+predict("a warm-up film")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-predict("wonderful film " * (1_000_000 // 15), model={str(trained_model)!r})
+predict("wonderful film " * (1_000_000 // 15))
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"grown_mb": (after - before) / 1024}}))
+print(json.dumps({"grown_mb": (after - before) / 1024}))
 """)["grown_mb"]
-    # cut to MAX_CHARS and MAX_TEXT_TOKENS first: ~100 MB measured; uncut, the 1 MB text's
-    # 133,000 tokens take over 1 GB
-    assert grown < 500
+    assert grown < 300
 
 
 def test_model_resolution_and_cache(trained_model, monkeypatch, tmp_path):

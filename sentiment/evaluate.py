@@ -324,6 +324,11 @@ def report_markdown(report: dict) -> str:
         lines.append(f"- true **{item['label']}**, predicted {item['predicted']} "
                      f"(score {item['score']:.3f}): {text}")
     lines += ["", "Plots: " + ", ".join(report.get("plots", [])), ""]
+    if report.get("behaviour"):
+        from .checklist import checklist_markdown
+
+        lines += ["", "## Behaviour on short texts (CheckList)", "",
+                  checklist_markdown(report["behaviour"])]
     return "\n".join(lines)
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import datasets
 
 from .batching import SequenceBatches
+from .checklist import run_checklist
 from .checkpoint import load_core_weights, save_pretrained
 from .config import DEFAULT_LABELS, Config, apply_overrides, preset_config
-from .data import label_names, map_onto_labels, read_labelled
+from .data import clean_text, label_names, map_onto_labels, read_labelled
 from .distributed import is_main, main_process_first
 from .evaluate import fit_baselines, write_report
 from .heads import SentimentClassifier
@@ -118,6 +119,9 @@ def evaluate_model(
         baselines = fit_baselines(data.train["text"], data.train["label"], dataset["text"])
         logger.info("baselines fitted and scored in %.1fs", time.perf_counter() - start_baseline)
     output_dir = Path(output_dir)
+    if list(config.model.head.labels) == list(DEFAULT_LABELS):
+        extra = {**(extra or {}), "behaviour": behaviour(model, data.vocab, data.tokenizer,
+                                                          mixed_precision)}
     report = write_report(
         output_dir, dataset["label"], probs, dataset["text"], [len(x) for x in data.ids[split]],
         baselines, metrics_path=output_dir / "metrics.jsonl",
@@ -126,6 +130,16 @@ def evaluate_model(
     )
     _log_accuracy(split, report)
     return report
+
+
+def behaviour(model: SentimentClassifier, vocab: Vocab, tokenizer: Tokenizer,
+              mixed_precision: bool = True) -> dict:
+    """The CheckList suite (:mod:`sentiment.checklist`) on a negative/positive classifier."""
+    def positive_probability(texts):
+        ids = [vocab.encode(tokens) for tokens in tokenizer.pipe([clean_text(t) for t in texts])]
+        return score_ids(model, ids, 64, vocab.pad_index or 0, mixed_precision=mixed_precision)
+
+    return run_checklist(positive_probability)
 
 
 def _log_accuracy(where: str, report: dict) -> None:

@@ -125,8 +125,13 @@ def score_ids(
     return scores
 
 
+# what makes a folder a model: an LSTM (config.json), an ensemble, a linear n-gram model or a
+# stacked teacher (sentiment.teacher.TextScoringModel)
+MODEL_FILES = ("config.json", ENSEMBLE_FILE, "linear.json", "stack.json")
+
+
 def _is_model_folder(path: Path) -> bool:
-    return (path / "config.json").is_file() or (path / ENSEMBLE_FILE).is_file()
+    return any((path / name).is_file() for name in MODEL_FILES)
 
 
 def resolve_model_path(model: str | Path | None) -> Path:
@@ -144,6 +149,10 @@ def resolve_model_path(model: str | Path | None) -> Path:
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str, device: str, mtime: float) -> SentimentModel:
+    if not (Path(path) / "config.json").is_file() and not (Path(path) / ENSEMBLE_FILE).is_file():
+        from .teacher import TextScoringModel
+
+        return TextScoringModel(path)
     model, vocab, config = load_pretrained(path, device=device)
     return SentimentModel(model, vocab, config, path)
 
@@ -159,7 +168,7 @@ def load_model(
     path = resolve_model_path(model)
     resolved = resolve_device(device or "auto")
     # a model saved again at the same path is loaded again
-    mtime = max((p.stat().st_mtime for p in path.glob("**/model.safetensors")), default=0.0)
+    mtime = max((p.stat().st_mtime for p in path.glob("**/*.safetensors")), default=0.0)
     return _load_cached(str(path), str(resolved), mtime)
 
 
@@ -218,7 +227,7 @@ def predict(
     texts, single = as_texts(text_or_texts)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not isinstance(model, SentimentModel):
+    if model is None or isinstance(model, (str, Path)):
         model = load_model(model, device)
     elif device is not None and resolve_device(device) != model.device:
         model = on_device(model, resolve_device(device))

@@ -220,7 +220,7 @@ def score_file(
     file_format(output)
     if output.resolve() == Path(input_path).resolve():
         raise ValueError(f"the output {output} would overwrite the input")
-    if not isinstance(model, SentimentModel):
+    if model is None or isinstance(model, (str, Path)):
         model = load_model(model, device)
     schema, batches, total = read_batches(input_path, text_column)
     out_schema = schema.append(pa.field("predicted_label", pa.string())).append(

@@ -223,7 +223,7 @@ def create_app(model: str | Path | SentimentModel | None = None,
         raise ImportError(NEEDS_EXTRA)
     config = config or ServeConfig()
     page_html = PAGE.read_text(encoding="utf-8")
-    loaded = model if isinstance(model, SentimentModel) else load_model(model)
+    loaded = load_model(model) if model is None or isinstance(model, (str, Path)) else model
     batcher = Batcher(loaded, config.max_batch, config.max_wait_ms, config.max_tokens,
                       config.workers or default_workers(loaded.device))
 
@@ -277,6 +277,9 @@ def create_app(model: str | Path | SentimentModel | None = None,
         if len(text) > config.max_explain_chars:
             raise HTTPException(413, f"text has {len(text)} characters; the limit for "
                                      f"explanations is {config.max_explain_chars}")
+        if not isinstance(loaded, SentimentModel):
+            raise HTTPException(422, "this model has no word embedding to explain with (a "
+                                     "linear or stacked model); POST /predict scores it")
         return await batcher.alone(loaded.explain, text)
 
     @app.get("/health")

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
@@ -71,6 +72,7 @@ class Teacher:
     intercept: float
     split: dict
     validation: dict
+    labels: list[str] = field(default_factory=lambda: ["negative", "positive"])
 
     def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """The teacher's log-odds of the positive label for each text, ``(N,)``."""
@@ -78,9 +80,15 @@ class Teacher:
         return features @ np.asarray(self.coef) + self.intercept
 
     def save(self, directory: str | Path) -> Path:
-        directory = Path(directory)
+        """``stack.json``; members inside ``directory`` are recorded relative to it, so the
+        folder can move."""
+        directory = Path(directory).resolve()
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / STACK_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        members = [str(Path(m).resolve().relative_to(directory))
+                   if Path(m).resolve().is_relative_to(directory) else str(Path(m).resolve())
+                   for m in self.members]
+        (directory / STACK_FILE).write_text(
+            json.dumps({**asdict(self), "members": members}, indent=2) + "\n")
         return directory
 
     @classmethod
@@ -89,7 +97,48 @@ class Teacher:
         if not path.is_file():
             raise FileNotFoundError(f"no teacher at {directory} (no {STACK_FILE}); build one "
                                     "with sentiment teacher --members ... --output DIR")
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+        values = json.loads(path.read_text(encoding="utf-8"))
+        values["members"] = [str(Path(directory) / m) for m in values["members"]]
+        return cls(**values)
+
+
+def is_teacher(directory: str | Path) -> bool:
+    return (Path(directory) / STACK_FILE).is_file()
+
+
+class TextScoringModel:
+    """A linear n-gram model or a teacher, loaded like any model: ``score`` has the signature
+    of :meth:`sentiment.predict.SentimentModel.score`, so ``predict``, file scoring and
+    ``sentiment serve`` take it. It runs on the CPU, without torch's model code."""
+
+    num_classes = 2
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if is_teacher(path):
+            teacher = Teacher.load(path)
+            self._logits, self.labels = teacher.logits, list(teacher.labels)
+        else:
+            linear = LinearModel.load(path)
+            self._logits, self.labels = linear.logits, list(linear.labels)
+        self.device = torch.device("cpu")
+
+    def score(self, texts: Sequence[str], batch_size: int = 64, mixed_precision: bool = True,
+              all_scores: bool = False, max_tokens: int | None = None) -> list[dict]:
+        """``{"label", "score"}`` (and ``"scores"``) per text, in input order."""
+        from .data import clean_text
+        from .decisions import to_results
+        from .predict import MAX_CHARS
+
+        logits = self._logits([clean_text(text[:MAX_CHARS]) for text in texts])
+        return to_results(1.0 / (1.0 + np.exp(-np.asarray(logits))), self.labels, all_scores)
+
+    def explain(self, text: str, steps: int = 32) -> dict:
+        raise ValueError(f"{self.path} is a linear or stacked model: explanations need a model "
+                         "with a word embedding")
+
+    def __repr__(self) -> str:
+        return f"TextScoringModel(path={self.path!r})"
 
 
 def build_teacher(members: Sequence[str | Path], linear: Sequence[str], output: str | Path,
@@ -134,7 +183,9 @@ def build_teacher(members: Sequence[str | Path], linear: Sequence[str], output: 
         "stack_cross_validated": float(folds.mean()),
     }
     teacher = Teacher(paths, stack.coef_.ravel().tolist(), float(stack.intercept_[0]),
-                      split_of(config.data, config.train.seed), validation)
+                      split_of(config.data, config.train.seed), validation,
+                      list(config.model.head.labels))
     logger.info("teacher on %d validation reviews: members %s, stacked (10-fold) %.4f",
                 len(labels), validation["members"], validation["stack_cross_validated"])
-    return teacher.save(output) and teacher
+    teacher.save(output)
+    return teacher

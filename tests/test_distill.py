@@ -113,3 +113,42 @@ def test_tiny_teacher_and_student(duplicated_dir, tmp_path):
                                  "teacher"), valid_fraction=0.2, output=str(tmp_path / "x"))
     with pytest.raises(ValueError, match="valid_fraction"):
         distillation_set(other, data.train, data.ids["train"], data.vocab)
+
+
+def test_linear_model_and_teacher_are_models_for_predict_files_and_serve(synthetic_dir,
+                                                                         trained_model,
+                                                                         tmp_path):
+    import pandas as pd
+
+    from sentiment import predict
+    from sentiment.data import load_reviews
+    from sentiment.scoring import score_file
+
+    splits = load_reviews(synthetic_dir)
+    folder = LinearModel.fit("nb_lr", splits["train"]["text"], splits["train"]["label"]).save(
+        tmp_path / "nb_lr")
+    texts = splits["test"]["text"][:40]
+    expected = LinearModel.load(folder).probs(texts)
+    results = predict(texts, model=folder, all_scores=True)
+    np.testing.assert_allclose([r["scores"]["positive"] for r in results], expected, rtol=1e-9)
+    assert predict("Loved it, brilliant! A superb, moving film.", model=folder)["label"] == \
+        "positive"
+    pd.DataFrame({"review": texts}).to_csv(tmp_path / "in.csv", index=False)
+    score_file(tmp_path / "in.csv", tmp_path / "out.csv", "review", str(folder), progress=False)
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert list(scored["predicted_label"]) == [r["label"] for r in results]
+    # a teacher folder is a model too
+    teacher = build_teacher([trained_model], ["nb_lr"], tmp_path / "teacher")
+    stacked = predict(texts, model=tmp_path / "teacher", all_scores=True)
+    logits = teacher.logits(texts)
+    np.testing.assert_allclose([r["scores"]["positive"] for r in stacked],
+                               1 / (1 + np.exp(-logits)), rtol=1e-6)
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from sentiment.serve import create_app
+
+    with TestClient(create_app(str(folder))) as client:
+        answer = client.post("/predict", json={"text": texts[:3]}).json()
+        assert [a["label"] for a in answer] == [r["label"] for r in results[:3]]
+        assert client.post("/explain", json={"text": texts[0]}).status_code == 422

@@ -55,6 +55,20 @@ def test_limits_and_bad_requests_are_clear_4xx(client):
     assert huge.status_code == 413 and "body" in huge.json()["detail"]
 
 
+def test_text_that_is_not_valid_unicode_is_scored(client, trained_model):
+    """A lone surrogate is valid JSON ("\\ud800") but no encoding holds it: it is replaced by
+    U+FFFD before tokenizing, in predict and in the server (whose connection stays usable)."""
+    body = '{"text": ["good \\ud800 film", "awful \\udfff"]}'
+    answer = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 200
+    assert answer.json() == predict(["good \ufffd film", "awful \ufffd"], model=trained_model)
+    assert predict("good \ud800 film", model=trained_model) == answer.json()[0]
+    explained = client.post("/explain", content='{"text": "good \\ud800 film"}',
+                            headers={"content-type": "application/json"})
+    assert explained.status_code == 200
+    assert client.get("/health").status_code == 200
+
+
 def test_explain_names_the_words_that_pushed_the_label(client, trained_model):
     review = "the movie was long and the plot was dull and boring, the music was fine"
     body = client.post("/explain", json={"text": review}).json()

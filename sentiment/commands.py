@@ -27,8 +27,9 @@ from pathlib import Path
 
 # What a user's mistake raises (missing file or folder, bad value or column): one line, exit 1.
 # ImportError: an optional extra (serve) that is not installed.
+# ConnectionError: a download that failed (sentiment.data.FetchError says the offline way).
 USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
-               ValueError, KeyError, ImportError)
+               ValueError, KeyError, ImportError, ConnectionError)
 
 
 def _train_command(name: str, module: str, run: str, required: tuple[str, ...] = (),

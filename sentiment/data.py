@@ -28,6 +28,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")  # lone halves of a UTF-16 pair: not 
 _EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}
 
 
+class FetchError(ConnectionError):
+    """Something could not be downloaded; the message says what, why, and the offline way."""
+
+
 def clean_text(text: str) -> str:
     """Replace HTML line breaks (``<br />``) by spaces, and code points that no encoding can
     hold (lone surrogates, which valid JSON can carry as ``\\ud800``) by U+FFFD."""
@@ -133,6 +137,14 @@ def open_source(source: str | Path, splits: Mapping[str, str], what: str = "labe
             except ValueError as error:  # datasets' "Unknown split"
                 raise ValueError(f"{source}: no {hub_split!r} split ({error}); choose with "
                                  "--train-split / --test-split") from error
+            except FileNotFoundError:  # no such dataset: the user's mistake, said as it is
+                raise
+            except OSError as error:  # no network, a proxy that refuses, offline mode
+                raise FetchError(
+                    f"could not load {source} from the Hugging Face hub "
+                    f"({' '.join(str(error).split())}); offline, point --data at a local copy "
+                    "(a folder of train/test files, or one CSV/JSON-lines/Parquet file)"
+                ) from error
         return found
     raise FileNotFoundError(f"no dataset at {source!r}: expected a folder, a .csv/.jsonl/"
                             f".parquet file, or a hub id like owner/name, with {what}")

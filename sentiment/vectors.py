@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import http.client
 import io
 import logging
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from .data import FetchError
 from .vocab import Vocab
 
 logger = logging.getLogger(__name__)
@@ -41,17 +43,23 @@ def download(url: str, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     logger.info("downloading %s to %s", url, target)
-    with urllib.request.urlopen(url) as response, open(partial, "wb") as out:
-        total = int(response.headers.get("Content-Length", 0)) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                bar.update(len(chunk))
-    size = partial.stat().st_size
-    if total is not None and size != total:
-        raise OSError(f"incomplete download of {url}: {size} of {total} bytes")
-    if target.suffix == ".zip" and not zipfile.is_zipfile(partial):
-        raise OSError(f"download of {url} is not a valid zip archive")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+            total = int(response.headers.get("Content-Length", 0)) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        size = partial.stat().st_size
+        if total is not None and size != total:
+            raise OSError(f"incomplete: {size} of {total} bytes")
+        if target.suffix == ".zip" and not zipfile.is_zipfile(partial):
+            raise OSError("not a valid zip archive")
+    except (OSError, http.client.HTTPException) as error:  # no network, a dropped connection
+        partial.unlink(missing_ok=True)
+        reason = getattr(error, "reason", None) or error
+        raise FetchError(f"could not download {url} ({type(error).__name__}: {reason}); "
+                         "offline, give a local GloVe text file with --vectors FILE") from error
     partial.replace(target)
     return target
 

@@ -68,6 +68,16 @@ def test_no_progress_silences_datasets_bars_too():
         datasets.enable_progress_bars()
 
 
+def test_no_network_is_one_line_naming_the_offline_way(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as without network: datasets cannot reach it
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    assert commands.main(["train", "--data", "nobody-has/this-dataset", "--output",
+                          str(tmp_path / "run"), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sentiment train: error: could not load nobody-has/this-dataset")
+    assert "--data" in err and "\n" not in err and "Traceback" not in err
+
+
 def test_user_mistakes_are_one_line_and_exit_1(tmp_path, capsys):
     assert commands.main(["predict", "--model", str(tmp_path / "missing"), "hi"]) == 1
     err = capsys.readouterr().err.strip()

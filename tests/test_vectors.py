@@ -77,6 +77,40 @@ def test_download_rejects_a_broken_archive(tmp_path):
     assert not (tmp_path / "cache" / "broken.zip").exists()
 
 
+def test_a_failed_download_is_one_clear_error_and_leaves_nothing(tmp_path):
+    """Unreachable, then a local server on 127.0.0.1 that promises 1 MB and drops the
+    connection after 1 KB: a FetchError naming the URL and the offline way, nothing cached."""
+    import socket
+    import threading
+
+    from sentiment.data import FetchError
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]  # nothing listens there once closed
+    with pytest.raises(FetchError, match=rf"127.0.0.1:{port}.*--vectors FILE"):
+        download(f"http://127.0.0.1:{port}/glove.6B.zip", tmp_path / "cache" / "a.zip")
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def drop_midway():
+        connection, _ = server.accept()
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n" + b"x" * 1024)
+        connection.close()
+
+    thread = threading.Thread(target=drop_midway, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/glove.6B.zip"
+    with pytest.raises(FetchError, match="could not download"):
+        download(url, tmp_path / "cache" / "glove.6B.zip")
+    thread.join(timeout=10)
+    server.close()
+    assert list((tmp_path / "cache").iterdir()) == []  # no partial file left behind
+
+
 @needs(GLOVE50)
 def test_real_glove_covers_most_tokens(synthetic_dir):
     vocab = Vocab.build([["the", "movie", "was", "great", "zxqv"], ["the", "film"]])

@@ -45,7 +45,9 @@ def add_field_option(parser: argparse.ArgumentParser, name: str, f: dataclasses.
     args = typing.get_args(hint)
     optional = type(None) in args
     base = next((a for a in args if a is not type(None)), hint) if optional else hint
-    help_text = f"(default: {default})" + (" ('none' to unset)" if optional else "")
+    shown = "set" if f.name == "api_key" and default else default  # never print a secret
+    help_text = " ".join(filter(None, [f.metadata.get("help"), f"(default: {shown})"
+                                       + (" ('none' to unset)" if optional else "")]))
     if base is bool:
         parser.add_argument(flag, dest=name, default=default, help=help_text,
                             action=argparse.BooleanOptionalAction)

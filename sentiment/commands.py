@@ -292,43 +292,33 @@ def serve(argv: list[str] | None = None) -> None:
     sentiment serve --model runs/sentiment --port 8080
 
     GET / is a page to try reviews on; POST /predict takes {"text": "..."} or {"text": [...]};
-    POST /explain {"text": "..."} says which words pushed the label; GET /health; GET /docs is
-    the OpenAPI documentation. Concurrent requests are scored together.
+    POST /explain {"text": "..."} says which words pushed the label; GET /health and GET /ready
+    are the probes, GET /metrics the Prometheus metrics, GET /docs the OpenAPI documentation.
+    Concurrent requests are scored together; past --max-queue waiting texts a request gets a
+    503 with Retry-After.
     """
-    from .cli import _parse_optional, setup_logging
+    from dataclasses import asdict
+
+    from .cli import add_dataclass_options, setup_logging
     from .serve import ServeConfig
     from .serve import serve as run_server
 
-    defaults = ServeConfig()
     parser = _parser(serve, "serve")
     parser.add_argument("--model", default=None,
                         help="saved model folder (default: $SENTIMENT_MODEL, else the model "
                              "shipped with the package)")
     parser.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
-    parser.add_argument("--max-batch", type=int, default=defaults.max_batch,
-                        help="texts scored together at most (default: %(default)s)")
-    parser.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms,
-                        help="how long a request waits for others to batch with "
-                             "(default: %(default)s)")
-    parser.add_argument("--max-tokens", type=_parse_optional(int), default=defaults.max_tokens,
-                        help="padded tokens scored together at most; 'none' for no budget "
-                             "(default: %(default)s)")
-    parser.add_argument("--workers", type=_parse_optional(int), default=defaults.workers,
-                        help="batches scored at once, each on its share of the CPU threads; "
-                             "default: 2 on a CPU, 1 on a GPU")
-    parser.add_argument("--max-texts", type=int, default=defaults.max_texts,
-                        help="texts allowed in one request (default: %(default)s)")
-    parser.add_argument("--max-text-chars", type=int, default=defaults.max_text_chars,
-                        help="characters allowed in one text (default: %(default)s)")
+    add_dataclass_options(parser, ServeConfig(api_key=os.environ.get("SENTIMENT_API_KEY")))
     args = parser.parse_args(argv)
-    for name in ("max_batch", "max_texts", "max_text_chars", "max_tokens", "workers"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    try:
+        config = ServeConfig(**{name: getattr(args, name) for name in asdict(ServeConfig())})
+    except ValueError as error:  # named as the flag the user typed
+        message = str(error)
+        for name in asdict(ServeConfig()):
+            message = message.replace(name, "--" + name.replace("_", "-"))
+        parser.error(message)
     setup_logging()
-    config = ServeConfig(max_text_chars=args.max_text_chars, max_texts=args.max_texts,
-                         max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                         max_tokens=args.max_tokens, workers=args.workers)
     run_server(args.model, args.host, args.port, config)
 
 

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from .predict import SentimentModel
 
 
-def explain(model: SentimentModel, text: str, steps: int = 32) -> dict:
+def explain(model: SentimentModel, text: str, steps: int = 32,
+            max_tokens: int | None = None) -> dict:
     """The label and score of ``text`` and which words pushed it there: ``"words"``, one
     ``{"token", "weight"}`` per token in order; ``weight`` > 0 pushed toward the predicted
     label, < 0 away from it, scaled so that the strongest is ±1.
@@ -25,6 +26,10 @@ def explain(model: SentimentModel, text: str, steps: int = 32) -> dict:
     to the logit's change from that baseline (``"logit"`` and ``"baseline_logit"``), so
     they account for the score rather than just its local slope. Words outside the
     vocabulary are ``<unk>`` to the model and shown as written.
+
+    ``max_tokens``: explain only the text's first that many tokens (the cost grows with the
+    length times ``steps``); ``"explained_tokens"``, ``"total_tokens"`` and ``"truncated"`` say
+    what was explained, and the label, score and logits are those of that part.
     """
     # an ensemble's members each have their embedding: all are scaled along the same path,
     # so the attributions add up to the change of the ensemble's logit
@@ -32,6 +37,8 @@ def explain(model: SentimentModel, text: str, steps: int = 32) -> dict:
     if any(embedding is None for embedding in embeddings):
         raise ValueError("explanations need a model with a word embedding")
     tokens = model.tokens([text])[0]
+    total = len(tokens)
+    tokens = tokens[:max_tokens]
     ids = model.vocab.encode(tokens)
     batch = pad_batch([ids] * (steps + 2), model.vocab.pad_index or 0).to(model.device)
     # row 0: the text; row 1: the baseline (zero embeddings); rows 2..: the embeddings scaled
@@ -71,4 +78,6 @@ def explain(model: SentimentModel, text: str, steps: int = 32) -> dict:
             "words": [{"token": token, "weight": round(float(w), 4),
                        "attribution": float(a)}
                       for token, w, a in zip(tokens, weights.tolist(), raw.tolist(),
-                                             strict=True)]}
+                                             strict=True)],
+            "explained_tokens": len(tokens), "total_tokens": total,
+            "truncated": len(tokens) < total}

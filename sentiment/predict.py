@@ -79,11 +79,11 @@ class SentimentModel:
                            mixed_precision=mixed_precision, max_tokens=max_tokens)
         return to_results(scores, self.labels, all_scores)
 
-    def explain(self, text: str, steps: int = 32) -> dict:
+    def explain(self, text: str, steps: int = 32, max_tokens: int | None = None) -> dict:
         """Which words pushed ``text``'s label: :func:`sentiment.explain.explain`."""
         from .explain import explain
 
-        return explain(self, text, steps)
+        return explain(self, text, steps, max_tokens)
 
     @property
     def num_classes(self) -> int:

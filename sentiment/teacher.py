@@ -133,7 +133,7 @@ class TextScoringModel:
         logits = self._logits([clean_text(text[:MAX_CHARS]) for text in texts])
         return to_results(1.0 / (1.0 + np.exp(-np.asarray(logits))), self.labels, all_scores)
 
-    def explain(self, text: str, steps: int = 32) -> dict:
+    def explain(self, text: str, steps: int = 32, max_tokens: int | None = None) -> dict:
         raise ValueError(f"{self.path} is a linear or stacked model: explanations need a model "
                          "with a word embedding")
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from sentiment import commands, load_model, predict
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from sentiment.serve import Batcher, ServeConfig, create_app  # noqa: E402
+from sentiment.serve import Batcher, Overloaded, ServeConfig, create_app  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 TEXTS = ["Dull and awful.", "Loved it, brilliant!", "The worst waste of time.", "Superb."]
@@ -124,7 +126,7 @@ def test_two_workers_score_batches_side_by_side_on_their_own_threads(trained_mod
     model = load_model(trained_model)
     texts = [f"{TEXTS[i % 4]} {i}" for i in range(40)]
     original, lock = model.score_encoded, threading.Lock()
-    seen = {"inside": 0, "most": 0, "threads": set(), "during_alone": []}
+    seen = {"inside": 0, "most": 0, "threads": set()}
 
     def slow_score(*args, **kwargs):
         with lock:
@@ -138,36 +140,23 @@ def test_two_workers_score_batches_side_by_side_on_their_own_threads(trained_mod
             with lock:
                 seen["inside"] -= 1
 
-    def alone_work():  # what /explain runs: no batch may be in the model meanwhile
-        for _ in range(5):
-            seen["during_alone"].append(seen["inside"])
-            time.sleep(0.01)
-        return "explained"
-
     monkeypatch.setattr(model, "score_encoded", slow_score)  # the cached, shared model
     main_threads = torch.get_num_threads()
 
-    async def run() -> tuple[list, str, Batcher]:
+    async def run() -> tuple[list, Batcher]:
         batcher = Batcher(model, max_batch=8, max_wait_ms=1, workers=2, threads=1)
         await batcher.start()
         try:
-            results = asyncio.gather(*(batcher.score([text]) for text in texts))
-            await asyncio.sleep(0.02)
-            # several at once while batches run: each waits its turn, none holds workers
-            # another one needs (that deadlocked before they queued on a lock)
-            alone = await asyncio.wait_for(asyncio.gather(
-                *(batcher.alone(alone_work) for _ in range(3))), timeout=30)
-            return await results, alone, batcher
+            return await asyncio.gather(*(batcher.score([text]) for text in texts)), batcher
         finally:
             await batcher.stop()
 
-    results, alone, batcher = asyncio.run(run())
+    results, batcher = asyncio.run(run())
     expected = predict(texts, model=load_model(trained_model))
     assert [r[0]["label"] for r in results] == [e["label"] for e in expected]
     assert [r[0]["score"] for r in results] == pytest.approx([e["score"] for e in expected])
     assert batcher.texts == 40 and seen["most"] == 2  # two batches in the model at once
     assert seen["threads"] == {1} and torch.get_num_threads() == main_threads
-    assert alone == ["explained"] * 3 and seen["during_alone"] == [0] * 15
     with pytest.raises(ValueError, match="workers"):
         Batcher(model, workers=0)
 
@@ -192,7 +181,7 @@ def test_stopping_answers_every_waiting_request(trained_model, monkeypatch):
 
     outcomes = asyncio.run(run())
     assert outcomes[0][0]["label"] == predict(TEXTS[0], model=trained_model)["label"]
-    assert all(isinstance(o, RuntimeError) and "shutting down" in str(o) for o in outcomes[1:])
+    assert all(isinstance(o, Overloaded) and "stopping" in str(o) for o in outcomes[1:])
 
 
 def model_that_breaks(trained_model, breaks, monkeypatch):
@@ -323,3 +312,177 @@ def test_page_in_a_real_browser(live_server, trained_model, tmp_path):
         finally:
             browser.close()
     assert (tmp_path / "page.png").stat().st_size > 1_000
+
+
+def test_metrics_and_readiness(trained_model):
+    with TestClient(create_app(trained_model)) as client:
+        assert client.get("/ready").json() == {"ready": True}
+        client.post("/predict", json={"text": TEXTS[:3]})
+        client.post("/predict", json={"text": ""})
+        text = client.get("/metrics").text
+        assert 'sentiment_requests_total{endpoint="/predict",status="200"} 1.0' in text
+        assert 'sentiment_requests_total{endpoint="/predict",status="422"} 1.0' in text
+        assert "sentiment_texts_scored_total 3.0" in text
+        assert "sentiment_batch_texts_count 1.0" in text
+        assert "sentiment_queue_texts 0.0" in text
+        assert 'sentiment_request_seconds_count{endpoint="/predict"} 2.0' in text
+        batcher = client.app.state.batcher
+    assert not batcher.ready  # stopped with the app
+
+
+def test_an_api_key_guards_everything_but_the_probes(trained_model, caplog, monkeypatch):
+    from sentiment import serve as serve_module
+
+    app = create_app(trained_model, ServeConfig(api_key="s3cret"))
+    with TestClient(app) as client:
+        body = {"text": TEXTS[0]}
+        assert client.post("/predict", json=body).status_code == 401
+        wrong = client.post("/predict", json=body, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+        right = client.post("/predict", json=body, headers={"Authorization": "Bearer s3cret"})
+        assert right.status_code == 200
+        assert client.get("/metrics").status_code == 401 and client.get("/").status_code == 401
+        assert client.get("/health").status_code == 200 and client.get("/ready").status_code == 200
+    # binding beyond loopback without a key is allowed, with a warning
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: None)
+    with caplog.at_level("WARNING"):
+        serve_module.serve(trained_model, host="0.0.0.0")
+    assert "without an API key" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        serve_module.serve(trained_model, host="127.0.0.1")
+        serve_module.serve(trained_model, host="0.0.0.0", config=ServeConfig(api_key="k"))
+    assert "without an API key" not in caplog.text
+
+
+def slowed(trained_model, monkeypatch, seconds=0.3):
+    model = load_model(trained_model)
+    original = model.score_encoded
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "score_encoded", slow)  # the cached model: undone after the test
+    return model
+
+
+def test_a_full_queue_answers_503_with_retry_after(trained_model, monkeypatch):
+    model = slowed(trained_model, monkeypatch)
+    app = create_app(model, ServeConfig(max_batch=1, workers=1, max_queue=2, max_wait_ms=0))
+    with TestClient(app) as client:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda t: client.post("/predict", json={"text": t}),
+                                    [f"{TEXTS[i % 4]} {i}" for i in range(8)]))
+        codes = [a.status_code for a in answers]
+        assert 200 in codes and 503 in codes and set(codes) <= {200, 503}
+        busy = next(a for a in answers if a.status_code == 503)
+        assert busy.headers["retry-after"] == "1" and "waiting" in busy.json()["detail"]
+        assert f'sentiment_rejected_total{{reason="overloaded"}} {codes.count(503)}.0' in \
+            client.get("/metrics").text
+
+
+def test_a_request_whose_client_left_is_not_scored(trained_model, monkeypatch):
+    model = slowed(trained_model, monkeypatch, 0.2)
+    scored = []
+    original = model.score
+
+    def recording(texts, *args, **kwargs):
+        scored.extend(texts)
+        return original(texts, *args, **kwargs)
+
+    monkeypatch.setattr(model, "score", recording)
+
+    async def run():
+        batcher = Batcher(model, max_batch=1, max_wait_ms=0, workers=1)
+        await batcher.start()
+        try:
+            first = asyncio.ensure_future(batcher.score(["kept in the model"]))
+            await asyncio.sleep(0.05)
+
+            async def gone() -> bool:
+                return True
+
+            with pytest.raises(asyncio.CancelledError):
+                await batcher.score(["the client left"], gone)
+            await first
+            await batcher.score(["after"])
+        finally:
+            await batcher.stop()
+
+    asyncio.run(run())
+    assert scored == ["kept in the model", "after"]
+
+
+def test_explanations_are_bounded_and_never_hold_up_predict(trained_model, monkeypatch):
+    config = ServeConfig(max_explain_tokens=8, max_explanations=1)
+    with TestClient(create_app(trained_model, config)) as client:
+        long = " ".join([TEXTS[0]] * 20)
+        answer = client.post("/explain", json={"text": long}).json()
+        assert answer["truncated"] and answer["explained_tokens"] == 8 == len(answer["words"])
+        assert answer["total_tokens"] > 8
+        short = client.post("/explain", json={"text": TEXTS[0]}).json()
+        assert not short["truncated"]
+
+    # a slow explanation runs on its own copy and thread: predict answers meanwhile
+    from sentiment import explain as explain_module
+
+    original = explain_module.explain
+
+    def slow_explain(*args, **kwargs):
+        time.sleep(1.5)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(explain_module, "explain", slow_explain)
+    with TestClient(create_app(trained_model, config)) as client:
+        with ThreadPoolExecutor(4) as pool:
+            explaining = [pool.submit(client.post, "/explain", json={"text": TEXTS[1]})
+                          for _ in range(3)]
+            time.sleep(0.3)
+            start = time.perf_counter()
+            assert client.post("/predict", json={"text": TEXTS[2]}).status_code == 200
+            assert time.perf_counter() - start < 1.0
+            codes = sorted(f.result().status_code for f in explaining)
+        assert codes == [200, 200, 503]  # one running, one waiting, the third turned away
+
+
+def test_sigterm_answers_every_request_then_exits(trained_model):
+    """A real server process, SIGTERM while requests are in flight and queued: each gets an
+    HTTP answer (uvicorn lets every open request finish; one that could not reach a worker
+    would get a 503 "stopping", tested on the batcher above), none a dropped connection, and
+    the process then exits with the signal's status."""
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sentiment", "serve", "--model", str(trained_model), "--port",
+         str(port), "--workers", "1", "--max-batch", "1", "--max-wait-ms", "0",
+         "--max-queue", "1000"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/ready", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        long = " ".join(TEXTS * 400)[:40_000]
+        with ThreadPoolExecutor(12) as pool:
+            futures = [pool.submit(httpx.post, base + "/predict", json={"text": [long] * 8},
+                                   timeout=60) for _ in range(12)]
+            time.sleep(0.5)
+            server.send_signal(signal.SIGTERM)
+            answers = [f.result() for f in futures]  # an httpx error here: a dropped request
+        codes = [a.status_code for a in answers]
+        assert set(codes) <= {200, 503} and 200 in codes, codes
+        assert all("stopping" in a.json()["detail"] for a in answers if a.status_code == 503)
+        assert server.wait(timeout=30) in (-signal.SIGTERM, 128 + signal.SIGTERM, 0)
+    finally:
+        if server.poll() is None:
+            server.kill()

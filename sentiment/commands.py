@@ -116,7 +116,7 @@ def evaluate(argv: list[str] | None = None) -> None:
     sentiment evaluate --cross-domain other-reviews.csv --label-map 1=negative 5=positive
     """
     from .cli import setup_logging
-    from .data import parse_label_map
+    from .data import RowRules, parse_label_map
     from .pipeline import evaluate_cross_domain, evaluate_saved_model
     from .predict import SHIPPED_MODEL, resolve_model_path
 
@@ -147,6 +147,7 @@ def evaluate(argv: list[str] | None = None) -> None:
                             "for a negative/positive model, map themselves)")
     cross.add_argument("--skip-labels", nargs="+", default=(), metavar="VALUE",
                        help="drop rows with these label values (e.g. a neutral 3)")
+    _add_row_rules(cross)
     cross.add_argument("--train-data", default=None,
                        help="a copy of the model's training data for the baselines, where its "
                             "config's source is not at hand")
@@ -171,7 +172,8 @@ def evaluate(argv: list[str] | None = None) -> None:
         report = evaluate_cross_domain(
             args.model, args.cross_domain, output, args.text_column, args.label_column,
             parse_label_map(args.label_map), args.skip_labels, args.split, args.batch_size,
-            args.baseline, args.device, args.limit, args.mixed_precision, args.train_data)
+            args.baseline, args.device, args.limit, args.mixed_precision, args.train_data,
+            RowRules(args.on_bad_rows, args.encoding_errors))
     else:
         if args.split not in ("test", "valid"):
             parser.error(f"--split: test or valid for the model's own data, got {args.split!r}")
@@ -183,6 +185,16 @@ def evaluate(argv: list[str] | None = None) -> None:
     print(json.dumps({"accuracy": report["accuracy"], "n": report["n"],
                       "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
                       "report": str(output)}, indent=2))
+
+
+def _add_row_rules(parser) -> None:
+    """--on-bad-rows and --encoding-errors, for commands that read CSV files of one's own."""
+    parser.add_argument("--on-bad-rows", default="error", choices=["error", "skip"],
+                        help="a CSV row of the wrong field count: stop, naming its line, or "
+                             "skip it and count it (default: %(default)s)")
+    parser.add_argument("--encoding-errors", default="replace", choices=["strict", "replace"],
+                        help="invalid UTF-8 bytes in a text: replace them by U+FFFD and count "
+                             "them, or stop (default: %(default)s)")
 
 
 def _report_name(data: str) -> str:
@@ -228,6 +240,7 @@ def predict(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="--input chunks scored at once, each on its share of the CPU "
                              "threads (default: %(default)s)")
+    _add_row_rules(parser)
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be >= 1")
@@ -241,7 +254,7 @@ def predict(argv: list[str] | None = None) -> None:
         quiet_progress(args.progress)
         summary = score_file(args.input, args.output, args.text_column, args.model,
                              args.batch_size, args.device, args.mixed_precision, args.progress,
-                             args.workers)
+                             args.workers, args.on_bad_rows, args.encoding_errors)
         print(json.dumps({key: round(value, 1) if isinstance(value, float) else value
                           for key, value in summary.items()}))
         return

@@ -64,6 +64,10 @@ class ReviewData(DataConfig):
     source: str = field(default=DEFAULT_SOURCE, metadata={"flag": "data"})
     text_column: str = "text"
     label_column: str = "label"
+    # a CSV row of the wrong field count: stop with its line number, or skip it; invalid UTF-8
+    # bytes: replace them by U+FFFD, or stop
+    on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
+    encoding_errors: str = field(default="replace", metadata={"choices": ("strict", "replace")})
     test_fraction: float = 0.2  # a single file: the share carved (stratified, seeded) for test
     train_split: str = "train"  # a hub dataset's split names
     test_split: str = "test"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -58,13 +59,40 @@ def _has_no_rows(path: Path, kind: str) -> bool:
         return next(rows, None) is None
 
 
-def _read_file(path: Path, name: str | None = None) -> datasets.Dataset:
+@dataclass(frozen=True)
+class RowRules:
+    """What reading a CSV file does with a row whose field count differs from the header's
+    (``error``, naming its line, or ``skip``) and with invalid UTF-8 bytes (``replace`` them by
+    U+FFFD, or ``strict``: an error), as pandas reads it for ``datasets``."""
+
+    on_bad_rows: str = "error"
+    encoding_errors: str = "replace"
+
+    def __post_init__(self) -> None:
+        if self.on_bad_rows not in ("error", "skip"):
+            raise ValueError(f"on_bad_rows must be 'error' or 'skip', got {self.on_bad_rows!r}")
+        if self.encoding_errors not in ("strict", "replace"):
+            raise ValueError(f"encoding_errors must be 'strict' or 'replace', got "
+                             f"{self.encoding_errors!r}")
+
+
+def _read_file(path: Path, name: str | None = None, rules: RowRules = RowRules()
+               ) -> datasets.Dataset:
     """Every row of one file; ``.txt``: one text per non-blank line."""
     kind = "text" if path.suffix == ".txt" else _EXTENSIONS[path.suffix]
     if _has_no_rows(path, kind):  # datasets' own messages for these name neither
         raise ValueError(f"{path}: the {name} file has no rows" if name
                          else f"{path}: the file has no rows")
-    table = datasets.load_dataset(kind, data_files=str(path), split="train")
+    options = ({"on_bad_lines": rules.on_bad_rows, "encoding_errors": rules.encoding_errors}
+               if kind == "csv" else {})
+    try:
+        table = datasets.load_dataset(kind, data_files=str(path), split="train", **options)
+    except Exception as error:  # pandas' ParserError, wrapped by datasets' builder
+        cause = error.__cause__ or error
+        if kind == "csv" and "Expected" in str(cause) and "fields" in str(cause):
+            raise ValueError(f"{path}: {' '.join(str(cause).split())}; --on-bad-rows skip "
+                             "skips such rows") from None
+        raise
     if kind == "text":  # blank lines separate paragraphs: not rows
         table = table.filter(lambda batch: [bool(t.strip()) for t in batch["text"]],
                              batched=True, desc="non-blank lines")
@@ -91,8 +119,8 @@ def _read_acl_imdb(folder: Path, split: str) -> datasets.Dataset:
 _ACL_MARKERS = {"train": "train/pos", "test": "test/pos", "unsupervised": "train/unsup"}
 
 
-def open_source(source: str | Path, splits: Mapping[str, str], what: str = "labelled reviews"
-                ) -> dict[str, tuple[datasets.Dataset, str]]:
+def open_source(source: str | Path, splits: Mapping[str, str], what: str = "labelled reviews",
+                rules: RowRules = RowRules()) -> dict[str, tuple[datasets.Dataset, str]]:
     """The raw rows of ``source`` as ``{name: (rows, origin)}``: the one set of rules every
     reader of data follows.
 
@@ -108,7 +136,7 @@ def open_source(source: str | Path, splits: Mapping[str, str], what: str = "labe
     """
     path = Path(source)
     if path.is_file() and (path.suffix in _EXTENSIONS or path.suffix == ".txt"):
-        return {"whole": (_read_file(path), str(path))}
+        return {"whole": (_read_file(path, rules=rules), str(path))}
     if path.is_dir():
         wanted = list(splits)
         acl = next((p for p in (path, path / "aclImdb")
@@ -124,7 +152,8 @@ def open_source(source: str | Path, splits: Mapping[str, str], what: str = "labe
         if len({p.suffix for p in files.values()}) > 1:
             raise ValueError(f"mixed file formats for the splits: "
                              f"{ {k: str(v) for k, v in files.items()} }")
-        return {name: (_read_file(files[name], name), str(files[name])) for name in wanted}
+        return {name: (_read_file(files[name], name, rules), str(files[name]))
+                for name in wanted}
     if path.suffix in _EXTENSIONS or path.suffix == ".txt":
         raise FileNotFoundError(f"no such file: {path}")
     if str(source).count("/") == 1 and not path.exists():
@@ -276,6 +305,7 @@ def load_reviews(
     seed: int = 0,
     train_split: str = "train",
     test_split: str = "test",
+    rules: RowRules = RowRules(),
 ) -> datasets.DatasetDict:
     """Load ``train`` and ``test`` splits with ``text`` (cleaned) and ``label`` columns, the
     label a ``ClassLabel`` whose names are the data's own (:func:`label_mapping`).
@@ -285,7 +315,7 @@ def load_reviews(
     hub dataset's splits are ``train_split`` and ``test_split``. Columns ``text_column`` /
     ``label_column`` are renamed to ``text`` / ``label``.
     """
-    opened = open_source(source, {"train": train_split, "test": test_split})
+    opened = open_source(source, {"train": train_split, "test": test_split}, rules=rules)
     origin = {name: where for name, (_, where) in opened.items()}
     raw = {name: _rows(table, where, text_column, label_column)
            for name, (table, where) in opened.items()}
@@ -306,11 +336,12 @@ def load_reviews(
 
 
 def read_labelled(source: str | Path, text_column: str = "text", label_column: str = "label",
-                  split: str = "test") -> tuple[datasets.Dataset, str]:
+                  split: str = "test", rules: RowRules = RowRules()
+                  ) -> tuple[datasets.Dataset, str]:
     """``(rows, origin)``: every row of a single file, or the ``split`` of a folder or hub
     dataset, with ``text`` (cleaned) and ``label`` as the data spells it; rows without text are
     skipped and counted. For scoring a model on data it was not trained on."""
-    [(table, origin)] = open_source(source, {split: split}).values()
+    [(table, origin)] = open_source(source, {split: split}, rules=rules).values()
     return _clean(_rows(table, origin, text_column, label_column), "clean"), origin
 
 

@@ -14,7 +14,7 @@ from .batching import SequenceBatches
 from .checklist import run_checklist
 from .checkpoint import load_core_weights, save_pretrained
 from .config import DEFAULT_LABELS, Config, apply_overrides, preset_config
-from .data import clean_text, label_names, map_onto_labels, read_labelled
+from .data import RowRules, clean_text, label_names, map_onto_labels, read_labelled
 from .distributed import is_main, main_process_first
 from .evaluate import fit_baselines, write_report
 from .heads import SentimentClassifier
@@ -257,6 +257,7 @@ def evaluate_cross_domain(
     limit: int | None = None,
     mixed_precision: bool = True,
     train_data: str | None = None,
+    rules: RowRules = RowRules(),
 ) -> dict:
     """Report on how a saved model does on labelled data it was not trained on: every row of a
     file (or a folder's / hub dataset's ``split``), its columns and label values mapped onto the
@@ -268,7 +269,7 @@ def evaluate_cross_domain(
     from .predict import load_model
 
     loaded = load_model(model_dir, device)
-    rows, origin = read_labelled(data, text_column, label_column, split)
+    rows, origin = read_labelled(data, text_column, label_column, split, rules)
     rows, mapped = map_onto_labels(rows, origin, loaded.labels, label_map, skip_labels)
     if limit is not None:
         rows = rows.select(range(min(limit, len(rows))))

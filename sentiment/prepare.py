@@ -22,7 +22,7 @@ from torch import nn
 from .batching import SequenceBatches
 from .checkpoint import load_core_weights, transfer_core
 from .config import Config, ReviewData
-from .data import label_names, load_reviews, load_unlabelled, split_validation
+from .data import RowRules, label_names, load_reviews, load_unlabelled, split_validation
 from .heads import build_model
 from .vectors import load_vectors
 from .vocab import Vocab
@@ -56,7 +56,8 @@ def classifier_splits(data: ReviewData, seed: int) -> dict[str, datasets.Dataset
     """The classifier's ``train`` / ``valid`` / ``test`` reviews, exactly as ``data`` and
     ``seed`` define them: the same call on a saved config gives the same split."""
     splits = load_reviews(data.source, data.text_column, data.label_column, data.test_fraction,
-                          seed, data.train_split, data.test_split)
+                          seed, data.train_split, data.test_split,
+                          RowRules(data.on_bad_rows, data.encoding_errors))
     train_split = _subsample(splits["train"], data.train_limit, seed)
     check_classes(train_split, f"{data.source} (training split)")
     test_split = _subsample(splits["test"], data.test_limit, seed)

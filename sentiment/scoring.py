@@ -19,6 +19,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -48,14 +49,73 @@ def file_format(path: str | Path) -> str:
     return FORMATS[suffix]
 
 
-def read_batches(path: str | Path, text_column: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch],
-                                                                 int | None]:
+BAD_ROWS = ("error", "skip")
+ENCODING_ERRORS = ("strict", "replace")
+
+
+@dataclass
+class Repairs:
+    """What reading a CSV/TSV file skipped or repaired: rows whose field count differs from the
+    header's (``on_bad_rows="skip"``) and texts with invalid UTF-8 bytes
+    (``encoding_errors="replace"``: each replaced by U+FFFD)."""
+
+    on_bad_rows: str = "error"
+    encoding_errors: str = "replace"
+    bad_rows: list = field(default_factory=list)  # the raw text of each
+    repaired: int = 0
+
+    def __post_init__(self) -> None:
+        if self.on_bad_rows not in BAD_ROWS:
+            raise ValueError(f"on_bad_rows must be one of {BAD_ROWS}, got {self.on_bad_rows!r}")
+        if self.encoding_errors not in ENCODING_ERRORS:
+            raise ValueError(f"encoding_errors must be one of {ENCODING_ERRORS}, got "
+                             f"{self.encoding_errors!r}")
+
+    def row(self, row) -> str:
+        """pyarrow's invalid-row handler."""
+        self.bad_rows.append((row.expected_columns, row.actual_columns, row.text))
+        return "skip" if self.on_bad_rows == "skip" else "error"
+
+    def bad_row_error(self, path: Path) -> ValueError:
+        """The error for the bad row that stopped reading, naming its line."""
+        expected, actual, text = self.bad_rows[-1]
+        line = _line_of(path, text)
+        return ValueError(f"{path}: line {line if line else '?'} has {actual} fields where the "
+                          f"header has {expected}; --on-bad-rows skip skips such rows")
+
+    def decode(self, column: pa.Array, path: Path, first_row: int) -> pa.Array:
+        """A binary text column as strings; invalid UTF-8 replaced and counted, or a ValueError
+        naming the data row."""
+        texts = []
+        for offset, value in enumerate(column.to_pylist()):
+            try:
+                texts.append(None if value is None else value.decode("utf-8"))
+            except UnicodeDecodeError as error:
+                if self.encoding_errors == "strict":
+                    raise ValueError(f"{path}: invalid UTF-8 in the text of data row "
+                                     f"{first_row + offset} ({error.reason}); "
+                                     "--encoding-errors replace repairs it") from None
+                texts.append(value.decode("utf-8", errors="replace"))
+                self.repaired += 1
+        return pa.array(texts, pa.string())
+
+
+def _line_of(path: Path, text: str) -> int | None:
+    """The first line of ``path`` that is ``text`` (to name a bad row)."""
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        return next((n for n, line in enumerate(lines, 1) if line.rstrip("\r\n") == text), None)
+
+
+def read_batches(path: str | Path, text_column: str, repairs: Repairs | None = None
+                 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | None]:
     """``(schema, record batches, number of rows or None)`` of a file, streamed.
 
     The text column is read as a string whatever it looks like; a missing one is a ValueError
-    listing the columns the file has.
+    listing the columns the file has. CSV/TSV: ``repairs`` says what to do with a row of the
+    wrong field count and with invalid UTF-8 in the text, and counts what it did.
     """
     path = Path(path)
+    repairs = repairs or Repairs()
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     kind = file_format(path)
@@ -69,14 +129,20 @@ def read_batches(path: str | Path, text_column: str) -> tuple[pa.Schema, Iterato
         batches = reader.iter_batches(batch_size=ROWS_PER_CHUNK)
     elif kind in ("csv", "tsv"):
         parse = pa_csv.ParseOptions(delimiter="\t" if kind == "tsv" else ",",
-                                    newlines_in_values=True)
-        convert = pa_csv.ConvertOptions(column_types={text_column: pa.string()},
+                                    newlines_in_values=True, invalid_row_handler=repairs.row)
+        convert = pa_csv.ConvertOptions(column_types={text_column: pa.binary()},
                                         strings_can_be_null=True)
-        stream = pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
-                                 parse_options=parse, convert_options=convert)
-        schema = stream.schema
-        _check_column(schema, text_column, path)
-        batches = iter(stream)
+        try:  # the first block is parsed here
+            stream = pa_csv.open_csv(path, parse_options=parse, convert_options=convert,
+                                     read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES))
+        except pa.ArrowInvalid:
+            if repairs.on_bad_rows != "error" or not repairs.bad_rows:
+                raise
+            raise repairs.bad_row_error(path) from None
+        _check_column(stream.schema, text_column, path)
+        where = stream.schema.get_field_index(text_column)
+        schema = stream.schema.set(where, pa.field(text_column, pa.string()))
+        batches = _decoded(stream, where, repairs, path)
     else:
         stream = pa_json.open_json(path, read_options=pa_json.ReadOptions(block_size=BLOCK_BYTES),
                                    parse_options=pa_json.ParseOptions(
@@ -87,6 +153,21 @@ def read_batches(path: str | Path, text_column: str) -> tuple[pa.Schema, Iterato
         _check_column(schema, text_column, path, present=_first_record_keys(path))
         batches = (batch.select(order) for batch in stream)
     return schema, _rechunk(batches), rows
+
+
+def _decoded(stream, where: int, repairs: Repairs, path: Path) -> Iterator[pa.RecordBatch]:
+    """The CSV stream's batches with the (binary) text column decoded; a row of the wrong
+    field count under ``on_bad_rows="error"`` is a ValueError naming its line."""
+    rows = 0
+    try:
+        for batch in stream:
+            yield batch.set_column(where, batch.schema.field(where).with_type(pa.string()),
+                                   repairs.decode(batch.column(where), path, rows + 1))
+            rows += batch.num_rows
+    except pa.ArrowInvalid:
+        if repairs.on_bad_rows != "error" or not repairs.bad_rows:
+            raise
+        raise repairs.bad_row_error(path) from None
 
 
 def _first_record_keys(path: Path) -> list[str]:
@@ -206,12 +287,19 @@ def score_file(
     mixed_precision: bool = True,
     progress: bool = True,
     workers: int = 1,
+    on_bad_rows: str = "error",
+    encoding_errors: str = "replace",
 ) -> dict:
     """Score every row of ``input_path`` into ``output_path`` (format from its suffix; default
     ``<input>.scored.<suffix>``); returns ``{"rows", "scored", "no_text", "seconds", ...}``.
     ``workers``: chunks scored at once (:func:`score_batches`). One is the default: unlike the
     server's small batches, a chunk's batches of 64 keep two torch threads busy, and two
-    one-thread workers scored no faster with 0.5 GB more memory (BENCHMARKS.md)."""
+    one-thread workers scored no faster with 0.5 GB more memory (BENCHMARKS.md).
+
+    CSV/TSV: a row whose field count differs from the header's stops the run with its line
+    number (``on_bad_rows="error"``) or is skipped and counted (``"skip"``); invalid UTF-8 in
+    the text is replaced by U+FFFD and counted (``encoding_errors="replace"``) or stops the run
+    naming the row (``"strict"``). Every good row is written, in order."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if workers < 1:
@@ -222,7 +310,8 @@ def score_file(
         raise ValueError(f"the output {output} would overwrite the input")
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, device)
-    schema, batches, total = read_batches(input_path, text_column)
+    repairs = Repairs(on_bad_rows, encoding_errors)
+    schema, batches, total = read_batches(input_path, text_column, repairs)
     out_schema = schema.append(pa.field("predicted_label", pa.string())).append(
         pa.field("predicted_score", pa.float64()))
     writer = _Writer(output, out_schema)
@@ -244,6 +333,11 @@ def score_file(
     if no_text:
         logger.warning("%d of %d rows of %s had no text in %r; their predictions are empty",
                        no_text, rows, input_path, text_column)
+    for count, what in ((len(repairs.bad_rows), "rows of the wrong field count skipped"),
+                        (repairs.repaired, "texts with invalid UTF-8 repaired")):
+        if count:
+            logger.warning("%s: %d %s", input_path, count, what)
     return {"input": str(input_path), "output": str(output), "rows": rows,
-            "scored": rows - no_text, "no_text": no_text, "seconds": seconds,
-            "rows_per_s": rows / seconds if seconds else float("nan")}
+            "scored": rows - no_text, "no_text": no_text,
+            "skipped_bad_rows": len(repairs.bad_rows), "repaired_encoding": repairs.repaired,
+            "seconds": seconds, "rows_per_s": rows / seconds if seconds else float("nan")}

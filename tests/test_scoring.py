@@ -166,3 +166,51 @@ def test_reading_a_parquet_file_holds_a_batch_not_the_file(tmp_path):
     for batch in batches:
         peak = max(peak, pa.total_allocated_bytes() - baseline)
     assert total == rows and peak < 3 * one_batch  # the file is 10 batches
+
+
+BAD_CSV = (b'id,review\n1,"Loved it, brilliant!"\n2,"Awful \xff boring film"\n3,a,b,c\n4,\n'
+           b'5,"Superb, moving film."\n')
+
+
+def test_bad_rows_and_bytes_are_skipped_or_repaired_and_counted(trained_model, tmp_path):
+    """A CSV with an invalid UTF-8 byte, a ragged row and an empty text: every good row is
+    scored in order, the repairs counted; the defaults stop at the ragged row, naming it."""
+    source = tmp_path / "bad.csv"
+    source.write_bytes(BAD_CSV)
+    with pytest.raises(ValueError, match=r"line 4 has 4 fields where the header has 2"):
+        score_file(source, tmp_path / "out.csv", "review", str(trained_model), progress=False)
+    assert not (tmp_path / "out.csv").exists()
+    summary = score_file(source, tmp_path / "out.csv", "review", str(trained_model),
+                         progress=False, on_bad_rows="skip")
+    assert (summary["rows"], summary["scored"], summary["no_text"]) == (4, 3, 1)
+    assert summary["skipped_bad_rows"] == 1 and summary["repaired_encoding"] == 1
+    rows = _read(tmp_path / "out.csv")
+    assert [r["id"] for r in rows] == [1, 2, 4, 5]
+    assert rows[1]["review"] == "Awful \ufffd boring film" and not rows[2]["predicted_label"]
+    expected = predict(["Loved it, brilliant!", "Awful \ufffd boring film",
+                        "Superb, moving film."], model=trained_model)
+    assert [rows[i]["predicted_label"] for i in (0, 1, 3)] == [e["label"] for e in expected]
+    with pytest.raises(ValueError, match=r"invalid UTF-8 in the text of data row 2"):
+        score_file(source, tmp_path / "strict.csv", "review", str(trained_model),
+                   progress=False, on_bad_rows="skip", encoding_errors="strict")
+
+
+def test_the_same_rules_for_training_and_cross_domain_files(trained_model, tmp_path):
+    from conftest import synthetic_reviews
+
+    from sentiment.data import RowRules, read_labelled
+    from sentiment.pipeline import evaluate_cross_domain
+
+    lines = [b"text,label"] + [f'"{r["text"]}",{r["label"]}'.encode()
+                               for r in synthetic_reviews(60, seed=4)]
+    lines[3] = b'"a ragged row",1,extra,fields'
+    lines[5] = lines[5].replace(b"the", b"th\xffe", 1)
+    source = tmp_path / "labelled.csv"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(ValueError, match=r"--on-bad-rows skip"):
+        read_labelled(source)
+    rows, _ = read_labelled(source, rules=RowRules("skip"))
+    assert len(rows) == 59 and any("\ufffd" in text for text in rows["text"])
+    report = evaluate_cross_domain(trained_model, source, tmp_path / "report",
+                                   baseline=False, rules=RowRules("skip"))
+    assert report["n"] == 59

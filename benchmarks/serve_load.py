@@ -2,7 +2,11 @@
 
     python -m benchmarks.serve_load --data ../shared/data/imdb --model sentiment/models/imdb
 
-``--workers 1 2 1 2`` compares the server's worker settings, alternating, in one run.
+``--workers 1 2 1 2`` compares the server's worker settings, alternating, in one run;
+``--variants "" "--no-metrics" "--api-key k" "--max-queue 1000000"`` compares server options
+(the cost of metrics, authentication, backpressure); ``--explain-clients N`` keeps N clients
+asking ``/explain`` of long reviews throughout each level (``/predict``'s latency under a load of
+explanations).
 
 Starts the server in its own process (``python -m sentiment serve``), waits for ``/health``, then
 for each number of concurrent clients sends ``--requests`` single-review POSTs (each client one
@@ -63,13 +67,45 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def explain_load(port: int, texts: list[str], clients: int, stop: threading.Event,
+                 headers: dict) -> tuple[list[threading.Thread], list[float]]:
+    """``clients`` threads asking /explain of the longest texts until ``stop``; their
+    latencies (seconds)."""
+    longest = sorted(texts, key=len)[-max(clients, 1) * 4:]
+    seconds: list[float] = []
+
+    def client(offset: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        index = offset
+        while not stop.is_set():
+            body = json.dumps({"text": longest[index % len(longest)][:20_000]})
+            start = time.perf_counter()
+            connection.request("POST", "/explain", body,
+                               {"Content-Type": "application/json", **headers})
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
+                seconds.append(time.perf_counter() - start)
+            index += clients
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    return threads, seconds
+
+
 def load_level(port: int, texts: list[str], clients: int, requests: int,
-               server_pid: int | None = None) -> dict:
+               server_pid: int | None = None, headers: dict | None = None,
+               explain_clients: int = 0) -> dict:
     """``requests`` POSTs of one text each from ``clients`` concurrent keep-alive clients; with
     ``server_pid``, the CPU seconds the server and these clients spent meanwhile."""
     latencies: list[float] = []
     next_index = iter(range(requests))
     lock, errors = threading.Lock(), []
+    headers = headers or {}
+    stop = threading.Event()
+    explainers, explain_seconds = explain_load(port, texts, explain_clients, stop, headers)
 
     def client() -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -80,7 +116,8 @@ def load_level(port: int, texts: list[str], clients: int, requests: int,
                 break
             body = json.dumps({"text": texts[index % len(texts)]})
             start = time.perf_counter()
-            connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
+            connection.request("POST", "/predict", body,
+                               {"Content-Type": "application/json", **headers})
             response = connection.getresponse()
             response.read()
             elapsed = time.perf_counter() - start
@@ -99,12 +136,17 @@ def load_level(port: int, texts: list[str], clients: int, requests: int,
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
+    stop.set()
+    for thread in explainers:
+        thread.join()
     client_cpu = time.process_time() - client_cpu
     ms = np.asarray(latencies) * 1000
     result = {"clients": clients, "requests": len(latencies), "errors": len(errors),
               "requests_per_s": len(latencies) / wall, "p50_ms": float(np.percentile(ms, 50)),
               "p99_ms": float(np.percentile(ms, 99)), "client_cpu_s": client_cpu,
-              "wall_s": wall}
+              "wall_s": wall, "explain_clients": explain_clients,
+              "explanations": len(explain_seconds),
+              "explain_p50_s": float(np.median(explain_seconds)) if explain_seconds else None}
     if server_pid:
         server_cpu = cpu_seconds(server_pid) - server_cpu
         result.update(server_cpu_s=server_cpu,
@@ -112,24 +154,29 @@ def load_level(port: int, texts: list[str], clients: int, requests: int,
     return result
 
 
-def run_server(args: argparse.Namespace, texts: list[str], workers: str) -> list[dict]:
-    """Start ``sentiment serve`` with ``workers`` model workers, load it at every level, stop
-    it; the levels' results."""
+def run_server(args: argparse.Namespace, texts: list[str], workers: str,
+               variant: str = "") -> list[dict]:
+    """Start ``sentiment serve`` with ``workers`` model workers and the extra options
+    ``variant``, load it at every level, stop it; the levels' results."""
     port = _free_port()
+    extra = variant.split()
+    headers = ({"Authorization": f"Bearer {extra[extra.index('--api-key') + 1]}"}
+               if "--api-key" in extra else {})
     command = [sys.executable, "-m", "sentiment", "serve", "--port", str(port),
                "--max-wait-ms", str(args.max_wait_ms), "--max-tokens", args.max_tokens,
-               "--workers", workers]
+               "--workers", workers, *extra]
     if args.model:
         command += ["--model", args.model]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         _wait_healthy(port, server)
-        load_level(port, texts, 8, 64)  # warm-up: model caches, allocator, connections
+        load_level(port, texts, 8, 64, headers=headers)  # warm-up: caches, connections
         levels = []
         for clients in args.clients:
             before = _health(port)
-            levels.append(load_level(port, texts, clients, args.requests, server.pid))
+            levels.append(load_level(port, texts, clients, args.requests, server.pid,
+                                     headers, args.explain_clients))
             after = _health(port)
             levels[-1]["server_workers"] = after.get("workers")
             levels[-1]["mean_batch"] = ((after["texts"] - before["texts"])
@@ -154,12 +201,17 @@ def main() -> None:
                         help="the server's model workers; several values start one server "
                              "each, in order (1 2 1 2 alternates two settings; default: the "
                              "server's own)")
+    parser.add_argument("--variants", nargs="+", default=[""],
+                        help="extra server options, one server each (default: none)")
+    parser.add_argument("--explain-clients", type=int, default=0,
+                        help="clients asking /explain of long reviews during each level")
     parser.add_argument("--output", default=None, help="write the results here (JSON)")
     args = parser.parse_args()
     texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
         0, max(args.requests, 64 * 8))["text"].to_pylist()
-    runs = [{"workers": workers, "levels": run_server(args, texts, workers)}
-            for workers in args.workers]
+    runs = [{"workers": workers, "variant": variant,
+             "levels": run_server(args, texts, workers, variant)}
+            for workers in args.workers for variant in args.variants]
     from sentiment import load_model, predict
 
     model = load_model(args.model)
@@ -172,11 +224,12 @@ def main() -> None:
               "predict_batch64_reviews_per_cpu_s": batch_cpu_rate,
               "max_wait_ms": args.max_wait_ms, "max_tokens": args.max_tokens,
               "model": str(model.path)}
-    print("| workers | clients | requests/s | p50 ms | p99 ms | mean batch | errors "
+    print("| workers | options | clients | requests/s | p50 ms | p99 ms | mean batch | errors "
           "| server CPU s | client CPU s | requests per server CPU s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for run, level in ((run, level) for run in runs for level in run["levels"]):
-        print(f"| {run['workers']} | {level['clients']} | {level['requests_per_s']:.1f} | "
+        print(f"| {run['workers']} | {run['variant'] or '-'} | {level['clients']} | "
+              f"{level['requests_per_s']:.1f} | "
               f"{level['p50_ms']:.0f} | "
               f"{level['p99_ms']:.0f} | {level['mean_batch']:.1f} | {level['errors']} | "
               f"{level['server_cpu_s']:.1f} | {level['client_cpu_s']:.1f} | "

@@ -112,6 +112,7 @@ class ServeConfig:
     max_explain_tokens: int = _help("tokens an explanation covers at most (the first ones; "
                                     "the answer says so)", default=512)
     max_explanations: int = _help("explanations allowed to wait; past it a 503", default=4)
+    metrics: bool = _help("keep Prometheus metrics and serve them at /metrics", default=True)
     api_key: str | None = _help("a key every request but /health and /ready must send as "
                                 "'Authorization: Bearer KEY'; $SENTIMENT_API_KEY sets it too",
                                 default=None)
@@ -368,7 +369,8 @@ def create_app(model: str | Path | SentimentModel | None = None,
                       config.workers or default_workers(loaded.device),
                       max_queue=config.max_queue)
     metrics = Metrics(batcher)
-    batcher.on_batch = metrics.scored
+    if config.metrics:
+        batcher.on_batch = metrics.scored
     explainer = (Explainer(loaded, config.max_explain_tokens, config.max_explanations)
                  if isinstance(loaded, SentimentModel) else None)
     expected = f"Bearer {config.api_key}".encode() if config.api_key else None
@@ -405,8 +407,9 @@ def create_app(model: str | Path | SentimentModel | None = None,
                           f"{config.max_body_bytes}"})
         else:
             response = await call_next(request)
-        metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+        if config.metrics:
+            metrics.requests.labels(endpoint, str(response.status_code)).inc()
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
         return response
 
     @app.exception_handler(Overloaded)
@@ -475,6 +478,8 @@ def create_app(model: str | Path | SentimentModel | None = None,
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus():
+        if not config.metrics:
+            raise HTTPException(404, "metrics are off (--no-metrics)")
         body, content_type = metrics.exposition()
         return Response(content=body, media_type=content_type)
 

@@ -328,6 +328,9 @@ def test_metrics_and_readiness(trained_model):
         assert 'sentiment_request_seconds_count{endpoint="/predict"} 2.0' in text
         batcher = client.app.state.batcher
     assert not batcher.ready  # stopped with the app
+    with TestClient(create_app(trained_model, ServeConfig(metrics=False))) as client:
+        assert client.post("/predict", json={"text": TEXTS[0]}).status_code == 200
+        assert client.get("/metrics").status_code == 404
 
 
 def test_an_api_key_guards_everything_but_the_probes(trained_model, caplog, monkeypatch):

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 MAX_CLASSES = 100  # more distinct labels than this is taken for a wrong label column
 _LABEL_ALIASES = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
 _HTML_BREAK = re.compile(r"<br\s*/?>", flags=re.IGNORECASE)
-_SURROGATE = re.compile("[\ud800-\udfff]")  # lone halves of a UTF-16 pair: not encodable
+SURROGATES = re.compile("[\ud800-\udfff]")  # lone halves of a UTF-16 pair: not encodable
 _EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}
 
 
@@ -36,7 +36,7 @@ class FetchError(ConnectionError):
 def clean_text(text: str) -> str:
     """Replace HTML line breaks (``<br />``) by spaces, and code points that no encoding can
     hold (lone surrogates, which valid JSON can carry as ``\\ud800``) by U+FFFD."""
-    return _SURROGATE.sub("\ufffd", _HTML_BREAK.sub(" ", text))
+    return SURROGATES.sub("\ufffd", _HTML_BREAK.sub(" ", text))
 
 
 def _clean(split: datasets.Dataset, desc: str) -> datasets.Dataset:

@@ -13,6 +13,7 @@ renamed when complete, so a failed run never leaves a partial file under the out
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -24,10 +25,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from .data import SURROGATES
 from .predict import SentimentModel, load_model
 from .workers import worker_pool
 
@@ -144,14 +145,7 @@ def read_batches(path: str | Path, text_column: str, repairs: Repairs | None = N
         schema = stream.schema.set(where, pa.field(text_column, pa.string()))
         batches = _decoded(stream, where, repairs, path)
     else:
-        stream = pa_json.open_json(path, read_options=pa_json.ReadOptions(block_size=BLOCK_BYTES),
-                                   parse_options=pa_json.ParseOptions(
-                                       explicit_schema=pa.schema([(text_column, pa.string())]),
-                                       unexpected_field_behavior="infer"))
-        order = _json_key_order(path, stream.schema.names)  # the explicit text column came first
-        schema = pa.schema([stream.schema.field(name) for name in order])
-        _check_column(schema, text_column, path, present=_first_record_keys(path))
-        batches = (batch.select(order) for batch in stream)
+        schema, batches = _json_lines(path, text_column, repairs)
     return schema, _rechunk(batches), rows
 
 
@@ -170,19 +164,63 @@ def _decoded(stream, where: int, repairs: Repairs, path: Path) -> Iterator[pa.Re
         raise repairs.bad_row_error(path) from None
 
 
-def _first_record_keys(path: Path) -> list[str]:
-    with open(path, encoding="utf-8") as lines:
-        first = next((line for line in lines if line.strip()), "{}")
-    try:
-        return list(json.loads(first))
-    except (json.JSONDecodeError, TypeError):
-        raise ValueError(f"{path}: the first line is not a JSON object") from None
+def _json_records(path: Path, repairs: Repairs) -> Iterator[dict]:
+    """The record of each non-blank line; a line that is not a JSON object is an
+    error naming it, or skipped and counted (``on_bad_rows``); invalid UTF-8 and lone
+    surrogates are repaired and counted, or an error (``encoding_errors``)."""
+    with open(path, "rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                if repairs.encoding_errors == "strict":
+                    raise ValueError(f"{path}: invalid UTF-8 on line {number} ({error.reason}); "
+                                     "--encoding-errors replace repairs it") from None
+                line, repairs.repaired = raw.decode("utf-8", "replace"), repairs.repaired + 1
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                record = error
+            if not isinstance(record, dict):
+                if repairs.on_bad_rows == "error":
+                    raise ValueError(f"{path}: line {number} is not a JSON object; "
+                                     "--on-bad-rows skip skips such lines")
+                repairs.bad_rows.append((None, None, raw[:200]))
+                continue
+            values = {key: SURROGATES.sub("\ufffd", value) if isinstance(value, str) else value
+                      for key, value in record.items()}
+            if values != record:
+                if repairs.encoding_errors == "strict":
+                    raise ValueError(f"{path}: line {number} holds a lone surrogate; "
+                                     "--encoding-errors replace repairs it")
+                repairs.repaired += 1
+            yield values
 
 
-def _json_key_order(path: Path, names: list[str]) -> list[str]:
-    """The columns in the order of the first record's keys (then any others)."""
-    keys = [key for key in _first_record_keys(path) if key in names]
-    return keys + [name for name in names if name not in keys]
+def _json_lines(path: Path, text_column: str, repairs: Repairs
+                ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """JSON lines read with Python's json, ``ROWS_PER_CHUNK`` records a batch: the schema is
+    inferred from the first chunk, in the first record's key order, the text column a
+    string."""
+    records = _json_records(path, repairs)
+    first = list(itertools.islice(records, ROWS_PER_CHUNK))
+    if not first:
+        raise ValueError(f"{path}: no JSON records")
+    keys = list(dict.fromkeys(key for record in first for key in record))
+    inferred = pa.Table.from_pylist(first).schema
+    schema = pa.schema([pa.field(key, pa.string()) if key == text_column
+                        else inferred.field(key) for key in keys])
+    _check_column(schema, text_column, path, present=list(first[0]))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        chunk = first
+        while chunk:
+            yield pa.RecordBatch.from_pylist(chunk, schema=schema)
+            chunk = list(itertools.islice(records, ROWS_PER_CHUNK))
+
+    return schema, batches()
 
 
 def _check_column(schema: pa.Schema, column: str, path: Path,

@@ -214,3 +214,28 @@ def test_the_same_rules_for_training_and_cross_domain_files(trained_model, tmp_p
     report = evaluate_cross_domain(trained_model, source, tmp_path / "report",
                                    baseline=False, rules=RowRules("skip"))
     assert report["n"] == 59
+
+
+def test_bad_json_lines_are_skipped_or_named_and_counted(trained_model, tmp_path):
+    source = tmp_path / "bad.jsonl"
+    source.write_bytes(b'{"id": 1, "review": "Loved it, brilliant!"}\n'
+                       b'{"id": 2, "review": "good \\ud800 film"}\n'
+                       b'{"id": 3, "review": "cut off\n'
+                       b'{"id": 4, "review": "Awful \xff boring film"}\n'
+                       b'\n'
+                       b'{"id": 5, "review": ""}\n'
+                       b'{"id": 6, "review": "Superb, moving film."}\n')
+    with pytest.raises(ValueError, match=r"line 3 is not a JSON object"):
+        score_file(source, tmp_path / "out.jsonl", "review", str(trained_model), progress=False)
+    summary = score_file(source, tmp_path / "out.jsonl", "review", str(trained_model),
+                         progress=False, on_bad_rows="skip")
+    assert (summary["rows"], summary["scored"], summary["no_text"]) == (5, 4, 1)
+    assert summary["skipped_bad_rows"] == 1 and summary["repaired_encoding"] == 2
+    rows = _read(tmp_path / "out.jsonl")
+    assert [r["id"] for r in rows] == [1, 2, 4, 5, 6]
+    assert rows[1]["review"] == "good \ufffd film"
+    assert rows[2]["review"] == "Awful \ufffd boring film"
+    assert rows[3]["predicted_label"] is None and rows[4]["predicted_label"] == "positive"
+    with pytest.raises(ValueError, match=r"line 2 holds a lone surrogate"):
+        score_file(source, tmp_path / "strict.jsonl", "review", str(trained_model),
+                   progress=False, on_bad_rows="skip", encoding_errors="strict")

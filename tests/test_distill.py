@@ -152,3 +152,24 @@ def test_linear_model_and_teacher_are_models_for_predict_files_and_serve(synthet
         answer = client.post("/predict", json={"text": texts[:3]}).json()
         assert [a["label"] for a in answer] == [r["label"] for r in results[:3]]
         assert client.post("/explain", json={"text": texts[0]}).status_code == 422
+
+
+def test_paired_comparison_of_saved_models(trained_model, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from conftest import synthetic_reviews
+
+    from benchmarks import paired
+
+    rows = synthetic_reviews(120, seed=21)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "test.parquet")
+    linear = LinearModel.fit("nb_lr", [r["text"] for r in synthetic_reviews(600, seed=22)],
+                             [r["label"] for r in synthetic_reviews(600, seed=22)]).save(
+        tmp_path / "linear")
+    result = paired.main(["--data", str(tmp_path), "--models", str(trained_model),
+                          str(linear), "--output", str(tmp_path / "paired.json")])
+    first, second = result["models"]
+    assert result["n"] == 120 and 0.5 < first["accuracy"] <= 1
+    comparison = second[f"{trained_model}_vs_this"]
+    assert comparison["difference"] == pytest.approx(first["accuracy"] - second["accuracy"])
+    assert json.loads((tmp_path / "paired.json").read_text())["models"][0] == first

@@ -173,3 +173,8 @@ def test_paired_comparison_of_saved_models(trained_model, tmp_path):
     comparison = second[f"{trained_model}_vs_this"]
     assert comparison["difference"] == pytest.approx(first["accuracy"] - second["accuracy"])
     assert json.loads((tmp_path / "paired.json").read_text())["models"][0] == first
+    from benchmarks import throughput
+
+    rates = throughput.main(["--data", str(tmp_path), "--models", str(trained_model),
+                             str(linear), "--reviews", "50", "--rounds", "1"])["reviews_per_s"]
+    assert all(len(r) == 1 and r[0] > 0 for r in rates.values())

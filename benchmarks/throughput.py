@@ -1,0 +1,47 @@
+"""``predict``'s batch throughput of several models on the same reviews, in turns, in one run.
+
+    python -m benchmarks.throughput --models sentiment/models/imdb runs/shipped-2026-11-24 \
+        --reviews 2000 --rounds 2
+
+The first test reviews of the data, in file order; batches of 64; a warm-up call first. Models
+take turns round by round, so a noisy machine hits each alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from sentiment import load_model, predict
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/imdb")
+    parser.add_argument("--models", nargs="+", required=True)
+    parser.add_argument("--reviews", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(argv)
+    texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
+        0, args.reviews)["text"].to_pylist()
+    models = {path: load_model(path) for path in args.models}
+    for model in models.values():
+        predict(texts[:64], model=model)
+    rates: dict[str, list[float]] = {path: [] for path in models}
+    for _ in range(args.rounds):
+        for path, model in models.items():
+            start = time.perf_counter()
+            predict(texts, model=model, batch_size=64)
+            rates[path].append(len(texts) / (time.perf_counter() - start))
+    result = {"reviews": len(texts), "reviews_per_s": rates}
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,7 @@
     python -m benchmarks.serve_load --data ../shared/data/imdb --model sentiment/models/imdb
 
 ``--workers 1 2 1 2`` compares the server's worker settings, alternating, in one run;
-``--variants "" "--no-metrics" "--api-key k" "--max-queue 1000000"`` compares server options
+``--variants default no-metrics api-key=k max-queue=1000000`` compares server options
 (the cost of metrics, authentication, backpressure); ``--explain-clients N`` keeps N clients
 asking ``/explain`` of long reviews throughout each level (``/predict``'s latency under a load of
 explanations).
@@ -159,7 +159,8 @@ def run_server(args: argparse.Namespace, texts: list[str], workers: str,
     """Start ``sentiment serve`` with ``workers`` model workers and the extra options
     ``variant``, load it at every level, stop it; the levels' results."""
     port = _free_port()
-    extra = variant.split()
+    extra = [part for option in variant.split(",") if option and option != "default"
+             for part in ("--" + option).split("=", 1)]
     headers = ({"Authorization": f"Bearer {extra[extra.index('--api-key') + 1]}"}
                if "--api-key" in extra else {})
     command = [sys.executable, "-m", "sentiment", "serve", "--port", str(port),
@@ -201,8 +202,9 @@ def main() -> None:
                         help="the server's model workers; several values start one server "
                              "each, in order (1 2 1 2 alternates two settings; default: the "
                              "server's own)")
-    parser.add_argument("--variants", nargs="+", default=[""],
-                        help="extra server options, one server each (default: none)")
+    parser.add_argument("--variants", nargs="+", default=["default"],
+                        help="server options without their dashes, comma-separated, one server "
+                             "each: default, no-metrics, api-key=KEY, max-queue=N")
     parser.add_argument("--explain-clients", type=int, default=0,
                         help="clients asking /explain of long reviews during each level")
     parser.add_argument("--output", default=None, help="write the results here (JSON)")
@@ -228,7 +230,7 @@ def main() -> None:
           "| server CPU s | client CPU s | requests per server CPU s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for run, level in ((run, level) for run in runs for level in run["levels"]):
-        print(f"| {run['workers']} | {run['variant'] or '-'} | {level['clients']} | "
+        print(f"| {run['workers']} | {run['variant']} | {level['clients']} | "
               f"{level['requests_per_s']:.1f} | "
               f"{level['p50_ms']:.0f} | "
               f"{level['p99_ms']:.0f} | {level['mean_batch']:.1f} | {level['errors']} | "

@@ -4,7 +4,8 @@
         --reviews 2000 --rounds 2
 
 The first test reviews of the data, in file order; batches of 64; a warm-up call first. Models
-take turns round by round, so a noisy machine hits each alike.
+take turns round by round, so a noisy machine hits each alike. ``--explain-tokens N`` also times
+explaining the split's longest review as the server does (its first N tokens, one torch thread).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--models", nargs="+", required=True)
     parser.add_argument("--reviews", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--explain-tokens", type=int, default=None)
     args = parser.parse_args(argv)
     texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
         0, args.reviews)["text"].to_pylist()
@@ -39,6 +41,24 @@ def main(argv: list[str] | None = None) -> dict:
             predict(texts, model=model, batch_size=64)
             rates[path].append(len(texts) / (time.perf_counter() - start))
     result = {"reviews": len(texts), "reviews_per_s": rates}
+    if args.explain_tokens:
+        import torch
+
+        every = pq.read_table(Path(args.data) / "test.parquet", columns=["text"])["text"]
+        longest = max(every.to_pylist(), key=len)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for path, model in models.items():
+                seconds = []
+                for _ in range(args.rounds):
+                    start = time.perf_counter()
+                    explained = model.explain(longest, max_tokens=args.explain_tokens)
+                    seconds.append(time.perf_counter() - start)
+                result.setdefault("explain_longest_s", {})[path] = seconds
+                result["explain_longest_tokens"] = explained["total_tokens"]
+        finally:
+            torch.set_num_threads(threads)
     print(json.dumps(result))
     return result
 

@@ -8,11 +8,13 @@ split to score) and :func:`load_unlabelled` (text for language-model pretraining
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import datasets
 import numpy as np
@@ -76,6 +78,42 @@ class RowRules:
                              f"{self.encoding_errors!r}")
 
 
+def json_records(path: Path, rules: RowRules, tally) -> Iterator[dict]:
+    """The record of each non-blank line of a JSON-lines file, read with Python's json. A line
+    that is not a JSON object is an error naming it, or skipped (``rules.on_bad_rows``); invalid
+    UTF-8 and lone surrogates are repaired or an error (``rules.encoding_errors``). ``tally``
+    counts: ``tally.bad_rows`` (a list) and ``tally.repaired``."""
+    with open(path, "rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                if rules.encoding_errors == "strict":
+                    raise ValueError(f"{path}: invalid UTF-8 on line {number} ({error.reason}); "
+                                     "--encoding-errors replace repairs it") from None
+                line, tally.repaired = raw.decode("utf-8", "replace"), tally.repaired + 1
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                record = error
+            if not isinstance(record, dict):
+                if rules.on_bad_rows == "error":
+                    raise ValueError(f"{path}: line {number} is not a JSON object; "
+                                     "--on-bad-rows skip skips such lines")
+                tally.bad_rows.append((None, None, raw[:200]))
+                continue
+            values = {key: SURROGATES.sub("\ufffd", value) if isinstance(value, str) else value
+                      for key, value in record.items()}
+            if values != record:
+                if rules.encoding_errors == "strict":
+                    raise ValueError(f"{path}: line {number} holds a lone surrogate; "
+                                     "--encoding-errors replace repairs it")
+                tally.repaired += 1
+            yield values
+
+
 def _read_file(path: Path, name: str | None = None, rules: RowRules = RowRules()
                ) -> datasets.Dataset:
     """Every row of one file; ``.txt``: one text per non-blank line."""
@@ -88,6 +126,8 @@ def _read_file(path: Path, name: str | None = None, rules: RowRules = RowRules()
     try:
         table = datasets.load_dataset(kind, data_files=str(path), split="train", **options)
     except Exception as error:  # pandas' ParserError, wrapped by datasets' builder
+        if kind == "json":  # a broken line: Python's json names it, or skips it
+            return _read_json_lines(path, rules)
         cause = error.__cause__ or error
         if kind == "csv" and "Expected" in str(cause) and "fields" in str(cause):
             raise ValueError(f"{path}: {' '.join(str(cause).split())}; --on-bad-rows skip "
@@ -97,6 +137,17 @@ def _read_file(path: Path, name: str | None = None, rules: RowRules = RowRules()
         table = table.filter(lambda batch: [bool(t.strip()) for t in batch["text"]],
                              batched=True, desc="non-blank lines")
     return table
+
+
+def _read_json_lines(path: Path, rules: RowRules) -> datasets.Dataset:
+    """A JSON-lines file that pyarrow's reader refused, line by line (:func:`json_records`)."""
+    tally = SimpleNamespace(bad_rows=[], repaired=0)
+    records = list(json_records(path, rules, tally))
+    logger.warning("%s: %d lines that are not JSON objects skipped, %d texts repaired", path,
+                   len(tally.bad_rows), tally.repaired)
+    if not records:
+        raise ValueError(f"{path}: no JSON records")
+    return datasets.Dataset.from_list(records)
 
 
 def _read_acl_imdb(folder: Path, split: str) -> datasets.Dataset:

@@ -28,7 +28,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from .data import SURROGATES
+from .data import RowRules, json_records
 from .predict import SentimentModel, load_model
 from .workers import worker_pool
 
@@ -164,47 +164,12 @@ def _decoded(stream, where: int, repairs: Repairs, path: Path) -> Iterator[pa.Re
         raise repairs.bad_row_error(path) from None
 
 
-def _json_records(path: Path, repairs: Repairs) -> Iterator[dict]:
-    """The record of each non-blank line; a line that is not a JSON object is an
-    error naming it, or skipped and counted (``on_bad_rows``); invalid UTF-8 and lone
-    surrogates are repaired and counted, or an error (``encoding_errors``)."""
-    with open(path, "rb") as lines:
-        for number, raw in enumerate(lines, 1):
-            if not raw.strip():
-                continue
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                if repairs.encoding_errors == "strict":
-                    raise ValueError(f"{path}: invalid UTF-8 on line {number} ({error.reason}); "
-                                     "--encoding-errors replace repairs it") from None
-                line, repairs.repaired = raw.decode("utf-8", "replace"), repairs.repaired + 1
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                record = error
-            if not isinstance(record, dict):
-                if repairs.on_bad_rows == "error":
-                    raise ValueError(f"{path}: line {number} is not a JSON object; "
-                                     "--on-bad-rows skip skips such lines")
-                repairs.bad_rows.append((None, None, raw[:200]))
-                continue
-            values = {key: SURROGATES.sub("\ufffd", value) if isinstance(value, str) else value
-                      for key, value in record.items()}
-            if values != record:
-                if repairs.encoding_errors == "strict":
-                    raise ValueError(f"{path}: line {number} holds a lone surrogate; "
-                                     "--encoding-errors replace repairs it")
-                repairs.repaired += 1
-            yield values
-
-
 def _json_lines(path: Path, text_column: str, repairs: Repairs
                 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """JSON lines read with Python's json, ``ROWS_PER_CHUNK`` records a batch: the schema is
     inferred from the first chunk, in the first record's key order, the text column a
     string."""
-    records = _json_records(path, repairs)
+    records = json_records(path, RowRules(repairs.on_bad_rows, repairs.encoding_errors), repairs)
     first = list(itertools.islice(records, ROWS_PER_CHUNK))
     if not first:
         raise ValueError(f"{path}: no JSON records")

@@ -239,3 +239,19 @@ def test_bad_json_lines_are_skipped_or_named_and_counted(trained_model, tmp_path
     with pytest.raises(ValueError, match=r"line 2 holds a lone surrogate"):
         score_file(source, tmp_path / "strict.jsonl", "review", str(trained_model),
                    progress=False, on_bad_rows="skip", encoding_errors="strict")
+
+
+def test_a_broken_json_line_in_a_training_file_is_named_or_skipped(tmp_path):
+    from conftest import synthetic_reviews
+
+    from sentiment.data import RowRules, read_labelled
+
+    lines = [json.dumps(r) for r in synthetic_reviews(40, seed=5)]
+    lines[6] = '{"text": "cut off'
+    lines[9] = json.dumps({"text": "a \ud800 surrogate", "label": 1})
+    source = tmp_path / "labelled.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"line 7 is not a JSON object"):
+        read_labelled(source)
+    rows, _ = read_labelled(source, rules=RowRules("skip"))
+    assert len(rows) == 39 and "a \ufffd surrogate" in rows["text"]

@@ -449,11 +449,12 @@ def test_explanations_are_bounded_and_never_hold_up_predict(trained_model, monke
         assert codes == [200, 200, 503]  # one running, one waiting, the third turned away
 
 
-def test_sigterm_answers_every_request_then_exits(trained_model):
-    """A real server process, SIGTERM while requests are in flight and queued: each gets an
-    HTTP answer (uvicorn lets every open request finish; one that could not reach a worker
-    would get a 503 "stopping", tested on the batcher above), none a dropped connection, and
-    the process then exits with the signal's status."""
+def test_a_real_server_sheds_load_then_stops_on_sigterm(trained_model):
+    """A real server process on 127.0.0.1: a burst past --max-queue is answered 503 with
+    Retry-After; then SIGTERM while requests are in flight and queued: each gets an HTTP
+    answer (uvicorn lets every open request finish; one that could not reach a worker gets a
+    503, tested on the batcher above), none a dropped connection, and the process exits with
+    the signal's status. No request body reaches the server's log."""
     import signal
     import subprocess
     import sys
@@ -464,9 +465,10 @@ def test_sigterm_answers_every_request_then_exits(trained_model):
     server = subprocess.Popen(
         [sys.executable, "-m", "sentiment", "serve", "--model", str(trained_model), "--port",
          str(port), "--workers", "1", "--max-batch", "1", "--max-wait-ms", "0",
-         "--max-queue", "1000"],
+         "--max-queue", "24"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
+    marker = "unforgettable-marker-review"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -475,17 +477,27 @@ def test_sigterm_answers_every_request_then_exits(trained_model):
                     break
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.2)
-        long = " ".join(TEXTS * 400)[:40_000]
-        with ThreadPoolExecutor(12) as pool:
-            futures = [pool.submit(httpx.post, base + "/predict", json={"text": [long] * 8},
-                                   timeout=60) for _ in range(12)]
-            time.sleep(0.5)
-            server.send_signal(signal.SIGTERM)
-            answers = [f.result() for f in futures]  # an httpx error here: a dropped request
-        codes = [a.status_code for a in answers]
-        assert set(codes) <= {200, 503} and 200 in codes, codes
-        assert all("stopping" in a.json()["detail"] for a in answers if a.status_code == 503)
+        long = f"{marker} " + " ".join(TEXTS * 400)[:40_000]
+
+        def burst(count: int, stop: bool = False) -> list:
+            with ThreadPoolExecutor(count) as pool:
+                futures = [pool.submit(httpx.post, base + "/predict",
+                                       json={"text": [long] * 8}, timeout=60)
+                           for _ in range(count)]
+                if stop:
+                    time.sleep(0.5)
+                    server.send_signal(signal.SIGTERM)
+                return [f.result() for f in futures]  # an httpx error: a dropped request
+
+        shed = burst(12)
+        codes = [a.status_code for a in shed]
+        assert 200 in codes and 503 in codes and set(codes) <= {200, 503}, codes
+        busy = next(a for a in shed if a.status_code == 503)
+        assert busy.headers["retry-after"] == "1" and "waiting" in busy.json()["detail"]
+        stopped = burst(3, stop=True)
+        assert {a.status_code for a in stopped} <= {200, 503} and stopped[0].status_code == 200
         assert server.wait(timeout=30) in (-signal.SIGTERM, 128 + signal.SIGTERM, 0)
+        assert marker not in server.stdout.read()
     finally:
         if server.poll() is None:
             server.kill()

@@ -42,6 +42,7 @@ def build_card(report: dict, provenance: dict) -> dict:
                 "only_baseline_right": baseline["model_vs_baseline"]["only_other_right"],
                 "mcnemar_p": baseline["model_vs_baseline"]["mcnemar_p"],
             } for baseline in report.get("baselines", [])},
+        "deduplicated": report.get("deduplicated"),
         "scoring_seconds": report.get("scoring_seconds"),
         "report_created": report.get("created"),
     }

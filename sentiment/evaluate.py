@@ -324,6 +324,14 @@ def report_markdown(report: dict) -> str:
         lines.append(f"- true **{item['label']}**, predicted {item['predicted']} "
                      f"(score {item['score']:.3f}): {text}")
     lines += ["", "Plots: " + ", ".join(report.get("plots", [])), ""]
+    if report.get("deduplicated"):
+        dedup = report["deduplicated"]
+        lines += ["", "## Test reviews seen nowhere else", "",
+                  f"{dedup['removed']} test reviews are identical to a text of the training "
+                  f"file or the unlabelled reviews; on the other {dedup['n']}: accuracy "
+                  f"{dedup['accuracy']:.4f}"
+                  + "".join(f", {name} {value:.4f}" for name, value in dedup["baselines"].items())
+                  + "."]
     if report.get("behaviour"):
         from .checklist import checklist_markdown
 

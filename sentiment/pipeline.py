@@ -9,12 +9,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import datasets
+import numpy as np
 
 from .batching import SequenceBatches
 from .checklist import run_checklist
 from .checkpoint import load_core_weights, save_pretrained
 from .config import DEFAULT_LABELS, Config, apply_overrides, preset_config
-from .data import RowRules, clean_text, label_names, map_onto_labels, read_labelled
+from .data import (
+    RowRules,
+    clean_text,
+    label_names,
+    load_unlabelled,
+    map_onto_labels,
+    read_labelled,
+)
+from .decisions import class_probs, predicted_classes
 from .distributed import is_main, main_process_first
 from .evaluate import fit_baselines, write_report
 from .heads import SentimentClassifier
@@ -119,6 +128,9 @@ def evaluate_model(
         baselines = fit_baselines(data.train["text"], data.train["label"], dataset["text"])
         logger.info("baselines fitted and scored in %.1fs", time.perf_counter() - start_baseline)
     output_dir = Path(output_dir)
+    if split == "test":
+        extra = {**(extra or {}), "deduplicated": deduplicated(
+            dataset, probs, baselines, seen_elsewhere(data, config))}
     if list(config.model.head.labels) == list(DEFAULT_LABELS):
         extra = {**(extra or {}), "behaviour": behaviour(model, data.vocab, data.tokenizer,
                                                           mixed_precision)}
@@ -130,6 +142,33 @@ def evaluate_model(
     )
     _log_accuracy(split, report)
     return report
+
+
+def seen_elsewhere(data: PreparedData, config: Config) -> set[str]:
+    """Every text of the training file and of the unlabelled reviews (when the source has
+    them): a test review identical to one of them may have been seen in training."""
+    texts = set(data.train["text"]) | set(data.valid["text"])
+    try:
+        texts |= set(load_unlabelled(config.data.unlabelled or config.data.source,
+                                     config.data.unlabelled_column)["text"])
+    except (OSError, ValueError) as error:  # no unlabelled reviews beside this source
+        logger.info("deduplicated test split against the training file only: %s", error)
+    return texts
+
+
+def deduplicated(dataset: datasets.Dataset, probs, baselines: dict | None,
+                 seen: set[str]) -> dict:
+    """Accuracy of the model (and the baselines) on the test reviews whose text appears
+    nowhere in the training file or the unlabelled reviews."""
+    keep = np.asarray([text not in seen for text in dataset["text"]])
+    labels = np.asarray(dataset["label"])[keep]
+
+    def accuracy(scores) -> float:
+        predicted = predicted_classes(class_probs(np.asarray(scores)[keep]))
+        return float((predicted == labels).mean()) if len(labels) else float("nan")
+
+    return {"n": int(keep.sum()), "removed": int((~keep).sum()), "accuracy": accuracy(probs),
+            "baselines": {name: accuracy(scores) for name, scores in (baselines or {}).items()}}
 
 
 def behaviour(model: SentimentClassifier, vocab: Vocab, tokenizer: Tokenizer,

@@ -107,6 +107,9 @@ def test_tiny_teacher_and_student(duplicated_dir, tmp_path):
     result = pipeline.train_sentiment(config)
     assert result["distillation"]["unlabelled"] == summary["unlabelled"]
     assert result["report"]["accuracy"] > 0.8
+    # the 20 test reviews copied into the train and unsupervised files are set aside too
+    dedup = result["report"]["deduplicated"]
+    assert (dedup["removed"], dedup["n"]) == (20, 80) and 0 < dedup["accuracy"] <= 1
     assert (tmp_path / "st" / "teacher_logits.npz").exists()  # a resumed run scores no more
     # a student on another split is a clear error
     other = pipeline.make_config("tiny", data=str(duplicated_dir), teacher=str(tmp_path /

@@ -103,11 +103,14 @@ def parse_config(description: str, presets: dict, make_config,
 
 
 def quiet_progress(progress: bool) -> None:
-    """``--no-progress``: silence every progress bar, datasets' too (the package's own bars
-    follow the flag where they are drawn). For entry points: the switch is process-wide."""
-    if not progress:
-        import datasets
+    """``--progress/--no-progress`` for datasets' bars too (the package's own bars follow the
+    flag where they are drawn). For entry points: the switch is process-wide, so each command
+    sets it both ways (a command run from Python after a quiet one shows its bars again)."""
+    import datasets
 
+    if progress:
+        datasets.enable_progress_bars()
+    else:
         datasets.disable_progress_bars()
 
 

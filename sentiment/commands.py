@@ -189,10 +189,12 @@ def evaluate(argv: list[str] | None = None) -> None:
 
 def _add_row_rules(parser) -> None:
     """--on-bad-rows and --encoding-errors, for commands that read CSV files of one's own."""
-    parser.add_argument("--on-bad-rows", default="error", choices=["error", "skip"],
+    from .config import BAD_ROWS, ENCODING_ERRORS
+
+    parser.add_argument("--on-bad-rows", default="error", choices=BAD_ROWS,
                         help="a CSV row of the wrong field count: stop, naming its line, or "
                              "skip it and count it (default: %(default)s)")
-    parser.add_argument("--encoding-errors", default="replace", choices=["strict", "replace"],
+    parser.add_argument("--encoding-errors", default="replace", choices=ENCODING_ERRORS,
                         help="invalid UTF-8 bytes in a text: replace them by U+FFFD and count "
                              "them, or stop (default: %(default)s)")
 

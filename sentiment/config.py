@@ -30,6 +30,8 @@ OUTPUT_LAYERS = ("full", "adaptive")
 POOLINGS = ("final", "concat")
 DIRECTIONS = ("both", "forward", "backward")
 LANGUAGE_MODELS = ("word-lm", "char-lm")
+BAD_ROWS = ("error", "skip")  # a file row of the wrong shape: stop naming it, or skip it
+ENCODING_ERRORS = ("replace", "strict")  # invalid UTF-8 in a text: U+FFFD, or stop
 
 
 def only(*tasks: str, **kwargs):
@@ -66,8 +68,8 @@ class ReviewData(DataConfig):
     label_column: str = "label"
     # a CSV row of the wrong field count: stop with its line number, or skip it; invalid UTF-8
     # bytes: replace them by U+FFFD, or stop
-    on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
-    encoding_errors: str = field(default="replace", metadata={"choices": ("strict", "replace")})
+    on_bad_rows: str = field(default="error", metadata={"choices": BAD_ROWS})
+    encoding_errors: str = field(default="replace", metadata={"choices": ENCODING_ERRORS})
     test_fraction: float = 0.2  # a single file: the share carved (stratified, seeded) for test
     train_split: str = "train"  # a hub dataset's split names
     test_split: str = "test"

@@ -12,15 +12,14 @@ import json
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import datasets
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from .config import DEFAULT_LABELS, DEFAULT_SOURCE
+from .config import BAD_ROWS, DEFAULT_LABELS, DEFAULT_SOURCE, ENCODING_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -71,18 +70,28 @@ class RowRules:
     encoding_errors: str = "replace"
 
     def __post_init__(self) -> None:
-        if self.on_bad_rows not in ("error", "skip"):
-            raise ValueError(f"on_bad_rows must be 'error' or 'skip', got {self.on_bad_rows!r}")
-        if self.encoding_errors not in ("strict", "replace"):
-            raise ValueError(f"encoding_errors must be 'strict' or 'replace', got "
+        if self.on_bad_rows not in BAD_ROWS:
+            raise ValueError(f"on_bad_rows must be one of {BAD_ROWS}, got {self.on_bad_rows!r}")
+        if self.encoding_errors not in ENCODING_ERRORS:
+            raise ValueError(f"encoding_errors must be one of {ENCODING_ERRORS}, got "
                              f"{self.encoding_errors!r}")
 
 
-def json_records(path: Path, rules: RowRules, tally) -> Iterator[dict]:
+@dataclass
+class Repairs:
+    """What reading a file under ``rules`` skipped (``bad_rows``, each as read) and repaired
+    (``repaired`` texts)."""
+
+    rules: RowRules = field(default_factory=RowRules)
+    bad_rows: list = field(default_factory=list)
+    repaired: int = 0
+
+
+def json_records(path: Path, repairs: Repairs) -> Iterator[dict]:
     """The record of each non-blank line of a JSON-lines file, read with Python's json. A line
-    that is not a JSON object is an error naming it, or skipped (``rules.on_bad_rows``); invalid
-    UTF-8 and lone surrogates are repaired or an error (``rules.encoding_errors``). ``tally``
-    counts: ``tally.bad_rows`` (a list) and ``tally.repaired``."""
+    that is not a JSON object is an error naming it, or skipped (``on_bad_rows``); invalid UTF-8
+    and lone surrogates are repaired or an error (``encoding_errors``); ``repairs`` counts."""
+    rules = repairs.rules
     with open(path, "rb") as lines:
         for number, raw in enumerate(lines, 1):
             if not raw.strip():
@@ -93,7 +102,7 @@ def json_records(path: Path, rules: RowRules, tally) -> Iterator[dict]:
                 if rules.encoding_errors == "strict":
                     raise ValueError(f"{path}: invalid UTF-8 on line {number} ({error.reason}); "
                                      "--encoding-errors replace repairs it") from None
-                line, tally.repaired = raw.decode("utf-8", "replace"), tally.repaired + 1
+                line, repairs.repaired = raw.decode("utf-8", "replace"), repairs.repaired + 1
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
@@ -102,7 +111,7 @@ def json_records(path: Path, rules: RowRules, tally) -> Iterator[dict]:
                 if rules.on_bad_rows == "error":
                     raise ValueError(f"{path}: line {number} is not a JSON object; "
                                      "--on-bad-rows skip skips such lines")
-                tally.bad_rows.append((None, None, raw[:200]))
+                repairs.bad_rows.append((None, None, raw[:200]))
                 continue
             values = {key: SURROGATES.sub("\ufffd", value) if isinstance(value, str) else value
                       for key, value in record.items()}
@@ -110,7 +119,7 @@ def json_records(path: Path, rules: RowRules, tally) -> Iterator[dict]:
                 if rules.encoding_errors == "strict":
                     raise ValueError(f"{path}: line {number} holds a lone surrogate; "
                                      "--encoding-errors replace repairs it")
-                tally.repaired += 1
+                repairs.repaired += 1
             yield values
 
 
@@ -141,10 +150,10 @@ def _read_file(path: Path, name: str | None = None, rules: RowRules = RowRules()
 
 def _read_json_lines(path: Path, rules: RowRules) -> datasets.Dataset:
     """A JSON-lines file that pyarrow's reader refused, line by line (:func:`json_records`)."""
-    tally = SimpleNamespace(bad_rows=[], repaired=0)
-    records = list(json_records(path, rules, tally))
+    repairs = Repairs(rules)
+    records = list(json_records(path, repairs))
     logger.warning("%s: %d lines that are not JSON objects skipped, %d texts repaired", path,
-                   len(tally.bad_rows), tally.repaired)
+                   len(repairs.bad_rows), repairs.repaired)
     if not records:
         raise ValueError(f"{path}: no JSON records")
     return datasets.Dataset.from_list(records)

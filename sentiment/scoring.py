@@ -13,6 +13,7 @@ renamed when complete, so a failed run never leaves a partial file under the out
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -20,7 +21,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -28,7 +28,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from .data import RowRules, json_records
+from .data import Repairs, RowRules, json_records
 from .predict import SentimentModel, load_model
 from .workers import worker_pool
 
@@ -50,32 +50,14 @@ def file_format(path: str | Path) -> str:
     return FORMATS[suffix]
 
 
-BAD_ROWS = ("error", "skip")
-ENCODING_ERRORS = ("strict", "replace")
-
-
-@dataclass
-class Repairs:
-    """What reading a CSV/TSV file skipped or repaired: rows whose field count differs from the
-    header's (``on_bad_rows="skip"``) and texts with invalid UTF-8 bytes
-    (``encoding_errors="replace"``: each replaced by U+FFFD)."""
-
-    on_bad_rows: str = "error"
-    encoding_errors: str = "replace"
-    bad_rows: list = field(default_factory=list)  # the raw text of each
-    repaired: int = 0
-
-    def __post_init__(self) -> None:
-        if self.on_bad_rows not in BAD_ROWS:
-            raise ValueError(f"on_bad_rows must be one of {BAD_ROWS}, got {self.on_bad_rows!r}")
-        if self.encoding_errors not in ENCODING_ERRORS:
-            raise ValueError(f"encoding_errors must be one of {ENCODING_ERRORS}, got "
-                             f"{self.encoding_errors!r}")
+class FileRepairs(Repairs):
+    """:class:`~sentiment.data.Repairs` with what pyarrow's CSV reader needs: its invalid-row
+    handler, the error naming a bad row's line, and the decoding of the text column."""
 
     def row(self, row) -> str:
         """pyarrow's invalid-row handler."""
         self.bad_rows.append((row.expected_columns, row.actual_columns, row.text))
-        return "skip" if self.on_bad_rows == "skip" else "error"
+        return "skip" if self.rules.on_bad_rows == "skip" else "error"
 
     def bad_row_error(self, path: Path) -> ValueError:
         """The error for the bad row that stopped reading, naming its line."""
@@ -92,7 +74,7 @@ class Repairs:
             try:
                 texts.append(None if value is None else value.decode("utf-8"))
             except UnicodeDecodeError as error:
-                if self.encoding_errors == "strict":
+                if self.rules.encoding_errors == "strict":
                     raise ValueError(f"{path}: invalid UTF-8 in the text of data row "
                                      f"{first_row + offset} ({error.reason}); "
                                      "--encoding-errors replace repairs it") from None
@@ -107,7 +89,7 @@ def _line_of(path: Path, text: str) -> int | None:
         return next((n for n, line in enumerate(lines, 1) if line.rstrip("\r\n") == text), None)
 
 
-def read_batches(path: str | Path, text_column: str, repairs: Repairs | None = None
+def read_batches(path: str | Path, text_column: str, repairs: FileRepairs | None = None
                  ) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | None]:
     """``(schema, record batches, number of rows or None)`` of a file, streamed.
 
@@ -116,7 +98,7 @@ def read_batches(path: str | Path, text_column: str, repairs: Repairs | None = N
     wrong field count and with invalid UTF-8 in the text, and counts what it did.
     """
     path = Path(path)
-    repairs = repairs or Repairs()
+    repairs = repairs or FileRepairs()
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     kind = file_format(path)
@@ -133,13 +115,9 @@ def read_batches(path: str | Path, text_column: str, repairs: Repairs | None = N
                                     newlines_in_values=True, invalid_row_handler=repairs.row)
         convert = pa_csv.ConvertOptions(column_types={text_column: pa.binary()},
                                         strings_can_be_null=True)
-        try:  # the first block is parsed here
+        with _naming_bad_rows(repairs, path):  # the first block is parsed here
             stream = pa_csv.open_csv(path, parse_options=parse, convert_options=convert,
                                      read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES))
-        except pa.ArrowInvalid:
-            if repairs.on_bad_rows != "error" or not repairs.bad_rows:
-                raise
-            raise repairs.bad_row_error(path) from None
         _check_column(stream.schema, text_column, path)
         where = stream.schema.get_field_index(text_column)
         schema = stream.schema.set(where, pa.field(text_column, pa.string()))
@@ -149,27 +127,35 @@ def read_batches(path: str | Path, text_column: str, repairs: Repairs | None = N
     return schema, _rechunk(batches), rows
 
 
-def _decoded(stream, where: int, repairs: Repairs, path: Path) -> Iterator[pa.RecordBatch]:
-    """The CSV stream's batches with the (binary) text column decoded; a row of the wrong
-    field count under ``on_bad_rows="error"`` is a ValueError naming its line."""
-    rows = 0
+@contextlib.contextmanager
+def _naming_bad_rows(repairs: FileRepairs, path: Path):
+    """pyarrow's error for a CSV row of the wrong field count (``on_bad_rows="error"``) as a
+    ValueError naming its line."""
     try:
-        for batch in stream:
-            yield batch.set_column(where, batch.schema.field(where).with_type(pa.string()),
-                                   repairs.decode(batch.column(where), path, rows + 1))
-            rows += batch.num_rows
+        yield
     except pa.ArrowInvalid:
-        if repairs.on_bad_rows != "error" or not repairs.bad_rows:
+        if repairs.rules.on_bad_rows != "error" or not repairs.bad_rows:
             raise
         raise repairs.bad_row_error(path) from None
 
 
-def _json_lines(path: Path, text_column: str, repairs: Repairs
+def _decoded(stream, where: int, repairs: FileRepairs, path: Path
+             ) -> Iterator[pa.RecordBatch]:
+    """The CSV stream's batches with the (binary) text column decoded."""
+    rows = 0
+    with _naming_bad_rows(repairs, path):
+        for batch in stream:
+            yield batch.set_column(where, batch.schema.field(where).with_type(pa.string()),
+                                   repairs.decode(batch.column(where), path, rows + 1))
+            rows += batch.num_rows
+
+
+def _json_lines(path: Path, text_column: str, repairs: FileRepairs
                 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """JSON lines read with Python's json, ``ROWS_PER_CHUNK`` records a batch: the schema is
     inferred from the first chunk, in the first record's key order, the text column a
     string."""
-    records = json_records(path, RowRules(repairs.on_bad_rows, repairs.encoding_errors), repairs)
+    records = json_records(path, repairs)
     first = list(itertools.islice(records, ROWS_PER_CHUNK))
     if not first:
         raise ValueError(f"{path}: no JSON records")
@@ -313,7 +299,7 @@ def score_file(
         raise ValueError(f"the output {output} would overwrite the input")
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, device)
-    repairs = Repairs(on_bad_rows, encoding_errors)
+    repairs = FileRepairs(RowRules(on_bad_rows, encoding_errors))
     schema, batches, total = read_batches(input_path, text_column, repairs)
     out_schema = schema.append(pa.field("predicted_label", pa.string())).append(
         pa.field("predicted_score", pa.float64()))

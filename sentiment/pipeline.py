@@ -17,7 +17,6 @@ from .checkpoint import load_core_weights, save_pretrained
 from .config import DEFAULT_LABELS, Config, apply_overrides, preset_config
 from .data import (
     RowRules,
-    clean_text,
     label_names,
     load_unlabelled,
     map_onto_labels,
@@ -27,7 +26,7 @@ from .decisions import class_probs, predicted_classes
 from .distributed import is_main, main_process_first
 from .evaluate import fit_baselines, write_report
 from .heads import SentimentClassifier
-from .predict import score_ids
+from .predict import SentimentModel, score_ids
 from .prepare import (
     build_task_model,
     classifier_splits,
@@ -132,7 +131,7 @@ def evaluate_model(
         extra = {**(extra or {}), "deduplicated": deduplicated(
             dataset, probs, baselines, seen_elsewhere(data, config))}
     if list(config.model.head.labels) == list(DEFAULT_LABELS):
-        extra = {**(extra or {}), "behaviour": behaviour(model, data.vocab, data.tokenizer,
+        extra = {**(extra or {}), "behaviour": behaviour(model, data.vocab, config,
                                                           mixed_precision)}
     report = write_report(
         output_dir, dataset["label"], probs, dataset["text"], [len(x) for x in data.ids[split]],
@@ -171,14 +170,14 @@ def deduplicated(dataset: datasets.Dataset, probs, baselines: dict | None,
             "baselines": {name: accuracy(scores) for name, scores in (baselines or {}).items()}}
 
 
-def behaviour(model: SentimentClassifier, vocab: Vocab, tokenizer: Tokenizer,
+def behaviour(model: SentimentClassifier, vocab: Vocab, config: Config,
               mixed_precision: bool = True) -> dict:
-    """The CheckList suite (:mod:`sentiment.checklist`) on a negative/positive classifier."""
-    def positive_probability(texts):
-        ids = [vocab.encode(tokens) for tokens in tokenizer.pipe([clean_text(t) for t in texts])]
-        return score_ids(model, ids, 64, vocab.pad_index or 0, mixed_precision=mixed_precision)
-
-    return run_checklist(positive_probability)
+    """The CheckList suite (:mod:`sentiment.checklist`) on a negative/positive classifier,
+    scored as ``predict`` scores texts."""
+    scorer = SentimentModel(model, vocab, config)
+    return run_checklist(lambda texts: [
+        result["scores"][DEFAULT_LABELS[1]]
+        for result in scorer.score(list(texts), mixed_precision=mixed_precision, all_scores=True)])
 
 
 def _log_accuracy(where: str, report: dict) -> None:

@@ -90,7 +90,7 @@ def part_train(args: dict) -> dict:
     model.to(device)
     optimizer = build_optimizer(model, config.train)
     mixed = not reference and args.get("mixed_precision", True)
-    amp_dtype = autocast_dtype(device, mixed and config.train.mixed_precision)
+    amp_dtype = autocast_dtype(device, mixed and config.train.mixed_precision, training=True)
     scaler = grad_scaler(device, amp_dtype)
     epoch_tokens = int(sum(len(ids) for ids in data.ids["train"]))
     # the reference (the seed's choices) does not flush denormals
@@ -200,7 +200,7 @@ def part_charlm(args: dict) -> dict:
             model, _, _ = build_task_model(config, vocab)
             model.to(device)
             optimizer = build_optimizer(model, config.train)
-            amp_dtype = autocast_dtype(device, mixed)
+            amp_dtype = autocast_dtype(device, mixed, training=True)
             scaler = grad_scaler(device, amp_dtype)
             package[precision] = run_epoch(model, _Limited(batches, count), device, amp_dtype,
                                            Optimization(optimizer, scaler, config.train.clip),
@@ -268,7 +268,7 @@ def part_lm_output(args: dict) -> dict:
         torch.manual_seed(0)
         models[layer] = build_model("word-lm", config.model).to(device)
         optimizers[layer] = build_optimizer(models[layer], config.train)
-    amp_dtype = autocast_dtype(device, args.get("mixed_precision", True))
+    amp_dtype = autocast_dtype(device, args.get("mixed_precision", True), training=True)
     seconds = dict.fromkeys(models, 0.0)
     with flush_denormals(device):
         for layer in models:  # warm-up
@@ -307,7 +307,7 @@ def part_batch_memory(args: dict) -> dict:
     sample = [batches[i] for i in rng.choice(len(batches), args.get("sample", 20), replace=False)]
     device = torch.device("cpu")
     optimizer = build_optimizer(model, config.train)
-    amp_dtype = autocast_dtype(device, config.train.mixed_precision)
+    amp_dtype = autocast_dtype(device, config.train.mixed_precision, training=True)
     scaler = grad_scaler(device, amp_dtype)
     with flush_denormals(device):
         run_epoch(model, largest[:1], device, amp_dtype, Optimization(optimizer, scaler),

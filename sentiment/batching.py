@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .distributed import rank, shard_indices, world_size
+from .lengths import cut_batches
 
 
 @dataclass
@@ -65,26 +66,6 @@ def pad_batch(
     return Batch(
         inputs, torch.as_tensor(lengths, dtype=torch.long), target_tensor, int(sum(lengths))
     )
-
-
-def cut_batches(order: np.ndarray, lengths: Sequence[int] | np.ndarray, batch_size: int,
-                max_tokens: int | None = None) -> list[np.ndarray]:
-    """``order`` (indices into ``lengths``) cut into consecutive batches of at most
-    ``batch_size`` rows and, with ``max_tokens``, at most that many padded positions (the
-    longest row times the rows); a longer sequence alone is a batch of its own."""
-    if max_tokens is None:
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    batches, start, longest = [], 0, 0
-    for i, length in enumerate(np.asarray(lengths)[order]):
-        rows = i - start
-        longest_with = max(longest, int(length))
-        if rows and (rows == batch_size or longest_with * (rows + 1) > max_tokens):
-            batches.append(order[start:i])
-            start, longest_with = i, int(length)
-        longest = longest_with
-    if start < len(order):
-        batches.append(order[start:])
-    return batches
 
 
 class BucketSampler:

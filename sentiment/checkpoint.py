@@ -26,7 +26,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
-from .config import Config
+from .config import ENSEMBLE_FILE, Config
 from .core import CoreConfig, RNNCore
 from .heads import EnsembleClassifier, build_model
 from .vocab import Vocab
@@ -92,9 +92,6 @@ def load_pretrained(
     load_model(model, str(directory / "model.safetensors"), device=str(device))
     model.to(device).eval()
     return model, vocab, config
-
-
-ENSEMBLE_FILE = "ensemble.json"
 
 
 def is_ensemble(directory: str | Path) -> bool:

@@ -9,6 +9,7 @@
     sentiment serve                                   # a web page and a JSON API
     sentiment ensemble --models A B --output C        # one model averaging saved ones
     sentiment teacher --members A --output T          # a stacked teacher for distillation
+    sentiment export --format onnx --output D         # ONNX, for installs without torch
 
 sentiment COMMAND --help lists a command's options. A mistake (a missing file, a bad value) ends
 with one line on stderr and exit status 1; SENTIMENT_DEBUG=1 shows the traceback instead.
@@ -217,7 +218,7 @@ def predict(argv: list[str] | None = None) -> None:
     input column is kept in order and predicted_label / predicted_score are added; a row without
     text keeps its place with empty predictions. The output format follows its suffix.
     """
-    from .predict import load_model
+    from .predict import QUANTIZE, load_model
     from .predict import predict as predict_texts
 
     parser = _parser(predict, "predict")
@@ -235,8 +236,11 @@ def predict(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     parser.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--mixed-precision", default=True, action=argparse.BooleanOptionalAction,
-                        help="bfloat16 on CPUs with native bf16, float16 on CUDA; "
-                             "--no-mixed-precision scores in float32 (default: on)")
+                        help="bfloat16 on CPUs where it measured faster than float32, float16 "
+                             "on CUDA; --no-mixed-precision scores in float32 (default: on)")
+    parser.add_argument("--quantize", default="none", choices=QUANTIZE,
+                        help="int8: the LSTMs with dynamic int8 weights, on the CPU "
+                             "(default: %(default)s)")
     parser.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction,
                         help="progress bar for --input (default: on)")
     parser.add_argument("--workers", type=int, default=1,
@@ -256,7 +260,8 @@ def predict(argv: list[str] | None = None) -> None:
         quiet_progress(args.progress)
         summary = score_file(args.input, args.output, args.text_column, args.model,
                              args.batch_size, args.device, args.mixed_precision, args.progress,
-                             args.workers, args.on_bad_rows, args.encoding_errors)
+                             args.workers, args.on_bad_rows, args.encoding_errors,
+                             args.quantize)
         print(json.dumps({key: round(value, 1) if isinstance(value, float) else value
                           for key, value in summary.items()}))
         return
@@ -266,8 +271,9 @@ def predict(argv: list[str] | None = None) -> None:
     texts = [text for text in texts if text.strip()]
     if not texts:
         parser.error("no texts given (as arguments, lines on stdin, or --input FILE)")
-    model = load_model(args.model, args.device)
-    results = predict_texts(texts, model, args.batch_size, mixed_precision=args.mixed_precision)
+    model = load_model(args.model, args.device, args.quantize)
+    results = predict_texts(texts, model, args.batch_size, mixed_precision=args.mixed_precision,
+                            quantize=args.quantize)
     for text, result in zip(texts, results, strict=True):
         print(json.dumps({"text": text, **result}, ensure_ascii=False))
 
@@ -390,10 +396,54 @@ def teacher(argv: list[str] | None = None) -> None:
                       "coef": built.coef, "intercept": built.intercept}, indent=2))
 
 
+def export(argv: list[str] | None = None) -> None:
+    """Write a saved classifier in another format: ONNX for ONNX Runtime (a folder that
+    predict, sentiment predict and sentiment serve take, and that an install without torch
+    scores: docs/inference.md), or a copy with its weights in float16.
+
+    sentiment export --format onnx --output runs/imdb-onnx              # the shipped model
+    sentiment export --format onnx --quantize int8 --output runs/imdb-onnx-int8
+    sentiment export --model runs/sentiment --dtype float16 --output runs/sentiment-fp16
+    """
+    from .predict import QUANTIZE, resolve_model_path
+
+    parser = _parser(export, "export")
+    parser.add_argument("--model", default=None,
+                        help="saved model folder or shipped model name (default: "
+                             "$SENTIMENT_MODEL, else the model shipped with the package)")
+    parser.add_argument("--output", required=True, help="the folder to write")
+    parser.add_argument("--format", default="onnx", choices=["onnx", "safetensors"],
+                        help="(default: %(default)s)")
+    parser.add_argument("--quantize", default="none", choices=QUANTIZE,
+                        help="onnx: int8 LSTM and linear weights (default: %(default)s)")
+    parser.add_argument("--dtype", default="float16", choices=["float32", "float16", "bfloat16"],
+                        help="safetensors: how the weights are stored (default: %(default)s)")
+    args = parser.parse_args(argv)
+    source = resolve_model_path(args.model)
+    if args.format == "onnx":
+        try:
+            from .export import export_onnx
+        except ImportError as error:
+            raise ModuleNotFoundError(f"exporting to ONNX needs the onnx extra ({error.name} "
+                                      'is missing): pip install "sentiment[onnx]"') from None
+        record = export_onnx(source, args.output, args.quantize)
+    else:
+        if args.quantize != "none":
+            parser.error("--quantize goes with --format onnx (a PyTorch model is quantized "
+                         "when loaded: sentiment predict --quantize int8)")
+        from .checkpoint import export_model
+
+        export_model(source, args.output, args.dtype)
+        record = {"format": "safetensors", "dtype": args.dtype, "source": str(source)}
+    path = Path(args.output)
+    print(json.dumps({"written": str(path), **record,
+                      "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file())}))
+
+
 COMMANDS: dict[str, Callable[[list[str] | None], None]] = {
     "train": train, "pretrain": pretrain, "train-charlm": train_charlm, "evaluate": evaluate,
     "predict": predict, "generate": generate, "serve": serve, "ensemble": ensemble,
-    "teacher": teacher,
+    "teacher": teacher, "export": export,
 }
 TRAINING = ("train", "pretrain", "train-charlm")  # long CPU work: worth tcmalloc
 

@@ -18,8 +18,6 @@ import dataclasses
 import typing
 from dataclasses import asdict, dataclass, field, fields
 
-from .core import CoreConfig
-
 TASKS = ("sentiment", "word-lm", "char-lm")
 DEFAULT_SOURCE = "stanfordnlp/imdb"
 DEFAULT_VECTORS = "glove.6B.100d"
@@ -32,12 +30,90 @@ DIRECTIONS = ("both", "forward", "backward")
 LANGUAGE_MODELS = ("word-lm", "char-lm")
 BAD_ROWS = ("error", "skip")  # a file row of the wrong shape: stop naming it, or skip it
 ENCODING_ERRORS = ("replace", "strict")  # invalid UTF-8 in a text: U+FFFD, or stop
+ENSEMBLE_FILE = "ensemble.json"  # what makes a folder an ensemble (sentiment.checkpoint)
+RNN_TYPE_NAMES = ("lstm", "gru", "rnn")  # torch.nn.LSTM, GRU, RNN (sentiment.core.RNN_TYPES)
 
 
 def only(*tasks: str, **kwargs):
     """A field that only ``tasks`` read: the other tasks' commands offer no flag for it."""
     metadata = {**kwargs.pop("metadata", {}), "tasks": tasks}
     return field(**kwargs, metadata=metadata)
+
+
+PADDING_MODES = ("auto", "exact", "packed", "padded")
+LAYOUTS = ("joint", "separate")
+
+
+@dataclass
+class CoreConfig:
+    """Architecture of :class:`sentiment.core.RNNCore`."""
+
+    # set from the vocabulary when the model is built (no task offers a flag for it)
+    vocab_size: int = field(default=0, metadata={"tasks": ()})
+    embed_dim: int = 100
+    hidden_dim: int = 256
+    num_layers: int = 2
+    rnn_type: str = field(default="lstm", metadata={"choices": RNN_TYPE_NAMES})
+    bidirectional: bool = True
+    layout: str = field(default="joint", metadata={"choices": LAYOUTS})
+    # a one-direction core that reads each text from its end (the backward stack of a
+    # separate-layout encoder, fine-tuned alone)
+    reverse: bool = field(default=False, metadata={"tasks": ("sentiment",)})
+    # between layers and on the embeddings: 0.3 / 0.2 beat 0.5 / 0.5 for the classifier from
+    # scratch (BENCHMARKS.md, accuracy)
+    dropout: float = 0.3
+    input_dropout: float = 0.2
+    input_type: str = field(default="embedding", metadata={"choices": ("embedding", "onehot")})
+    pad_index: int | None = field(default=0, metadata={"tasks": ()})  # from the vocabulary
+    padding_mode: str = field(default="auto", compare=False,
+                              metadata={"choices": PADDING_MODES})
+
+    def __post_init__(self) -> None:
+        if self.rnn_type not in RNN_TYPE_NAMES:
+            raise ValueError(f"rnn_type must be one of {sorted(RNN_TYPE_NAMES)}, "
+                             f"got {self.rnn_type!r}")
+        if self.input_type not in ("embedding", "onehot"):
+            raise ValueError(f"input_type must be 'embedding' or 'onehot', got {self.input_type!r}")
+        if self.padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {PADDING_MODES}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.reverse and self.bidirectional:
+            raise ValueError("reverse is for a one-direction core; a bidirectional core already "
+                             "reads both ways")
+        for name in ("hidden_dim", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.vocab_size < 0:
+            raise ValueError(f"vocab_size must be >= 1, got {self.vocab_size}")
+        for name in ("dropout", "input_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.input_type == "onehot":
+            self.embed_dim = self.vocab_size  # the one-hot vector is the first layer's input
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_dim(self) -> int:
+        return self.hidden_dim * self.num_directions
+
+    @property
+    def separate(self) -> bool:
+        """Whether each direction is its own stack (ELMo layout)."""
+        return self.layout == "separate" and self.bidirectional
+
+    def layer_input_dim(self, layer: int) -> int:
+        if layer == 0:
+            return self.embed_dim
+        return self.hidden_dim if self.separate else self.output_dim
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 TEXT_MODES = ("raw", "d2l")  # the char LM's preprocessing: unchanged, or d2l's letters only
 
 

@@ -31,7 +31,6 @@ backward direction can read each sequence reversed *within its own length*::
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -39,79 +38,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .config import CoreConfig
+
 RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-PADDING_MODES = ("auto", "exact", "packed", "padded")
-LAYOUTS = ("joint", "separate")
 State = list  # one entry per (layer, direction): a tensor (GRU/RNN) or an (h, c) tuple (LSTM)
-
-
-@dataclass
-class CoreConfig:
-    """Architecture of :class:`RNNCore`."""
-
-    # set from the vocabulary when the model is built (no task offers a flag for it)
-    vocab_size: int = field(default=0, metadata={"tasks": ()})
-    embed_dim: int = 100
-    hidden_dim: int = 256
-    num_layers: int = 2
-    rnn_type: str = field(default="lstm", metadata={"choices": tuple(RNN_TYPES)})
-    bidirectional: bool = True
-    layout: str = field(default="joint", metadata={"choices": LAYOUTS})
-    # a one-direction core that reads each text from its end (the backward stack of a
-    # separate-layout encoder, fine-tuned alone)
-    reverse: bool = field(default=False, metadata={"tasks": ("sentiment",)})
-    # between layers and on the embeddings: 0.3 / 0.2 beat 0.5 / 0.5 for the classifier from
-    # scratch (BENCHMARKS.md, accuracy)
-    dropout: float = 0.3
-    input_dropout: float = 0.2
-    input_type: str = field(default="embedding", metadata={"choices": ("embedding", "onehot")})
-    pad_index: int | None = field(default=0, metadata={"tasks": ()})  # from the vocabulary
-    padding_mode: str = field(default="auto", compare=False,
-                              metadata={"choices": PADDING_MODES})
-
-    def __post_init__(self) -> None:
-        if self.rnn_type not in RNN_TYPES:
-            raise ValueError(f"rnn_type must be one of {sorted(RNN_TYPES)}, got {self.rnn_type!r}")
-        if self.input_type not in ("embedding", "onehot"):
-            raise ValueError(f"input_type must be 'embedding' or 'onehot', got {self.input_type!r}")
-        if self.padding_mode not in PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {PADDING_MODES}")
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
-        if self.reverse and self.bidirectional:
-            raise ValueError("reverse is for a one-direction core; a bidirectional core already "
-                             "reads both ways")
-        for name in ("hidden_dim", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.vocab_size < 0:
-            raise ValueError(f"vocab_size must be >= 1, got {self.vocab_size}")
-        for name in ("dropout", "input_dropout"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.input_type == "onehot":
-            self.embed_dim = self.vocab_size  # the one-hot vector is the first layer's input
-
-    @property
-    def num_directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    @property
-    def output_dim(self) -> int:
-        return self.hidden_dim * self.num_directions
-
-    @property
-    def separate(self) -> bool:
-        """Whether each direction is its own stack (ELMo layout)."""
-        return self.layout == "separate" and self.bidirectional
-
-    def layer_input_dim(self, layer: int) -> int:
-        if layer == 0:
-            return self.embed_dim
-        return self.hidden_dim if self.separate else self.output_dim
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class CoreOutput(NamedTuple):

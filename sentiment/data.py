@@ -17,7 +17,6 @@ from pathlib import Path
 
 import datasets
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from .config import BAD_ROWS, DEFAULT_LABELS, DEFAULT_SOURCE, ENCODING_ERRORS
 
@@ -501,6 +500,8 @@ def split_validation(
     train: datasets.Dataset, fraction: float = 0.1, seed: int = 0
 ) -> tuple[datasets.Dataset, datasets.Dataset]:
     """Carve a stratified, seeded validation split from ``train``; returns ``(train, valid)``."""
+    from sklearn.model_selection import train_test_split  # not needed to score (no torch)
+
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
     labels = np.asarray(train["label"])

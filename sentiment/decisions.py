@@ -3,12 +3,18 @@ prediction, serving, file scoring and the evaluation report."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def probabilities(logits: torch.Tensor, classes: int) -> torch.Tensor:
     """A binary model's P(second label) from its one logit; else the softmax over classes."""
+    import torch
+
     return torch.sigmoid(logits) if classes == 2 else torch.softmax(logits, dim=-1)
 
 

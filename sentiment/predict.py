@@ -1,7 +1,9 @@
 """Prediction: ``predict(text_or_texts)`` with a saved sentiment model, pipeline-style.
 
 Explanations are in :mod:`sentiment.explain`, worker threads in :mod:`sentiment.workers`, the
-rules from probabilities to labels in :mod:`sentiment.decisions`."""
+rules from probabilities to labels in :mod:`sentiment.decisions`, the ONNX Runtime scorer in
+:mod:`sentiment.onnx_model`. This module imports without torch, so that an install without it
+(docs/inference.md) scores exported ONNX models through the same ``predict``."""
 
 from __future__ import annotations
 
@@ -11,22 +13,31 @@ import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from .batching import cut_batches, pad_batch
-from .checkpoint import ENSEMBLE_FILE, load_pretrained
-from .config import Config
+from .config import ENSEMBLE_FILE, Config
 from .data import clean_text
-from .decisions import probabilities, to_results
-from .heads import SentimentClassifier
-from .precision import autocast, autocast_dtype, resolve_device
+from .decisions import to_results
+from .lengths import cut_batches, length_order
 from .tokenize import Tokenizer
 from .vocab import Vocab
 
+try:
+    import torch
+except ImportError:  # an install without torch scores ONNX models only (docs/inference.md)
+    torch = None
+
+if TYPE_CHECKING:
+    from .heads import SentimentClassifier
+
 # The classifier shipped inside the package (MODEL_CARD.md): predict's default model.
 SHIPPED_MODEL = Path(__file__).parent / "models" / "imdb"
+# the models shipped inside the package, by name: predict(..., model="imdb-fast")
+SHIPPED_MODELS = {path.name: path for path in sorted(SHIPPED_MODEL.parent.iterdir())
+                  if path.is_dir()} if SHIPPED_MODEL.parent.is_dir() else {}
+QUANTIZE = ("none", "int8")  # predict(..., quantize=...): int8 = dynamic int8 LSTM weights
 # A text is cut to its first MAX_CHARS characters and MAX_TEXT_TOKENS tokens before scoring, so
 # that a very long input (say 1 MB) keeps time and memory bounded. IMDB's longest review has
 # ~2,800 tokens. (A batch's token budget is another thing: ``max_tokens``.)
@@ -34,13 +45,13 @@ MAX_CHARS = 100_000
 MAX_TEXT_TOKENS = 5_000
 
 
-class SentimentModel:
-    """A loaded classifier with its vocabulary and preprocessing, ready to score texts."""
+class TextModel:
+    """What every scorer of texts shares: its labels and preprocessing. ``score_encoded`` is
+    the scorer's own (PyTorch here, ONNX Runtime in :mod:`sentiment.onnx_model`)."""
 
-    def __init__(self, model: SentimentClassifier, vocab: Vocab, config: Config, path: str = ""):
+    def __init__(self, vocab: Vocab, config: Config, path: str = ""):
         if config.task != "sentiment":
             raise ValueError(f"{path or 'model'} is a {config.task!r} model, not a sentiment model")
-        self.model = model.eval()
         self.vocab = vocab
         self.config = config
         self.path = path
@@ -48,10 +59,6 @@ class SentimentModel:
         self.tokenizer = Tokenizer(lowercase=config.data.lowercase)
         self.tokenizing = threading.Lock()  # spaCy's vocabulary is shared: one thread at a time
         self.max_length = min(config.data.max_length or MAX_TEXT_TOKENS, MAX_TEXT_TOKENS)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
         """The tokens the model reads of each text (cleaned, cut to MAX_CHARS / max_length)."""
@@ -75,14 +82,42 @@ class SentimentModel:
                       mixed_precision: bool = True, all_scores: bool = False,
                       max_tokens: int | None = None) -> list[dict]:
         """:meth:`score` of texts already :meth:`encode`-d."""
+        raise NotImplementedError
+
+
+class SentimentModel(TextModel):
+    """A loaded PyTorch classifier with its vocabulary and preprocessing, ready to score texts.
+    ``quantize="int8"``: its LSTMs with dynamic int8 weights (CPU only)."""
+
+    def __init__(self, model: SentimentClassifier, vocab: Vocab, config: Config, path: str = "",
+                 quantize: str = "none"):
+        super().__init__(vocab, config, path)
+        self.model = self.float_model = model.eval()  # explanations need float weights
+        self.quantize = quantize
+        if quantize == "int8":
+            self.model = quantize_int8(self.model)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def score_encoded(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
+                      mixed_precision: bool = True, all_scores: bool = False,
+                      max_tokens: int | None = None) -> list[dict]:
+        """:meth:`score` of texts already :meth:`encode`-d."""
         scores = score_ids(self.model, ids, batch_size, self.vocab.pad_index or 0,
-                           mixed_precision=mixed_precision, max_tokens=max_tokens)
+                           mixed_precision=mixed_precision and self.quantize == "none",
+                           max_tokens=max_tokens)
         return to_results(scores, self.labels, all_scores)
 
     def explain(self, text: str, steps: int = 32, max_tokens: int | None = None) -> dict:
         """Which words pushed ``text``'s label: :func:`sentiment.explain.explain`."""
         from .explain import explain
 
+        if self.quantize != "none":  # gradients go through the float weights
+            float_twin = copy.copy(self)
+            float_twin.model, float_twin.quantize = self.float_model, "none"
+            return explain(float_twin, text, steps, max_tokens)
         return explain(self, text, steps, max_tokens)
 
     @property
@@ -90,7 +125,23 @@ class SentimentModel:
         return getattr(self.model, "num_classes", 2)
 
     def __repr__(self) -> str:
-        return f"SentimentModel(path={self.path!r}, vocab_size={len(self.vocab)})"
+        quantized = "" if self.quantize == "none" else f", quantize={self.quantize!r}"
+        return f"SentimentModel(path={self.path!r}, vocab_size={len(self.vocab)}{quantized})"
+
+
+def quantize_int8(model: SentimentClassifier) -> SentimentClassifier:
+    """A copy of ``model`` whose LSTM/GRU/RNN layers hold dynamic int8 weights (activations
+    quantized on the fly; the embedding and the float32 head unchanged). CPU only."""
+    if next(model.parameters()).device.type != "cpu":
+        raise ValueError("int8 quantization runs on the CPU; load the model with device='cpu'")
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():  # torch.ao's note that torchao will replace it one day
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated")
+        warnings.filterwarnings("ignore", message="torch.ao.quantization is deprecated")
+        return quantize_dynamic(copy.deepcopy(model), {torch.nn.LSTM, torch.nn.GRU}, torch.qint8)
 
 
 def score_ids(
@@ -101,6 +152,7 @@ def score_ids(
     max_length: int | None = None,
     mixed_precision: bool = True,
     max_tokens: int | None = None,
+    autocast_to: torch.dtype | None = None,
 ) -> np.ndarray:
     """Class probabilities per id sequence, batched sorted by length, input order kept: a
     binary model's probability of its second label (*positive*) as shape ``(N,)``, a
@@ -109,16 +161,21 @@ def score_ids(
     ``mixed_precision``: run the RNN in the device's fast lower precision where it has one
     (:func:`~sentiment.precision.autocast_dtype`); the head and the probabilities stay float32.
     ``max_tokens``: a batch also ends before its padded size (rows × longest) would pass this,
-    so that a few long texts do not pad many short ones.
+    so that a few long texts do not pad many short ones. ``autocast_to``: this lower precision
+    instead of the measured choice (benchmarks compare them).
     """
+    from .batching import pad_batch
+    from .decisions import probabilities
+    from .precision import autocast, autocast_dtype
+
     device = next(model.parameters()).device
-    lengths = [max(len(s), 1) for s in sequences]
-    order = np.argsort(lengths, kind="stable")
+    lengths, order = length_order(sequences)
     classes = getattr(model, "num_classes", 2)
     shape = (len(sequences),) if classes == 2 else (len(sequences), classes)
     scores = np.empty(shape, dtype=np.float64)
     model.eval()
-    with torch.inference_mode(), autocast(device, autocast_dtype(device, mixed_precision)):
+    amp_dtype = autocast_to or autocast_dtype(device, mixed_precision)
+    with torch.inference_mode(), autocast(device, amp_dtype):
         for indices in cut_batches(order, lengths, batch_size, max_tokens):
             batch = pad_batch([sequences[i] for i in indices], pad_index, max_length).to(device)
             scores[indices] = probabilities(model(batch).logits.float(), classes).cpu().numpy()
@@ -126,8 +183,8 @@ def score_ids(
 
 
 # what makes a folder a model: an LSTM (config.json), an ensemble, a linear n-gram model or a
-# stacked teacher (sentiment.teacher.TextScoringModel)
-MODEL_FILES = ("config.json", ENSEMBLE_FILE, "linear.json", "stack.json")
+# stacked teacher (sentiment.teacher.TextScoringModel), an exported ONNX model
+MODEL_FILES = ("config.json", ENSEMBLE_FILE, "linear.json", "stack.json", "model.onnx")
 
 
 def _is_model_folder(path: Path) -> bool:
@@ -135,8 +192,11 @@ def _is_model_folder(path: Path) -> bool:
 
 
 def resolve_model_path(model: str | Path | None) -> Path:
-    """``model``, else ``$SENTIMENT_MODEL``, else the shipped model."""
+    """``model`` (a folder, or the name of a shipped model: ``imdb``, ``imdb-fast``), else
+    ``$SENTIMENT_MODEL``, else the shipped model."""
     path = Path(model or os.environ.get("SENTIMENT_MODEL") or SHIPPED_MODEL)
+    if not _is_model_folder(path) and str(path) in SHIPPED_MODELS:
+        path = SHIPPED_MODELS[str(path)]
     if not _is_model_folder(path):
         raise FileNotFoundError(
             f"no trained sentiment model at {str(path)!r}. Train one with "
@@ -148,35 +208,67 @@ def resolve_model_path(model: str | Path | None) -> Path:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, device: str, mtime: float) -> SentimentModel:
+def _load_cached(path: str, device: str, mtime: float, quantize: str = "none") -> TextModel:
+    from .onnx_model import OnnxModel, is_onnx
+
+    if is_onnx(path):
+        return OnnxModel(path)
     if not (Path(path) / "config.json").is_file() and not (Path(path) / ENSEMBLE_FILE).is_file():
         from .teacher import TextScoringModel
 
         return TextScoringModel(path)
+    from .checkpoint import load_pretrained
+
     model, vocab, config = load_pretrained(path, device=device)
-    return SentimentModel(model, vocab, config, path)
+    return SentimentModel(model, vocab, config, path, quantize)
 
 
 def load_model(
-    model: str | Path | None = None, device: str | torch.device | None = None
-) -> SentimentModel:
-    """Load (and cache per path and device) a saved sentiment model.
+    model: str | Path | None = None, device: str | torch.device | None = None,
+    quantize: str = "none",
+) -> TextModel:
+    """Load (and cache per path, device and quantization) a saved sentiment model.
 
-    The path is ``model``, else ``$SENTIMENT_MODEL``, else the model shipped with the package
-    (:data:`SHIPPED_MODEL`, described in MODEL_CARD.md).
+    The path is ``model`` (a folder, or a shipped model's name: ``imdb``, ``imdb-fast``), else
+    ``$SENTIMENT_MODEL``, else the model shipped with the package (:data:`SHIPPED_MODEL`,
+    described in MODEL_CARD.md). A folder exported to ONNX (``sentiment export --format onnx``)
+    is scored with ONNX Runtime, on the CPU, without torch. ``quantize="int8"``: the LSTMs with
+    dynamic int8 weights (a PyTorch model on the CPU).
     """
+    from .onnx_model import is_onnx
+
+    if quantize not in QUANTIZE:
+        raise ValueError(f"quantize must be one of {QUANTIZE}, not {quantize!r}")
     path = resolve_model_path(model)
-    resolved = resolve_device(device or "auto")
     # a model saved again at the same path is loaded again
-    mtime = max((p.stat().st_mtime for p in path.glob("**/*.safetensors")), default=0.0)
-    return _load_cached(str(path), str(resolved), mtime)
+    mtime = max((p.stat().st_mtime for p in path.glob("**/*.safetensors")),
+                default=max((p.stat().st_mtime for p in path.glob("*.onnx")), default=0.0))
+    if is_onnx(path):
+        if device is not None and str(device) not in ("cpu", "auto"):
+            raise ValueError(f"{path} is an ONNX model, scored on the CPU; device {device!r} "
+                             "is for PyTorch models")
+        if quantize != "none":
+            raise ValueError(f"{path} is an ONNX model: quantize it when exporting (sentiment "
+                             "export --format onnx --quantize int8)")
+        return _load_cached(str(path), "cpu", mtime)
+    if torch is None:
+        raise ModuleNotFoundError(
+            f"{path} is a PyTorch model and torch is not installed: pip install torch, or "
+            "export the model to ONNX where torch is (sentiment export --format onnx) and "
+            "score that folder")
+    from .precision import resolve_device
+
+    resolved = resolve_device(device or "auto")
+    if quantize != "none" and resolved.type != "cpu":
+        raise ValueError(f"quantize={quantize!r} runs on the CPU, not {resolved}")
+    return _load_cached(str(path), str(resolved), mtime, quantize)
 
 
 def on_device(model: SentimentModel, device: torch.device) -> SentimentModel:
     """``model`` on ``device``, leaving ``model`` itself (maybe cached and shared) where it is:
     the cached copy for that device when the model came from a folder, else a moved copy."""
     if model.path and _is_model_folder(Path(model.path)):
-        return load_model(model.path, device)
+        return load_model(model.path, device, getattr(model, "quantize", "none"))
     moved = copy.copy(model)
     moved.model = copy.deepcopy(model.model).to(device)
     return moved
@@ -207,11 +299,12 @@ def as_texts(text_or_texts) -> tuple[list[str], bool]:
 
 def predict(
     text_or_texts: str | Iterable[str],
-    model: str | Path | SentimentModel | None = None,
+    model: str | Path | TextModel | None = None,
     batch_size: int = 64,
     device: str | torch.device | None = None,
     mixed_precision: bool = True,
     all_scores: bool = False,
+    quantize: str = "none",
 ) -> dict | list[dict]:
     """Sentiment of one text (a dict) or of many (a list of dicts, in input order).
 
@@ -221,16 +314,26 @@ def predict(
     probability. Raises ``TypeError`` for anything else (naming what
     it got) and ``ValueError`` for an empty or whitespace-only text. Texts longer than
     ``MAX_CHARS`` characters or ``MAX_TEXT_TOKENS`` tokens are truncated. ``mixed_precision=False``
-    scores in float32 even where the device has a faster lower precision (bfloat16 on CPUs with
-    native bf16; scores then differ in the third decimal).
+    scores in float32 where the default would use a faster lower precision (bfloat16 on CPUs
+    where it measured faster; scores then differ in the third decimal). ``quantize="int8"``
+    scores with dynamic int8 LSTM weights (:func:`load_model`). ``model`` may also be a folder
+    exported to ONNX, scored with ONNX Runtime (:mod:`sentiment.onnx_model`).
     """
     texts, single = as_texts(text_or_texts)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if model is None or isinstance(model, (str, Path)):
-        model = load_model(model, device)
-    elif device is not None and resolve_device(device) != model.device:
-        model = on_device(model, resolve_device(device))
+        model = load_model(model, device, quantize)
+    else:
+        if quantize != getattr(model, "quantize", "none"):
+            raise ValueError(f"{model!r} is loaded with quantize="
+                             f"{getattr(model, 'quantize', 'none')!r}; load it with "
+                             f"load_model(..., quantize={quantize!r}) instead")
+        if device is not None and isinstance(model, SentimentModel):
+            from .precision import resolve_device
+
+            if resolve_device(device) != model.device:
+                model = on_device(model, resolve_device(device))
     if not texts:
         return []
     results = model.score(texts, batch_size, mixed_precision, all_scores)

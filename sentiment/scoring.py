@@ -278,6 +278,7 @@ def score_file(
     workers: int = 1,
     on_bad_rows: str = "error",
     encoding_errors: str = "replace",
+    quantize: str = "none",
 ) -> dict:
     """Score every row of ``input_path`` into ``output_path`` (format from its suffix; default
     ``<input>.scored.<suffix>``); returns ``{"rows", "scored", "no_text", "seconds", ...}``.
@@ -288,7 +289,9 @@ def score_file(
     CSV/TSV: a row whose field count differs from the header's stops the run with its line
     number (``on_bad_rows="error"``) or is skipped and counted (``"skip"``); invalid UTF-8 in
     the text is replaced by U+FFFD and counted (``encoding_errors="replace"``) or stops the run
-    naming the row (``"strict"``). Every good row is written, in order."""
+    naming the row (``"strict"``). Every good row is written, in order. ``quantize``: as
+    :func:`sentiment.predict.load_model`'s (a folder exported to ONNX needs none: it is scored
+    with ONNX Runtime as it was exported)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if workers < 1:
@@ -298,7 +301,7 @@ def score_file(
     if output.resolve() == Path(input_path).resolve():
         raise ValueError(f"the output {output} would overwrite the input")
     if model is None or isinstance(model, (str, Path)):
-        model = load_model(model, device)
+        model = load_model(model, device, quantize)
     repairs = FileRepairs(RowRules(on_bad_rows, encoding_errors))
     schema, batches, total = read_batches(input_path, text_column, repairs)
     out_schema = schema.append(pa.field("predicted_label", pa.string())).append(

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .predict import SentimentModel, load_model
+from .predict import QUANTIZE, SentimentModel, load_model
 from .workers import default_workers, worker_pool
 
 logger = logging.getLogger(__name__)
@@ -86,8 +86,8 @@ else:
         score: float
 
 
-def _help(text: str, **kwargs):
-    return field(**kwargs, metadata={"help": text})
+def _help(text: str, choices: tuple | None = None, **kwargs):
+    return field(**kwargs, metadata={"help": text, **({"choices": choices} if choices else {})})
 
 
 @dataclass
@@ -113,6 +113,8 @@ class ServeConfig:
                                     "the answer says so)", default=512)
     max_explanations: int = _help("explanations allowed to wait; past it a 503", default=4)
     metrics: bool = _help("keep Prometheus metrics and serve them at /metrics", default=True)
+    quantize: str = _help("int8: the LSTMs with dynamic int8 weights, on the CPU",
+                          choices=QUANTIZE, default="none")
     api_key: str | None = _help("a key every request but /health and /ready must send as "
                                 "'Authorization: Bearer KEY'; $SENTIMENT_API_KEY sets it too",
                                 default=None)
@@ -125,6 +127,8 @@ class ServeConfig:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if self.max_explanations < 0 or self.max_wait_ms < 0:
             raise ValueError("max_explanations and max_wait_ms must be >= 0")
+        if self.quantize not in QUANTIZE:
+            raise ValueError(f"quantize must be one of {QUANTIZE}, not {self.quantize!r}")
 
 
 class Overloaded(Exception):
@@ -364,7 +368,8 @@ def create_app(model: str | Path | SentimentModel | None = None,
         raise ImportError(NEEDS_EXTRA)
     config = config or ServeConfig()
     page_html = PAGE.read_text(encoding="utf-8")
-    loaded = load_model(model) if model is None or isinstance(model, (str, Path)) else model
+    loaded = (load_model(model, quantize=config.quantize)
+              if model is None or isinstance(model, (str, Path)) else model)
     batcher = Batcher(loaded, config.max_batch, config.max_wait_ms, config.max_tokens,
                       config.workers or default_workers(loaded.device),
                       max_queue=config.max_queue)
@@ -456,7 +461,7 @@ def create_app(model: str | Path | SentimentModel | None = None,
                                      f"explanations is {config.max_explain_chars}")
         if explainer is None:
             raise HTTPException(422, "this model has no word embedding to explain with (a "
-                                     "linear or stacked model); POST /predict scores it")
+                                     "linear, stacked or ONNX model); POST /predict scores it")
         if batcher.stopping:
             raise Overloaded("the server is stopping")
         with metrics.explain.time():

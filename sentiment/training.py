@@ -384,7 +384,7 @@ def _place(model: nn.Module, config: TrainConfig) -> tuple[torch.device, torch.d
     device = resolve_device(config.device)
     torch.manual_seed(_rank_seed(config))
     model.to(device)
-    amp_dtype = autocast_dtype(device, config.mixed_precision)
+    amp_dtype = autocast_dtype(device, config.mixed_precision, training=True)
     if amp_dtype is not None:
         logger.info("mixed precision: %s autocast on %s", dtype_name(amp_dtype), device.type)
     return device, amp_dtype

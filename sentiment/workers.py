@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import torch
+try:
+    import torch
+except ImportError:  # an install without torch: ONNX Runtime keeps its own threads
+    torch = None
 
 
-def default_workers(device: torch.device) -> int:
+def default_workers(device) -> int:
     """How many batches to score at once on ``device``, each on its share of torch's threads:
     two one-thread workers on a CPU (one tokenizes while the other is in the model; 2.3x the
     served requests/s of one two-thread worker on 2 cores, BENCHMARKS.md), one on a GPU."""
-    return 2 if device.type == "cpu" and torch.get_num_threads() >= 2 else 1
+    threads = torch.get_num_threads() if torch is not None else 1
+    return 2 if str(device) == "cpu" and threads >= 2 else 1
 
 
 def worker_pool(workers: int, name: str, threads: int | None = None) -> ThreadPoolExecutor:
@@ -20,6 +24,8 @@ def worker_pool(workers: int, name: str, threads: int | None = None) -> ThreadPo
     ``threads`` threads (default: an equal share of torch's; the count is per thread)."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if torch is None:
+        return ThreadPoolExecutor(workers, thread_name_prefix=name)
     if workers > 1 and threads is None:
         threads = max(1, torch.get_num_threads() // workers)
     return ThreadPoolExecutor(workers, thread_name_prefix=name,

@@ -91,3 +91,24 @@ def run_python(code: str, timeout: float = 300) -> dict:
                             timeout=timeout, cwd=Path(__file__).resolve().parent)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def python_without(tmp_path: Path, *packages: str) -> list[str]:
+    """A command that runs this Python as an install without ``packages`` would (say torch):
+    ``python -S`` on a folder of links to every installed distribution but those, and this
+    checkout. Tests what imports with a package missing, without building a second install."""
+    import site
+    import sysconfig
+
+    blocked = {name.lower().replace("-", "_") for name in packages}
+    farm = tmp_path / ("site-without-" + "-".join(sorted(blocked)))
+    farm.mkdir(exist_ok=True)
+    for root in {sysconfig.get_paths()["purelib"], *site.getsitepackages()}:
+        for entry in Path(root).iterdir():
+            top = entry.name.split("-")[0].split(".")[0].lower()
+            if (top in blocked or entry.suffix == ".pth" or top.startswith("__editable__")
+                    or top == "sentiment" or (farm / entry.name).exists()):
+                continue
+            (farm / entry.name).symlink_to(entry)
+    checkout = Path(__file__).resolve().parents[1]
+    return ["env", f"PYTHONPATH={farm}:{checkout}", sys.executable, "-S"]

@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from benchmarks.suite import BenchmarkConfig, format_table, run_benchmark
-from sentiment.precision import cpu_has_native_bf16
+from sentiment.precision import cpu_bfloat16_faster
 
 
 def test_benchmark_runs_every_part_and_writes_json(synthetic_dir, tmp_path, monkeypatch):
@@ -23,7 +23,7 @@ def test_benchmark_runs_every_part_and_writes_json(synthetic_dir, tmp_path, monk
     assert package["padding_share"] < reference["padding_share"]
     assert package["tokens"] > 0 and reference["tokens"] > 0
     assert saved["ratios"]["train_package_over_reference"] > 0
-    native = "bfloat16" if cpu_has_native_bf16() else "float32"
+    native = "bfloat16" if cpu_bfloat16_faster(training=True) else "float32"
     assert package["precision"] == native and reference["precision"] == "float32"
     assert saved["train_package-fp32"]["precision"] == "float32"
     assert saved["predict_fp32"]["mixed_precision"] is False

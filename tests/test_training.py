@@ -189,16 +189,55 @@ def test_resume_ends_with_the_best_weights_not_the_last(tmp_path):
         torch.testing.assert_close(a, b)
 
 
-def test_autocast_dtype_per_device(monkeypatch):
+def test_autocast_dtype_per_device(monkeypatch, tmp_path):
+    """CUDA: float16. CPU: bfloat16 only where it measured faster than float32 on this CPU
+    (an Intel Xeon with native bf16 measured it slower), the measurement cached per machine."""
     from sentiment import precision
 
     assert autocast_dtype(torch.device("cuda"), True) == torch.float16
     assert autocast_dtype(torch.device("cuda"), False) is None
     assert autocast_dtype(torch.device("cpu"), False) is None
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "CACHE_DIR", tmp_path)
+    monkeypatch.delenv("SENTIMENT_CPU_PRECISION", raising=False)
+    calls = []
+
+    def measured(winner):
+        def measure(training):
+            calls.append(training)
+            return {"dtype": winner, "float32_s": 1.0, "bfloat16_s": 1.0, "cpu": "test"}
+        return measure
+
+    def fresh(native, winner):
+        precision.cpu_bfloat16_faster.cache_clear()
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+        monkeypatch.setattr(precision, "measure_cpu_precision", measured(winner))
+
+    fresh(False, "bfloat16")
+    assert autocast_dtype(torch.device("cpu"), True) is None  # emulated bf16: never measured
+    assert calls == []
+    fresh(True, "float32")  # native bf16 that measures slower (the Xeon)
+    assert autocast_dtype(torch.device("cpu"), True) is None
+    assert calls == [False]
+    fresh(True, "bfloat16")  # cached: the inference answer stands, training is measured
+    assert autocast_dtype(torch.device("cpu"), True) is None
+    assert autocast_dtype(torch.device("cpu"), True, training=True) == torch.bfloat16
+    assert calls == [False, True]
+    monkeypatch.setenv("SENTIMENT_CPU_PRECISION", "bfloat16")
+    fresh(True, "float32")
     assert autocast_dtype(torch.device("cpu"), True) == torch.bfloat16
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
-    assert autocast_dtype(torch.device("cpu"), True) is None  # emulated bf16 would be slower
+    monkeypatch.setenv("SENTIMENT_CPU_PRECISION", "fast")
+    fresh(True, "float32")
+    with pytest.raises(ValueError, match="SENTIMENT_CPU_PRECISION"):
+        autocast_dtype(torch.device("cpu"), True)
+    precision.cpu_bfloat16_faster.cache_clear()
+
+
+def test_cpu_precision_measurement_times_both():
+    from sentiment.precision import measure_cpu_precision
+
+    result = measure_cpu_precision(training=False)
+    assert result["dtype"] in ("float32", "bfloat16") and result["float32_s"] > 0
+    assert (result["dtype"] == "bfloat16") == (result["bfloat16_s"] < result["float32_s"])
 
 
 def test_bfloat16_autocast_learns_and_keeps_a_float32_head():

@@ -1,0 +1,118 @@
+"""Inference variants of one model in one run: PyTorch float32, bfloat16 autocast and dynamic
+int8, ONNX Runtime float32 and int8 -- reviews/s, agreement and validation accuracy.
+
+    python -m benchmarks.inference --model sentiment/models/imdb --reviews 2000 --rounds 2
+
+Speed: the first ``--reviews`` test reviews (file order), batches of 64 sorted by length, in
+turns round by round so that a noisy machine hits each variant alike; ``forward`` times the
+model alone on reviews already encoded (the issue's protocol), ``predict`` the whole call
+(clean, tokenize, encode, score). Agreement: the share of those reviews whose label matches
+float32's, and the largest probability difference (no test labels are read). Accuracy: on the
+model's validation split (its config's seed and fraction), never the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from sentiment import load_model
+from sentiment.export import export_onnx
+from sentiment.precision import cpu_model
+from sentiment.predict import SentimentModel, score_ids
+
+VARIANTS = ("float32", "bfloat16", "int8", "onnx", "onnx-int8")
+
+
+def _scorer(name: str, model, onnx: dict):
+    """``scores(ids) -> probabilities`` for one variant."""
+    if name.startswith("onnx"):
+        exported = onnx[name]
+        return lambda ids: exported.probabilities(ids)
+    scored = model if name != "int8" else SentimentModel(
+        model.float_model, model.vocab, model.config, model.path, quantize="int8")
+    pad = model.vocab.pad_index or 0
+    dtype = torch.bfloat16 if name == "bfloat16" else None
+    return lambda ids: score_ids(scored.model, ids, 64, pad, mixed_precision=False,
+                                 autocast_to=dtype)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/imdb")
+    parser.add_argument("--model", default="sentiment/models/imdb")
+    parser.add_argument("--reviews", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--no-accuracy", action="store_true",
+                        help="skip the validation accuracy (speed and agreement only)")
+    parser.add_argument("--output", default=None, help="also write the result here (JSON)")
+    args = parser.parse_args(argv)
+    texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
+        0, args.reviews)["text"].to_pylist()
+    model = load_model(args.model, "cpu")
+    ids = model.encode(texts)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx = {}
+        for name in args.variants:
+            if name.startswith("onnx"):
+                quantize = "int8" if name == "onnx-int8" else "none"
+                export_onnx(model.path, Path(tmp) / name, quantize=quantize)
+                onnx[name] = load_model(Path(tmp) / name)
+        scorers = {name: _scorer(name, model, onnx) for name in args.variants}
+        for score in scorers.values():
+            score(ids[:64])  # warm-up
+        forward = {name: [] for name in scorers}
+        whole = {name: [] for name in scorers}
+        probs = {}
+        for _ in range(args.rounds):
+            for name, score in scorers.items():
+                start = time.perf_counter()
+                probs[name] = score(ids)
+                forward[name].append(len(ids) / (time.perf_counter() - start))
+                start = time.perf_counter()
+                score(model.encode(texts))
+                whole[name].append(len(ids) / (time.perf_counter() - start))
+        reference = probs.get("float32", next(iter(probs.values())))
+        result = {
+            "model": args.model, "reviews": len(texts), "cpu": cpu_model(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "forward_reviews_per_s": forward, "predict_reviews_per_s": whole,
+            "label_agreement_with_float32": {name: float(((p >= 0.5) == (reference >= 0.5)).mean())
+                                             for name, p in probs.items()},
+            "max_abs_difference_from_float32": {
+                name: float(np.abs(p - reference).max()) for name, p in probs.items()},
+        }
+        if not args.no_accuracy:
+            result["valid_accuracy"] = _valid_accuracy(model, scorers, args.data)
+    print(json.dumps(result, indent=2))
+    if args.output:
+        Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def _valid_accuracy(model, scorers: dict, source: str) -> dict:
+    """Each variant's accuracy on the model's validation split, read from ``source``."""
+    from dataclasses import replace
+
+    from sentiment.prepare import classifier_splits
+
+    splits = classifier_splits(replace(model.config.data, source=source),
+                               model.config.train.seed)
+    valid = splits["valid"]
+    ids = model.encode(valid["text"])
+    labels = np.asarray(valid["label"])
+    return {name: float(((score(ids) >= 0.5).astype(int) == labels).mean())
+            for name, score in scorers.items()}
+
+
+if __name__ == "__main__":
+    main()

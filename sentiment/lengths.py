@@ -1,0 +1,35 @@
+"""Length-sorted scoring batches, without torch: the PyTorch and the ONNX Runtime scorers cut
+the same batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def length_order(sequences: Sequence[Sequence[int]]) -> tuple[list[int], np.ndarray]:
+    """``(lengths, order)``: each sequence's length (at least 1, as padded) and the indices
+    sorted by it (stable)."""
+    lengths = [max(len(s), 1) for s in sequences]
+    return lengths, np.argsort(lengths, kind="stable")
+
+
+def cut_batches(order: np.ndarray, lengths: Sequence[int] | np.ndarray, batch_size: int,
+                max_tokens: int | None = None) -> list[np.ndarray]:
+    """``order`` (indices into ``lengths``) cut into consecutive batches of at most
+    ``batch_size`` rows and, with ``max_tokens``, at most that many padded positions (the
+    longest row times the rows); a longer sequence alone is a batch of its own."""
+    if max_tokens is None:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches, start, longest = [], 0, 0
+    for i, length in enumerate(np.asarray(lengths)[order]):
+        rows = i - start
+        longest_with = max(longest, int(length))
+        if rows and (rows == batch_size or longest_with * (rows + 1) > max_tokens):
+            batches.append(order[start:i])
+            start, longest_with = i, int(length)
+        longest = longest_with
+    if start < len(order):
+        batches.append(order[start:])
+    return batches

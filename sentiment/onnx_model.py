@@ -1,0 +1,98 @@
+"""A classifier exported to ONNX (``sentiment export --format onnx``), scored with ONNX Runtime.
+
+Nothing here imports torch: an install with ``onnxruntime`` and without torch scores such a
+folder through ``predict``, ``sentiment predict`` and ``sentiment serve`` (docs/inference.md).
+The folder is the model folder's ``config.json`` and ``vocab.json`` beside ``model.onnx`` and
+``export.json`` (what was exported, how, and how closely it matched)::
+
+    model.onnx   ids (B, T) int64, lengths (B,) int64  ->  probabilities (B,) or (B, C)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+from .decisions import to_results
+from .lengths import cut_batches, length_order
+from .predict import TextModel
+from .vocab import Vocab
+
+ONNX_FILE = "model.onnx"
+EXPORT_FILE = "export.json"
+
+
+def is_onnx(path: str | Path) -> bool:
+    """Whether ``path`` is a folder holding an exported ONNX model."""
+    return (Path(path) / ONNX_FILE).is_file()
+
+
+def inference_session(path: str | Path, threads: int | None = None):
+    """An ONNX Runtime CPU session for ``path`` on ``threads`` threads (default: the cores
+    this process may use), with a clear message where onnxruntime is missing."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ModuleNotFoundError(
+            f"{path} is an ONNX model and onnxruntime is not installed: "
+            'pip install "sentiment[onnx]" (or pip install onnxruntime)') from None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # warnings about unused initializers are noise here
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxModel(TextModel):
+    """An exported classifier, its preprocessing the PyTorch model's (:class:`TextModel`)."""
+
+    device = "cpu"
+    quantize = "none"  # an int8 export is int8 in its graph (export.json says which)
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        path = Path(path)
+        for name in (ONNX_FILE, "config.json", "vocab.json"):
+            if not (path / name).is_file():
+                raise FileNotFoundError(f"{path} is not an exported model: {name} is missing")
+        config = Config.from_dict(json.loads((path / "config.json").read_text(encoding="utf-8")))
+        super().__init__(Vocab.load(path / "vocab.json"), config, str(path))
+        export = path / EXPORT_FILE
+        self.export = json.loads(export.read_text(encoding="utf-8")) if export.is_file() else {}
+        self.session = inference_session(path / ONNX_FILE, threads)
+        self.num_classes = len(self.labels)
+
+    def score_encoded(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
+                      mixed_precision: bool = True, all_scores: bool = False,
+                      max_tokens: int | None = None) -> list[dict]:
+        """:meth:`score` of texts already :meth:`encode`-d (the graph is float32 or int8 as
+        exported: ``mixed_precision`` does not apply)."""
+        return to_results(self.probabilities(ids, batch_size, max_tokens), self.labels,
+                          all_scores)
+
+    def probabilities(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
+                      max_tokens: int | None = None) -> np.ndarray:
+        """As :func:`sentiment.predict.score_ids`: ``(N,)`` or ``(N, C)``, input order kept."""
+        lengths, order = length_order(ids)
+        pad = self.vocab.pad_index or 0
+        shape = (len(ids),) if self.num_classes == 2 else (len(ids), self.num_classes)
+        scores = np.empty(shape, dtype=np.float64)
+        for indices in cut_batches(order, lengths, batch_size, max_tokens):
+            batch_lengths = np.asarray([lengths[i] for i in indices], dtype=np.int64)
+            inputs = np.full((len(indices), int(batch_lengths.max())), pad, dtype=np.int64)
+            for row, i in enumerate(indices):
+                inputs[row, : len(ids[i])] = ids[i]
+            (probs,) = self.session.run(None, {"ids": inputs, "lengths": batch_lengths})
+            scores[indices] = probs
+        return scores
+
+    def explain(self, text: str, steps: int = 32, max_tokens: int | None = None) -> dict:
+        raise ValueError(f"{self.path} is an ONNX export: explanations need the PyTorch model "
+                         "it was exported from")
+
+    def __repr__(self) -> str:
+        return f"OnnxModel(path={self.path!r}, vocab_size={len(self.vocab)})"

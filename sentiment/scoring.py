@@ -260,6 +260,47 @@ def score_batches(batches: Iterator[pa.RecordBatch], text_column: str, model: Se
             yield pending.popleft().result()
 
 
+class BatchScorer:
+    """Scores batches of rows where a batch engine hands them over: a Ray Data
+    ``map_batches`` callable (docs/inference.md), or any loop over Arrow tables or pandas frames.
+    ``threads``: torch's threads in this process (default: as they are; in a Ray actor, its
+    ``num_cpus``).
+
+    The model is loaded once, when the scorer is built (once per Ray actor); each call returns
+    the batch with ``predicted_label`` and ``predicted_score`` added, every input column kept, in
+    the batch's own format (a pyarrow Table or RecordBatch, or a pandas DataFrame). Rows without
+    text keep their place with null predictions, as in :func:`score_file`.
+
+        ds.map_batches(BatchScorer, fn_constructor_kwargs={"model": "imdb"},
+                       batch_format="pyarrow", batch_size=1024, concurrency=4, num_cpus=2)
+    """
+
+    def __init__(self, model: str | Path | None = None, text_column: str = "text",
+                 batch_size: int = 64, mixed_precision: bool = True, quantize: str = "none",
+                 threads: int | None = None):
+        if threads is not None:  # Ray gives an actor as many torch threads as it has CPUs
+            import torch
+
+            torch.set_num_threads(threads)
+        self.model = load_model(model, "cpu", quantize)
+        self.text_column = text_column
+        self.batch_size = batch_size
+        self.mixed_precision = mixed_precision
+
+    def __call__(self, batch):
+        frame = None
+        if not isinstance(batch, (pa.Table, pa.RecordBatch)):  # pandas
+            frame, batch = batch, pa.Table.from_pandas(batch, preserve_index=False)
+        _check_column(batch.schema, self.text_column, Path("batch"))
+        scored, _ = score_batch(batch, self.text_column, self.model, self.batch_size,
+                                self.mixed_precision)
+        if frame is None:
+            return scored
+        result = scored.to_pandas()
+        result.index = frame.index
+        return result
+
+
 def default_output(path: str | Path) -> Path:
     """``reviews.csv`` -> ``reviews.scored.csv``."""
     path = Path(path)

@@ -154,3 +154,14 @@ def test_a_token_budget_does_not_change_the_scores(trained_model):
     plain = score_ids(model.model, ids, 64, mixed_precision=False)
     budget = score_ids(model.model, ids, 64, mixed_precision=False, max_tokens=300)
     np.testing.assert_allclose(budget, plain, atol=1e-5)
+
+
+def test_shipped_models_by_name(monkeypatch):
+    from sentiment.predict import SHIPPED_MODEL, SHIPPED_MODELS, resolve_model_path
+
+    assert SHIPPED_MODELS["imdb"] == SHIPPED_MODEL
+    assert resolve_model_path("imdb") == SHIPPED_MODEL.resolve()
+    monkeypatch.delenv("SENTIMENT_MODEL", raising=False)
+    assert predict("A wonderful film.", model="imdb") == predict("A wonderful film.")
+    with pytest.raises(FileNotFoundError, match="no trained sentiment model"):
+        resolve_model_path("imdb-nonexistent")

@@ -1,0 +1,114 @@
+"""Where scoring's CPU time goes: cleaning, spaCy tokenizing, the vocabulary lookup, the
+recurrent core and the head, for one model on real reviews, and the core's arithmetic as a
+share of this CPU's matrix-product ceiling.
+
+    python -m benchmarks.profile_scoring --models sentiment/models/imdb runs/fast1 --reviews 2000
+
+Each phase is timed alone over the first ``--reviews`` test reviews (batches of 64 sorted by
+length, as ``predict`` makes them), in the precision ``predict`` uses here. The arithmetic is
+counted from the config: per token and per direction and layer, the LSTM's input and recurrent
+products, ``2 * 4H * (input + H)`` FLOP. The ceiling is one large float32 / bfloat16 product
+(``scripts/profile_step.py --gemm`` prints more shapes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import torch
+
+from sentiment import load_model
+from sentiment.batching import pad_batch
+from sentiment.data import clean_text
+from sentiment.lengths import cut_batches, length_order
+from sentiment.precision import autocast, autocast_dtype, cpu_model, dtype_name
+
+
+def core_flop_per_token(core) -> float:
+    """FLOP of the recurrent core per token (all layers and directions)."""
+    total = 0.0
+    for rnn in core.rnns:
+        gates = 4 if isinstance(rnn, torch.nn.LSTM) else 3 if isinstance(rnn, torch.nn.GRU) else 1
+        total += 2 * gates * rnn.hidden_size * (rnn.input_size + rnn.hidden_size)
+    return total
+
+
+def gemm_ceiling(dtype: torch.dtype | None, size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of one ``size`` cube matrix product in ``dtype`` (None: float32)."""
+    a = torch.randn(size, size, dtype=dtype or torch.float32)
+    torch.mm(a, a)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, a)
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def profile(path: str, texts: list[str]) -> dict:
+    model = load_model(path, "cpu")
+    seconds: dict[str, float] = {}
+
+    def timed(name, work):
+        start = time.perf_counter()
+        value = work()
+        seconds[name] = time.perf_counter() - start
+        return value
+
+    model.encode(texts[:64])  # warm-up: spaCy's tables, torch's kernels
+    cleaned = timed("clean", lambda: [clean_text(text) for text in texts])
+    tokens = timed("tokenize (spaCy)", lambda: model.tokenizer.pipe(cleaned))
+    ids = timed("vocabulary lookup", lambda: [model.vocab.encode(t[: model.max_length])
+                                             for t in tokens])
+    lengths, order = length_order(ids)
+    batches = [pad_batch([ids[i] for i in part], model.vocab.pad_index or 0)
+               for part in cut_batches(order, lengths, 64)]
+    net = model.model
+    dtype = autocast_dtype(torch.device("cpu"))
+    with torch.inference_mode(), autocast(torch.device("cpu"), dtype):
+        net(batches[0])
+        outs = timed("recurrent core", lambda: [net.core(b.inputs, b.lengths) for b in batches])
+        # the head (pooling, the linear layer): the whole forward less the core's time
+        start = time.perf_counter()
+        for batch in batches:
+            net(batch)
+        seconds["head"] = max(0.0, time.perf_counter() - start - seconds["recurrent core"])
+    del outs
+    tokens_count = sum(lengths)
+    flop = core_flop_per_token(net.core) * tokens_count
+    total = sum(seconds.values())
+    return {
+        "model": path, "reviews": len(texts), "tokens": tokens_count,
+        "precision": dtype_name(dtype),
+        "seconds": seconds, "share": {name: s / total for name, s in seconds.items()},
+        "reviews_per_s_all_phases": len(texts) / total,
+        "core_gflop_per_review": flop / len(texts) / 1e9,
+        "core_gflop_per_s": flop / seconds["recurrent core"] / 1e9,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/imdb")
+    parser.add_argument("--models", nargs="+", default=["sentiment/models/imdb"])
+    parser.add_argument("--reviews", type=int, default=2_000)
+    args = parser.parse_args(argv)
+    texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
+        0, args.reviews)["text"].to_pylist()
+    ceilings = {"float32": gemm_ceiling(None), "bfloat16": gemm_ceiling(torch.bfloat16)}
+    result = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "gemm_ceiling_gflop_per_s": ceilings, "models": []}
+    for path in args.models:
+        profiled = profile(path, texts)
+        profiled["core_share_of_ceiling"] = (profiled["core_gflop_per_s"]
+                                             / ceilings[profiled["precision"]])
+        result["models"].append(profiled)
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

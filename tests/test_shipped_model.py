@@ -10,9 +10,10 @@ import pytest
 from conftest import IMDB, needs
 
 from sentiment import load_model, predict
-from sentiment.predict import SHIPPED_MODEL
+from sentiment.predict import SHIPPED_MODEL, SHIPPED_MODELS
 
-CARD = SHIPPED_MODEL / "card.json"
+# every model shipped inside the package (imdb, and imdb-fast where it ships): each has its card
+EVERY_MODEL = pytest.mark.parametrize("name", sorted(SHIPPED_MODELS))
 # how far the whole test split's accuracy may be from the card's: 50 of 25,000 reviews, for
 # the precision of another CPU (see the test)
 TOLERANCE = 0.002
@@ -27,26 +28,29 @@ def test_predict_works_with_no_path_or_environment(monkeypatch):
     assert module.SHIPPED_MODEL.is_dir()
 
 
-def test_shipped_files_are_small_and_complete():
-    names = {f.name for f in SHIPPED_MODEL.iterdir()}
+@EVERY_MODEL
+def test_shipped_files_are_small_and_complete(name):
+    shipped = SHIPPED_MODELS[name]
+    names = {f.name for f in shipped.iterdir()}
     assert "card.json" in names
-    folders = [SHIPPED_MODEL]
+    folders = [shipped]
     if "ensemble.json" in names:  # an ensemble: every member a complete model folder
-        members = json.loads((SHIPPED_MODEL / "ensemble.json").read_text())["members"]
-        folders = [SHIPPED_MODEL / name for name in members]
+        members = json.loads((shipped / "ensemble.json").read_text())["members"]
+        folders = [shipped / name for name in members]
         assert len(folders) >= 2
     for folder in folders:
         assert {"config.json", "vocab.json", "model.safetensors"} <= {
             f.name for f in folder.iterdir()}, folder
-        if folder != SHIPPED_MODEL:  # a member alone is a model (the card's faster choice)
-            assert predict("A wonderful, moving film.", model=folder)["label"] == "positive"
-    total = sum(f.stat().st_size for f in SHIPPED_MODEL.rglob("*") if f.is_file())
+        assert predict("A wonderful, moving film.", model=folder)["label"] == "positive"
+    total = sum(f.stat().st_size for f in shipped.rglob("*") if f.is_file())
     assert total <= 15 * 2**20
+    assert predict("A dull, boring waste of two hours.", model=name)["label"] == "negative"
 
 
 @pytest.mark.slow
 @needs(IMDB)
-def test_accuracy_on_the_whole_test_split_matches_the_card():
+@EVERY_MODEL
+def test_accuracy_on_the_whole_test_split_matches_the_card(name):
     """All 25,000 test reviews, scored by predict as a user would: the accuracy must equal the
     card's within TOLERANCE. The card is generated from a report on the same reviews, so only
     the precision on another CPU can move it (bfloat16 autocast or float32; the float16 and
@@ -54,19 +58,20 @@ def test_accuracy_on_the_whole_test_split_matches_the_card():
     fails."""
     import pyarrow.parquet as pq
 
-    card = json.loads(CARD.read_text())
+    card = json.loads((SHIPPED_MODELS[name] / "card.json").read_text())
     test = pq.read_table(IMDB / "test.parquet").to_pydict()
     assert card["n_test"] == len(test["text"])
-    results = predict(test["text"], batch_size=64)
+    results = predict(test["text"], model=name, batch_size=64)
     predicted = np.asarray([r["label"] == "positive" for r in results], dtype=int)
     accuracy = float((predicted == np.asarray(test["label"])).mean())
     assert abs(accuracy - card["test_accuracy"]) <= TOLERANCE, (accuracy, card["test_accuracy"])
 
 
-def test_the_card_is_its_report():
+@EVERY_MODEL
+def test_the_card_is_its_report(name):
     """card.json holds the figures of the report it was generated from and counts every read
     of the test split."""
-    card = json.loads(CARD.read_text())
+    card = json.loads((SHIPPED_MODELS[name] / "card.json").read_text())
     assert card["test_reads_count"] == len(card["test_reads"]) >= 1
     low, high = card["test_accuracy_ci95"]
     assert low < card["test_accuracy"] < high

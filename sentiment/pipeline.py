@@ -14,6 +14,7 @@ import numpy as np
 from .batching import SequenceBatches
 from .checklist import run_checklist
 from .checkpoint import load_core_weights, save_pretrained
+from .cli import trim_heap
 from .config import DEFAULT_LABELS, Config, apply_overrides, preset_config
 from .data import (
     RowRules,
@@ -124,6 +125,7 @@ def evaluate_model(
     baselines = None
     if config.train.baseline:
         start_baseline = time.perf_counter()
+        trim_heap()
         baselines = fit_baselines(data.train["text"], data.train["label"], dataset["text"])
         logger.info("baselines fitted and scored in %.1fs", time.perf_counter() - start_baseline)
     output_dir = Path(output_dir)
@@ -225,6 +227,7 @@ def train_sentiment(config: Config) -> dict:
                **({"distillation": distilled} if distilled else {}),
                "vectors": vector_stats, "preprocessing_seconds": data.seconds}
     if config.train.evaluate and is_main():  # the report: once, by rank 0
+        trim_heap()  # the epochs' freed activations, before the report's baselines
         try:
             summary["report"] = evaluate_model(
                 model, data, output, config, extra={"training": summary.copy()},

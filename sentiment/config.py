@@ -31,6 +31,7 @@ LANGUAGE_MODELS = ("word-lm", "char-lm")
 BAD_ROWS = ("error", "skip")  # a file row of the wrong shape: stop naming it, or skip it
 ENCODING_ERRORS = ("replace", "strict")  # invalid UTF-8 in a text: U+FFFD, or stop
 ENSEMBLE_FILE = "ensemble.json"  # what makes a folder an ensemble (sentiment.checkpoint)
+ONNX_FILE = "model.onnx"  # what makes a folder an ONNX export (sentiment.onnx_model)
 RNN_TYPE_NAMES = ("lstm", "gru", "rnn")  # torch.nn.LSTM, GRU, RNN (sentiment.core.RNN_TYPES)
 
 

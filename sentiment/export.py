@@ -21,9 +21,10 @@ from torch import nn
 
 from .batching import Batch, pad_batch
 from .checkpoint import load_pretrained
+from .config import ONNX_FILE
 from .decisions import probabilities
-from .onnx_model import EXPORT_FILE, ONNX_FILE, OnnxModel
-from .predict import QUANTIZE
+from .onnx_model import EXPORT_FILE, OnnxModel
+from .predict import QUANTIZE, score_ids
 
 OPSET = 17
 # the largest difference between the exported graph's probabilities and PyTorch's (float32) that
@@ -86,10 +87,7 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
     (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
     vocab.save(output / "vocab.json")
     check_ids = check_ids or _sample_ids(len(vocab), [1, 2, 17, 60, 133, 250, 400], seed=1)
-    with torch.inference_mode():
-        from .predict import score_ids
-
-        expected = score_ids(model, check_ids, 64, vocab.pad_index or 0, mixed_precision=False)
+    expected = score_ids(model, check_ids, 64, vocab.pad_index or 0, mixed_precision=False)
     exported = OnnxModel(output)
     difference = float(np.abs(exported.probabilities(check_ids) - expected).max())
     record = {"format": "onnx", "opset": OPSET, "quantize": quantize,

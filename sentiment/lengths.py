@@ -1,9 +1,9 @@
 """Length-sorted scoring batches, without torch: the PyTorch and the ONNX Runtime scorers cut
-the same batches."""
+the same batches and put the scores back in input order the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -33,3 +33,18 @@ def cut_batches(order: np.ndarray, lengths: Sequence[int] | np.ndarray, batch_si
     if start < len(order):
         batches.append(order[start:])
     return batches
+
+
+def score_in_length_order(sequences: Sequence[Sequence[int]], classes: int, batch_size: int,
+                          max_tokens: int | None,
+                          score_batch: Callable[[np.ndarray, list[int]], np.ndarray]
+                          ) -> np.ndarray:
+    """Class probabilities of ``sequences`` scored in length-sorted batches, in input order:
+    ``(N,)`` for two classes (P(second)), ``(N, C)`` otherwise. ``score_batch(indices,
+    lengths)`` scores the sequences at ``indices`` (``lengths``: every sequence's, at least 1)."""
+    lengths, order = length_order(sequences)
+    shape = (len(sequences),) if classes == 2 else (len(sequences), classes)
+    scores = np.empty(shape, dtype=np.float64)
+    for indices in cut_batches(order, lengths, batch_size, max_tokens):
+        scores[indices] = score_batch(indices, lengths)
+    return scores

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Config
+from .config import ONNX_FILE, Config
 from .decisions import to_results
-from .lengths import cut_batches, length_order
+from .lengths import score_in_length_order
 from .predict import TextModel
 from .vocab import Vocab
 
-ONNX_FILE = "model.onnx"
 EXPORT_FILE = "export.json"
 
 
@@ -77,18 +76,16 @@ class OnnxModel(TextModel):
     def probabilities(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
                       max_tokens: int | None = None) -> np.ndarray:
         """As :func:`sentiment.predict.score_ids`: ``(N,)`` or ``(N, C)``, input order kept."""
-        lengths, order = length_order(ids)
         pad = self.vocab.pad_index or 0
-        shape = (len(ids),) if self.num_classes == 2 else (len(ids), self.num_classes)
-        scores = np.empty(shape, dtype=np.float64)
-        for indices in cut_batches(order, lengths, batch_size, max_tokens):
+
+        def score_batch(indices, lengths):  # padded as sentiment.batching.pad_batch pads
             batch_lengths = np.asarray([lengths[i] for i in indices], dtype=np.int64)
             inputs = np.full((len(indices), int(batch_lengths.max())), pad, dtype=np.int64)
             for row, i in enumerate(indices):
                 inputs[row, : len(ids[i])] = ids[i]
-            (probs,) = self.session.run(None, {"ids": inputs, "lengths": batch_lengths})
-            scores[indices] = probs
-        return scores
+            return self.session.run(None, {"ids": inputs, "lengths": batch_lengths})[0]
+
+        return score_in_length_order(ids, self.num_classes, batch_size, max_tokens, score_batch)
 
     def explain(self, text: str, steps: int = 32, max_tokens: int | None = None) -> dict:
         raise ValueError(f"{self.path} is an ONNX export: explanations need the PyTorch model "

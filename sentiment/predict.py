@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import ENSEMBLE_FILE, Config
+from .config import ENSEMBLE_FILE, ONNX_FILE, Config
 from .data import clean_text
 from .decisions import to_results
-from .lengths import cut_batches, length_order
+from .lengths import score_in_length_order
 from .tokenize import Tokenizer
 from .vocab import Vocab
 
@@ -169,22 +169,21 @@ def score_ids(
     from .precision import autocast, autocast_dtype
 
     device = next(model.parameters()).device
-    lengths, order = length_order(sequences)
     classes = getattr(model, "num_classes", 2)
-    shape = (len(sequences),) if classes == 2 else (len(sequences), classes)
-    scores = np.empty(shape, dtype=np.float64)
     model.eval()
+
+    def score_batch(indices, lengths):
+        batch = pad_batch([sequences[i] for i in indices], pad_index, max_length).to(device)
+        return probabilities(model(batch).logits.float(), classes).cpu().numpy()
+
     amp_dtype = autocast_to or autocast_dtype(device, mixed_precision)
     with torch.inference_mode(), autocast(device, amp_dtype):
-        for indices in cut_batches(order, lengths, batch_size, max_tokens):
-            batch = pad_batch([sequences[i] for i in indices], pad_index, max_length).to(device)
-            scores[indices] = probabilities(model(batch).logits.float(), classes).cpu().numpy()
-    return scores
+        return score_in_length_order(sequences, classes, batch_size, max_tokens, score_batch)
 
 
 # what makes a folder a model: an LSTM (config.json), an ensemble, a linear n-gram model or a
 # stacked teacher (sentiment.teacher.TextScoringModel), an exported ONNX model
-MODEL_FILES = ("config.json", ENSEMBLE_FILE, "linear.json", "stack.json", "model.onnx")
+MODEL_FILES = ("config.json", ENSEMBLE_FILE, "linear.json", "stack.json", ONNX_FILE)
 
 
 def _is_model_folder(path: Path) -> bool:
@@ -241,8 +240,8 @@ def load_model(
         raise ValueError(f"quantize must be one of {QUANTIZE}, not {quantize!r}")
     path = resolve_model_path(model)
     # a model saved again at the same path is loaded again
-    mtime = max((p.stat().st_mtime for p in path.glob("**/*.safetensors")),
-                default=max((p.stat().st_mtime for p in path.glob("*.onnx")), default=0.0))
+    mtime = max((p.stat().st_mtime for pattern in ("**/*.safetensors", ONNX_FILE)
+                 for p in path.glob(pattern)), default=0.0)
     if is_onnx(path):
         if device is not None and str(device) not in ("cpu", "auto"):
             raise ValueError(f"{path} is an ONNX model, scored on the CPU; device {device!r} "

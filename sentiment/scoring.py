@@ -271,8 +271,9 @@ class BatchScorer:
     the batch's own format (a pyarrow Table or RecordBatch, or a pandas DataFrame). Rows without
     text keep their place with null predictions, as in :func:`score_file`.
 
-        ds.map_batches(BatchScorer, fn_constructor_kwargs={"model": "imdb"},
-                       batch_format="pyarrow", batch_size=1024, concurrency=4, num_cpus=2)
+        ds.map_batches(BatchScorer, fn_constructor_kwargs={"model": "imdb", "threads": 2},
+                       batch_format="pyarrow", batch_size=1024,
+                       compute=ray.data.ActorPoolStrategy(size=4), num_cpus=2)
     """
 
     def __init__(self, model: str | Path | None = None, text_column: str = "text",

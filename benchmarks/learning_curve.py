@@ -6,10 +6,18 @@ fine-tuned from a pretrained LM, with the linear baselines of the same reports.
         --sizes 500 1000 2500 5000 --output runs/curve
 
 For each size N, ``train_limit=N`` labelled reviews (10% of them held out for validation and
-model selection) train two classifiers: the default from scratch, and one from the encoder
-(``--encoder-options``). Both are scored on the same seeded ``--test-limit`` test reviews, read
-once per model. A size already done (its report.json exists) is not trained again. Writes
-``curve.json``, ``curve.md`` (a table) and ``curve.png`` into ``--output``.
+model selection) train up to three classifiers (``--variants``): the default from scratch; one
+from the encoder (``--encoder-options``); and a distilled one, whose teacher is built from those
+same N labels only: the ``pretrained`` classifier plus NB-LR and TF-IDF + LR fitted on the
+subset's training reviews, stacked on its validation reviews (``sentiment teacher``); a student
+starts from the encoder again and trains on the labelled reviews plus ``--unlabelled-limit``
+unlabelled ones with the teacher's soft labels (``--student-options``). Every model is scored on
+the same seeded ``--test-limit`` test reviews, read once per model. A model already done (its
+report.json exists) is not trained again. Writes ``curve.json``, ``curve.md`` (a table) and
+``curve.png`` into ``--output``.
+
+    python -m benchmarks.learning_curve --encoder runs/lm --sizes 1000 \
+        --variants pretrained distilled --output runs/curve
 """
 
 from __future__ import annotations
@@ -23,8 +31,11 @@ from matplotlib.figure import Figure
 
 from sentiment.cli import setup_logging
 from sentiment.pipeline import make_config, train_sentiment
+from sentiment.teacher import Teacher, build_teacher
 
 ENCODER_OPTIONS = "--schedule cosine --warmup 0.02 --input-dropout 0.2 --dropout 0.3"
+STUDENT_OPTIONS = "--epochs 2 --patience none --hard-weight 0.5 --temperature 1"
+VARIANTS = ("scratch", "pretrained", "distilled")
 
 
 def _options(text: str) -> dict:
@@ -36,6 +47,8 @@ def _options(text: str) -> dict:
 
 
 def _parse(value: str):
+    if value.lower() == "none":
+        return None
     for cast in (int, float):
         try:
             return cast(value)
@@ -47,28 +60,42 @@ def _parse(value: str):
 def run_size(args, size: int, variant: str) -> dict:
     output = Path(args.output) / f"{variant}-{size}"
     report_path = output / "report.json"
+    extra = {}
+    if variant == "distilled":
+        teacher_dir = Path(args.output) / f"teacher-{size}"
+        if not (teacher_dir / "stack.json").exists():
+            member = Path(args.output) / f"pretrained-{size}"
+            if not (member / "report.json").exists():
+                run_size(args, size, "pretrained")
+            build_teacher([member], ["nb_lr", "tfidf_lr"], teacher_dir, args.data)
+        extra["teacher_validation"] = Teacher.load(teacher_dir).validation
     if not report_path.exists():
         common = {"data": args.data, "train_limit": size, "test_limit": args.test_limit,
                   "epochs": args.epochs, "patience": args.patience, "output": str(output),
                   "progress": False}
         if variant == "scratch":
             config = make_config(vectors=args.vectors, **common)
-        else:
+        elif variant == "pretrained":
             config = make_config(encoder=args.encoder, **common,
                                  **_options(args.encoder_options))
+        else:
+            config = make_config(encoder=args.encoder, **{
+                **common, **_options(args.encoder_options), **_options(args.student_options),
+                "teacher": str(teacher_dir), "unlabelled_limit": args.unlabelled_limit})
         train_sentiment(config)
     report = json.loads(report_path.read_text())
     baselines = {b["short_name"]: b["accuracy"] for b in report.get("baselines", [])}
     return {"size": size, "variant": variant, "accuracy": report["accuracy"],
             "accuracy_ci95": report["accuracy_ci95"], "n_test": report["n"], **baselines,
-            "epochs_run": report.get("training", {}).get("epochs_run")}
+            "epochs_run": report.get("training", {}).get("epochs_run"), **extra}
 
 
 def write_outputs(rows: list[dict], output: Path) -> None:
     (output / "curve.json").write_text(json.dumps(rows, indent=2))
     sizes = sorted({r["size"] for r in rows})
-    lines = ["| labelled reviews | from scratch | pretrained + fine-tuned | TF-IDF + LR | NB-LR |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| labelled reviews | from scratch | pretrained + fine-tuned "
+             "| distilled (own teacher) | TF-IDF + LR | NB-LR |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for size in sizes:
         cells = {r["variant"]: r for r in rows if r["size"] == size}
         any_row = next(iter(cells.values()))
@@ -81,13 +108,15 @@ def write_outputs(rows: list[dict], output: Path) -> None:
             return f"{r['accuracy']:.4f} ({low:.3f}–{high:.3f})"
 
         lines.append(f"| {size:,} | {cell('scratch')} | {cell('pretrained')} | "
+                     f"{cell('distilled')} | "
                      f"{any_row.get('tfidf_lr', float('nan')):.4f} | "
                      f"{any_row.get('nb_lr', float('nan')):.4f} |")
     (output / "curve.md").write_text("\n".join(lines) + "\n")
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     for variant, label in (("scratch", "BiLSTM from scratch"),
-                           ("pretrained", "BiLSTM, LM-pretrained")):
+                           ("pretrained", "BiLSTM, LM-pretrained"),
+                           ("distilled", "BiLSTM, distilled from its own teacher")):
         points = sorted((r["size"], r["accuracy"]) for r in rows if r["variant"] == variant)
         if points:
             ax.plot(*zip(*points, strict=True), marker="o", label=label)
@@ -112,7 +141,14 @@ def main() -> None:
     parser.add_argument("--encoder-options", default=ENCODER_OPTIONS,
                         help="options of the fine-tuned runs (default: %(default)s)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2500, 5000])
-    parser.add_argument("--variants", nargs="+", default=["scratch", "pretrained"])
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS,
+                        default=["scratch", "pretrained"])
+    parser.add_argument("--student-options", default=STUDENT_OPTIONS,
+                        help="the distilled student's options, after --encoder-options "
+                             "(default: %(default)s)")
+    parser.add_argument("--unlabelled-limit", type=int, default=20_000,
+                        help="unlabelled reviews the teacher labels for the student "
+                             "(default: %(default)s)")
     parser.add_argument("--test-limit", type=int, default=5000)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--patience", type=int, default=3)

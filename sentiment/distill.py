@@ -20,7 +20,7 @@ import numpy as np
 
 from .config import Config
 from .prepare import numericalize, unlabelled_reviews
-from .teacher import Teacher, check_split
+from .teacher import STACK_FILE, Teacher, check_split
 from .tokenize import Tokenizer, tokenize_dataset
 from .vocab import Vocab
 
@@ -29,7 +29,10 @@ CACHE = "teacher_logits.npz"
 
 
 def _fingerprint(teacher_dir: str, texts: list[str]) -> str:
+    """The cache key: the teacher (its folder and its stack, which holds its members'
+    fingerprints: a teacher built again scores again) and the texts."""
     digest = hashlib.sha256(str(Path(teacher_dir).resolve()).encode())
+    digest.update((Path(teacher_dir) / STACK_FILE).read_bytes())
     for text in texts:
         digest.update(text.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")

@@ -9,6 +9,7 @@ their training, validation and test reviews.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -21,14 +22,35 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from .checkpoint import read_config
-from .config import ReviewData
-from .linear import KINDS, LinearModel, is_linear
+from .config import ENSEMBLE_FILE, ONNX_FILE, ReviewData
+from .linear import KINDS, LINEAR_FILE, LinearModel, is_linear
 
 logger = logging.getLogger(__name__)
 STACK_FILE = "stack.json"
 # the split a teacher was fitted on: a student must use the same one
 SPLIT_FIELDS = ("source", "text_column", "label_column", "test_fraction", "train_split",
                 "test_split", "train_limit", "valid_fraction")
+# the files whose bytes make a member what it is: a model's weights and settings (a training
+# run's folder also holds reports and logs, which may be written again without changing it)
+MODEL_FILES = ("config.json", "vocab.json", "model.safetensors", ENSEMBLE_FILE, ONNX_FILE,
+               LINEAR_FILE, "ngrams.json", "linear.safetensors", STACK_FILE)
+
+
+def member_fingerprint(path: str | Path) -> str:
+    """SHA-256 over a member folder's :data:`MODEL_FILES`: the stacking weights hold only for
+    the members they were fitted on, so a teacher refuses to score with a member that changed
+    since."""
+    folder = Path(path)
+    digest = hashlib.sha256()
+    files = [folder / name for name in MODEL_FILES if (folder / name).is_file()]
+    if not files:
+        raise FileNotFoundError(f"{folder}: none of a model's files ({', '.join(MODEL_FILES)})")
+    for file in files:
+        digest.update(file.name.encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda handle=handle: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def split_of(data: ReviewData, seed: int) -> dict:
@@ -73,9 +95,27 @@ class Teacher:
     split: dict
     validation: dict
     labels: list[str] = field(default_factory=lambda: ["negative", "positive"])
+    # member_fingerprint of each member when the stack was fitted (empty: an older teacher)
+    fingerprints: list[str] = field(default_factory=list)
+
+    def check_members(self) -> None:
+        """Raise if a member's files changed since the stack was fitted (a folder overwritten
+        by another model, say): its weights would be applied to a model they were not fitted
+        on. A teacher saved before fingerprints were recorded is only warned about."""
+        if not self.fingerprints:
+            logger.warning("this teacher recorded no fingerprints of its members: nothing "
+                           "checks that %s are the models its stack was fitted on", self.members)
+            return
+        changed = [m for m, f in zip(self.members, self.fingerprints, strict=True)
+                   if member_fingerprint(m) != f]
+        if changed:
+            raise ValueError(f"teacher member(s) {changed} changed since the teacher was "
+                             "fitted: its stacking weights no longer apply; build the teacher "
+                             "again (sentiment teacher --members ... --output DIR)")
 
     def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """The teacher's log-odds of the positive label for each text, ``(N,)``."""
+        self.check_members()
         features = np.stack([member_logits(m, texts, batch_size) for m in self.members], 1)
         return features @ np.asarray(self.coef) + self.intercept
 
@@ -184,7 +224,7 @@ def build_teacher(members: Sequence[str | Path], linear: Sequence[str], output: 
     }
     teacher = Teacher(paths, stack.coef_.ravel().tolist(), float(stack.intercept_[0]),
                       split_of(config.data, config.train.seed), validation,
-                      list(config.model.head.labels))
+                      list(config.model.head.labels), [member_fingerprint(p) for p in paths])
     logger.info("teacher on %d validation reviews: members %s, stacked (10-fold) %.4f",
                 len(labels), validation["members"], validation["stack_cross_validated"])
     teacher.save(output)

@@ -4,13 +4,14 @@ fitted on validation, soft labels on unlabelled reviews that hold no validation 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 from conftest import synthetic_reviews, write_jsonl
 
 from sentiment import pipeline, prepare, pretrain
-from sentiment.distill import distillation_set
+from sentiment.distill import distillation_set, teacher_logits
 from sentiment.linear import LinearModel
 from sentiment.teacher import Teacher, build_teacher
 
@@ -116,6 +117,17 @@ def test_tiny_teacher_and_student(duplicated_dir, tmp_path):
                                  "teacher"), valid_fraction=0.2, output=str(tmp_path / "x"))
     with pytest.raises(ValueError, match="valid_fraction"):
         distillation_set(other, data.train, data.ids["train"], data.vocab)
+    # the cached scores belong to that teacher: one built again in the same folder scores again
+    cache = tmp_path / "cache.npz"
+    np.testing.assert_allclose(teacher_logits(str(tmp_path / "teacher"), texts, cache),
+                               loaded.logits(texts))
+    rebuilt = build_teacher(members[1:], ["tfidf_lr"], tmp_path / "teacher")
+    np.testing.assert_allclose(teacher_logits(str(tmp_path / "teacher"), texts, cache),
+                               rebuilt.logits(texts))
+    # a member overwritten by another model: the stacking weights no longer apply
+    shutil.copy(members[0] / "model.safetensors", members[1] / "model.safetensors")
+    with pytest.raises(ValueError, match="changed since the teacher was fitted"):
+        Teacher.load(tmp_path / "teacher").logits(texts)
 
 
 def test_linear_model_and_teacher_are_models_for_predict_files_and_serve(synthetic_dir,

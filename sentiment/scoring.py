@@ -263,8 +263,9 @@ def score_batches(batches: Iterator[pa.RecordBatch], text_column: str, model: Se
 class BatchScorer:
     """Scores batches of rows where a batch engine hands them over: a Ray Data
     ``map_batches`` callable (docs/inference.md), or any loop over Arrow tables or pandas frames.
-    ``threads``: torch's threads in this process (default: as they are; in a Ray actor, its
-    ``num_cpus``).
+    ``threads``: the scorer's threads (default: as they are; in a Ray actor, its ``num_cpus``):
+    torch's in this process for a PyTorch model, the ONNX Runtime session's for an exported
+    folder (which never imports torch, so a torch-free install scores on Ray too).
 
     The model is loaded once, when the scorer is built (once per Ray actor); each call returns
     the batch with ``predicted_label`` and ``predicted_score`` added, every input column kept, in
@@ -279,11 +280,20 @@ class BatchScorer:
     def __init__(self, model: str | Path | None = None, text_column: str = "text",
                  batch_size: int = 64, mixed_precision: bool = True, quantize: str = "none",
                  threads: int | None = None):
-        if threads is not None:  # Ray gives an actor as many torch threads as it has CPUs
-            import torch
+        from .onnx_model import OnnxModel, is_onnx
+        from .predict import resolve_model_path
 
-            torch.set_num_threads(threads)
-        self.model = load_model(model, "cpu", quantize)
+        path = resolve_model_path(model)
+        if is_onnx(path) and threads is not None:  # its own session, on the actor's threads
+            if quantize != "none":
+                raise ValueError(f"{path} is an ONNX model: quantize it when exporting")
+            self.model = OnnxModel(path, threads)
+        else:
+            if threads is not None:  # Ray gives an actor as many torch threads as it has CPUs
+                import torch
+
+                torch.set_num_threads(threads)
+            self.model = load_model(path, "cpu", quantize)
         self.text_column = text_column
         self.batch_size = batch_size
         self.mixed_precision = mixed_precision

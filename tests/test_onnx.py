@@ -166,6 +166,28 @@ def test_onnx_folder_scores_without_torch(exported, tmp_path):
     assert json.loads(cli.stdout)["label"] == "positive"
 
 
+def test_batch_scorer_on_threads_without_torch(exported, tmp_path):
+    """The Ray Data callable with ``threads`` (as docs/inference.md sets it) in an install
+    without torch: the ONNX session runs on those threads and scores as ``predict`` does."""
+    folder = exported["none"][0]
+    python = python_without(tmp_path, "torch")
+    code = ("import json, sys, pandas as pd; from sentiment.scoring import BatchScorer; "
+            f"s = BatchScorer({str(folder)!r}, threads=1); "
+            "out = s(pd.DataFrame({'id': [7, 8], 'text': ['A wonderful, moving film.', None]})); "
+            "print(json.dumps([out['id'].tolist(), "
+            "[x if isinstance(x, str) else None for x in out['predicted_label']], "
+            "float(out['predicted_score'][0]), "
+            "s.model.session.get_session_options().intra_op_num_threads, "
+            "'torch' in sys.modules]))")
+    result = subprocess.run([*python, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ids, labels, score, threads, torch_loaded = json.loads(result.stdout.splitlines()[-1])
+    expected = predict("A wonderful, moving film.", model=folder)
+    assert ids == [7, 8] and labels == [expected["label"], None]
+    assert abs(score - expected["score"]) < 1e-9
+    assert threads == 1 and not torch_loaded
+
+
 def test_missing_onnxruntime_is_one_clear_line(exported, tmp_path):
     python = python_without(tmp_path, "onnxruntime")
     cli = subprocess.run([*python, "-m", "sentiment", "predict", "--model",

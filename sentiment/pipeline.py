@@ -119,8 +119,10 @@ def evaluate_model(
     """Score ``split`` and write the report (with the linear baselines fitted on train)."""
     dataset = data.test if split == "test" else data.valid
     start = time.perf_counter()
+    # the training's token budget: 64 of the longest reviews in one batch grew the peak by
+    # 764 MB against 143 (BENCHMARKS.md, "Memory of scoring")
     probs = score_ids(model, data.ids[split], config.data.batch_size, data.vocab.pad_index or 0,
-                      config.data.max_length, mixed_precision)
+                      config.data.max_length, mixed_precision, config.data.max_tokens)
     seconds = time.perf_counter() - start
     baselines = None
     if config.train.baseline:
@@ -318,7 +320,7 @@ def evaluate_cross_domain(
     start = time.perf_counter()
     ids = loaded.encode(texts)
     probs = score_ids(loaded.model, ids, batch_size, loaded.vocab.pad_index or 0,
-                      mixed_precision=mixed_precision)
+                      mixed_precision=mixed_precision, max_tokens=loaded.config.data.max_tokens)
     seconds = time.perf_counter() - start
     baselines, extra = None, {}
     if baseline:

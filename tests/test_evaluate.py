@@ -65,3 +65,28 @@ def test_paired_comparison_counts_discordant_pairs_and_tests_them():
     report = build_report(labels, this.astype(float), ["t"] * 1000, [5] * 1000,
                           {"tfidf_lr": other.astype(float)})
     assert report["baseline"]["model_vs_baseline"]["only_this_right"] == 60
+
+
+def test_reports_score_in_token_budgeted_batches(trained_model, synthetic_dir, tmp_path,
+                                                 monkeypatch):
+    """A report scores in batches cut by the model's token budget, as training does: without
+    one, 64 of IMDB's longest reviews made one ~160,000-token batch (764 MB more at its peak,
+    BENCHMARKS.md), and the scores are the same either way."""
+    from sentiment import pipeline
+    from sentiment.checkpoint import read_config
+
+    budgets, real = [], pipeline.score_ids
+
+    def recording(*args, **kwargs):
+        budgets.append(kwargs.get("max_tokens", args[6] if len(args) > 6 else None))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "score_ids", recording)
+    budget = read_config(trained_model).data.max_tokens
+    assert budget
+    saved = pipeline.evaluate_saved_model(trained_model, str(synthetic_dir), baseline=False,
+                                          output=tmp_path / "saved")
+    crossed = pipeline.evaluate_cross_domain(trained_model, synthetic_dir / "test.jsonl",
+                                             tmp_path / "cross", baseline=False)
+    assert budgets == [budget, budget]
+    assert saved["accuracy"] == crossed["accuracy"]

@@ -8,7 +8,8 @@
 IMDB's longest reviews (~2,500 tokens) make one batch of ~160,000 tokens, whose LSTM input
 projections alone hold hundreds of MB. Each budget runs in a fresh process (the kernel's
 high-water mark, ``ru_maxrss``, cannot be reset), scoring the ``--reviews`` longest test reviews
-(tokenized once, before the mark is read) ``--repeats`` times; it prints the peak's growth over
+(``--sample first``: the first ones in file order, IMDB's length distribution; tokenized once,
+before the mark is read) ``--repeats`` times; it prints the peak's growth over
 the process's RSS before scoring, the best time, and the largest difference from the unbudgeted
 scores (the budget changes the batching, never a score beyond rounding).
 """
@@ -34,7 +35,8 @@ def measure(args, budget: int | None) -> dict:
 
     model = load_model(args.model, "cpu")
     texts = pq.read_table(f"{args.data}/test.parquet", columns=["text"])["text"].to_pylist()
-    texts = sorted(texts, key=len)[-args.reviews:]
+    texts = sorted(texts, key=len)[-args.reviews:] if args.sample == "longest" \
+        else texts[:args.reviews]
     ids = model.encode(texts)
     score_ids(model.model, ids[:8], args.batch_size)  # warm-up
     before = psutil.Process().memory_info().rss
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/imdb")
     parser.add_argument("--model", default=None, help="default: the shipped model")
     parser.add_argument("--reviews", type=int, default=640)
+    parser.add_argument("--sample", choices=["longest", "first"], default="longest")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--budgets", nargs="+", default=["none", "16384", "65536"])
     parser.add_argument("--repeats", type=int, default=2)
@@ -70,7 +73,8 @@ def main() -> None:
     rows = []
     for budget in args.budgets:
         child = [sys.executable, "-m", "benchmarks.scoring_memory", "--one", budget,
-                 "--data", args.data, "--reviews", str(args.reviews), "--batch-size",
+                 "--data", args.data, "--reviews", str(args.reviews), "--sample", args.sample,
+                 "--batch-size",
                  str(args.batch_size), "--repeats", str(args.repeats)]
         if args.model:
             child += ["--model", args.model]

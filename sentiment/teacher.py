@@ -115,7 +115,6 @@ class Teacher:
 
     def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """The teacher's log-odds of the positive label for each text, ``(N,)``."""
-        self.check_members()
         features = np.stack([member_logits(m, texts, batch_size) for m in self.members], 1)
         return features @ np.asarray(self.coef) + self.intercept
 
@@ -139,7 +138,9 @@ class Teacher:
                                     "with sentiment teacher --members ... --output DIR")
         values = json.loads(path.read_text(encoding="utf-8"))
         values["members"] = [str(Path(directory) / m) for m in values["members"]]
-        return cls(**values)
+        teacher = cls(**values)
+        teacher.check_members()  # once, here: not on every scoring call of a served teacher
+        return teacher
 
 
 def is_teacher(directory: str | Path) -> bool:

@@ -32,19 +32,19 @@ SPLIT_FIELDS = ("source", "text_column", "label_column", "test_fraction", "train
                 "test_split", "train_limit", "valid_fraction")
 # the files whose bytes make a member what it is: a model's weights and settings (a training
 # run's folder also holds reports and logs, which may be written again without changing it)
-MODEL_FILES = ("config.json", "vocab.json", "model.safetensors", ENSEMBLE_FILE, ONNX_FILE,
-               LINEAR_FILE, "ngrams.json", "linear.safetensors", STACK_FILE)
+FINGERPRINT_FILES = ("config.json", "vocab.json", "model.safetensors", ENSEMBLE_FILE,
+                     ONNX_FILE, LINEAR_FILE, "ngrams.json", "linear.safetensors", STACK_FILE)
 
 
 def member_fingerprint(path: str | Path) -> str:
-    """SHA-256 over a member folder's :data:`MODEL_FILES`: the stacking weights hold only for
-    the members they were fitted on, so a teacher refuses to score with a member that changed
-    since."""
+    """SHA-256 over a member folder's :data:`FINGERPRINT_FILES`: the stacking weights hold only
+    for the members they were fitted on, so a teacher refuses to load once a member changed."""
     folder = Path(path)
     digest = hashlib.sha256()
-    files = [folder / name for name in MODEL_FILES if (folder / name).is_file()]
+    files = [folder / name for name in FINGERPRINT_FILES if (folder / name).is_file()]
     if not files:
-        raise FileNotFoundError(f"{folder}: none of a model's files ({', '.join(MODEL_FILES)})")
+        raise FileNotFoundError(f"{folder}: none of a model's files "
+                                f"({', '.join(FINGERPRINT_FILES)})")
     for file in files:
         digest.update(file.name.encode() + b"\0")
         with file.open("rb") as handle:

@@ -74,8 +74,7 @@ def main() -> None:
     for budget in args.budgets:
         child = [sys.executable, "-m", "benchmarks.scoring_memory", "--one", budget,
                  "--data", args.data, "--reviews", str(args.reviews), "--sample", args.sample,
-                 "--batch-size",
-                 str(args.batch_size), "--repeats", str(args.repeats)]
+                 "--batch-size", str(args.batch_size), "--repeats", str(args.repeats)]
         if args.model:
             child += ["--model", args.model]
         out = subprocess.run(child, capture_output=True, text=True, check=True)

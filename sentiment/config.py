@@ -280,6 +280,10 @@ class TrainConfig:
     temperature: float = only("sentiment", default=1.0)
     # a labelled review's target: this share of its label plus the rest of the teacher's
     hard_weight: float = only("sentiment", default=0.5)
+    # this many short crops of the unlabelled reviews (one to three consecutive sentences) join
+    # the distillation set with the teacher's soft labels: short texts, which the reviews
+    # (~230 words) do not teach, are what people type first
+    crops: int = only("sentiment", default=0)
     # score the test split and write the report after training
     evaluate: bool = only("sentiment", default=True)
     # fit the linear baselines beside the model in the report
@@ -304,6 +308,9 @@ class TrainConfig:
         if not self.temperature > 0 or not 0 <= self.hard_weight <= 1:
             raise ValueError(f"temperature must be > 0 and hard_weight in [0, 1], got "
                              f"{self.temperature} and {self.hard_weight}")
+        if self.crops < 0 or (self.crops and not self.teacher):
+            raise ValueError(f"crops must be >= 0 and needs a teacher, got {self.crops} with "
+                             f"teacher {self.teacher!r}")
 
 
 DATA_CLASSES = {"sentiment": ReviewData, "word-lm": ReviewData, "char-lm": TextData}

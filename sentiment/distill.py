@@ -4,7 +4,10 @@ targets of a single student classifier (``sentiment train --teacher DIR``).
 The student's training set is its labelled reviews, each with the target
 ``hard_weight * label + (1 - hard_weight) * teacher``, plus the unlabelled reviews (less any
 text identical to a validation or test text) with the teacher's alone; the teacher's
-probability is ``sigmoid(log-odds / temperature)``. BCEWithLogits takes such soft targets as
+probability is ``sigmoid(log-odds / temperature)``. With ``crops`` > 0, that many short crops of
+the unlabelled reviews (one to three consecutive sentences) follow with the teacher's soft
+labels too: IMDB's reviews average ~230 words, and the first thing a person types is one
+sentence. BCEWithLogits takes such soft targets as
 they are, so the training loop is unchanged. The teacher's log-odds are cached in the run's
 folder, so a resumed run does not score again.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from pathlib import Path
 
 import datasets
@@ -26,6 +30,29 @@ from .vocab import Vocab
 
 logger = logging.getLogger(__name__)
 CACHE = "teacher_logits.npz"
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def short_crops(texts: list[str], count: int, seed: int = 0, max_sentences: int = 3,
+                min_words: int = 3, max_words: int = 60) -> list[str]:
+    """``count`` distinct crops of ``texts``, each one to ``max_sentences`` consecutive
+    sentences of a review chosen at random (sentences end at ``.``, ``!`` or ``?``), of
+    ``min_words`` to ``max_words`` words; fewer when the texts hold fewer such crops."""
+    rng = np.random.default_rng(seed)
+    crops: dict[str, None] = {}  # ordered and distinct
+    for _ in range(20 * count):
+        if len(crops) == count or not texts:
+            break
+        sentences = SENTENCE_END.split(texts[rng.integers(len(texts))].strip())
+        size = int(rng.integers(1, max_sentences + 1))
+        start = int(rng.integers(max(1, len(sentences) - size + 1)))
+        crop = " ".join(sentences[start:start + size]).strip()
+        if min_words <= len(crop.split()) <= max_words:
+            crops.setdefault(crop)
+    if len(crops) < count:
+        logger.warning("only %d distinct short crops in %d texts (asked for %d)", len(crops),
+                       len(texts), count)
+    return list(crops)
 
 
 def _fingerprint(teacher_dir: str, texts: list[str]) -> str:
@@ -63,25 +90,34 @@ def soft(logits: np.ndarray, temperature: float) -> np.ndarray:
 def distillation_set(config: Config, train: datasets.Dataset, train_ids: list, vocab: Vocab
                      ) -> tuple[list, np.ndarray, dict]:
     """``(ids, targets, summary)``: the labelled training reviews with mixed targets followed
-    by the unlabelled reviews with the teacher's soft labels."""
+    by the unlabelled reviews, then ``crops`` short crops of them, with the teacher's soft
+    labels."""
     settings = config.train
     teacher = Teacher.load(settings.teacher)
     check_split(teacher, config.data, settings.seed)
     unlabelled = unlabelled_reviews(config)  # no text identical to a validation or test text
-    texts = list(train["text"]) + list(unlabelled["text"])
+    crops = short_crops(unlabelled["text"], settings.crops, settings.seed)
+    texts = list(train["text"]) + list(unlabelled["text"]) + crops
     logits = teacher_logits(settings.teacher, texts, Path(settings.output) / CACHE)
     probs = soft(logits, settings.temperature)
     labels = np.asarray(train["label"], dtype=np.float64)
     targets = np.concatenate([settings.hard_weight * labels
                               + (1 - settings.hard_weight) * probs[: len(train)],
                               probs[len(train):]]).astype(np.float32)
-    tokenized = tokenize_dataset(unlabelled, Tokenizer(lowercase=config.data.lowercase),
-                                 config.data.num_proc)
-    ids = list(train_ids) + numericalize(tokenized, vocab)
+    tokenizer = Tokenizer(lowercase=config.data.lowercase)
+    ids = list(train_ids) + numericalize(
+        tokenize_dataset(unlabelled, tokenizer, config.data.num_proc), vocab)
+    if crops:
+        ids += numericalize(tokenize_dataset(datasets.Dataset.from_dict({"text": crops}),
+                                             tokenizer, config.data.num_proc), vocab)
     agreement = float(((logits[: len(train)] > 0) == (labels > 0.5)).mean())
-    summary = {"labelled": len(train), "unlabelled": len(unlabelled),
+    reviews = logits[len(train): len(train) + len(unlabelled)]
+    summary = {"labelled": len(train), "unlabelled": len(unlabelled), "crops": len(crops),
                "teacher_train_agreement": agreement,
-               "unlabelled_positive_share": float((logits[len(train):] > 0).mean())}
+               "unlabelled_positive_share": float((reviews > 0).mean()),
+               **({"crops_positive_share": float((logits[len(texts) - len(crops):] > 0).mean())}
+                  if crops else {})}
     logger.info("distillation: %d labelled reviews (the teacher agrees with %.1f%% of their "
-                "labels) and %d unlabelled ones", len(train), 100 * agreement, len(unlabelled))
+                "labels), %d unlabelled ones and %d short crops of them", len(train),
+                100 * agreement, len(unlabelled), len(crops))
     return ids, targets, summary

@@ -11,7 +11,7 @@ import pytest
 from conftest import synthetic_reviews, write_jsonl
 
 from sentiment import pipeline, prepare, pretrain
-from sentiment.distill import distillation_set, teacher_logits
+from sentiment.distill import distillation_set, short_crops, teacher_logits
 from sentiment.linear import LinearModel
 from sentiment.teacher import Teacher, build_teacher
 
@@ -77,6 +77,22 @@ def json_lines(path):
             for line in path.read_text().splitlines()]
 
 
+def test_short_crops_are_consecutive_sentences_of_the_texts():
+    texts = ["One two three. Four five six seven! Eight nine ten? Eleven twelve thirteen.",
+             "Alpha beta gamma delta. Epsilon zeta eta.", "Too short."]
+    crops = short_crops(texts, 6, seed=3)
+    assert len(crops) == len(set(crops)) == 6 and crops == short_crops(texts, 6, seed=3)
+    for crop in crops:
+        assert 3 <= len(crop.split()) and any(crop in text for text in texts)
+        assert crop[-1] in ".!?" and crop[0].isupper()  # whole sentences
+    assert "Too short." not in crops
+    assert any(crop.count(".") + crop.count("!") + crop.count("?") > 1 for crop in crops)
+    # asked for more than the texts hold: all there are, once each
+    assert len(short_crops(texts, 100, seed=0)) < 100
+    with pytest.raises(ValueError, match="needs a teacher"):
+        pipeline.make_config("tiny", crops=10)
+
+
 def test_tiny_teacher_and_student(duplicated_dir, tmp_path):
     members = []
     for seed in (0, 1):  # two tiny BiLSTMs of one split (the split's seed is the config's)
@@ -96,11 +112,14 @@ def test_tiny_teacher_and_student(duplicated_dir, tmp_path):
     # the student: soft labels on the unlabelled reviews, none of them a validation/test text
     config = pipeline.make_config("tiny", data=str(duplicated_dir), output=str(tmp_path / "st"),
                                   teacher=str(tmp_path / "teacher"), epochs=4, progress=False,
-                                  num_proc=1, temperature=2.0, hard_weight=0.5)
+                                  num_proc=1, temperature=2.0, hard_weight=0.5, crops=50)
     data = pipeline.prepare_data(config)
     ids, targets, summary = distillation_set(config, data.train, data.ids["train"], data.vocab)
     assert summary["labelled"] == len(data.train) and 300 < summary["unlabelled"] < 360
-    assert len(ids) == len(targets) == summary["labelled"] + summary["unlabelled"]
+    assert summary["crops"] == 50
+    assert len(ids) == len(targets) == summary["labelled"] + summary["unlabelled"] + 50
+    reviews = ids[len(data.train): -50]
+    assert max(len(c) for c in ids[-50:]) < max(len(r) for r in reviews)  # short ones last
     labels = np.asarray(data.train["label"])
     labelled = targets[: len(labels)]
     assert np.all((labelled >= 0.5 * labels) & (labelled <= 0.5 + 0.5 * labels))

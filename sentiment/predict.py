@@ -207,11 +207,12 @@ def resolve_model_path(model: str | Path | None) -> Path:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, device: str, mtime: float, quantize: str = "none") -> TextModel:
+def _load_cached(path: str, device: str, mtime: float, quantize: str = "none",
+                 threads: int | None = None) -> TextModel:
     from .onnx_model import OnnxModel, is_onnx
 
     if is_onnx(path):
-        return OnnxModel(path)
+        return OnnxModel(path, threads)
     if not (Path(path) / "config.json").is_file() and not (Path(path) / ENSEMBLE_FILE).is_file():
         from .teacher import TextScoringModel
 
@@ -224,15 +225,17 @@ def _load_cached(path: str, device: str, mtime: float, quantize: str = "none") -
 
 def load_model(
     model: str | Path | None = None, device: str | torch.device | None = None,
-    quantize: str = "none",
+    quantize: str = "none", threads: int | None = None,
 ) -> TextModel:
-    """Load (and cache per path, device and quantization) a saved sentiment model.
+    """Load (and cache per path, device, quantization and threads) a saved sentiment model.
 
     The path is ``model`` (a folder, or a shipped model's name: ``imdb``, ``imdb-fast``), else
     ``$SENTIMENT_MODEL``, else the model shipped with the package (:data:`SHIPPED_MODEL`,
     described in MODEL_CARD.md). A folder exported to ONNX (``sentiment export --format onnx``)
     is scored with ONNX Runtime, on the CPU, without torch. ``quantize="int8"``: the LSTMs with
-    dynamic int8 weights (a PyTorch model on the CPU).
+    dynamic int8 weights (a PyTorch model on the CPU). ``threads``: the ONNX Runtime session's
+    threads for an exported folder (default: its own choice); a PyTorch model runs on torch's
+    threads, which are the process's (``torch.set_num_threads``).
     """
     from .onnx_model import is_onnx
 
@@ -249,7 +252,7 @@ def load_model(
         if quantize != "none":
             raise ValueError(f"{path} is an ONNX model: quantize it when exporting (sentiment "
                              "export --format onnx --quantize int8)")
-        return _load_cached(str(path), "cpu", mtime)
+        return _load_cached(str(path), "cpu", mtime, threads=threads)
     if torch is None:
         raise ModuleNotFoundError(
             f"{path} is a PyTorch model and torch is not installed: pip install torch, or "

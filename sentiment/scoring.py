@@ -280,20 +280,16 @@ class BatchScorer:
     def __init__(self, model: str | Path | None = None, text_column: str = "text",
                  batch_size: int = 64, mixed_precision: bool = True, quantize: str = "none",
                  threads: int | None = None):
-        from .onnx_model import OnnxModel, is_onnx
+        from .onnx_model import is_onnx
         from .predict import resolve_model_path
 
         path = resolve_model_path(model)
-        if is_onnx(path) and threads is not None:  # its own session, on the actor's threads
-            if quantize != "none":
-                raise ValueError(f"{path} is an ONNX model: quantize it when exporting")
-            self.model = OnnxModel(path, threads)
-        else:
-            if threads is not None:  # Ray gives an actor as many torch threads as it has CPUs
-                import torch
+        if threads is not None and not is_onnx(path):
+            import torch  # Ray gives an actor as many torch threads as it has CPUs
 
-                torch.set_num_threads(threads)
-            self.model = load_model(path, "cpu", quantize)
+            torch.set_num_threads(threads)
+        # an exported folder gets its own session, on the actor's threads
+        self.model = load_model(path, "cpu", quantize, threads)
         self.text_column = text_column
         self.batch_size = batch_size
         self.mixed_precision = mixed_precision

@@ -61,6 +61,9 @@ def test_onnx_export_scores_real_reviews_like_pytorch(exported, reviews):
     assert ((onnx >= 0.5) == (reference >= 0.5)).all()
     model = load_model(folder)
     assert type(model).__name__ == "OnnxModel" and model.labels == ["negative", "positive"]
+    one = load_model(folder, threads=1)  # a session of its own, cached per threads
+    assert one is not model and load_model(folder, threads=1) is one
+    assert one.session.get_session_options().intra_op_num_threads == 1
     with pytest.raises(ValueError, match="ONNX export"):
         model.explain("A fine film.")
 

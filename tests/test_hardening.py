@@ -154,3 +154,38 @@ def test_training_checkpoints_are_as_readable_as_the_json_beside_them(tmp_path):
         os.umask(previous)
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "checkpoint").iterdir()}
     assert modes == {"state.safetensors": 0o644, "model.safetensors": 0o644, "state.json": 0o644}
+
+
+SHAPES_GROWTH = """
+import os, sys
+if sys.argv[1] != "sentiment":
+    os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = sys.argv[1]
+import sentiment  # noqa: F401
+import psutil, torch
+torch.manual_seed(0)
+torch.set_num_threads(1)
+lstm = torch.nn.LSTM(32, 256, num_layers=2, bidirectional=True, batch_first=True)
+x = torch.randn(2, 260, 32)
+lstm(x[:, :5])[0].sum().backward()  # warm: the allocator's first growth is not the cache's
+start = psutil.Process().memory_info().rss
+for length in range(20, 260, 6):  # 40 shapes, as length-bucketed batches bring them
+    lstm(x[:, :length])[0].sum().backward()
+grown = (psutil.Process().memory_info().rss - start) / 2**20
+print(os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"], grown)
+"""
+
+
+def test_varying_batch_shapes_do_not_grow_memory_without_end():
+    """oneDNN caches a primitive per input shape (1,024 by default); importing sentiment caps
+    the cache, which held most of an IMDB epoch's 1.3 GB creep, and keeps a user's setting."""
+    import subprocess
+    import sys
+
+    def growth(setting):
+        out = subprocess.run([sys.executable, "-c", SHAPES_GROWTH, setting], check=True,
+                             capture_output=True, text=True).stdout.split()
+        return out[0], float(out[1])
+
+    (ours, capped), (theirs, default) = growth("sentiment"), growth("1024")
+    assert (ours, theirs) == ("32", "1024")
+    assert default > 40 and capped < 0.5 * default, (capped, default)

@@ -7,9 +7,8 @@ text identical to a validation or test text) with the teacher's alone; the teach
 probability is ``sigmoid(log-odds / temperature)``. With ``crops`` > 0, that many short crops of
 the unlabelled reviews (one to three consecutive sentences) follow with the teacher's soft
 labels too: IMDB's reviews average ~230 words, and the first thing a person types is one
-sentence. BCEWithLogits takes such soft targets as
-they are, so the training loop is unchanged. The teacher's log-odds are cached in the run's
-folder, so a resumed run does not score again.
+sentence. BCEWithLogits takes such soft targets as they are, so the training loop is unchanged.
+The teacher's log-odds are cached in the run's folder, so a resumed run does not score again.
 """
 
 from __future__ import annotations

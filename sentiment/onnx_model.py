@@ -20,7 +20,7 @@ import numpy as np
 from .config import ONNX_FILE, Config
 from .decisions import to_results
 from .lengths import score_in_length_order
-from .predict import TextModel
+from .predict import SCORE_MAX_TOKENS, TextModel
 from .vocab import Vocab
 
 EXPORT_FILE = "export.json"
@@ -67,7 +67,7 @@ class OnnxModel(TextModel):
 
     def score_encoded(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
                       mixed_precision: bool = True, all_scores: bool = False,
-                      max_tokens: int | None = None) -> list[dict]:
+                      max_tokens: int | None = SCORE_MAX_TOKENS) -> list[dict]:
         """:meth:`score` of texts already :meth:`encode`-d (the graph is float32 or int8 as
         exported: ``mixed_precision`` does not apply)."""
         return to_results(self.probabilities(ids, batch_size, max_tokens), self.labels,

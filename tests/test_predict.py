@@ -165,3 +165,34 @@ def test_shipped_models_by_name(monkeypatch):
     assert predict("A wonderful film.", model="imdb") == predict("A wonderful film.")
     with pytest.raises(FileNotFoundError, match="no trained sentiment model"):
         resolve_model_path("imdb-nonexistent")
+
+
+def test_predict_and_file_scoring_cut_batches_by_a_token_budget(trained_model, tmp_path,
+                                                                 monkeypatch):
+    """predict and file scoring end a batch before its padded size passes SCORE_MAX_TOKENS
+    (1.4-1.5x faster than plain batches of 64 on IMDB reviews, with less memory; BENCHMARKS.md),
+    and the scores are those of plain batches."""
+    import importlib
+
+    import pandas as pd
+
+    from sentiment.predict import SCORE_MAX_TOKENS, score_ids
+    from sentiment.scoring import score_file
+
+    predict_module = importlib.import_module("sentiment.predict")  # the module, not predict()
+    budgets, real = [], predict_module.score_in_length_order
+
+    def recording(sequences, classes, batch_size, max_tokens, score_batch):
+        budgets.append(max_tokens)
+        return real(sequences, classes, batch_size, max_tokens, score_batch)
+
+    monkeypatch.setattr(predict_module, "score_in_length_order", recording)
+    texts = [r["text"] for r in synthetic_reviews(80, seed=4)]
+    results = predict(texts, model=trained_model, mixed_precision=False, all_scores=True)
+    pd.DataFrame({"review": texts}).to_csv(tmp_path / "in.csv", index=False)
+    score_file(tmp_path / "in.csv", tmp_path / "out.csv", "review", str(trained_model),
+               progress=False)
+    assert SCORE_MAX_TOKENS and budgets == [SCORE_MAX_TOKENS, SCORE_MAX_TOKENS]
+    model = load_model(trained_model)
+    plain = score_ids(model.model, model.encode(texts), 64, mixed_precision=False)
+    np.testing.assert_allclose([r["scores"]["positive"] for r in results], plain, atol=1e-6)

@@ -95,8 +95,10 @@ def distillation_set(config: Config, train: datasets.Dataset, train_ids: list, v
     teacher = Teacher.load(settings.teacher)
     check_split(teacher, config.data, settings.seed)
     unlabelled = unlabelled_reviews(config)  # no text identical to a validation or test text
-    crops = short_crops(unlabelled["text"], settings.crops, settings.seed)
-    texts = list(train["text"]) + list(unlabelled["text"]) + crops
+    reviews = list(unlabelled["text"])  # read from the Arrow table once
+    crops = short_crops(reviews, settings.crops, settings.seed)
+    texts = list(train["text"]) + reviews + crops
+    crops_start = len(train) + len(reviews)
     logits = teacher_logits(settings.teacher, texts, Path(settings.output) / CACHE)
     probs = soft(logits, settings.temperature)
     labels = np.asarray(train["label"], dtype=np.float64)
@@ -110,11 +112,10 @@ def distillation_set(config: Config, train: datasets.Dataset, train_ids: list, v
         ids += numericalize(tokenize_dataset(datasets.Dataset.from_dict({"text": crops}),
                                              tokenizer, config.data.num_proc), vocab)
     agreement = float(((logits[: len(train)] > 0) == (labels > 0.5)).mean())
-    reviews = logits[len(train): len(train) + len(unlabelled)]
     summary = {"labelled": len(train), "unlabelled": len(unlabelled), "crops": len(crops),
                "teacher_train_agreement": agreement,
-               "unlabelled_positive_share": float((reviews > 0).mean()),
-               **({"crops_positive_share": float((logits[len(texts) - len(crops):] > 0).mean())}
+               "unlabelled_positive_share": float((logits[len(train):crops_start] > 0).mean()),
+               **({"crops_positive_share": float((logits[crops_start:] > 0).mean())}
                   if crops else {})}
     logger.info("distillation: %d labelled reviews (the teacher agrees with %.1f%% of their "
                 "labels), %d unlabelled ones and %d short crops of them", len(train),

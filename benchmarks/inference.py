@@ -2,8 +2,11 @@
 int8, ONNX Runtime float32 and int8 -- reviews/s, agreement and validation accuracy.
 
     python -m benchmarks.inference --model sentiment/models/imdb --reviews 2000 --rounds 2
+    python -m benchmarks.inference --variants bfloat16 onnx-int8 --max-tokens none 16384
 
-Speed: the first ``--reviews`` test reviews (file order), batches of 64 sorted by length, in
+Speed: the first ``--reviews`` test reviews (file order), batches of 64 sorted by length (with
+``--max-tokens`` budgets, each variant also with batches cut at that many padded tokens, named
+``VARIANT@BUDGET``; ``none`` is plain batches of 64, the default before the budget), in
 turns round by round so that a noisy machine hits each variant alike; ``forward`` times the
 model alone on reviews already encoded (the issue's protocol), ``predict`` the whole call
 (clean, tokenize, encode, score). Agreement: the share of those reviews whose label matches
@@ -31,17 +34,21 @@ from sentiment.predict import SentimentModel, score_ids
 VARIANTS = ("float32", "bfloat16", "int8", "onnx", "onnx-int8")
 
 
-def _scorer(name: str, model, onnx: dict):
+def _budget(text: str) -> int | None:
+    return None if text.lower() == "none" else int(text)
+
+
+def _scorer(name: str, model, onnx: dict, max_tokens: int | None = None):
     """``scores(ids) -> probabilities`` for one variant."""
     if name.startswith("onnx"):
         exported = onnx[name]
-        return lambda ids: exported.probabilities(ids)
+        return lambda ids: exported.probabilities(ids, 64, max_tokens)
     scored = model if name != "int8" else SentimentModel(
         model.float_model, model.vocab, model.config, model.path, quantize="int8")
     pad = model.vocab.pad_index or 0
     dtype = torch.bfloat16 if name == "bfloat16" else None
     return lambda ids: score_ids(scored.model, ids, 64, pad, mixed_precision=False,
-                                 autocast_to=dtype)
+                                 max_tokens=max_tokens, autocast_to=dtype)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -52,6 +59,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--reviews", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--max-tokens", nargs="+", type=_budget, default=[None],
+                        help="batch token budgets to time each variant with ('none': plain "
+                             "batches of 64)")
     parser.add_argument("--no-accuracy", action="store_true",
                         help="skip the validation accuracy (speed and agreement only)")
     parser.add_argument("--output", default=None, help="also write the result here (JSON)")
@@ -67,7 +77,10 @@ def main(argv: list[str] | None = None) -> dict:
                 quantize = "int8" if name == "onnx-int8" else "none"
                 export_onnx(model.path, Path(tmp) / name, quantize=quantize)
                 onnx[name] = load_model(Path(tmp) / name)
-        scorers = {name: _scorer(name, model, onnx) for name in args.variants}
+        budgets = args.max_tokens
+        scorers = {name if budgets == [None] else f"{name}@{budget or 'none'}":
+                   _scorer(name, model, onnx, budget)
+                   for name in args.variants for budget in budgets}
         for score in scorers.values():
             score(ids[:64])  # warm-up
         forward = {name: [] for name in scorers}
@@ -81,7 +94,8 @@ def main(argv: list[str] | None = None) -> dict:
                 start = time.perf_counter()
                 score(model.encode(texts))
                 whole[name].append(len(ids) / (time.perf_counter() - start))
-        reference = probs.get("float32", next(iter(probs.values())))
+        reference = probs.get("float32", probs.get(f"float32@{budgets[0] or 'none'}",
+                                                   next(iter(probs.values()))))
         result = {
             "model": args.model, "reviews": len(texts), "cpu": cpu_model(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,

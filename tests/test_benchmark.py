@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -72,3 +73,35 @@ def test_ensemble_averages_its_members_probabilities(synthetic_dir, trained_mode
     assert reports[0]["accuracy"] == saved["accuracy"]
     assert reports[1]["accuracy"] == members[1]["accuracy"]  # a model with itself
     assert (tmp_path / "groups" / f"{trained_model.name}+other" / "report.json").exists()
+
+
+def test_inference_benchmark_times_each_variant_at_each_token_budget(synthetic_dir, trained_model,
+                                                                     tmp_path, monkeypatch):
+    """``--max-tokens none N`` puts the old plain batches and the budget in the same run, as
+    ``VARIANT@BUDGET``; the budget reaches the batching and changes the batches, not the
+    scores."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from benchmarks import inference
+
+    scoring = sys.modules["sentiment.predict"]  # the package's `predict` hides the module
+    budgets = []
+    batching = scoring.score_in_length_order
+
+    def recording(sequences, classes, batch_size, max_tokens, score_batch):
+        budgets.append(max_tokens)
+        return batching(sequences, classes, batch_size, max_tokens, score_batch)
+
+    monkeypatch.setattr(scoring, "score_in_length_order", recording)
+
+    rows = [json.loads(line) for line in (synthetic_dir / "test.jsonl").read_text().splitlines()]
+    pq.write_table(pa.table({"text": [r["text"] for r in rows]}), tmp_path / "test.parquet")
+    result = inference.main(["--data", str(tmp_path), "--model", str(trained_model),
+                             "--reviews", "150", "--rounds", "1", "--variants", "float32",
+                             "--max-tokens", "none", "200", "--no-accuracy"])
+    assert set(result["forward_reviews_per_s"]) == {"float32@none", "float32@200"}
+    assert all(rate[0] > 0 for rate in result["predict_reviews_per_s"].values())
+    assert result["label_agreement_with_float32"]["float32@200"] == 1.0
+    assert result["max_abs_difference_from_float32"]["float32@200"] < 1e-5
+    assert set(budgets) == {None, 200}

@@ -105,3 +105,17 @@ def test_inference_benchmark_times_each_variant_at_each_token_budget(synthetic_d
     assert result["label_agreement_with_float32"]["float32@200"] == 1.0
     assert result["max_abs_difference_from_float32"]["float32@200"] < 1e-5
     assert set(budgets) == {None, 200}
+
+
+def test_phrase_labels_counts_the_reviews_with_each_phrase_and_their_positive_share():
+    from benchmarks.phrase_labels import phrase_label_shares
+
+    texts = ["It was NOT BAD at all.", "not bad, but dull", "Great.", "not bad!"]
+    result = phrase_label_shares(texts, [1, 0, 1, 1], ["not bad", "great", "missing"])
+    assert result["not bad"]["reviews"] == 3
+    assert result["not bad"]["positive_share"] == 2 / 3
+    low, high = result["not bad"]["positive_share_ci95"]
+    assert low < 2 / 3 < high
+    assert result["great"] == {"reviews": 1, "positive_share": 1.0,
+                               "positive_share_ci95": result["great"]["positive_share_ci95"]}
+    assert result["missing"]["reviews"] == 0 and result["missing"]["positive_share"] is None

@@ -346,25 +346,32 @@ def serve(argv: list[str] | None = None) -> None:
 def ensemble(argv: list[str] | None = None) -> None:
     """Combine saved classifiers into one model that averages their class probabilities (for
     example the forward, backward and bidirectional classifiers fine-tuned from one language
-    model). The result is a model folder like any other: predict, evaluate, serve and export
-    take it.
+    model), or with --average weights into one model of the same shape whose weights are the
+    mean of theirs (for example two epochs of one run: one model's size and speed). The result
+    is a model folder like any other: predict, evaluate, serve and export take it.
 
     sentiment ensemble --models runs/sentiment-fwd runs/sentiment-bwd --output runs/fwd-bwd
+    sentiment ensemble --average weights --models runs/a-epoch1 runs/a-epoch2 --output runs/soup
     sentiment evaluate --model runs/fwd-bwd
     """
-    from .checkpoint import save_ensemble
+    from .checkpoint import average_weights, save_ensemble
 
     parser = _parser(ensemble, "ensemble")
     parser.add_argument("--models", nargs="+", required=True,
                         help="two or more saved classifiers sharing vocabulary, labels and data")
     parser.add_argument("--output", required=True, help="the ensemble's folder")
+    parser.add_argument("--average", default="probabilities", choices=["probabilities", "weights"],
+                        help="what is averaged: the members' probabilities at every prediction, "
+                             "or their weights once, into one model of their shape (default: "
+                             "%(default)s)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                         help="how the members' weights are stored (default: %(default)s)")
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         parser.error("--models: an ensemble needs two or more models")
-    path = save_ensemble(args.models, args.output, args.dtype)
-    print(json.dumps({"written": str(path), "members": len(args.models),
+    combine = average_weights if args.average == "weights" else save_ensemble
+    path = combine(args.models, args.output, args.dtype)
+    print(json.dumps({"written": str(path), "members": len(args.models), "average": args.average,
                       "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file())}))
 
 

@@ -123,3 +123,39 @@ def test_a_damaged_ensemble_file_is_named(ensemble_dir, tmp_path):
     (broken / "ensemble.json").write_text("{not json")
     with pytest.raises(ValueError, match="ensemble.json is damaged"):
         load_model(broken)
+
+
+def test_average_weights_writes_one_model_with_the_mean_of_the_weights(members, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    first = members[0]
+    scaled = tmp_path / "scaled"  # the same model with every float weight tripled
+    shutil.copytree(first, scaled)
+    weights = load_file(str(first / "model.safetensors"))
+    save_file({k: v * 3 if v.is_floating_point() else v for k, v in weights.items()},
+              str(scaled / "model.safetensors"))
+    soup = tmp_path / "soup"
+    assert commands.run("ensemble", ["--average", "weights", "--models", str(first),
+                                     str(scaled), "--output", str(soup)]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["average"] == "weights" and written["members"] == 2
+    averaged = load_file(str(soup / "model.safetensors"))
+    assert set(averaged) == set(weights)
+    for name, tensor in weights.items():
+        expected = tensor * 2 if tensor.is_floating_point() else tensor
+        np.testing.assert_allclose(averaged[name].numpy(), expected.numpy(), rtol=1e-6)
+    assert not (soup / "ensemble.json").exists()  # one model, not an ensemble
+    assert json.loads((soup / "average.json").read_text())["sources"] == [str(first), str(scaled)]
+    # a model averaged with itself scores as it does
+    itself = tmp_path / "itself"
+    assert commands.run("ensemble", ["--average", "weights", "--models", str(first), str(first),
+                                     "--output", str(itself)]) == 0
+    np.testing.assert_allclose(_positive(itself, TEXTS), _positive(first, TEXTS), atol=1e-6)
+
+
+def test_average_weights_refuses_models_of_another_shape(members, tmp_path, capsys):
+    code = commands.run("ensemble", ["--average", "weights", "--models", *map(str, members),
+                                     "--output", str(tmp_path / "soup")])
+    assert code == 1
+    assert "another architecture" in capsys.readouterr().err
+    assert not (tmp_path / "soup").exists()

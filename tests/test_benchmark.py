@@ -119,3 +119,29 @@ def test_phrase_labels_counts_the_reviews_with_each_phrase_and_their_positive_sh
     assert result["great"] == {"reviews": 1, "positive_share": 1.0,
                                "positive_share_ci95": result["great"]["positive_share_ci95"]}
     assert result["missing"]["reviews"] == 0 and result["missing"]["positive_share"] is None
+
+
+def test_review_crops_are_short_pieces_of_the_reviews_with_their_labels():
+    from benchmarks.short_texts import review_crops
+
+    texts = ["A fine film. The cast is great and the plot moves. I loved every minute of it.",
+             "Dull. The worst two hours I have spent in a cinema this year, without doubt.",
+             "one long run-on text without any sentence end " * 20]
+    crops, labels = review_crops(texts, [1, 0, 1], count=5, seed=0)
+    assert len(crops) == 2  # the third text has no crop of 3-60 words
+    for crop, label in zip(crops, labels, strict=True):
+        source = next(i for i, text in enumerate(texts) if crop in text)
+        assert label == [1, 0, 1][source] and 3 <= len(crop.split()) <= 60
+    assert review_crops(texts, [1, 0, 1], count=5, seed=0)[0] == crops  # seeded
+
+
+def test_short_texts_benchmark_scores_crops_of_validation_reviews(synthetic_dir, trained_model,
+                                                                   tmp_path):
+    from benchmarks import short_texts
+
+    result = short_texts.main(["--data", str(synthetic_dir), "--models", str(trained_model),
+                               "--crops", "50"])
+    assert result["crops"] == 50 and 3 <= result["crop_words_mean"] <= 60
+    accuracy = result["accuracy_on_crops"][str(trained_model)]
+    assert 0.5 < accuracy <= 1.0  # the tiny model reads synthetic sentences well
+    assert result["accuracy_on_reviews"][str(trained_model)] > 0.9

@@ -1,0 +1,100 @@
+"""Accuracy on short texts: one crop (one to three consecutive sentences, 3-60 words, as
+``--crops`` makes them) of each validation review, labelled with its review's label, scored by
+each model; and, with ``--vader`` (``pip install vaderSentiment``), the VADER lexicon's
+compound score on the same crops, the reviews and the CheckList suite, as an outside
+reference for what a negation-aware lexicon knows.
+
+    python -m benchmarks.short_texts --models sentiment/models/imdb runs/student3 --vader
+
+The validation split of the first model's config (its seed and fraction), never the test
+split. A crop's label is its review's, so the figure is a floor: some crops of a positive review
+are neutral or negative by themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from sentiment import load_model
+from sentiment.checklist import run_checklist
+from sentiment.distill import short_crops
+from sentiment.prepare import classifier_splits
+
+
+def review_crops(texts: list[str], labels, count: int,
+                 seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """One short crop of each of ``count`` reviews drawn at random (reviews with no crop of
+    3-60 words are passed over), with its review's label."""
+    rng = np.random.default_rng(seed)
+    crops, crop_labels = [], []
+    quiet = logging.getLogger("sentiment.distill")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # "only 0 crops in 1 text" is expected here
+    try:
+        for index in rng.permutation(len(texts)):
+            if len(crops) == count:
+                break
+            found = short_crops([texts[index]], 1, seed=int(index) + seed)
+            if found:
+                crops.append(found[0])
+                crop_labels.append(int(labels[index]))
+    finally:
+        quiet.setLevel(level)
+    return crops, np.asarray(crop_labels)
+
+
+def vader_positive(texts: list[str]) -> np.ndarray:
+    """VADER's compound score mapped to [0, 1] (0.5: neutral)."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    return np.array([(analyzer.polarity_scores(text)["compound"] + 1) / 2 for text in texts])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/imdb")
+    parser.add_argument("--models", nargs="+", required=True)
+    parser.add_argument("--crops", type=int, default=2_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--vader", action="store_true",
+                        help="also the VADER lexicon (pip install vaderSentiment)")
+    parser.add_argument("--output", default=None, help="also write the result here (JSON)")
+    args = parser.parse_args(argv)
+    models = {path: load_model(path) for path in args.models}
+    first = next(iter(models.values()))
+    valid = classifier_splits(replace(first.config.data, source=args.data),
+                              first.config.train.seed)["valid"]
+    texts, labels = list(valid["text"]), np.asarray(valid["label"])
+    crops, crop_labels = review_crops(texts, labels, args.crops, args.seed)
+    result = {"crops": len(crops), "crop_words_mean": float(np.mean([len(c.split())
+                                                                     for c in crops])),
+              "crop_positive_share": float(crop_labels.mean()), "accuracy_on_crops": {},
+              "accuracy_on_reviews": {}}
+    for path, model in models.items():
+        positive = np.array([r["scores"]["positive"] for r in model.score(crops, all_scores=True)])
+        result["accuracy_on_crops"][path] = float(((positive >= 0.5) == crop_labels).mean())
+        positive = np.array([r["scores"]["positive"] for r in model.score(texts, all_scores=True)])
+        result["accuracy_on_reviews"][path] = float(((positive >= 0.5) == labels).mean())
+    if args.vader:
+        result["accuracy_on_crops"]["vader"] = float(
+            ((vader_positive(crops) >= 0.5) == crop_labels).mean())
+        result["accuracy_on_reviews"]["vader"] = float(
+            ((vader_positive(texts) >= 0.5) == labels).mean())
+        result["vader_checklist"] = {name: test["pass_rate"] for name, test in run_checklist(
+            lambda batch: list(vader_positive(list(batch)))).items()}
+    print(json.dumps(result, indent=2))
+    if args.output:
+        Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,8 @@ probability is ``sigmoid(log-odds / temperature)``. With ``crops`` > 0, that man
 the unlabelled reviews (one to three consecutive sentences) follow with the teacher's soft
 labels too: IMDB's reviews average ~230 words, and the first thing a person types is one
 sentence. BCEWithLogits takes such soft targets as they are, so the training loop is unchanged.
-The teacher's log-odds are cached in the run's folder, so a resumed run does not score again.
+The teacher's log-odds are cached per text in the run's folder, so a resumed run does not score
+again, and a changed text set scores only its new texts.
 """
 
 from __future__ import annotations
@@ -54,32 +55,44 @@ def short_crops(texts: list[str], count: int, seed: int = 0, max_sentences: int 
     return list(crops)
 
 
-def _fingerprint(teacher_dir: str, texts: list[str]) -> str:
-    """The cache key: the teacher (its folder and its stack, which holds its members'
-    fingerprints: a teacher built again scores again) and the texts."""
+def _teacher_key(teacher_dir: str) -> str:
+    """The teacher's part of the cache key: its folder and its stack, which holds its members'
+    fingerprints (a teacher built again scores again)."""
     digest = hashlib.sha256(str(Path(teacher_dir).resolve()).encode())
     digest.update((Path(teacher_dir) / STACK_FILE).read_bytes())
-    for text in texts:
-        digest.update(text.encode("utf-8", "surrogatepass"))
-        digest.update(b"\0")
     return digest.hexdigest()
 
 
+def _text_hashes(texts: list[str]) -> np.ndarray:
+    return np.array([hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+                     for text in texts], dtype="S32")
+
+
 def teacher_logits(teacher_dir: str, texts: list[str], cache: Path) -> np.ndarray:
-    """The teacher's log-odds for ``texts``, from ``cache`` when it holds these texts'."""
-    key = _fingerprint(teacher_dir, texts)
+    """The teacher's log-odds for ``texts``. ``cache`` keeps them per text (by its hash) for
+    this teacher: a resumed run scores nothing again, and a run whose texts change (other
+    ``--crops``, more unlabelled text) scores only the new ones. A cache of another teacher
+    (or a rebuilt one) is replaced."""
+    key, hashes = _teacher_key(teacher_dir), _text_hashes(texts)
+    known: dict[bytes, float] = {}
     if cache.exists():
         stored = np.load(cache)
-        if str(stored["key"]) == key:
-            logger.info("teacher's scores of %d texts from %s", len(texts), cache)
-            return stored["logits"]
-    logger.info("the teacher scores %d texts", len(texts))
-    logits = Teacher.load(teacher_dir).logits(texts)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, key=np.asarray(key), logits=logits)
-    tmp.replace(cache)
-    return logits
+        if "hashes" in stored and str(stored["teacher"]) == key:
+            known = dict(zip(stored["hashes"].tolist(), stored["logits"].tolist(), strict=True))
+    missing = sorted({i for i, h in enumerate(hashes.tolist()) if h not in known})
+    if missing:
+        logger.info("the teacher scores %d texts (%d more from %s)", len(missing),
+                    len(texts) - len(missing), cache)
+        scored = Teacher.load(teacher_dir).logits([texts[i] for i in missing])
+        known.update(zip(hashes[missing].tolist(), np.asarray(scored).tolist(), strict=True))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, teacher=np.asarray(key), hashes=np.array(list(known), dtype="S32"),
+                 logits=np.array(list(known.values())))
+        tmp.replace(cache)
+    else:
+        logger.info("teacher's scores of %d texts from %s", len(texts), cache)
+    return np.array([known[h] for h in hashes.tolist()])
 
 
 def soft(logits: np.ndarray, temperature: float) -> np.ndarray:

@@ -213,3 +213,36 @@ def test_paired_comparison_of_saved_models(trained_model, tmp_path):
                              "--reviews", "50", "--rounds", "1", "--explain-tokens", "8"])
     assert timed["reviews_per_s"][str(trained_model)][0] > 0
     assert timed["explain_longest_s"][str(trained_model)][0] > 0
+
+
+def test_teacher_cache_scores_only_texts_it_has_not_seen(tmp_path, monkeypatch):
+    """The cache is per text and per teacher: the same texts score nothing again, a changed set
+    (other crops) scores only its new texts, and another teacher's stack scores everything."""
+    import sentiment.distill as distill
+
+    scored: list[list[str]] = []
+
+    class Fake:
+        def logits(self, texts):
+            scored.append(list(texts))
+            return np.array([len(text) + 0.5 for text in texts])
+
+    monkeypatch.setattr(distill.Teacher, "load", staticmethod(lambda path: Fake()))
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    (teacher / "stack.json").write_text('{"coef": [1.0]}')
+    cache = tmp_path / "run" / "teacher_logits.npz"
+    first = ["a review", "another one", "a crop."]
+    np.testing.assert_array_equal(teacher_logits(str(teacher), first, cache),
+                                  [8.5, 11.5, 7.5])
+    assert teacher_logits(str(teacher), first, cache).tolist() == [8.5, 11.5, 7.5]
+    assert scored == [first]  # nothing scored the second time
+    changed = ["a review", "a new crop, longer", "another one"]
+    assert teacher_logits(str(teacher), changed, cache).tolist() == [8.5, 18.5, 11.5]
+    assert scored[-1] == ["a new crop, longer"]
+    assert teacher_logits(str(teacher), first + changed, cache).tolist() == [
+        8.5, 11.5, 7.5, 8.5, 18.5, 11.5]  # the first set is still there
+    assert len(scored) == 2
+    (teacher / "stack.json").write_text('{"coef": [2.0]}')  # rebuilt: its scores are others
+    teacher_logits(str(teacher), first, cache)
+    assert scored[-1] == first

@@ -145,3 +145,21 @@ def test_short_texts_benchmark_scores_crops_of_validation_reviews(synthetic_dir,
     accuracy = result["accuracy_on_crops"][str(trained_model)]
     assert 0.5 < accuracy <= 1.0  # the tiny model reads synthetic sentences well
     assert result["accuracy_on_reviews"][str(trained_model)] > 0.9
+
+
+def test_checklist_benchmark_runs_the_suite_on_each_model(trained_model, tmp_path, capsys):
+    from benchmarks import checklist
+    from sentiment import load_model
+    from sentiment.checklist import run_checklist
+
+    results = checklist.main(["--models", str(trained_model), "--output",
+                              str(tmp_path / "c.json")])
+    model = load_model(trained_model)
+    direct = run_checklist(lambda t: [r["scores"]["positive"]
+                                      for r in model.score(list(t), all_scores=True)])
+    assert {k: v["pass_rate"] for k, v in results[str(trained_model)].items()} == {
+        k: v["pass_rate"] for k, v in direct.items()}
+    saved = json.loads((tmp_path / "c.json").read_text())[str(trained_model)]
+    assert {k: v["pass_rate"] for k, v in saved.items()} == {
+        k: v["pass_rate"] for k, v in direct.items()}
+    assert "negated negative is positive" in capsys.readouterr().out

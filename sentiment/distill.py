@@ -79,12 +79,15 @@ def teacher_logits(teacher_dir: str, texts: list[str], cache: Path) -> np.ndarra
         stored = np.load(cache)
         if "hashes" in stored and str(stored["teacher"]) == key:
             known = dict(zip(stored["hashes"].tolist(), stored["logits"].tolist(), strict=True))
-    missing = sorted({i for i, h in enumerate(hashes.tolist()) if h not in known})
+    missing: dict[bytes, int] = {}  # each new text once, however often it occurs
+    for index, digest in enumerate(hashes.tolist()):
+        if digest not in known:
+            missing.setdefault(digest, index)
     if missing:
-        logger.info("the teacher scores %d texts (%d more from %s)", len(missing),
+        logger.info("the teacher scores %d texts (the other %d from %s)", len(missing),
                     len(texts) - len(missing), cache)
-        scored = Teacher.load(teacher_dir).logits([texts[i] for i in missing])
-        known.update(zip(hashes[missing].tolist(), np.asarray(scored).tolist(), strict=True))
+        scored = Teacher.load(teacher_dir).logits([texts[i] for i in missing.values()])
+        known.update(zip(missing, np.asarray(scored).tolist(), strict=True))
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
         np.savez(tmp, teacher=np.asarray(key), hashes=np.array(list(known), dtype="S32"),

@@ -237,11 +237,11 @@ def test_teacher_cache_scores_only_texts_it_has_not_seen(tmp_path, monkeypatch):
                                   [8.5, 11.5, 7.5])
     assert teacher_logits(str(teacher), first, cache).tolist() == [8.5, 11.5, 7.5]
     assert scored == [first]  # nothing scored the second time
-    changed = ["a review", "a new crop, longer", "another one"]
-    assert teacher_logits(str(teacher), changed, cache).tolist() == [8.5, 18.5, 11.5]
-    assert scored[-1] == ["a new crop, longer"]
+    changed = ["a review", "a new crop, longer", "another one", "a new crop, longer"]
+    assert teacher_logits(str(teacher), changed, cache).tolist() == [8.5, 18.5, 11.5, 18.5]
+    assert scored[-1] == ["a new crop, longer"]  # once, though it occurs twice
     assert teacher_logits(str(teacher), first + changed, cache).tolist() == [
-        8.5, 11.5, 7.5, 8.5, 18.5, 11.5]  # the first set is still there
+        8.5, 11.5, 7.5, 8.5, 18.5, 11.5, 18.5]  # the first set is still there
     assert len(scored) == 2
     (teacher / "stack.json").write_text('{"coef": [2.0]}')  # rebuilt: its scores are others
     teacher_logits(str(teacher), first, cache)

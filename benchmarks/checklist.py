@@ -15,12 +15,7 @@ import json
 from pathlib import Path
 
 from sentiment import load_model
-from sentiment.checklist import run_checklist
-
-
-def checklist(model) -> dict:
-    return run_checklist(lambda texts: [r["scores"]["positive"]
-                                        for r in model.score(list(texts), all_scores=True)])
+from sentiment.checklist import model_checklist
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -29,7 +24,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--models", nargs="+", required=True)
     parser.add_argument("--output", default=None, help="also write the results here (JSON)")
     args = parser.parse_args(argv)
-    results = {path: checklist(load_model(path)) for path in args.models}
+    results = {path: model_checklist(load_model(path)) for path in args.models}
     tests = next(iter(results.values()))
     width = max(map(len, tests))
     print(f"{'test':{width}}  " + "  ".join(args.models))

@@ -38,6 +38,11 @@ def _budget(text: str) -> int | None:
     return None if text.lower() == "none" else int(text)
 
 
+def _variant(name: str, budget: int | None, budgets: list) -> str:
+    """The variant's name in the results: ``NAME@BUDGET`` once budgets are compared."""
+    return name if budgets == [None] else f"{name}@{budget or 'none'}"
+
+
 def _scorer(name: str, model, onnx: dict, max_tokens: int | None = None):
     """``scores(ids) -> probabilities`` for one variant."""
     if name.startswith("onnx"):
@@ -78,8 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
                 export_onnx(model.path, Path(tmp) / name, quantize=quantize)
                 onnx[name] = load_model(Path(tmp) / name)
         budgets = args.max_tokens
-        scorers = {name if budgets == [None] else f"{name}@{budget or 'none'}":
-                   _scorer(name, model, onnx, budget)
+        scorers = {_variant(name, budget, budgets): _scorer(name, model, onnx, budget)
                    for name in args.variants for budget in budgets}
         for score in scorers.values():
             score(ids[:64])  # warm-up
@@ -94,8 +98,8 @@ def main(argv: list[str] | None = None) -> dict:
                 start = time.perf_counter()
                 score(model.encode(texts))
                 whole[name].append(len(ids) / (time.perf_counter() - start))
-        reference = probs.get("float32", probs.get(f"float32@{budgets[0] or 'none'}",
-                                                   next(iter(probs.values()))))
+        reference = probs.get(_variant("float32", budgets[0], budgets),
+                              next(iter(probs.values())))
         result = {
             "model": args.model, "reviews": len(texts), "cpu": cpu_model(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,

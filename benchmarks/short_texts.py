@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from sentiment import load_model
-from sentiment.checklist import run_checklist
+from sentiment.checklist import positive_probabilities, run_checklist
 from sentiment.distill import short_crops
 from sentiment.prepare import classifier_splits
 
@@ -79,10 +79,10 @@ def main(argv: list[str] | None = None) -> dict:
               "crop_positive_share": float(crop_labels.mean()), "accuracy_on_crops": {},
               "accuracy_on_reviews": {}}
     for path, model in models.items():
-        positive = np.array([r["scores"]["positive"] for r in model.score(crops, all_scores=True)])
-        result["accuracy_on_crops"][path] = float(((positive >= 0.5) == crop_labels).mean())
-        positive = np.array([r["scores"]["positive"] for r in model.score(texts, all_scores=True)])
-        result["accuracy_on_reviews"][path] = float(((positive >= 0.5) == labels).mean())
+        for key, scored, truth in (("accuracy_on_crops", crops, crop_labels),
+                                   ("accuracy_on_reviews", texts, labels)):
+            positive = np.asarray(positive_probabilities(model, scored))
+            result[key][path] = float(((positive >= 0.5) == truth).mean())
     if args.vader:
         result["accuracy_on_crops"]["vader"] = float(
             ((vader_positive(crops) >= 0.5) == crop_labels).mean())

@@ -8,13 +8,16 @@ classifier: what a person types first, which no accuracy figure shows.
   complaint does not raise it (by more than ``DIRECTION_TOLERANCE``).
 
 The templates are this package's own. :func:`run_checklist` scores them all in one batch and
-returns each test's pass rate and its first failures.
+returns each test's pass rate and its first failures; :func:`model_checklist` runs it on a
+loaded model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import product
+
+from .config import DEFAULT_LABELS
 
 DIRECTION_TOLERANCE = 0.02
 SUBJECTS = ["The movie", "The film", "It", "This movie", "The acting", "The story", "The plot",
@@ -109,6 +112,19 @@ def run_checklist(positive_probability: Callable[[Sequence[str]], Sequence[float
                          "failures": [{"text": text, "p_positive": score}
                                       for text, score in failed[:examples]]}
     return results
+
+
+def positive_probabilities(model, texts: Sequence[str], mixed_precision: bool = True
+                           ) -> list[float]:
+    """P(positive) of each text, scored by a loaded model (anything :func:`sentiment.load_model`
+    returns) as ``predict`` scores it."""
+    return [result["scores"][DEFAULT_LABELS[1]] for result in model.score(
+        list(texts), mixed_precision=mixed_precision, all_scores=True)]
+
+
+def model_checklist(model, mixed_precision: bool = True) -> dict[str, dict]:
+    """:func:`run_checklist` on a loaded negative/positive model."""
+    return run_checklist(lambda texts: positive_probabilities(model, texts, mixed_precision))
 
 
 def checklist_markdown(results: dict[str, dict]) -> str:

@@ -63,9 +63,11 @@ def _teacher_key(teacher_dir: str) -> str:
     return digest.hexdigest()
 
 
-def _text_hashes(texts: list[str]) -> np.ndarray:
+def _text_hashes(texts: list[str]) -> list[bytes]:
+    """Each text's SHA-256, as the cache's ``S32`` array gives it back (NumPy drops trailing
+    zero bytes, so the digests pass through the same dtype on both sides)."""
     return np.array([hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
-                     for text in texts], dtype="S32")
+                     for text in texts], dtype="S32").tolist()
 
 
 def teacher_logits(teacher_dir: str, texts: list[str], cache: Path) -> np.ndarray:
@@ -80,12 +82,12 @@ def teacher_logits(teacher_dir: str, texts: list[str], cache: Path) -> np.ndarra
         if "hashes" in stored and str(stored["teacher"]) == key:
             known = dict(zip(stored["hashes"].tolist(), stored["logits"].tolist(), strict=True))
     missing: dict[bytes, int] = {}  # each new text once, however often it occurs
-    for index, digest in enumerate(hashes.tolist()):
+    for index, digest in enumerate(hashes):
         if digest not in known:
             missing.setdefault(digest, index)
     if missing:
-        logger.info("the teacher scores %d texts (the other %d from %s)", len(missing),
-                    len(texts) - len(missing), cache)
+        logger.info("the teacher scores %d texts (%d others from %s)", len(missing),
+                    sum(digest in known for digest in hashes), cache)
         scored = Teacher.load(teacher_dir).logits([texts[i] for i in missing.values()])
         known.update(zip(missing, np.asarray(scored).tolist(), strict=True))
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +97,7 @@ def teacher_logits(teacher_dir: str, texts: list[str], cache: Path) -> np.ndarra
         tmp.replace(cache)
     else:
         logger.info("teacher's scores of %d texts from %s", len(texts), cache)
-    return np.array([known[h] for h in hashes.tolist()])
+    return np.array([known[digest] for digest in hashes])
 
 
 def soft(logits: np.ndarray, temperature: float) -> np.ndarray:

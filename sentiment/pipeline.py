@@ -12,7 +12,7 @@ import datasets
 import numpy as np
 
 from .batching import SequenceBatches
-from .checklist import run_checklist
+from .checklist import model_checklist
 from .checkpoint import load_core_weights, save_pretrained
 from .cli import trim_heap
 from .config import DEFAULT_LABELS, Config, apply_overrides, preset_config
@@ -178,10 +178,7 @@ def behaviour(model: SentimentClassifier, vocab: Vocab, config: Config,
               mixed_precision: bool = True) -> dict:
     """The CheckList suite (:mod:`sentiment.checklist`) on a negative/positive classifier,
     scored as ``predict`` scores texts."""
-    scorer = SentimentModel(model, vocab, config)
-    return run_checklist(lambda texts: [
-        result["scores"][DEFAULT_LABELS[1]]
-        for result in scorer.score(list(texts), mixed_precision=mixed_precision, all_scores=True)])
+    return model_checklist(SentimentModel(model, vocab, config), mixed_precision)
 
 
 def _log_accuracy(where: str, report: dict) -> None:

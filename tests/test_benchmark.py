@@ -163,3 +163,32 @@ def test_checklist_benchmark_runs_the_suite_on_each_model(trained_model, tmp_pat
     assert {k: v["pass_rate"] for k, v in saved.items()} == {
         k: v["pass_rate"] for k, v in direct.items()}
     assert "negated negative is positive" in capsys.readouterr().out
+
+
+def test_versions_benchmark_times_a_commit_and_the_working_tree_in_turns(trained_model,
+                                                                         tmp_path):
+    """Each version runs in its own process from its own folder (a worktree of the commit, then
+    this checkout), on the same model and reviews; the worktree is removed afterwards."""
+    import subprocess
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from conftest import synthetic_reviews
+
+    from benchmarks import versions
+
+    for split, seed in (("test", 31), ("train", 32)):
+        pq.write_table(pa.Table.from_pylist(synthetic_reviews(60, seed=seed)),
+                       tmp_path / f"{split}.parquet")
+    result = versions.main(["--baseline", "HEAD", "--data", str(tmp_path), "--model",
+                            str(trained_model), "--reviews", "60", "--rounds", "1",
+                            "--store-reviews", "60", "--output", str(tmp_path / "v.json")])
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=versions.ROOT,
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert result["baseline"] == head
+    assert all(rates[0] > 0 for rates in result["reviews_per_s"].values())
+    assert len(result["ratio_per_round"]) == 1
+    assert json.loads((tmp_path / "v.json").read_text()) == result
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=versions.ROOT,
+                               capture_output=True, text=True, check=True).stdout
+    assert len(worktrees.strip().splitlines()) == 1

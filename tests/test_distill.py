@@ -213,6 +213,16 @@ def test_paired_comparison_of_saved_models(trained_model, tmp_path):
                              "--reviews", "50", "--rounds", "1", "--explain-tokens", "8"])
     assert timed["reviews_per_s"][str(trained_model)][0] > 0
     assert timed["explain_longest_s"][str(trained_model)][0] > 0
+    from sentiment import tokenize
+    from sentiment.data import clean_text
+
+    pq.write_table(pa.Table.from_pylist(synthetic_reviews(40, seed=23)), tmp_path / "train.parquet")
+    warm = throughput.main(["--data", str(tmp_path), "--models", str(trained_model),
+                            "--reviews", "50", "--rounds", "1", "--store-reviews", "40"])
+    assert warm["store_reviews"] == 40 and warm["reviews_per_s"][str(trained_model)][0] > 0
+    known = set(tokenize.chunk_store(True))
+    assert {chunk for row in synthetic_reviews(40, seed=23)
+            for chunk in clean_text(row["text"]).split()} <= known
 
 
 def test_teacher_cache_scores_only_texts_it_has_not_seen(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import time
 
 import pytest
@@ -14,6 +15,73 @@ def test_spacy_tokenizer_splits_punctuation_and_lowercases():
     assert Tokenizer()("It's GREAT, isn't it?!") == ["it", "'s", "great", ",", "is", "n't", "it",
                                                       "?", "!"]
     assert Tokenizer(lowercase=False)("Don't  go") == ["Do", "n't", "go"]
+
+
+@functools.lru_cache(maxsize=1)
+def _blank_english():
+    import spacy
+
+    return spacy.blank("en")
+
+
+def _spacy_whole(text: str, lowercase: bool = True) -> list[str]:
+    """spaCy's tokenizer on the whole text, as the package tokenized before chunks."""
+    doc = _blank_english().tokenizer(text)
+    return [t.lower_ if lowercase else t.text for t in doc if not t.is_space]
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_tokens_are_spacys_one_whitespace_chunk_at_a_time(lowercase):
+    """A text's tokens are spaCy's tokens of each of its whitespace-separated chunks, which is
+    spaCy's own tokenization of the whole text here (tabs, new lines, runs and Unicode spaces,
+    contractions, quotes, URLs, emoticons), and the same on a second call (from the store)."""
+    texts = ["It's GREAT, isn't it?!\tI'd say (so)...\n\nDon't  go!",
+             "U.S.A. vs. the U.K.: 10/10, e-mail me@example.com or see https://x.org/a?b=c :)",
+             '"Quoted," he said -- \u00a0 then   left;   1990\'s films\u2026 ~ ok',
+             "", "   ", "one"]
+    tokenizer = Tokenizer(lowercase=lowercase)
+    first = tokenizer.pipe(texts)
+    assert first == [_spacy_whole(text, lowercase) for text in texts]
+    assert first == [[token for chunk in text.split() for token in _spacy_whole(chunk, lowercase)]
+                     for text in texts]
+    assert tokenizer.pipe(texts) == first
+    assert [tokenizer(text) for text in reversed(texts)] == first[::-1]
+
+
+def test_known_chunks_skip_spacy(monkeypatch):
+    """Only chunks not seen before go through spaCy; the store keeps at most MAX_CHUNKS of them
+    and tokens stay right past that bound."""
+    from sentiment import tokenize
+
+    real = tokenize._english()
+    seen: list[str] = []
+
+    class Counting:
+        vocab = real.vocab
+
+        class tokenizer:  # noqa: N801 (stands in for spaCy's attribute)
+            @staticmethod
+            def pipe(chunks, batch_size=256):
+                seen.extend(chunks)
+                return real.tokenizer.pipe(chunks, batch_size=batch_size)
+
+    monkeypatch.setattr(tokenize, "_english", lambda: Counting)
+    monkeypatch.setattr(tokenize, "MAX_CHUNKS", 50)
+    tokenize.chunk_store.cache_clear()
+    tokenizer = Tokenizer()
+    assert tokenizer.pipe(["The film, the FILM.", "The film!"]) == [
+        ["the", "film", ",", "the", "film", "."], ["the", "film", "!"]]
+    assert sorted(seen) == sorted(["The", "film,", "the", "FILM.", "film!"])
+    seen.clear()
+    assert tokenizer("the film, The film!") == ["the", "film", ",", "the", "film", "!"]
+    assert seen == []
+    texts = [f"word{i}a, word{i}b." for i in range(100)]
+    assert tokenizer.pipe(texts) == [[f"word{i}a", ",", f"word{i}b", "."] for i in range(100)]
+    assert len(tokenize.chunk_store(True)) == 50
+    seen.clear()
+    assert tokenizer.pipe(texts[-2:]) == [[f"word{i}a", ",", f"word{i}b", "."] for i in (98, 99)]
+    assert len(seen) == 4  # not stored: spaCy again
+    tokenize.chunk_store.cache_clear()
 
 
 def test_tokenize_dataset_is_cached(synthetic_dir):
@@ -53,6 +121,18 @@ def test_real_reviews_tokenize():
     lengths = [len(t) for t in tokens]
     assert min(lengths) > 3 and 150 < sum(lengths) / len(lengths) < 400
     assert all("<br" not in tok for toks in tokens[:200] for tok in toks)
+
+
+@needs(IMDB)
+def test_real_reviews_tokenize_as_spacy_on_the_whole_text():
+    """Tokenizing chunk by chunk differs from spaCy on a whole review only where spaCy's
+    special-case matcher joins tokens across a space (2 of the 25,000 test reviews)."""
+    from sentiment.data import clean_text
+
+    texts = [clean_text(text) for text in load_reviews(IMDB)["test"].select(range(2000))["text"]]
+    tokens = Tokenizer().pipe(texts)
+    same = sum(ours == _spacy_whole(text) for ours, text in zip(tokens, texts))
+    assert same >= 1998, same
 
 
 def test_spacy_vocabulary_stays_bounded_on_a_long_stream(monkeypatch):

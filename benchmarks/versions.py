@@ -9,6 +9,7 @@ one process per version, in turn: it loads the model, tokenizes the first ``--st
 training reviews (what a process that has scored them knows: a version with a chunk store
 keeps their chunks, an older one nothing), makes a warm-up call, then times one ``predict`` of
 the first ``--reviews`` test reviews in batches of 64, with that version's own defaults.
+``--current-model`` gives this tree another model (an ONNX int8 export of the same one, say).
 """
 
 from __future__ import annotations
@@ -67,12 +68,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--baseline", required=True, help="a commit of this repository")
     parser.add_argument("--data", default="../shared/data/imdb")
     parser.add_argument("--model", default="sentiment/models/imdb")
+    parser.add_argument("--current-model", default=None, help="this tree's (default: --model)")
     parser.add_argument("--reviews", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--store-reviews", type=int, default=0)
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     data, model = str(Path(args.data).resolve()), str(Path(args.model).resolve())
+    current_model = str(Path(args.current_model).resolve()) if args.current_model else model
     commit = subprocess.run(["git", "rev-parse", "--short", args.baseline], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout.strip()
     rates: dict[str, list[float]] = {commit: [], "current": []}
@@ -82,13 +85,15 @@ def main(argv: list[str] | None = None) -> dict:
                        check=True, capture_output=True)
         try:
             for _ in range(args.rounds):
-                for name, tree in ((commit, baseline), ("current", ROOT)):
-                    rates[name].append(measure(tree, data, model, args.reviews,
+                for name, tree, path in ((commit, baseline, model),
+                                         ("current", ROOT, current_model)):
+                    rates[name].append(measure(tree, data, path, args.reviews,
                                                args.store_reviews)["reviews_per_s"])
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=ROOT,
                            capture_output=True)
-    result = {"baseline": commit, "model": args.model, "reviews": args.reviews,
+    result = {"baseline": commit, "model": args.model,
+              "current_model": args.current_model or args.model, "reviews": args.reviews,
               "store_reviews": args.store_reviews, "reviews_per_s": rates,
               "ratio_per_round": [new / old for new, old in zip(rates["current"], rates[commit])]}
     print(json.dumps(result))

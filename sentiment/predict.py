@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import functools
 import os
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,14 +60,12 @@ class TextModel:
         self.path = path
         self.labels = list(config.model.head.labels)
         self.tokenizer = Tokenizer(lowercase=config.data.lowercase)
-        self.tokenizing = threading.Lock()  # spaCy's vocabulary is shared: one thread at a time
         self.max_length = min(config.data.max_length or MAX_TEXT_TOKENS, MAX_TEXT_TOKENS)
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
         """The tokens the model reads of each text (cleaned, cut to MAX_CHARS / max_length)."""
         cleaned = [clean_text(text[:MAX_CHARS]) for text in texts]
-        with self.tokenizing:
-            tokenized = self.tokenizer.pipe(cleaned)
+        tokenized = self.tokenizer.pipe(cleaned)  # one thread at a time (sentiment.tokenize)
         return [tokens[: self.max_length] for tokens in tokenized]
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:

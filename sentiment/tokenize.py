@@ -6,6 +6,7 @@ import functools
 import itertools
 import os
 import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -23,6 +24,7 @@ MAX_STRINGS = 200_000
 # a dictionary lookup instead of a spaCy Doc. The store keeps the first this many chunks it meets
 # (the frequent ones, mostly), so that memory stays bounded on an endless stream.
 MAX_CHUNKS = 200_000
+_TOKENIZING = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,9 +62,12 @@ class Tokenizer:
         a space, as in "talkin' ''bout" (2 of IMDB's 25,000 test reviews, one token each)."""
         split = [text.split() for text in texts]
         store = chunk_store(self.lowercase)
-        found = {chunk: store.get(chunk) for chunk in set(itertools.chain.from_iterable(split))}
-        missing = [chunk for chunk, tokens in found.items() if tokens is None]
-        if missing:
+        with _TOKENIZING:  # spaCy's vocabulary and the store are shared by every thread
+            met = dict.fromkeys(itertools.chain.from_iterable(split))  # in the order met
+            missing = [chunk for chunk in met if chunk not in store]
+            if not missing:
+                return [list(itertools.chain.from_iterable(map(store.__getitem__, chunks)))
+                        for chunks in split]
             docs = _english().tokenizer.pipe(missing, batch_size=batch_size)
             # one str object per distinct token, not per chunk it occurs in
             if self.lowercase:
@@ -71,12 +76,15 @@ class Tokenizer:
             else:
                 new = {chunk: tuple(sys.intern(t.text) for t in doc)
                        for chunk, doc in zip(missing, docs)}
-            found.update(new)
-            if len(store) < MAX_CHUNKS:
-                store.update(itertools.islice(new.items(), MAX_CHUNKS - len(store)))
             _renew_if_grown()
-        tokens_of = found.__getitem__
-        return [list(itertools.chain.from_iterable(map(tokens_of, chunks))) for chunks in split]
+            kept = max(0, MAX_CHUNKS - len(store))
+            store.update(new)  # those past the bound only while this batch is joined
+            try:
+                return [list(itertools.chain.from_iterable(map(store.__getitem__, chunks)))
+                        for chunks in split]
+            finally:
+                for chunk in missing[kept:]:
+                    del store[chunk]
 
     def to_dict(self) -> dict:
         return {**asdict(self), "spacy_version": spacy.__version__}

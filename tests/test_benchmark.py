@@ -181,11 +181,12 @@ def test_versions_benchmark_times_a_commit_and_the_working_tree_in_turns(trained
         pq.write_table(pa.Table.from_pylist(synthetic_reviews(60, seed=seed)),
                        tmp_path / f"{split}.parquet")
     result = versions.main(["--baseline", "HEAD", "--data", str(tmp_path), "--model",
-                            str(trained_model), "--reviews", "60", "--rounds", "1",
-                            "--store-reviews", "60", "--output", str(tmp_path / "v.json")])
+                            str(trained_model), "--current-model", str(trained_model),
+                            "--reviews", "60", "--rounds", "1", "--store-reviews", "60",
+                            "--output", str(tmp_path / "v.json")])
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=versions.ROOT,
                           capture_output=True, text=True, check=True).stdout.strip()
-    assert result["baseline"] == head
+    assert result["baseline"] == head and result["current_model"] == str(trained_model)
     assert all(rates[0] > 0 for rates in result["reviews_per_s"].values())
     assert len(result["ratio_per_round"]) == 1
     assert json.loads((tmp_path / "v.json").read_text()) == result

@@ -112,6 +112,25 @@ def test_vocab_json_round_trip(tmp_path):
     assert loaded.itos == vocab.itos and loaded.pad_index == 0 and loaded.unk_index == 1
 
 
+def test_threads_tokenizing_at_once_get_their_own_tokens(monkeypatch):
+    """Threads share the store (and spaCy): with a store too small for their chunks, each
+    thread's tokens are still its texts' own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sentiment import tokenize
+
+    monkeypatch.setattr(tokenize, "MAX_CHUNKS", 300)
+    tokenize.chunk_store.cache_clear()
+    batches = [[f"Film{b}x{i}, seen {i}-{b} times!" for i in range(200)] for b in range(8)]
+    expected = [[[f"film{b}x{i}", ",", "seen", f"{i}", "-", f"{b}", "times", "!"]
+                  for i in range(200)]
+                for b in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(Tokenizer().pipe, batches * 3)) == expected * 3
+    assert len(tokenize.chunk_store(True)) == 300
+    tokenize.chunk_store.cache_clear()
+
+
 @needs(IMDB)
 def test_real_reviews_tokenize():
     test = load_reviews(IMDB)["test"].select(range(3000))

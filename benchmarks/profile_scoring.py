@@ -5,7 +5,9 @@ share of this CPU's matrix-product ceiling.
     python -m benchmarks.profile_scoring --models sentiment/models/imdb runs/fast1 --reviews 2000
 
 Each phase is timed alone over the first ``--reviews`` test reviews (batches of 64 sorted by
-length, as ``predict`` makes them), in the precision ``predict`` uses here. The arithmetic is
+length, as ``predict`` makes them), in the precision ``predict`` uses here; tokenizing starts
+from an empty chunk store, and ``tokenizer_s`` also times it with every chunk known and spaCy on
+the whole texts (the package's tokenizing before 2026-12-02), outside the shares. The arithmetic is
 counted from the config: per token and per direction and layer, the LSTM's input and recurrent
 products, ``2 * 4H * (input + H)`` FLOP. The ceiling is one large float32 / bfloat16 product
 (``scripts/profile_step.py --gemm`` prints more shapes).
@@ -21,11 +23,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import torch
 
-from sentiment import load_model
+from sentiment import load_model, tokenize
 from sentiment.batching import pad_batch
 from sentiment.data import clean_text
 from sentiment.lengths import cut_batches, length_order
 from sentiment.precision import autocast, autocast_dtype, cpu_model, dtype_name
+from sentiment.tokenize import _english as spacy_english
 
 
 def core_flop_per_token(core) -> float:
@@ -59,7 +62,15 @@ def profile(path: str, texts: list[str]) -> dict:
 
     model.encode(texts[:64])  # warm-up: spaCy's tables, torch's kernels
     cleaned = timed("clean", lambda: [clean_text(text) for text in texts])
-    tokens = timed("tokenize (spaCy)", lambda: model.tokenizer.pipe(cleaned))
+    tokenize.chunk_store(model.tokenizer.lowercase).clear()
+    tokens = timed("tokenize", lambda: model.tokenizer.pipe(cleaned))
+    tokenizer_s = {"empty store": seconds["tokenize"]}
+    for name, work in (("every chunk known", lambda: model.tokenizer.pipe(cleaned)),
+                       ("spaCy on whole texts", lambda: list(spacy_english().tokenizer.pipe(
+                           cleaned, batch_size=256)))):
+        start = time.perf_counter()
+        work()
+        tokenizer_s[name] = time.perf_counter() - start
     ids = timed("vocabulary lookup", lambda: [model.vocab.encode(t[: model.max_length])
                                              for t in tokens])
     lengths, order = length_order(ids)
@@ -83,6 +94,7 @@ def profile(path: str, texts: list[str]) -> dict:
         "model": path, "reviews": len(texts), "tokens": tokens_count,
         "precision": dtype_name(dtype),
         "seconds": seconds, "share": {name: s / total for name, s in seconds.items()},
+        "tokenizer_s": tokenizer_s,
         "reviews_per_s_all_phases": len(texts) / total,
         "core_gflop_per_review": flop / len(texts) / 1e9,
         "core_gflop_per_s": flop / seconds["recurrent core"] / 1e9,

@@ -5,6 +5,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 
 from benchmarks.suite import BenchmarkConfig, format_table, run_benchmark
 from sentiment.precision import cpu_bfloat16_faster
@@ -193,3 +194,24 @@ def test_versions_benchmark_times_a_commit_and_the_working_tree_in_turns(trained
     worktrees = subprocess.run(["git", "worktree", "list"], cwd=versions.ROOT,
                                capture_output=True, text=True, check=True).stdout
     assert len(worktrees.strip().splitlines()) == 1
+
+
+def test_profile_scoring_times_each_phase_and_the_tokenizer_three_ways(trained_model, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from conftest import synthetic_reviews
+
+    from benchmarks import profile_scoring
+
+    pq.write_table(pa.Table.from_pylist(synthetic_reviews(80, seed=33)),
+                   tmp_path / "test.parquet")
+    result = profile_scoring.main(["--data", str(tmp_path), "--models", str(trained_model),
+                                   "--reviews", "80"])
+    profiled = result["models"][0]
+    assert profiled["reviews"] == 80 and profiled["tokens"] > 80
+    assert set(profiled["seconds"]) == {"clean", "tokenize", "vocabulary lookup",
+                                        "recurrent core", "head"}
+    assert sum(profiled["share"].values()) == pytest.approx(1.0)
+    assert set(profiled["tokenizer_s"]) == {"empty store", "every chunk known",
+                                            "spaCy on whole texts"}
+    assert all(s > 0 for s in profiled["tokenizer_s"].values())

@@ -44,6 +44,28 @@ def _renew_if_grown() -> None:
         _english.cache_clear()
 
 
+def _spacy_tokens(chunks: list[str], lowercase: bool) -> dict[str, tuple[str, ...]]:
+    """spaCy's tokens of each chunk, from one Doc per 10,000 chunks put on lines of their own:
+    the whitespace token between two chunks keeps any special case from matching across them
+    (the same tokens as a Doc per chunk on IMDB's 261,091 distinct test chunks, 1.4-1.8x
+    faster)."""
+    tokens_of: dict[str, tuple[str, ...]] = {}
+    for start in range(0, len(chunks), 10_000):
+        part = chunks[start:start + 10_000]
+        pieces: list[list[str]] = [[] for _ in part]
+        k, end = 0, len(part[0])  # the chunk the next token is in, and where that chunk ends
+        for token in _english().tokenizer("\n".join(part)):
+            if token.is_space:
+                continue
+            while token.idx >= end:
+                k += 1
+                end += 1 + len(part[k])
+            # one str object per distinct token, not per chunk it occurs in
+            pieces[k].append(sys.intern(token.lower_ if lowercase else token.text))
+        tokens_of.update(zip(part, map(tuple, pieces)))
+    return tokens_of
+
+
 @dataclass(frozen=True)
 class Tokenizer:
     """spaCy's rule-based English tokenizer, one whitespace-separated chunk at a time (so a text's
@@ -55,8 +77,8 @@ class Tokenizer:
     def __call__(self, text: str) -> list[str]:
         return self.pipe([text])[0]
 
-    def pipe(self, texts: Iterable[str], batch_size: int = 256) -> list[list[str]]:
-        """Tokenize many texts: spaCy's ``tokenizer.pipe`` on the chunks not seen before.
+    def pipe(self, texts: Iterable[str]) -> list[list[str]]:
+        """Tokenize many texts; spaCy reads only the chunks not seen before.
 
         spaCy on a whole text differs only where its special-case matcher joins tokens across
         a space, as in "talkin' ''bout" (2 of IMDB's 25,000 test reviews, one token each)."""
@@ -68,18 +90,10 @@ class Tokenizer:
             if not missing:
                 return [list(itertools.chain.from_iterable(map(store.__getitem__, chunks)))
                         for chunks in split]
-            docs = _english().tokenizer.pipe(missing, batch_size=batch_size)
-            # one str object per distinct token, not per chunk it occurs in
-            if self.lowercase:
-                new = {chunk: tuple(sys.intern(t.lower_) for t in doc)
-                       for chunk, doc in zip(missing, docs)}
-            else:
-                new = {chunk: tuple(sys.intern(t.text) for t in doc)
-                       for chunk, doc in zip(missing, docs)}
-            _renew_if_grown()
             kept = max(0, MAX_CHUNKS - len(store))
-            store.update(new)  # those past the bound only while this batch is joined
-            try:
+            store.update(_spacy_tokens(missing, self.lowercase))
+            _renew_if_grown()
+            try:  # those past the bound stay only while this batch is joined
                 return [list(itertools.chain.from_iterable(map(store.__getitem__, chunks)))
                         for chunks in split]
             finally:

@@ -59,11 +59,10 @@ def test_known_chunks_skip_spacy(monkeypatch):
     class Counting:
         vocab = real.vocab
 
-        class tokenizer:  # noqa: N801 (stands in for spaCy's attribute)
-            @staticmethod
-            def pipe(chunks, batch_size=256):
-                seen.extend(chunks)
-                return real.tokenizer.pipe(chunks, batch_size=batch_size)
+        @staticmethod
+        def tokenizer(text):
+            seen.extend(text.split())
+            return real.tokenizer(text)
 
     monkeypatch.setattr(tokenize, "_english", lambda: Counting)
     monkeypatch.setattr(tokenize, "MAX_CHUNKS", 50)

@@ -215,3 +215,25 @@ def test_profile_scoring_times_each_phase_and_the_tokenizer_three_ways(trained_m
     assert set(profiled["tokenizer_s"]) == {"empty store", "every chunk known",
                                             "spaCy on whole texts"}
     assert all(s > 0 for s in profiled["tokenizer_s"].values())
+
+
+def test_tokenizer_chunks_benchmark_counts_texts_that_differ_and_chunks_held(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from conftest import synthetic_reviews
+
+    from benchmarks import tokenizer_chunks
+
+    rows = synthetic_reviews(100, seed=34)
+    rows[3]["text"] = "It was in shape:) ). I rarely laughed."  # spaCy joins across the space
+    for split, part in (("test", rows), ("train", synthetic_reviews(100, seed=35)),
+                        ("unsupervised", synthetic_reviews(100, seed=36))):
+        pq.write_table(pa.Table.from_pylist(part), tmp_path / f"{split}.parquet")
+    result = tokenizer_chunks.main(["--data", str(tmp_path), "--splits", "test",
+                                    "--max-chunks", "5", "1000000"])
+    test = result["splits"]["test"]
+    assert test["texts"] == 100 and test["differing_rows"] == [3]
+    assert test["distinct_chunks"] > 50 and test["chunks_differing"] == 0
+    held = result["test_chunks_held"]
+    assert held[5]["filled_by"] == ["unsupervised", "train"]
+    assert 0 < held[5]["held"] < held[1000000]["held"] <= 1

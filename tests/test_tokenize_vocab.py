@@ -151,6 +151,13 @@ def test_real_reviews_tokenize_as_spacy_on_the_whole_text():
     tokens = Tokenizer().pipe(texts)
     same = sum(ours == _spacy_whole(text) for ours, text in zip(tokens, texts))
     assert same >= 1998, same
+    from sentiment.tokenize import _spacy_tokens
+
+    chunks = list(dict.fromkeys(chunk for text in texts for chunk in text.split()))
+    assert len(chunks) > 30_000
+    stored = _spacy_tokens(chunks, lowercase=True)  # lines of one Doc
+    assert [list(stored[chunk]) for chunk in chunks] == [
+        [t.lower_ for t in doc] for doc in _blank_english().tokenizer.pipe(chunks)]
 
 
 def test_spacy_vocabulary_stays_bounded_on_a_long_stream(monkeypatch):

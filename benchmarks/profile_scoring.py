@@ -23,6 +23,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import torch
 
+from benchmarks.tokenizer_chunks import whole_text_tokens
 from sentiment import load_model, tokenize
 from sentiment.batching import pad_batch
 from sentiment.data import clean_text
@@ -66,8 +67,8 @@ def profile(path: str, texts: list[str]) -> dict:
     tokens = timed("tokenize", lambda: model.tokenizer.pipe(cleaned))
     tokenizer_s = {"empty store": seconds["tokenize"]}
     for name, work in (("every chunk known", lambda: model.tokenizer.pipe(cleaned)),
-                       ("spaCy on whole texts", lambda: list(spacy_english().tokenizer.pipe(
-                           cleaned, batch_size=256)))):
+                       ("spaCy on whole texts", lambda: whole_text_tokens(
+                           spacy_english(), cleaned, model.tokenizer.lowercase))):
         start = time.perf_counter()
         work()
         tokenizer_s[name] = time.perf_counter() - start

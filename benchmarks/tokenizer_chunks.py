@@ -22,6 +22,15 @@ from sentiment import tokenize
 from sentiment.data import clean_text
 
 
+def whole_text_tokens(nlp, texts: list[str], lowercase: bool = True) -> list[list[str]]:
+    """spaCy's tokens of each whole text, whitespace dropped: the package's tokenizing before
+    2026-12-02."""
+    docs = nlp.tokenizer.pipe(texts, batch_size=256)
+    if lowercase:
+        return [[t.lower_ for t in doc if not t.is_space] for doc in docs]
+    return [[t.text for t in doc if not t.is_space] for doc in docs]
+
+
 def compare(texts: list[str], nlp) -> dict:
     """Texts whose chunk tokens differ from spaCy's on the whole text, and distinct chunks whose
     stored tokens differ from spaCy's on the chunk alone."""
@@ -29,8 +38,7 @@ def compare(texts: list[str], nlp) -> dict:
     tokenizer = tokenize.Tokenizer()
     ours = [tok for start in range(0, len(texts), 2_000)
             for tok in tokenizer.pipe(texts[start:start + 2_000])]
-    whole = [[t.lower_ for t in doc if not t.is_space]
-             for doc in nlp.tokenizer.pipe(texts, batch_size=256)]
+    whole = whole_text_tokens(nlp, texts)
     differ = [i for i, (a, b) in enumerate(zip(ours, whole)) if a != b]
     chunks = list(dict.fromkeys(itertools.chain.from_iterable(text.split() for text in texts)))
     stored = tokenize._spacy_tokens(chunks, lowercase=True)

@@ -87,12 +87,10 @@ class Tokenizer:
         with _TOKENIZING:  # spaCy's vocabulary and the store are shared by every thread
             met = dict.fromkeys(itertools.chain.from_iterable(split))  # in the order met
             missing = [chunk for chunk in met if chunk not in store]
-            if not missing:
-                return [list(itertools.chain.from_iterable(map(store.__getitem__, chunks)))
-                        for chunks in split]
             kept = max(0, MAX_CHUNKS - len(store))
-            store.update(_spacy_tokens(missing, self.lowercase))
-            _renew_if_grown()
+            if missing:
+                store.update(_spacy_tokens(missing, self.lowercase))
+                _renew_if_grown()
             try:  # those past the bound stay only while this batch is joined
                 return [list(itertools.chain.from_iterable(map(store.__getitem__, chunks)))
                         for chunks in split]

@@ -33,7 +33,8 @@ from sentiment.cli import setup_logging
 from sentiment.pipeline import make_config, train_sentiment
 from sentiment.teacher import Teacher, build_teacher
 
-ENCODER_OPTIONS = "--schedule cosine --warmup 0.02 --input-dropout 0.2 --dropout 0.3"
+ENCODER_OPTIONS = ("--schedule cosine --warmup 0.02 --input-dropout 0.2 --dropout 0.3 "
+                   "--ema-decay 0.998")
 STUDENT_OPTIONS = "--epochs 2 --patience none --hard-weight 0.5 --temperature 1"
 VARIANTS = ("scratch", "pretrained", "distilled")
 

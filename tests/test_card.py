@@ -44,3 +44,37 @@ def test_a_card_needs_a_test_report_and_its_test_reads():
         build_card(report, {**PROVENANCE, "test_reads": []})
     with pytest.raises(ValueError, match="selected_on"):
         build_card(report, {k: v for k, v in PROVENANCE.items() if k != "selected_on"})
+
+
+TRAINED_AS_CARDS_SAY = ("dropout", "input_dropout", "output_dropout", "ema_decay", "adversarial",
+                        "lr", "schedule", "warmup", "max_tokens", "batch_size", "hidden_dim",
+                        "num_layers", "embed_dim", "temperature", "hard_weight")
+
+
+@pytest.mark.parametrize("name", ["imdb", "imdb-fast"])
+def test_a_shipped_cards_training_command_gives_its_models_settings(name):
+    """The card's training command, parsed with today's defaults, yields the settings the shipped
+    model was trained with: a change of a default must spell the old value out in the card."""
+    import shlex
+
+    from sentiment import pipeline
+    from sentiment.cli import parse_config
+    from sentiment.config import Config, leaf_fields
+
+    folder = ROOT / "sentiment" / "models" / name
+    card = json.loads((folder / "card.json").read_text())
+    exported = next(c.split()[2] for c in card["commands"]  # "... export_model.py RUN FOLDER"
+                    if "export_model.py" in c and "--card-only" not in c)
+    command = next(c for c in card["commands"]
+                   if "train_sentiment.py" in c and f"--output {exported}" in c)
+    argv = shlex.split(command)[2:]
+    parsed = parse_config("", pipeline.PRESETS, pipeline.make_config, argv=argv)
+    saved = Config.from_dict(json.loads((folder / "config.json").read_text()))
+    def value(config, name):
+        section, field = leaf_fields(config)[name]
+        return getattr(section, field.name)
+
+    for name in TRAINED_AS_CARDS_SAY:
+        if parsed.model.encoder and name in ("hidden_dim", "num_layers", "embed_dim"):
+            continue  # an encoder's architecture comes from the encoder
+        assert value(parsed, name) == value(saved, name), name

@@ -1,5 +1,8 @@
 """Inference variants of one model in one run: PyTorch float32, bfloat16 autocast and dynamic
 int8, ONNX Runtime float32 and int8 -- reviews/s, agreement and validation accuracy.
+``onnx-serial`` / ``onnx-int8-serial``: ONNX Runtime as it scored before 2026-12-02's seventh
+session, one batch at a time on one run with every core as an intra-op thread (now: one
+single-threaded run per core, each on its own batch).
 
     python -m benchmarks.inference --model sentiment/models/imdb --reviews 2000 --rounds 2
     python -m benchmarks.inference --variants bfloat16 onnx-int8 --max-tokens none 16384
@@ -27,11 +30,13 @@ import pyarrow.parquet as pq
 import torch
 
 from sentiment import load_model
+from sentiment.config import ONNX_FILE
 from sentiment.export import export_onnx
+from sentiment.onnx_model import inference_session
 from sentiment.precision import cpu_model
 from sentiment.predict import SentimentModel, score_ids
 
-VARIANTS = ("float32", "bfloat16", "int8", "onnx", "onnx-int8")
+VARIANTS = ("float32", "bfloat16", "int8", "onnx", "onnx-int8", "onnx-serial", "onnx-int8-serial")
 
 
 def _budget(text: str) -> int | None:
@@ -79,9 +84,12 @@ def main(argv: list[str] | None = None) -> dict:
         onnx = {}
         for name in args.variants:
             if name.startswith("onnx"):
-                quantize = "int8" if name == "onnx-int8" else "none"
+                quantize = "int8" if name.startswith("onnx-int8") else "none"
                 export_onnx(model.path, Path(tmp) / name, quantize=quantize)
                 onnx[name] = load_model(Path(tmp) / name)
+                if name.endswith("-serial"):  # the scorer before 2026-12-02's seventh session
+                    onnx[name].threads = 1  # one batch at a time, on every core's thread
+                    onnx[name].session = inference_session(Path(tmp) / name / ONNX_FILE)
         budgets = args.max_tokens
         scorers = {_variant(name, budget, budgets): _scorer(name, model, onnx, budget)
                    for name in args.variants for budget in budgets}

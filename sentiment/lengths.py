@@ -4,6 +4,7 @@ the same batches and put the scores back in input order the same way."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -37,14 +38,24 @@ def cut_batches(order: np.ndarray, lengths: Sequence[int] | np.ndarray, batch_si
 
 def score_in_length_order(sequences: Sequence[Sequence[int]], classes: int, batch_size: int,
                           max_tokens: int | None,
-                          score_batch: Callable[[np.ndarray, list[int]], np.ndarray]
-                          ) -> np.ndarray:
+                          score_batch: Callable[[np.ndarray, list[int]], np.ndarray],
+                          workers: int = 1) -> np.ndarray:
     """Class probabilities of ``sequences`` scored in length-sorted batches, in input order:
     ``(N,)`` for two classes (P(second)), ``(N, C)`` otherwise. ``score_batch(indices,
-    lengths)`` scores the sequences at ``indices`` (``lengths``: every sequence's, at least 1)."""
+    lengths)`` scores the sequences at ``indices`` (``lengths``: every sequence's, at least 1).
+    ``workers`` > 1: that many batches are scored at once on threads (for a ``score_batch``
+    that releases the GIL, such as ONNX Runtime's ``run``), each taking the next batch."""
     lengths, order = length_order(sequences)
     shape = (len(sequences),) if classes == 2 else (len(sequences), classes)
     scores = np.empty(shape, dtype=np.float64)
-    for indices in cut_batches(order, lengths, batch_size, max_tokens):
+    batches = cut_batches(order, lengths, batch_size, max_tokens)
+    if workers > 1 and len(batches) > 1:
+        with ThreadPoolExecutor(min(workers, len(batches)),
+                                thread_name_prefix="sentiment-batch") as pool:
+            for indices, batch_scores in zip(batches, pool.map(
+                    lambda indices: score_batch(indices, lengths), batches)):
+                scores[indices] = batch_scores
+        return scores
+    for indices in batches:
         scores[indices] = score_batch(indices, lengths)
     return scores

@@ -62,7 +62,10 @@ class OnnxModel(TextModel):
         super().__init__(Vocab.load(path / "vocab.json"), config, str(path))
         export = path / EXPORT_FILE
         self.export = json.loads(export.read_text(encoding="utf-8")) if export.is_file() else {}
-        self.session = inference_session(path / ONNX_FILE, threads)
+        # one single-threaded run per core, each on its own batch: ONNX Runtime's LSTM keeps
+        # two cores busier that way than one run on two intra-op threads (BENCHMARKS.md)
+        self.threads = threads or len(os.sched_getaffinity(0))
+        self.session = inference_session(path / ONNX_FILE, threads=1)
         self.num_classes = len(self.labels)
 
     def score_encoded(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
@@ -85,7 +88,8 @@ class OnnxModel(TextModel):
                 inputs[row, : len(ids[i])] = ids[i]
             return self.session.run(None, {"ids": inputs, "lengths": batch_lengths})[0]
 
-        return score_in_length_order(ids, self.num_classes, batch_size, max_tokens, score_batch)
+        return score_in_length_order(ids, self.num_classes, batch_size, max_tokens, score_batch,
+                                     workers=self.threads)
 
     def explain(self, text: str, steps: int = 32, max_tokens: int | None = None) -> dict:
         raise ValueError(f"{self.path} is an ONNX export: explanations need the PyTorch model "

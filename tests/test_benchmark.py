@@ -108,6 +108,29 @@ def test_inference_benchmark_times_each_variant_at_each_token_budget(synthetic_d
     assert set(budgets) == {None, 200}
 
 
+def test_inference_benchmark_times_onnx_runtime_both_ways(synthetic_dir, trained_model, tmp_path):
+    """``onnx-int8`` (one single-threaded run per core) beside ``onnx-int8-serial`` (the scorer
+    before: one run on every core): the same int8 graph, so scores within int8's tolerance of
+    float32 both ways (a two-thread run sums in another order: ~2e-3 apart on real reviews)."""
+    pytest.importorskip("onnxruntime")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from benchmarks import inference
+
+    rows = [json.loads(line) for line in (synthetic_dir / "test.jsonl").read_text().splitlines()]
+    pq.write_table(pa.table({"text": [r["text"] for r in rows]}), tmp_path / "test.parquet")
+    result = inference.main(["--data", str(tmp_path), "--model", str(trained_model),
+                             "--reviews", "150", "--rounds", "1", "--variants", "float32",
+                             "onnx-int8", "onnx-int8-serial", "--no-accuracy"])
+    differences = result["max_abs_difference_from_float32"]
+    assert set(differences) == {"float32", "onnx-int8", "onnx-int8-serial"}
+    assert differences["onnx-int8"] < 0.05 and differences["onnx-int8-serial"] < 0.05
+    agreement = result["label_agreement_with_float32"]
+    assert agreement["onnx-int8"] >= 0.99 and agreement["onnx-int8-serial"] >= 0.99
+    assert all(rate[0] > 0 for rate in result["forward_reviews_per_s"].values())
+
+
 def test_phrase_labels_counts_the_reviews_with_each_phrase_and_their_positive_share():
     from benchmarks.phrase_labels import phrase_label_shares
 

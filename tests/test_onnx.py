@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 
 import numpy as np
@@ -63,7 +64,12 @@ def test_onnx_export_scores_real_reviews_like_pytorch(exported, reviews):
     assert type(model).__name__ == "OnnxModel" and model.labels == ["negative", "positive"]
     one = load_model(folder, threads=1)  # a session of its own, cached per threads
     assert one is not model and load_model(folder, threads=1) is one
-    assert one.session.get_session_options().intra_op_num_threads == 1
+    # one single-threaded run per thread, each on its own batch: the same arithmetic
+    assert one.threads == 1 and model.threads == len(os.sched_getaffinity(0))
+    assert {m.session.get_session_options().intra_op_num_threads for m in (one, model)} == {1}
+    two = load_model(folder, threads=2)
+    np.testing.assert_array_equal(two.probabilities(two.encode(reviews), 8),
+                                  one.probabilities(one.encode(reviews), 8))
     with pytest.raises(ValueError, match="ONNX export"):
         model.explain("A fine film.")
 

@@ -146,6 +146,37 @@ def test_length_batches_keep_to_rows_and_padded_tokens():
     assert len(cut_batches(order, lengths, 64, 4096)) > len(cut_batches(order, lengths, 64))
 
 
+def test_batches_scored_on_worker_threads_come_back_in_input_order():
+    import threading
+    import time
+
+    from sentiment.lengths import score_in_length_order
+
+    rng = np.random.default_rng(1)
+    sequences = [list(range(n)) for n in rng.integers(1, 300, size=400)]
+    threads, running, most = set(), [0], [0]
+    lock = threading.Lock()
+
+    def score_batch(indices, lengths):  # the probability is a function of the row
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        threads.add(threading.current_thread().name)
+        time.sleep(0.002)  # long enough for the other workers to start theirs
+        with lock:
+            running[0] -= 1
+        return np.asarray([(lengths[i] * 7 + i) % 1000 / 1000 for i in indices])
+
+    serial = score_in_length_order(sequences, 2, 16, 2048, score_batch)
+    assert threads == {threading.current_thread().name} and most[0] == 1
+    expected = [(max(len(s), 1) * 7 + i) % 1000 / 1000 for i, s in enumerate(sequences)]
+    np.testing.assert_array_equal(serial, expected)
+    threads.clear()
+    concurrent = score_in_length_order(sequences, 2, 16, 2048, score_batch, workers=3)
+    np.testing.assert_array_equal(concurrent, expected)
+    assert len(threads) == 3 and most[0] == 3  # three batches at once, on three threads
+
+
 def test_a_token_budget_does_not_change_the_scores(trained_model):
     from sentiment.predict import score_ids
 

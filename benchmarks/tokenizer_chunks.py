@@ -11,6 +11,7 @@ for the test split, what share of its chunk occurrences a store filled by the ot
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
 
+    @functools.cache  # each split is read and cleaned once, whatever uses it how often
     def read(split: str) -> list[str]:
         table = pq.read_table(Path(args.data) / f"{split}.parquet", columns=["text"])
         return [clean_text(text) for text in table["text"].to_pylist()]
@@ -72,10 +74,11 @@ def main(argv: list[str] | None = None) -> dict:
         for max_chunks in args.max_chunks:
             tokenize.MAX_CHUNKS = max_chunks
             tokenize.chunk_store(True).clear()
+            tokenizer = tokenize.Tokenizer()
             for split in others:
                 texts = read(split)
                 for start in range(0, len(texts), 2_000):
-                    tokenize.Tokenizer().pipe(texts[start:start + 2_000])
+                    tokenizer.pipe(texts[start:start + 2_000])
             store = tokenize.chunk_store(True)
             result.setdefault("test_chunks_held", {})[max_chunks] = {
                 "filled_by": others, "held": sum(c in store for c in occurrences)

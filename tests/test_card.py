@@ -70,6 +70,7 @@ def test_a_shipped_cards_training_command_gives_its_models_settings(name):
     argv = shlex.split(command)[2:]
     parsed = parse_config("", pipeline.PRESETS, pipeline.make_config, argv=argv)
     saved = Config.from_dict(json.loads((folder / "config.json").read_text()))
+
     def value(config, name):
         section, field = leaf_fields(config)[name]
         return getattr(section, field.name)

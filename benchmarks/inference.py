@@ -132,7 +132,7 @@ def _valid_accuracy(model, scorers: dict, source: str) -> dict:
     from sentiment.prepare import classifier_splits
 
     splits = classifier_splits(replace(model.config.data, source=source),
-                               model.config.train.seed)
+                               model.config.split_seed)
     valid = splits["valid"]
     ids = model.encode(valid["text"])
     labels = np.asarray(valid["label"])

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     models = {path: load_model(path) for path in args.models}
     first = next(iter(models.values()))
     valid = classifier_splits(replace(first.config.data, source=args.data),
-                              first.config.train.seed)["valid"]
+                              first.config.split_seed)["valid"]
     texts, labels = list(valid["text"]), np.asarray(valid["label"])
     crops, crop_labels = review_crops(texts, labels, args.crops, args.seed)
     result = {"crops": len(crops), "crop_words_mean": float(np.mean([len(c.split())

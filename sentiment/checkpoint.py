@@ -137,9 +137,9 @@ def _check_members(wheres: list[Path], loaded: list[tuple[nn.Module, Vocab, Conf
             if getattr(ours, key) != getattr(theirs, key):
                 raise ValueError(f"{where} reads the data differently from the first member "
                                  f"({key}: {getattr(ours, key)!r} vs {getattr(theirs, key)!r})")
-        if config.train.seed != config0.train.seed:
+        if config.split_seed != config0.split_seed:
             raise ValueError(f"{where} split its validation reviews with another seed "
-                             f"({config.train.seed} vs {config0.train.seed})")
+                             f"({config.split_seed} vs {config0.split_seed})")
 
 
 def save_ensemble(sources: list[str | Path], target: str | Path, dtype: str = "float32",

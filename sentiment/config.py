@@ -137,8 +137,8 @@ class DataConfig:
 class ReviewData(DataConfig):
     """Labelled reviews (and, for the word LM, unlabelled ones): source, tokens, vocabulary, split.
 
-    The validation split is carved from ``train`` (stratified, seeded by ``train.seed``) after
-    ``train_limit``; the word LM reads only the reviews left for training, never validation or
+    The validation split is carved from ``train`` (stratified, seeded by ``split_seed``, else
+    ``train.seed``) after ``train_limit``; the word LM reads only the reviews left for training, never validation or
     test reviews.
     """
 
@@ -174,6 +174,11 @@ class ReviewData(DataConfig):
                              metadata={"choices": ("reviews", "windows")})
     bucket: bool = True
     num_proc: int | None = None
+    # the seed that carves validation (and a single file's test split); None: train.seed. Set it
+    # to train replicates of one recipe on one split: --seed 1 --split-seed 0 draws other
+    # dropout masks, batch order and new weights, and reads the same validation reviews (a
+    # teacher fitted on them accepts it)
+    split_seed: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -335,6 +340,13 @@ class Config:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def split_seed(self) -> int:
+        """The seed of the validation (and carved test) split: ``data.split_seed``, else
+        ``train.seed``."""
+        own = getattr(self.data, "split_seed", None)
+        return self.train.seed if own is None else own
 
     @classmethod
     def from_dict(cls, values: dict) -> Config:

@@ -111,7 +111,7 @@ def distillation_set(config: Config, train: datasets.Dataset, train_ids: list, v
     labels."""
     settings = config.train
     teacher = Teacher.load(settings.teacher)
-    check_split(teacher, config.data, settings.seed)
+    check_split(teacher, config.data, config.split_seed)
     unlabelled = unlabelled_reviews(config)  # no text identical to a validation or test text
     reviews = list(unlabelled["text"])  # read from the Arrow table once
     crops = short_crops(reviews, settings.crops, settings.seed)

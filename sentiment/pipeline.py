@@ -78,7 +78,7 @@ def prepare_data(config: Config, vocab: Vocab | None = None) -> PreparedData:
     """Load and split, tokenize (cached), build the vocabulary (unless given), numericalize."""
     data, seconds = config.data, {}
     start = time.perf_counter()
-    splits = classifier_splits(data, config.train.seed)
+    splits = classifier_splits(data, config.split_seed)
     tokenizer = Tokenizer(lowercase=data.lowercase)
     seconds["load"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -329,7 +329,7 @@ def evaluate_cross_domain(
             own_data = replace(own_data, source=str(train_data))
         source = own_data.source
         try:
-            own = classifier_splits(own_data, loaded.config.train.seed)["train"]
+            own = classifier_splits(own_data, loaded.config.split_seed)["train"]
         except OSError as error:  # missing file, no network: the model travelled without it
             extra["baseline_error"] = f"the model's training data {source} is not at hand: {error}"
             logger.warning("no baselines: %s (point --train-data at a copy, or --no-baseline)",

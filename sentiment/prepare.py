@@ -92,7 +92,7 @@ def unlabelled_reviews(config: Config, exclude: set[str] | None = None) -> datas
     them."""
     data = config.data
     if exclude is None:
-        exclude = held_out_texts(data, config.train.seed)
+        exclude = held_out_texts(data, config.split_seed)
     reviews = load_unlabelled(data.unlabelled or data.source, data.unlabelled_column)
     reviews = without_texts(reviews, exclude, "unlabelled reviews")
     reviews = reviews.shuffle(seed=config.train.seed).flatten_indices()

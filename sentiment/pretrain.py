@@ -82,7 +82,7 @@ def corpus_texts(config: Config) -> tuple[datasets.Dataset, datasets.Dataset]:
     unlabelled ones (``data.unlabelled``, else beside ``data.source``), minus ``lm_valid_reviews``
     unlabelled reviews held out for perplexity, and minus every text identical to a validation
     or test text of the classifier's split."""
-    data, seed = config.data, config.train.seed
+    data, seed = config.data, config.split_seed
     forbidden = held_out_texts(data, seed)
     labelled = without_texts(classifier_splits(data, seed)["train"].select_columns(["text"]),
                              forbidden, "the LM's labelled reviews")

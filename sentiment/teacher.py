@@ -201,7 +201,7 @@ def build_teacher(members: Sequence[str | Path], linear: Sequence[str], output: 
         raise ValueError(f"{members[0]} is a {config.task!r} model, not a classifier")
     data_config = config.data if data is None else type(config.data)(
         **{**asdict(config.data), "source": data})
-    splits = classifier_splits(data_config, config.train.seed)
+    splits = classifier_splits(data_config, config.split_seed)
     paths = [str(Path(m).resolve()) for m in members]
     for kind in linear:
         folder = output / f"linear-{kind}"
@@ -224,7 +224,7 @@ def build_teacher(members: Sequence[str | Path], linear: Sequence[str], output: 
         "stack_cross_validated": float(folds.mean()),
     }
     teacher = Teacher(paths, stack.coef_.ravel().tolist(), float(stack.intercept_[0]),
-                      split_of(config.data, config.train.seed), validation,
+                      split_of(config.data, config.split_seed), validation,
                       list(config.model.head.labels), [member_fingerprint(p) for p in paths])
     logger.info("teacher on %d validation reviews: members %s, stacked (10-fold) %.4f",
                 len(labels), validation["members"], validation["stack_cross_validated"])

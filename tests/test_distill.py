@@ -136,6 +136,20 @@ def test_tiny_teacher_and_student(duplicated_dir, tmp_path):
                                  "teacher"), valid_fraction=0.2, output=str(tmp_path / "x"))
     with pytest.raises(ValueError, match="valid_fraction"):
         distillation_set(other, data.train, data.ids["train"], data.vocab)
+    # a replicate with another seed: refused on the split that seed carves, accepted with the
+    # teacher's split seed, and then it reads the teacher's validation reviews
+    replicate = dict(data=str(duplicated_dir), teacher=str(tmp_path / "teacher"), seed=1,
+                     output=str(tmp_path / "r"), num_proc=1)
+    with pytest.raises(ValueError, match="seed"):
+        distillation_set(pipeline.make_config("tiny", **replicate), data.train,
+                         data.ids["train"], data.vocab)
+    assert (prepare.classifier_splits(pipeline.make_config("tiny", **replicate).data, 1)
+            ["valid"]["text"] != data.valid["text"])
+    same_split = pipeline.make_config("tiny", split_seed=0, **replicate)
+    replicate_data = pipeline.prepare_data(same_split)
+    assert list(replicate_data.valid["text"]) == list(data.valid["text"])
+    assert distillation_set(same_split, replicate_data.train, replicate_data.ids["train"],
+                            replicate_data.vocab)[2]["unlabelled"] == summary["unlabelled"]
     # the cached scores belong to that teacher: one built again in the same folder scores again
     cache = tmp_path / "cache.npz"
     np.testing.assert_allclose(teacher_logits(str(tmp_path / "teacher"), texts, cache),

@@ -138,8 +138,8 @@ class ReviewData(DataConfig):
     """Labelled reviews (and, for the word LM, unlabelled ones): source, tokens, vocabulary, split.
 
     The validation split is carved from ``train`` (stratified, seeded by ``split_seed``, else
-    ``train.seed``) after ``train_limit``; the word LM reads only the reviews left for training, never validation or
-    test reviews.
+    ``train.seed``) after ``train_limit``; the word LM reads only the reviews left for
+    training, never validation or test reviews.
     """
 
     source: str = field(default=DEFAULT_SOURCE, metadata={"flag": "data"})

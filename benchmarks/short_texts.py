@@ -6,6 +6,12 @@ reference for what a negation-aware lexicon knows.
 
     python -m benchmarks.short_texts --models sentiment/models/imdb runs/student3 --vader
 
+``--stack`` fits the short-text stack the accuracy issue proposes as a teacher: a logistic
+regression on every model's log-odds (and VADER's, with ``--vader``) over the crops, judged by
+10-fold cross-validation on the crops, then refitted on all of them and run on the whole
+reviews and the CheckList suite -- whether such a teacher would know short texts and negation
+before any student is trained on its labels.
+
 The validation split of the first model's config (its seed and fraction), never the test
 split. A crop's label is its review's, so the figure is a floor: some crops of a positive review
 are neutral or negative by themselves.
@@ -57,6 +63,26 @@ def vader_positive(texts: list[str]) -> np.ndarray:
     return np.array([(analyzer.polarity_scores(text)["compound"] + 1) / 2 for text in texts])
 
 
+def log_odds(positive) -> np.ndarray:
+    positive = np.clip(np.asarray(positive, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(positive) - np.log1p(-positive)
+
+
+def fit_stack(crop_features: np.ndarray, crop_labels: np.ndarray, names: list[str],
+              folds: int = 10) -> tuple[dict, object]:
+    """The stack's cross-validated crop accuracy and weights, and the stack refitted on every
+    crop (``features``: one column of log-odds per member)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    cross = cross_val_score(LogisticRegression(max_iter=1000), crop_features, crop_labels,
+                            cv=folds)
+    stack = LogisticRegression(max_iter=1000).fit(crop_features, crop_labels)
+    return ({"crops_cross_validated": float(cross.mean()),
+             "weights": dict(zip(names, map(float, stack.coef_.ravel()), strict=True)),
+             "intercept": float(stack.intercept_[0])}, stack)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,6 +92,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--vader", action="store_true",
                         help="also the VADER lexicon (pip install vaderSentiment)")
+    parser.add_argument("--stack", action="store_true",
+                        help="fit a logistic regression on the members' log-odds over the crops "
+                             "and report it like a member")
     parser.add_argument("--output", default=None, help="also write the result here (JSON)")
     args = parser.parse_args(argv)
     models = {path: load_model(path) for path in args.models}
@@ -78,11 +107,29 @@ def main(argv: list[str] | None = None) -> dict:
                                                                      for c in crops])),
               "crop_positive_share": float(crop_labels.mean()), "accuracy_on_crops": {},
               "accuracy_on_reviews": {}}
-    for path, model in models.items():
+    scorers = {path: (lambda batch, model=model: positive_probabilities(model, list(batch)))
+               for path, model in models.items()}
+    if args.vader:
+        scorers["vader"] = lambda batch: vader_positive(list(batch))
+    scores = {}  # (member, which texts) -> P(positive)
+    for path, scorer in scorers.items():
         for key, scored, truth in (("accuracy_on_crops", crops, crop_labels),
                                    ("accuracy_on_reviews", texts, labels)):
-            positive = np.asarray(positive_probabilities(model, scored))
-            result[key][path] = float(((positive >= 0.5) == truth).mean())
+            scores[path, key] = positive = np.asarray(scorer(scored))
+            if path in models:
+                result[key][path] = float(((positive >= 0.5) == truth).mean())
+    if args.stack:
+        names = list(scorers)
+        stack_result, stack = fit_stack(
+            np.stack([log_odds(scores[n, "accuracy_on_crops"]) for n in names], 1),
+            crop_labels, names)
+        reviews = stack.predict_proba(
+            np.stack([log_odds(scores[n, "accuracy_on_reviews"]) for n in names], 1))[:, 1]
+        stack_result["accuracy_on_reviews"] = float(((reviews >= 0.5) == labels).mean())
+        stack_result["checklist"] = {name: test["pass_rate"] for name, test in run_checklist(
+            lambda batch: stack.predict_proba(np.stack(
+                [log_odds(scorers[n](batch)) for n in names], 1))[:, 1]).items()}
+        result["stack"] = stack_result
     if args.vader:
         result["accuracy_on_crops"]["vader"] = float(
             ((vader_positive(crops) >= 0.5) == crop_labels).mean())

@@ -164,11 +164,30 @@ def test_short_texts_benchmark_scores_crops_of_validation_reviews(synthetic_dir,
     from benchmarks import short_texts
 
     result = short_texts.main(["--data", str(synthetic_dir), "--models", str(trained_model),
-                               "--crops", "50"])
+                               "--crops", "50", "--stack"])
     assert result["crops"] == 50 and 3 <= result["crop_words_mean"] <= 60
     accuracy = result["accuracy_on_crops"][str(trained_model)]
     assert 0.5 < accuracy <= 1.0  # the tiny model reads synthetic sentences well
     assert result["accuracy_on_reviews"][str(trained_model)] > 0.9
+    stack = result["stack"]  # one member: a positive weight on its log-odds
+    assert list(stack["weights"]) == [str(trained_model)]
+    assert stack["weights"][str(trained_model)] > 0
+    assert 0.5 < stack["crops_cross_validated"] <= 1 and stack["accuracy_on_reviews"] > 0.9
+    assert "negated negative is positive" in stack["checklist"]
+
+
+def test_short_text_stack_weighs_the_member_that_knows_the_labels():
+    from benchmarks.short_texts import fit_stack
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 2000)
+    knows = (2 * labels - 1) + rng.normal(0, 1.5, 2000)  # a feature that tracks the labels
+    noise = rng.normal(0, 2, 2000)  # one that does not
+    result, stack = fit_stack(np.stack([knows, noise], 1), labels, ["knows", "noise"])
+    # the Bayes weight of ``knows`` is 2 * 1 / 1.5 ** 2 = 0.89; ``noise`` earns none
+    assert 0.6 < result["weights"]["knows"] < 1.2 and abs(result["weights"]["noise"]) < 0.1
+    assert result["crops_cross_validated"] > 0.7
+    assert stack.predict([[3.0, 0.0]])[0] == 1 and stack.predict([[-3.0, 0.0]])[0] == 0
 
 
 def test_checklist_benchmark_runs_the_suite_on_each_model(trained_model, tmp_path, capsys):

@@ -204,3 +204,47 @@ def test_missing_onnxruntime_is_one_clear_line(exported, tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert cli.returncode == 1
     assert 'pip install "sentiment[onnx]"' in cli.stderr and "Traceback" not in cli.stderr
+
+
+@pytest.mark.parametrize("core", [
+    {"layout": "separate"},  # the shipped encoder's: each direction its own stack
+    {"layout": "joint"},
+    {"bidirectional": False},
+    {"bidirectional": False, "reverse": True},  # a backward stack fine-tuned alone
+    {"rnn_type": "gru"},  # exported as it runs in PyTorch
+])
+def test_each_core_exports_with_onnx_own_recurrences_and_scores_like_pytorch(core, tmp_path):
+    import onnx
+    import torch
+
+    from sentiment import pipeline
+    from sentiment.checkpoint import save_pretrained
+    from sentiment.export import TOLERANCE, export_onnx
+    from sentiment.heads import build_model
+    from sentiment.predict import score_ids
+    from sentiment.vocab import Vocab
+
+    torch.manual_seed(0)
+    config = pipeline.make_config("tiny", vocab_size=40, embed_dim=6, hidden_dim=8,
+                                  num_layers=2, **core)
+    model = build_model("sentiment", config.model).eval()
+    save_pretrained(model, tmp_path / "model", Vocab([f"t{i}" for i in range(40)]), config)
+    record = export_onnx(tmp_path / "model", tmp_path / "onnx")
+    assert record["max_abs_difference"] <= TOLERANCE
+    rng = np.random.default_rng(1)  # one batch of very different lengths: padding must not leak
+    ids = [rng.integers(2, 40, n).tolist() for n in (1, 3, 50, 7, 200, 2)]
+    np.testing.assert_allclose(load_model(tmp_path / "onnx").probabilities(ids, 64),
+                               score_ids(model, ids, 64, 0, mixed_precision=False),
+                               atol=TOLERANCE)
+    nodes = onnx.load(tmp_path / "onnx" / "model.onnx").graph.node
+    kinds = [node.op_type for node in nodes]
+    if core.get("rnn_type") == "gru":
+        assert kinds.count("GRU") == 4
+        return
+    lstms = [node for node in nodes if node.op_type == "LSTM"]
+    directions = 1 if core.get("bidirectional") is False else 2
+    assert len(lstms) == 2 * directions and "GatherElements" not in kinds
+    assert all(len(node.input) > 4 and node.input[4] for node in lstms)  # sequence_lens
+    reverse = [node for node in lstms
+               if any(a.name == "direction" and a.s == b"reverse" for a in node.attribute)]
+    assert len(reverse) == (2 if directions == 2 else 2 * core.get("reverse", False))

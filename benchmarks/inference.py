@@ -106,10 +106,14 @@ def main(argv: list[str] | None = None) -> dict:
                 start = time.perf_counter()
                 score(model.encode(texts))
                 whole[name].append(len(ids) / (time.perf_counter() - start))
-        reference = probs.get(_variant("float32", budgets[0], budgets),
-                              next(iter(probs.values())))
+        # against float32 when it ran; else against the first variant, which the result names
+        reference_name = _variant("float32", budgets[0], budgets)
+        if reference_name not in probs:
+            reference_name = next(iter(probs))
+        reference = probs[reference_name]
         result = {
             "model": args.model, "reviews": len(texts), "cpu": cpu_model(),
+            "agreement_reference": reference_name,
             "threads": torch.get_num_threads(), "torch": torch.__version__,
             "forward_reviews_per_s": forward, "predict_reviews_per_s": whole,
             "label_agreement_with_float32": {name: float(((p >= 0.5) == (reference >= 0.5)).mean())

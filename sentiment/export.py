@@ -2,9 +2,11 @@
 and installs without torch (:mod:`sentiment.onnx_model`).
 
 The graph takes padded ids and true lengths and returns probabilities, so the scorer on the
-other side is a tokenizer, a vocabulary lookup and one ``session.run``. Each LSTM becomes ONNX's
-fused ``LSTM`` operator; the backward direction's reversal within each text's length is exported
-as it runs in PyTorch (gathers), so padding changes nothing there either. ``quantize="int8"``
+other side is a tokenizer, a vocabulary lookup and one ``session.run``. Each direction of each
+LSTM layer becomes ONNX's fused ``LSTM`` operator with the texts' lengths as its
+``sequence_lens`` (a backward one with ``direction="reverse"``), so each text is read to its own
+length and padding changes nothing; GRU and RNN cores export as PyTorch runs them (reversals
+within each length as gathers). ``quantize="int8"``
 stores the LSTM and linear weights as int8 (ONNX Runtime's dynamic quantization).
 """
 

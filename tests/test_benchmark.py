@@ -124,6 +124,7 @@ def test_inference_benchmark_times_onnx_runtime_both_ways(synthetic_dir, trained
                              "--reviews", "150", "--rounds", "1", "--variants", "float32",
                              "onnx-int8", "onnx-int8-serial", "--no-accuracy"])
     differences = result["max_abs_difference_from_float32"]
+    assert result["agreement_reference"] == "float32"
     assert set(differences) == {"float32", "onnx-int8", "onnx-int8-serial"}
     assert differences["onnx-int8"] < 0.05 and differences["onnx-int8-serial"] < 0.05
     agreement = result["label_agreement_with_float32"]

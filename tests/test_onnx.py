@@ -248,3 +248,26 @@ def test_each_core_exports_with_onnx_own_recurrences_and_scores_like_pytorch(cor
     reverse = [node for node in lstms
                if any(a.name == "direction" and a.s == b"reverse" for a in node.attribute)]
     assert len(reverse) == (2 if directions == 2 else 2 * core.get("reverse", False))
+
+
+def test_onnx_model_scores_in_its_own_token_budget(exported):
+    from sentiment.onnx_model import ONNX_MAX_TOKENS, OnnxModel
+
+    model = OnnxModel(exported["int8"][0], threads=1)
+    shapes, session = [], model.session
+
+    class Recorder:  # the session, noting each batch's (rows, longest)
+        def run(self, names, feeds):
+            shapes.append(feeds["ids"].shape)
+            return session.run(names, feeds)
+
+    model.session = Recorder()
+    words = "the film was long and slow but the ending was worth it".split()
+    texts = [" ".join(words[i % len(words)] for i in range(n)) for n in range(150, 350, 5)]
+    budgeted = model.score(texts)
+    assert max(rows for rows, _ in shapes) > 1  # the budget, not one text a batch
+    assert all(rows * steps <= ONNX_MAX_TOKENS for rows, steps in shapes)
+    shapes.clear()
+    unbudgeted = model.score(texts, max_tokens=None)  # plain batches of 64: one here
+    assert len(shapes) == 1 and shapes[0][0] == len(texts) == 40
+    assert [r["label"] for r in unbudgeted] == [r["label"] for r in budgeted]

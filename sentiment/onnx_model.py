@@ -85,7 +85,7 @@ class OnnxModel(TextModel):
                           all_scores)
 
     def probabilities(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
-                      max_tokens: int | None = None) -> np.ndarray:
+                      max_tokens: int | None = ONNX_MAX_TOKENS) -> np.ndarray:
         """As :func:`sentiment.predict.score_ids`: ``(N,)`` or ``(N, C)``, input order kept."""
         pad = self.vocab.pad_index or 0
 

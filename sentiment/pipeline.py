@@ -27,7 +27,7 @@ from .decisions import class_probs, predicted_classes
 from .distributed import is_main, main_process_first
 from .evaluate import fit_baselines, write_report
 from .heads import SentimentClassifier
-from .predict import SentimentModel, score_ids
+from .predict import SentimentModel, TextModel, score_ids
 from .prepare import (
     build_task_model,
     classifier_splits,
@@ -111,7 +111,7 @@ def unlabelled_batches(config: Config, vocab: Vocab) -> SequenceBatches:
 
 
 def evaluate_model(
-    model: SentimentClassifier,
+    model: SentimentClassifier | TextModel,
     data: PreparedData,
     output_dir: str | Path,
     config: Config,
@@ -119,13 +119,19 @@ def evaluate_model(
     extra: dict | None = None,
     mixed_precision: bool = True,
 ) -> dict:
-    """Score ``split`` and write the report (with the linear baselines fitted on train)."""
+    """Score ``split`` and write the report (with the linear baselines fitted on train).
+    ``model``: a PyTorch classifier, or a loaded model of another format (an ONNX export),
+    scored on the same ids as ``predict`` scores them."""
     dataset = data.test if split == "test" else data.valid
     start = time.perf_counter()
-    # the training's token budget: 64 of the longest reviews in one batch grew the peak by
-    # 764 MB against 143 (BENCHMARKS.md, "Memory of scoring")
-    probs = score_ids(model, data.ids[split], config.data.batch_size, data.vocab.pad_index or 0,
-                      config.data.max_length, mixed_precision, config.data.max_tokens)
+    if isinstance(model, TextModel):
+        probs = model.probabilities(data.ids[split], config.data.batch_size)
+    else:
+        # the training's token budget: 64 of the longest reviews in one batch grew the peak
+        # by 764 MB against 143 (BENCHMARKS.md, "Memory of scoring")
+        probs = score_ids(model, data.ids[split], config.data.batch_size,
+                          data.vocab.pad_index or 0, config.data.max_length, mixed_precision,
+                          config.data.max_tokens)
     seconds = time.perf_counter() - start
     baselines = None
     if config.train.baseline:
@@ -177,11 +183,13 @@ def deduplicated(dataset: datasets.Dataset, probs, baselines: dict | None,
             "baselines": {name: accuracy(scores) for name, scores in (baselines or {}).items()}}
 
 
-def behaviour(model: SentimentClassifier, vocab: Vocab, config: Config,
+def behaviour(model: SentimentClassifier | TextModel, vocab: Vocab, config: Config,
               mixed_precision: bool = True) -> dict:
     """The CheckList suite (:mod:`sentiment.checklist`) on a negative/positive classifier,
     scored as ``predict`` scores texts."""
-    return model_checklist(SentimentModel(model, vocab, config), mixed_precision)
+    if not isinstance(model, TextModel):
+        model = SentimentModel(model, vocab, config)
+    return model_checklist(model, mixed_precision)
 
 
 def _log_accuracy(where: str, report: dict) -> None:
@@ -274,6 +282,10 @@ def evaluate_saved_model(
     if split not in ("test", "valid"):
         raise ValueError(f"split must be 'test' or 'valid', got {split!r}")
     loaded = load_model(model_dir, device)
+    if not isinstance(loaded, TextModel):
+        raise ValueError(f"{model_dir} is a {type(loaded).__name__}, which carries no data "
+                         "split of its own to evaluate on: compare it with python -m "
+                         "benchmarks.paired --models MODEL ... on a split's file")
     overrides = {"batch_size": batch_size, "baseline": baseline}
     if test_limit is not None:
         overrides["test_limit"] = test_limit
@@ -281,7 +293,8 @@ def evaluate_saved_model(
         overrides["data"] = data
     config = apply_overrides(loaded.config, overrides)
     prepared = prepare_data(config, vocab=loaded.vocab)
-    return evaluate_model(loaded.model, prepared, output or model_dir, config, split,
+    scored = loaded.model if isinstance(loaded, SentimentModel) else loaded  # ONNX: itself
+    return evaluate_model(scored, prepared, output or model_dir, config, split,
                           extra={"model": str(model_dir)}, mixed_precision=mixed_precision)
 
 

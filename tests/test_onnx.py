@@ -271,3 +271,24 @@ def test_onnx_model_scores_in_its_own_token_budget(exported):
     unbudgeted = model.score(texts, max_tokens=None)  # plain batches of 64: one here
     assert len(shapes) == 1 and shapes[0][0] == len(texts) == 40
     assert [r["label"] for r in unbudgeted] == [r["label"] for r in budgeted]
+
+
+def test_evaluate_reports_on_an_onnx_export_as_on_its_model(trained_model, synthetic_dir,
+                                                            tmp_path):
+    from sentiment.export import export_onnx
+    from sentiment.linear import LinearModel
+    from sentiment.pipeline import evaluate_saved_model
+
+    export_onnx(trained_model, tmp_path / "onnx")
+    reports = {name: evaluate_saved_model(folder, split="valid", baseline=False,
+                                          output=tmp_path / f"report-{name}")
+               for name, folder in (("torch", trained_model), ("onnx", tmp_path / "onnx"))}
+    assert reports["onnx"]["n"] == reports["torch"]["n"] > 0
+    assert reports["onnx"]["accuracy"] == reports["torch"]["accuracy"] > 0.9
+    assert (tmp_path / "report-onnx" / "report.md").exists()
+    # a model with no split of its own: one clear error, not an AttributeError
+    rows = [json.loads(line) for line in (synthetic_dir / "train.jsonl").read_text().splitlines()]
+    LinearModel.fit("nb_lr", [r["text"] for r in rows], [r["label"] for r in rows]).save(
+        tmp_path / "linear")
+    with pytest.raises(ValueError, match="benchmarks.paired"):
+        evaluate_saved_model(tmp_path / "linear", split="valid")

@@ -125,7 +125,9 @@ def evaluate_model(
     dataset = data.test if split == "test" else data.valid
     start = time.perf_counter()
     if isinstance(model, TextModel):
-        probs = model.probabilities(data.ids[split], config.data.batch_size)
+        limit = config.data.max_length  # as score_ids cuts them
+        probs = model.probabilities([ids[:limit] for ids in data.ids[split]] if limit else
+                                    data.ids[split], config.data.batch_size)
     else:
         # the training's token budget: 64 of the longest reviews in one batch grew the peak
         # by 764 MB against 143 (BENCHMARKS.md, "Memory of scoring")

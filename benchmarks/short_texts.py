@@ -116,8 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
         for key, scored, truth in (("accuracy_on_crops", crops, crop_labels),
                                    ("accuracy_on_reviews", texts, labels)):
             scores[path, key] = positive = np.asarray(scorer(scored))
-            if path in models:
-                result[key][path] = float(((positive >= 0.5) == truth).mean())
+            result[key][path] = float(((positive >= 0.5) == truth).mean())
     if args.stack:
         names = list(scorers)
         stack_result, stack = fit_stack(
@@ -131,10 +130,6 @@ def main(argv: list[str] | None = None) -> dict:
                 [log_odds(scorers[n](batch)) for n in names], 1))[:, 1]).items()}
         result["stack"] = stack_result
     if args.vader:
-        result["accuracy_on_crops"]["vader"] = float(
-            ((vader_positive(crops) >= 0.5) == crop_labels).mean())
-        result["accuracy_on_reviews"]["vader"] = float(
-            ((vader_positive(texts) >= 0.5) == labels).mean())
         result["vader_checklist"] = {name: test["pass_rate"] for name, test in run_checklist(
             lambda batch: list(vader_positive(list(batch)))).items()}
     print(json.dumps(result, indent=2))

@@ -177,6 +177,29 @@ def test_short_texts_benchmark_scores_crops_of_validation_reviews(synthetic_dir,
     assert "negated negative is positive" in stack["checklist"]
 
 
+def test_short_texts_benchmark_stacks_the_lexicon_as_a_member(synthetic_dir, trained_model,
+                                                                monkeypatch):
+    """``--vader`` joins the lexicon as a member of its own (faked here: vaderSentiment is not
+    a test dependency): scored on the crops and the reviews once, weighed by the stack."""
+    from benchmarks import short_texts
+
+    calls = []
+
+    def lexicon(texts):  # "positive" when a text says great, else neutral
+        calls.append(len(texts))
+        return np.array([0.9 if "great" in text.lower() else 0.5 for text in texts])
+
+    monkeypatch.setattr(short_texts, "vader_positive", lexicon)
+    result = short_texts.main(["--data", str(synthetic_dir), "--models", str(trained_model),
+                               "--crops", "50", "--vader", "--stack"])
+    assert set(result["accuracy_on_crops"]) == {str(trained_model), "vader"}
+    assert 0 <= result["accuracy_on_reviews"]["vader"] <= 1
+    assert list(result["stack"]["weights"]) == [str(trained_model), "vader"]
+    assert set(result["vader_checklist"]) == set(result["stack"]["checklist"])
+    # crops and reviews once each, then the suite for the lexicon and for the stack
+    assert calls[0] == 50 and len(calls) == 4
+
+
 def test_short_text_stack_weighs_the_member_that_knows_the_labels():
     from benchmarks.short_texts import fit_stack
 

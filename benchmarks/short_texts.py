@@ -29,6 +29,7 @@ import numpy as np
 
 from sentiment import load_model
 from sentiment.checklist import positive_probabilities, run_checklist
+from sentiment.decisions import log_odds
 from sentiment.distill import short_crops
 from sentiment.prepare import classifier_splits
 
@@ -63,9 +64,7 @@ def vader_positive(texts: list[str]) -> np.ndarray:
     return np.array([(analyzer.polarity_scores(text)["compound"] + 1) / 2 for text in texts])
 
 
-def log_odds(positive) -> np.ndarray:
-    positive = np.clip(np.asarray(positive, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(positive) - np.log1p(-positive)
+CLIP = 1e-6  # probabilities clipped to [CLIP, 1 - CLIP] before their log-odds
 
 
 def fit_stack(crop_features: np.ndarray, crop_labels: np.ndarray, names: list[str],
@@ -120,14 +119,14 @@ def main(argv: list[str] | None = None) -> dict:
     if args.stack:
         names = list(scorers)
         stack_result, stack = fit_stack(
-            np.stack([log_odds(scores[n, "accuracy_on_crops"]) for n in names], 1),
+            np.stack([log_odds(scores[n, "accuracy_on_crops"], CLIP) for n in names], 1),
             crop_labels, names)
         reviews = stack.predict_proba(
-            np.stack([log_odds(scores[n, "accuracy_on_reviews"]) for n in names], 1))[:, 1]
+            np.stack([log_odds(scores[n, "accuracy_on_reviews"], CLIP) for n in names], 1))[:, 1]
         stack_result["accuracy_on_reviews"] = float(((reviews >= 0.5) == labels).mean())
         stack_result["checklist"] = {name: test["pass_rate"] for name, test in run_checklist(
             lambda batch: stack.predict_proba(np.stack(
-                [log_odds(scorers[n](batch)) for n in names], 1))[:, 1]).items()}
+                [log_odds(scorers[n](batch), CLIP) for n in names], 1))[:, 1]).items()}
         result["stack"] = stack_result
     if args.vader:
         result["vader_checklist"] = {name: test["pass_rate"] for name, test in run_checklist(

@@ -24,6 +24,13 @@ def class_probs(scores: np.ndarray) -> np.ndarray:
     return np.stack([1.0 - scores, scores], axis=1) if scores.ndim == 1 else scores
 
 
+def log_odds(positive, eps: float = 1e-7) -> np.ndarray:
+    """``log(p / (1 - p))`` of probabilities, clipped to ``[eps, 1 - eps]`` so that a certain
+    score stays finite."""
+    positive = np.clip(np.asarray(positive, dtype=np.float64), eps, 1 - eps)
+    return np.log(positive / (1 - positive))
+
+
 def predicted_classes(probs: np.ndarray) -> np.ndarray:
     """The predicted class per row of ``(N, C)`` probabilities (ties at 0.5 go to the second of
     two classes, as a binary threshold would)."""

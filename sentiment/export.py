@@ -131,16 +131,15 @@ def _exportable(model: nn.Module) -> nn.Module:
 
     from .heads import EnsembleClassifier
 
-    if isinstance(model, EnsembleClassifier):
-        clone = copy.copy(model)
-        clone._modules = dict(model._modules)
-        clone.members = nn.ModuleList([_exportable(member) for member in model.members])
-        return clone
-    if getattr(model.core.config, "rnn_type", None) != "lstm":
+    ensemble = isinstance(model, EnsembleClassifier)
+    if not ensemble and model.core.config.rnn_type != "lstm":
         return model
     clone = copy.copy(model)
-    clone._modules = dict(model._modules)
-    clone.core = _OnnxCore(model.core)
+    clone._modules = dict(model._modules)  # the copy's own table of submodules
+    if ensemble:
+        clone.members = nn.ModuleList([_exportable(member) for member in model.members])
+    else:
+        clone.core = _OnnxCore(model.core)
     return clone
 
 

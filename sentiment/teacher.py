@@ -23,6 +23,7 @@ from sklearn.model_selection import cross_val_score
 
 from .checkpoint import read_config
 from .config import ENSEMBLE_FILE, ONNX_FILE, ReviewData
+from .decisions import log_odds
 from .linear import KINDS, LINEAR_FILE, LinearModel, is_linear
 
 logger = logging.getLogger(__name__)
@@ -79,10 +80,8 @@ def member_logits(path: str | Path, texts: Sequence[str], batch_size: int = 64) 
     model = load_model(path)
     if model.num_classes != 2:
         raise ValueError(f"{path}: a teacher's members are binary classifiers")
-    probs = score_ids(model.model, model.encode(texts), batch_size, model.vocab.pad_index or 0,
-                      max_tokens=16_384)
-    probs = np.clip(probs, 1e-7, 1 - 1e-7)
-    return np.log(probs / (1 - probs))
+    return log_odds(score_ids(model.model, model.encode(texts), batch_size,
+                              model.vocab.pad_index or 0, max_tokens=16_384))
 
 
 @dataclass

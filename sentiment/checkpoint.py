@@ -252,7 +252,11 @@ def export_model(source: str | Path, target: str | Path, dtype: str = "float16",
         spec = json.loads((Path(source) / ENSEMBLE_FILE).read_text(encoding="utf-8"))
         return save_ensemble([Path(source) / name for name in spec["members"]], target, dtype,
                              data_source, origins=spec.get("sources"))
-    return _save_copy(*load_pretrained(source), target, dtype, data_source)
+    from .wide import copy_wide
+
+    copied = _save_copy(*load_pretrained(source), target, dtype, data_source)
+    copy_wide(source, copied)  # a wide-and-deep model's n-gram part and head, as they are
+    return copied
 
 
 def _save_copy(model: nn.Module, vocab: Vocab, config: Config, target: str | Path, dtype: str,

@@ -9,6 +9,7 @@
     sentiment serve                                   # a web page and a JSON API
     sentiment ensemble --models A B --output C        # one model averaging saved ones
     sentiment teacher --members A --output T          # a stacked teacher for distillation
+    sentiment wide --model A --output W               # A joined to an n-gram model
     sentiment export --format onnx --output D         # ONNX, for installs without torch
 
 sentiment COMMAND --help lists a command's options. A mistake (a missing file, a bad value) ends
@@ -403,6 +404,37 @@ def teacher(argv: list[str] | None = None) -> None:
                       "coef": built.coef, "intercept": built.intercept}, indent=2))
 
 
+def wide(argv: list[str] | None = None) -> None:
+    """Make a wide-and-deep copy of a saved classifier: an NB-weighted n-gram model fitted on
+    its own training reviews, joined to it by a head fitted on its validation reviews (the
+    validation figure printed is 10-fold cross-validated). The folder is a model like any
+    other: predict, evaluate, serve and export take it.
+
+    sentiment wide --model runs/sentiment --output runs/sentiment-wide
+    sentiment evaluate --model runs/sentiment-wide --split valid
+    """
+    from .cli import setup_logging
+    from .linear import KINDS
+    from .wide import build_wide
+
+    parser = _parser(wide, "wide")
+    parser.add_argument("--model", required=True, help="a saved classifier (the deep part)")
+    parser.add_argument("--output", required=True, help="the wide-and-deep folder to write")
+    parser.add_argument("--kind", default="nb_lr", choices=KINDS,
+                        help="the n-gram model (default: %(default)s)")
+    parser.add_argument("--ngrams", type=int, default=200_000,
+                        help="keep the n-grams of largest weight, this many; 0 keeps all "
+                             "(default: %(default)s)")
+    parser.add_argument("--data", default=None,
+                        help="where the model's data is, when not where its config says")
+    args = parser.parse_args(argv)
+    if args.ngrams < 0:
+        parser.error(f"--ngrams must be 0 (all) or more, not {args.ngrams}")
+    setup_logging()
+    record = build_wide(args.model, args.output, args.data, args.kind, args.ngrams or None)
+    print(json.dumps({"output": args.output, **record}, indent=2))
+
+
 def export(argv: list[str] | None = None) -> None:
     """Write a saved classifier in another format: ONNX for ONNX Runtime (a folder that
     predict, sentiment predict and sentiment serve take, and that an install without torch
@@ -450,7 +482,7 @@ def export(argv: list[str] | None = None) -> None:
 COMMANDS: dict[str, Callable[[list[str] | None], None]] = {
     "train": train, "pretrain": pretrain, "train-charlm": train_charlm, "evaluate": evaluate,
     "predict": predict, "generate": generate, "serve": serve, "ensemble": ensemble,
-    "teacher": teacher, "export": export,
+    "teacher": teacher, "wide": wide, "export": export,
 }
 TRAINING = ("train", "pretrain", "train-charlm")  # long CPU work: worth tcmalloc
 

@@ -58,6 +58,8 @@ def explain(model: SentimentModel, text: str, steps: int = 32,
     try:
         with torch.enable_grad(), no_cudnn:
             logits = model.model(batch).logits.float()
+            if model.wide is not None:  # wide and deep: the n-gram log-odds, a constant here
+                logits = model.wide.join(logits, float(model.wide.logits([text])[0]))
             probs = class_probs(probabilities(logits[:1].detach(), model.num_classes)
                                 .cpu().numpy())
             predicted = int(predicted_classes(probs)[0])

@@ -27,6 +27,7 @@ from .config import ONNX_FILE
 from .decisions import probabilities
 from .onnx_model import EXPORT_FILE, OnnxModel
 from .predict import QUANTIZE, score_ids
+from .wide import copy_wide
 
 OPSET = 17
 # the largest difference between the exported graph's probabilities and PyTorch's (float32) that
@@ -197,6 +198,7 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
     # the model's preprocessing (an ensemble's: its members', checked to be one)
     (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
     vocab.save(output / "vocab.json")
+    copy_wide(model_dir, output)  # wide and deep: the n-gram part and head travel beside it
     check_ids = check_ids or _sample_ids(len(vocab), [1, 2, 17, 60, 133, 250, 400], seed=1)
     expected = score_ids(model, check_ids, 64, vocab.pad_index or 0, mixed_precision=False)
     exported = OnnxModel(output)

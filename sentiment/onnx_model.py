@@ -78,15 +78,18 @@ class OnnxModel(TextModel):
 
     def score_encoded(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
                       mixed_precision: bool = True, all_scores: bool = False,
-                      max_tokens: int | None = ONNX_MAX_TOKENS) -> list[dict]:
+                      max_tokens: int | None = ONNX_MAX_TOKENS,
+                      wide: np.ndarray | None = None) -> list[dict]:
         """:meth:`score` of texts already :meth:`encode`-d (the graph is float32 or int8 as
         exported: ``mixed_precision`` does not apply)."""
-        return to_results(self.probabilities(ids, batch_size, max_tokens), self.labels,
-                          all_scores)
+        return to_results(self.joined(self.probabilities(ids, batch_size, max_tokens), wide),
+                          self.labels, all_scores)
 
     def probabilities(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
-                      max_tokens: int | None = ONNX_MAX_TOKENS) -> np.ndarray:
-        """As :func:`sentiment.predict.score_ids`: ``(N,)`` or ``(N, C)``, input order kept."""
+                      max_tokens: int | None = ONNX_MAX_TOKENS,
+                      mixed_precision: bool = True) -> np.ndarray:
+        """As :func:`sentiment.predict.score_ids`: ``(N,)`` or ``(N, C)``, input order kept
+        (a wide-and-deep export's deep part alone: :meth:`joined` adds the wide one)."""
         pad = self.vocab.pad_index or 0
 
         def score_batch(indices, lengths):  # padded as sentiment.batching.pad_batch pads

@@ -128,6 +128,8 @@ def evaluate_model(
         limit = config.data.max_length  # as score_ids cuts them
         probs = model.probabilities([ids[:limit] for ids in data.ids[split]] if limit else
                                     data.ids[split], config.data.batch_size)
+        if model.wide is not None:  # wide and deep: the n-gram model reads the same texts
+            probs = model.joined(probs, model.wide.logits(dataset["text"]))
     else:
         # the training's token budget: 64 of the longest reviews in one batch grew the peak
         # by 764 MB against 143 (BENCHMARKS.md, "Memory of scoring")
@@ -295,7 +297,8 @@ def evaluate_saved_model(
         overrides["data"] = data
     config = apply_overrides(loaded.config, overrides)
     prepared = prepare_data(config, vocab=loaded.vocab)
-    scored = loaded.model if isinstance(loaded, SentimentModel) else loaded  # ONNX: itself
+    # ONNX or wide and deep: the loaded model itself, scored as predict scores it
+    scored = loaded.model if isinstance(loaded, SentimentModel) and loaded.wide is None else loaded
     return evaluate_model(scored, prepared, output or model_dir, config, split,
                           extra={"model": str(model_dir)}, mixed_precision=mixed_precision)
 
@@ -336,6 +339,8 @@ def evaluate_cross_domain(
     ids = loaded.encode(texts)
     probs = score_ids(loaded.model, ids, batch_size, loaded.vocab.pad_index or 0,
                       mixed_precision=mixed_precision, max_tokens=loaded.config.data.max_tokens)
+    if loaded.wide is not None:  # wide and deep: the n-gram model reads the same texts
+        probs = loaded.joined(probs, loaded.wide.logits(texts))
     seconds = time.perf_counter() - start
     baselines, extra = None, {}
     if baseline:

@@ -22,6 +22,7 @@ from .decisions import to_results
 from .lengths import score_in_length_order
 from .tokenize import Tokenizer
 from .vocab import Vocab
+from .wide import Wide
 
 try:
     import torch
@@ -61,6 +62,8 @@ class TextModel:
         self.labels = list(config.model.head.labels)
         self.tokenizer = Tokenizer(lowercase=config.data.lowercase)
         self.max_length = min(config.data.max_length or MAX_TEXT_TOKENS, MAX_TEXT_TOKENS)
+        # a wide-and-deep folder's n-gram model and head (sentiment.wide), else None
+        self.wide = Wide.load(path) if path else None
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
         """The tokens the model reads of each text (cleaned, cut to MAX_CHARS / max_length)."""
@@ -77,14 +80,30 @@ class TextModel:
         """``{"label", "score"}`` (and ``"scores"``) per text, in input order; the texts are
         taken as given (:func:`predict` checks them first). ``max_tokens``: see
         :func:`score_ids`."""
+        wide = {} if self.wide is None else {"wide": self.wide.logits(texts)}
         return self.score_encoded(self.encode(texts), batch_size, mixed_precision, all_scores,
-                                  max_tokens)
+                                  max_tokens, **wide)
 
     def score_encoded(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
                       mixed_precision: bool = True, all_scores: bool = False,
-                      max_tokens: int | None = SCORE_MAX_TOKENS) -> list[dict]:
-        """:meth:`score` of texts already :meth:`encode`-d."""
+                      max_tokens: int | None = SCORE_MAX_TOKENS,
+                      wide: np.ndarray | None = None) -> list[dict]:
+        """:meth:`score` of texts already :meth:`encode`-d (``wide``: a wide-and-deep model's
+        n-gram log-odds of the same texts, ``self.wide.logits(texts)``)."""
         raise NotImplementedError
+
+    def joined(self, probs: np.ndarray, wide: np.ndarray | None) -> np.ndarray:
+        """The model's probabilities from its deep part's: joined with the n-gram log-odds
+        ``wide`` when the model is wide and deep (which needs them)."""
+        if self.wide is None:
+            if wide is not None:
+                raise ValueError(f"{self.path} is not a wide-and-deep model: no n-gram scores "
+                                 "to join")
+            return probs
+        if wide is None:
+            raise ValueError(f"{self.path} is wide and deep: its scores need the texts' n-gram "
+                             "log-odds (score(texts), or wide=model.wide.logits(texts))")
+        return self.wide.probabilities(probs, wide)
 
 
 class SentimentModel(TextModel):
@@ -105,12 +124,19 @@ class SentimentModel(TextModel):
 
     def score_encoded(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
                       mixed_precision: bool = True, all_scores: bool = False,
-                      max_tokens: int | None = SCORE_MAX_TOKENS) -> list[dict]:
+                      max_tokens: int | None = SCORE_MAX_TOKENS,
+                      wide: np.ndarray | None = None) -> list[dict]:
         """:meth:`score` of texts already :meth:`encode`-d."""
-        scores = score_ids(self.model, ids, batch_size, self.vocab.pad_index or 0,
-                           mixed_precision=mixed_precision and self.quantize == "none",
-                           max_tokens=max_tokens)
-        return to_results(scores, self.labels, all_scores)
+        scores = self.probabilities(ids, batch_size, max_tokens, mixed_precision)
+        return to_results(self.joined(scores, wide), self.labels, all_scores)
+
+    def probabilities(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
+                      max_tokens: int | None = SCORE_MAX_TOKENS,
+                      mixed_precision: bool = True) -> np.ndarray:
+        """The deep model's probabilities (:func:`score_ids`), before any wide part."""
+        return score_ids(self.model, ids, batch_size, self.vocab.pad_index or 0,
+                         mixed_precision=mixed_precision and self.quantize == "none",
+                         max_tokens=max_tokens)
 
     def explain(self, text: str, steps: int = 32, max_tokens: int | None = None) -> dict:
         """Which words pushed ``text``'s label: :func:`sentiment.explain.explain`."""

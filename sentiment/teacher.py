@@ -80,8 +80,11 @@ def member_logits(path: str | Path, texts: Sequence[str], batch_size: int = 64) 
     model = load_model(path)
     if model.num_classes != 2:
         raise ValueError(f"{path}: a teacher's members are binary classifiers")
-    return log_odds(score_ids(model.model, model.encode(texts), batch_size,
-                              model.vocab.pad_index or 0, max_tokens=16_384))
+    probs = score_ids(model.model, model.encode(texts), batch_size, model.vocab.pad_index or 0,
+                      max_tokens=16_384)
+    if model.wide is not None:  # a wide-and-deep member: its joined score
+        probs = model.joined(probs, model.wide.logits(texts))
+    return log_odds(probs)
 
 
 @dataclass

@@ -1,0 +1,154 @@
+"""Wide and deep (sentiment.wide): a classifier joined to an n-gram model in one folder, scored
+the same way by predict, evaluate, file scoring, explanations and its ONNX export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import python_without, synthetic_reviews
+
+from sentiment import load_model, predict
+from sentiment.data import clean_text
+from sentiment.decisions import log_odds
+from sentiment.linear import LinearModel
+from sentiment.wide import WIDE_FILE, Wide, build_wide
+
+
+@pytest.fixture(scope="module")
+def wide_model(trained_model, tmp_path_factory):
+    output = tmp_path_factory.mktemp("wide") / "model"
+    record = build_wide(trained_model, output, ngrams=300)
+    return output, record
+
+
+def test_build_records_a_head_fitted_on_validation_and_a_pruned_ngram_model(wide_model,
+                                                                          trained_model):
+    output, record = wide_model
+    assert record["wide"]["ngrams"] == 300 < record["wide"]["of"]
+    assert record["validation"]["n"] > 0
+    assert 0.0 <= record["validation"]["joined_cross_validated"] <= 1.0
+    assert json.loads((output / WIDE_FILE).read_text())["deep_weight"] == record["deep_weight"]
+    assert len(LinearModel.load(output / "wide").ngrams) == 300
+    with pytest.raises(ValueError, match="already wide and deep"):
+        build_wide(output, output.parent / "again")
+
+
+def test_wide_and_deep_scores_are_the_two_joined_by_the_head(wide_model, trained_model):
+    """predict on the folder = sigmoid(a * the deep model's log-odds + b * the n-gram model's +
+    c), each part computed on its own from the folders it was built from."""
+    output, record = wide_model
+    texts = [r["text"] for r in synthetic_reviews(40, seed=31)] + ["I hated it.", "Superb!"]
+    deep = np.asarray([r["scores"]["positive"] for r in
+                       predict(texts, model=trained_model, all_scores=True,
+                               mixed_precision=False)])
+    linear = LinearModel.load(output / "wide")
+    ngram = linear.logits([clean_text(t) for t in texts])
+    expected = 1 / (1 + np.exp(-(record["deep_weight"] * log_odds(deep)
+                                 + record["wide_weight"] * ngram + record["bias"])))
+    joined = np.asarray([r["scores"]["positive"] for r in
+                         predict(texts, model=output, all_scores=True, mixed_precision=False)])
+    np.testing.assert_allclose(joined, expected, atol=1e-6)
+    assert not np.allclose(joined, deep, atol=1e-3)  # the wide part changes the scores
+    model = load_model(output)
+    with pytest.raises(ValueError, match="wide and deep"):
+        model.score_encoded(model.encode(texts))
+
+
+def test_pruned_model_keeps_the_largest_weights_and_saves_without_torch_tensors(tmp_path):
+    rows = synthetic_reviews(300, seed=5)
+    model = LinearModel.fit("nb_lr", [r["text"] for r in rows], [r["label"] for r in rows])
+    small = model.pruned(20)
+    assert len(small.ngrams) == 20
+    kept = {g: w for g, w in zip(small.ngrams, small.weight, strict=True)}
+    threshold = np.sort(np.abs(model.weight))[-20]
+    assert all(abs(w) >= threshold for w in kept.values())
+    assert all(model.weight[model.ngrams.index(g)] == w for g, w in kept.items())
+    texts = [r["text"] for r in synthetic_reviews(30, seed=6)]
+    np.testing.assert_allclose(LinearModel.load(small.save(tmp_path / "small")).logits(texts),
+                               small.logits(texts))
+    with pytest.raises(ValueError, match="at least one"):
+        model.pruned(0)
+
+
+def test_evaluate_explain_and_files_score_the_joined_model(wide_model, synthetic_dir, tmp_path):
+    from sentiment.pipeline import evaluate_cross_domain, evaluate_saved_model
+    from sentiment.prepare import classifier_splits
+    from sentiment.scoring import score_file
+
+    output, _ = wide_model
+    model = load_model(output)
+    report = evaluate_saved_model(output, split="valid", output=tmp_path / "report",
+                                  baseline=False, mixed_precision=False)
+    valid = classifier_splits(model.config.data, model.config.split_seed)["valid"]
+    labels = [r["label"] == "positive" for r in
+              predict(valid["text"], model=output, mixed_precision=False)]
+    assert report["accuracy"] == pytest.approx(np.mean(np.asarray(labels) == valid["label"]))
+    crossed = evaluate_cross_domain(output, synthetic_dir / "test.jsonl", tmp_path / "cross",
+                                    baseline=False, mixed_precision=False)
+    rows = [json.loads(line) for line in (synthetic_dir / "test.jsonl").read_text().splitlines()]
+    labels = [r["label"] == "positive" for r in
+              predict([r["text"] for r in rows], model=output, mixed_precision=False)]
+    assert crossed["accuracy"] == pytest.approx(np.mean(np.asarray(labels) ==
+                                                        [r["label"] for r in rows]))
+
+    text = "The plot was dull and the acting awful, but the music was superb."
+    explained = model.explain(text)
+    assert explained["label"] == predict(text, model=output)["label"]
+    assert explained["score"] == pytest.approx(predict(text, model=output)["score"], abs=0.01)
+    total = sum(w["attribution"] for w in explained["words"])
+    assert total == pytest.approx(explained["logit"] - explained["baseline_logit"], abs=0.1)
+
+    source = tmp_path / "in.csv"
+    texts = [r["text"] for r in synthetic_reviews(50, seed=41)]
+    source.write_text("text\n" + "".join(f'"{t}"\n' for t in texts))
+    score_file(source, tmp_path / "out.csv", model=output, progress=False)
+    import pandas as pd
+
+    scored = pd.read_csv(tmp_path / "out.csv")
+    expected = predict(texts, model=output)
+    assert list(scored["predicted_label"]) == [r["label"] for r in expected]
+    np.testing.assert_allclose(scored["predicted_score"], [r["score"] for r in expected],
+                               atol=1e-5)
+
+
+def test_onnx_and_float16_exports_carry_the_wide_part(wide_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from sentiment.checkpoint import export_model
+    from sentiment.export import export_onnx
+
+    output, _ = wide_model
+    texts = [r["text"] for r in synthetic_reviews(40, seed=52)]
+    expected = np.asarray([r["scores"]["positive"] for r in
+                           predict(texts, model=output, all_scores=True, mixed_precision=False)])
+    export_onnx(output, tmp_path / "onnx")
+    assert Wide.load(tmp_path / "onnx") is not None
+    exported = np.asarray([r["scores"]["positive"] for r in
+                           predict(texts, model=tmp_path / "onnx", all_scores=True)])
+    np.testing.assert_allclose(exported, expected, atol=1e-4)  # the export's own tolerance
+    export_model(output, tmp_path / "half", "float16")
+    assert Wide.load(tmp_path / "half") is not None
+    # an install without torch scores the export with its n-gram part, as here
+    python = python_without(tmp_path, "torch")
+    code = ("import json, sys; from sentiment import predict; "
+            f"print(json.dumps([predict({texts[:5]!r}, model={str(tmp_path / 'onnx')!r}, "
+            "all_scores=True), 'torch' in sys.modules]))")
+    result = subprocess.run([*python, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    scored, torch_loaded = json.loads(result.stdout.splitlines()[-1])
+    assert not torch_loaded
+    np.testing.assert_allclose([r["scores"]["positive"] for r in scored], exported[:5],
+                               atol=1e-9)
+
+
+def test_command_line_builds_a_wide_model(trained_model, tmp_path):
+    from sentiment.commands import run
+
+    assert run("wide", ["--model", str(trained_model), "--output", str(tmp_path / "w"),
+                        "--ngrams", "0"]) == 0
+    record = json.loads((tmp_path / "w" / WIDE_FILE).read_text())
+    assert record["wide"]["ngrams"] == record["wide"]["of"]
+    assert run("wide", ["--model", str(tmp_path / "missing"), "--output",
+                        str(tmp_path / "x")]) == 1

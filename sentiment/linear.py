@@ -11,6 +11,7 @@ regression's coefficient times the n-gram's log-count ratio, so scoring is one s
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -86,8 +87,16 @@ class LinearModel:
         vectorizer.transform([""])  # settles the fixed vocabulary before any thread reads it
         return vectorizer
 
+    @cached_property
+    def ngram_table(self) -> NgramTable:
+        return NgramTable(self.ngrams, self.weight)
+
     def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """The log-odds of the second label for each text, ``(N,)``."""
+        """The log-odds of the second label for each text, ``(N,)``. NB-LR's binary features
+        are summed by :class:`NgramTable` (the same figure as scikit-learn's vectorizer to
+        float32 rounding, several times faster); TF-IDF's go through its vectorizer."""
+        if self.kind == "nb_lr":
+            return self.ngram_table.sums(texts) + self.bias
         return (np.asarray(self.vectorizer.transform(texts) @ self.weight, dtype=np.float64)
                 + self.bias)
 
@@ -131,6 +140,68 @@ class LinearModel:
         idf = tensors.get("idf")
         return cls(spec["kind"], ngrams, tensors["weight"], float(tensors["bias"][0]),
                    spec["labels"], idf)
+
+
+class NgramTable:
+    """Binary 1-3-gram features times weights, summed per text without building a feature
+    matrix: each text's tokens (NB-LR's lower-cased ``NB_TOKENS``) become ids, its n-grams
+    integer codes, and the distinct codes found in the table add their weight. Tokens that
+    occur in no kept n-gram end every n-gram they are part of. Read-only once built, so
+    threads may share it."""
+
+    def __init__(self, ngrams: Sequence[str], weight: np.ndarray):
+        self.pattern = re.compile(NB_TOKENS)
+        self.ids: dict[str, int] = {}  # token -> 1.. (0: a token in no kept n-gram)
+        split = [ngram.split(" ") for ngram in ngrams]
+        for parts in split:
+            for token in parts:
+                self.ids.setdefault(token, len(self.ids) + 1)
+        self.base = len(self.ids) + 1
+        if len(max(split, key=len, default=[])) > 3 or self.base ** 3 >= 2 ** 62:
+            raise ValueError("NgramTable codes 1-3-grams of fewer than 2**20 tokens")
+        codes = np.array([self._code(parts) for parts in split], dtype=np.int64)
+        order = np.argsort(codes)
+        self.codes, self.weight = codes[order], np.asarray(weight, dtype=np.float64)[order]
+        # which low bits a kept code can have: most of a text's n-grams are not kept, and this
+        # drops them before the binary search (2x faster in all on IMDB's reviews)
+        self.seen = np.zeros(1 << 22, dtype=bool)
+        self.seen[self.codes & ((1 << 22) - 1)] = True
+
+    def _code(self, parts: list[str]) -> int:
+        code = 0
+        for token in parts:
+            code = code * self.base + self.ids[token]
+        return code
+
+    def sums(self, texts: Sequence[str]) -> np.ndarray:
+        """Each text's sum of the weights of the distinct kept n-grams it holds, ``(N,)``.
+
+        A code is its tokens' ids as digits in base ``self.base``; kept n-grams have no 0
+        digit. So an n-gram with an unknown token matches nothing, except one whose unknown
+        tokens all lead: its code is that of the shorter n-gram after them, which the same
+        text holds too, and each text counts each n-gram once (binary features)."""
+        get, findall = self.ids.get, self.pattern.findall
+        docs = [[get(token, 0) for token in findall(text.lower())] for text in texts]
+        ids = np.fromiter((i for doc in docs for i in doc), dtype=np.int64)
+        owner = np.repeat(np.arange(len(docs)), [len(doc) for doc in docs])
+        codes, owners, code = [ids], [owner], ids
+        for n in (2, 3):  # each (n-1)-gram extended by the token after it, within one text
+            if len(ids) < n:
+                break
+            code = code[:-1] * self.base + ids[n - 1:]
+            start = owner[: len(ids) - n + 1]
+            codes.append(np.where(start == owner[n - 1:], code, 0))  # 0 matches nothing
+            owners.append(start)
+        codes, owners = np.concatenate(codes), np.concatenate(owners)
+        if not len(self.codes):
+            return np.zeros(len(docs))
+        maybe = self.seen[codes & ((1 << 22) - 1)]
+        codes, owners = codes[maybe], owners[maybe]
+        slot = np.minimum(np.searchsorted(self.codes, codes), len(self.codes) - 1)
+        hit = self.codes[slot] == codes
+        pairs = np.unique(owners[hit] * len(self.codes) + slot[hit])
+        return np.bincount(pairs // len(self.codes), weights=self.weight[pairs % len(self.codes)],
+                           minlength=len(docs))
 
 
 def is_linear(directory: str | Path) -> bool:

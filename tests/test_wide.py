@@ -152,3 +152,22 @@ def test_command_line_builds_a_wide_model(trained_model, tmp_path):
     assert record["wide"]["ngrams"] == record["wide"]["of"]
     assert run("wide", ["--model", str(tmp_path / "missing"), "--output",
                         str(tmp_path / "x")]) == 1
+
+
+def test_ngram_table_sums_what_the_vectorizer_counts(tmp_path):
+    """NB-LR's fast path equals scikit-learn's binary 1-3-gram features times the weights:
+    n-grams never span two texts, a repeated n-gram counts once, tokens in no kept n-gram
+    (a pruned model) end the n-grams around them, an empty text scores its bias."""
+    rows = synthetic_reviews(400, seed=7)
+    model = LinearModel.fit("nb_lr", [r["text"] for r in rows], [r["label"] for r in rows])
+    texts = [r["text"] for r in synthetic_reviews(60, seed=8)] + [
+        "", "!!", "great great great great", "zzz great movie zzz", "movie", "the the",
+        "Not bad at all! Not bad at all?", "wonderful", "boring plot"]
+    for kept in (model, model.pruned(40), model.pruned(1)):
+        expected = np.asarray(kept.vectorizer.transform(texts) @ kept.weight,
+                              dtype=np.float64) + kept.bias
+        np.testing.assert_allclose(kept.logits(texts), expected, atol=1e-5)
+        # one text at a time gives the same as all together (nothing leaks across texts)
+        np.testing.assert_allclose([kept.logits([t])[0] for t in texts], kept.logits(texts),
+                                   atol=1e-12)
+    assert model.logits([""])[0] == pytest.approx(model.bias)

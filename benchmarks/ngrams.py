@@ -1,0 +1,61 @@
+"""Scoring NB-LR's binary 1-3-grams: scikit-learn's ``CountVectorizer`` against
+:class:`sentiment.linear.NgramTable`, in turns, in one run, on the same cleaned test texts.
+
+    python -m benchmarks.ngrams --model sentiment/models/imdb/wide --reviews 2000 --rounds 5
+
+Prints texts/s per round for each and the largest difference in log-odds (float32 rounding in
+scikit-learn's sparse product). No label is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from sentiment.data import clean_text
+from sentiment.linear import LinearModel
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/imdb")
+    parser.add_argument("--model", nargs="+", default=["sentiment/models/imdb/wide"],
+                        help="linear nb_lr model folders")
+    parser.add_argument("--reviews", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    texts = [clean_text(text) for text in pq.read_table(
+        Path(args.data) / "test.parquet", columns=["text"]).slice(0, args.reviews)["text"]
+        .to_pylist()]
+    result = {"reviews": len(texts), "models": {}}
+    for folder in args.model:
+        model = LinearModel.load(folder)
+        if model.kind != "nb_lr":
+            raise SystemExit(f"{folder} is {model.kind}, not nb_lr")
+        ways = {"sklearn": lambda m=model: np.asarray(m.vectorizer.transform(texts) @ m.weight,
+                                                      dtype=np.float64) + m.bias,
+                "table": lambda m=model: m.ngram_table.sums(texts) + m.bias}
+        scores = {name: way() for name, way in ways.items()}  # warm-up; builds both
+        rates: dict[str, list[float]] = {name: [] for name in ways}
+        for _ in range(args.rounds):
+            for name, way in ways.items():
+                start = time.perf_counter()
+                way()
+                rates[name].append(round(len(texts) / (time.perf_counter() - start), 1))
+        result["models"][folder] = {
+            "ngrams": len(model.ngrams), "texts_per_s": rates,
+            "ratio_per_round": [round(t / s, 2) for t, s in zip(rates["table"], rates["sklearn"],
+                                                                strict=True)],
+            "max_abs_difference": float(np.abs(scores["table"] - scores["sklearn"]).max())}
+    print(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -127,7 +127,8 @@ def evaluate_model(
     if isinstance(model, TextModel):
         limit = config.data.max_length  # as score_ids cuts them
         probs = model.probabilities([ids[:limit] for ids in data.ids[split]] if limit else
-                                    data.ids[split], config.data.batch_size)
+                                    data.ids[split], config.data.batch_size,
+                                    mixed_precision=mixed_precision)
         if model.wide is not None:  # wide and deep: the n-gram model reads the same texts
             probs = model.joined(probs, model.wide.logits(dataset["text"]))
     else:

@@ -112,3 +112,12 @@ def python_without(tmp_path: Path, *packages: str) -> list[str]:
             (farm / entry.name).symlink_to(entry)
     checkout = Path(__file__).resolve().parents[1]
     return ["env", f"PYTHONPATH={farm}:{checkout}", sys.executable, "-S"]
+
+
+def printed_without(tmp_path: Path, packages: tuple[str, ...], code: str):
+    """The JSON that ``code`` prints last, run as an install without ``packages`` would run it
+    (:func:`python_without`)."""
+    result = subprocess.run([*python_without(tmp_path, *packages), "-c", code],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.splitlines()[-1])

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import IMDB, needs, python_without
+from conftest import IMDB, needs, printed_without, python_without
 
 from sentiment import load_model, predict
 from sentiment.commands import main
@@ -158,9 +158,7 @@ def test_onnx_folder_scores_without_torch(exported, tmp_path):
     code = ("import json, sys; from sentiment import predict; "
             f"print(json.dumps([predict('A wonderful, moving film.', model={str(folder)!r}), "
             "'torch' in sys.modules]))")
-    result = subprocess.run([*python, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    scored, torch_loaded = json.loads(result.stdout.splitlines()[-1])
+    scored, torch_loaded = printed_without(tmp_path, ("torch",), code)
     assert not torch_loaded
     expected = predict("A wonderful, moving film.", model=folder)
     assert scored["label"] == expected["label"]
@@ -179,7 +177,6 @@ def test_batch_scorer_on_threads_without_torch(exported, tmp_path):
     """The Ray Data callable with ``threads`` (as docs/inference.md sets it) in an install
     without torch: the ONNX session runs on those threads and scores as ``predict`` does."""
     folder = exported["none"][0]
-    python = python_without(tmp_path, "torch")
     code = ("import json, sys, pandas as pd; from sentiment.scoring import BatchScorer; "
             f"s = BatchScorer({str(folder)!r}, threads=1); "
             "out = s(pd.DataFrame({'id': [7, 8], 'text': ['A wonderful, moving film.', None]})); "
@@ -188,9 +185,7 @@ def test_batch_scorer_on_threads_without_torch(exported, tmp_path):
             "float(out['predicted_score'][0]), "
             "s.model.session.get_session_options().intra_op_num_threads, "
             "'torch' in sys.modules]))")
-    result = subprocess.run([*python, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    ids, labels, score, threads, torch_loaded = json.loads(result.stdout.splitlines()[-1])
+    ids, labels, score, threads, torch_loaded = printed_without(tmp_path, ("torch",), code)
     expected = predict("A wonderful, moving film.", model=folder)
     assert ids == [7, 8] and labels == [expected["label"], None]
     assert abs(score - expected["score"]) < 1e-9

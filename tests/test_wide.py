@@ -4,11 +4,10 @@ the same way by predict, evaluate, file scoring, explanations and its ONNX expor
 from __future__ import annotations
 
 import json
-import subprocess
 
 import numpy as np
 import pytest
-from conftest import python_without, synthetic_reviews
+from conftest import printed_without, synthetic_reviews
 
 from sentiment import load_model, predict
 from sentiment.data import clean_text
@@ -131,13 +130,10 @@ def test_onnx_and_float16_exports_carry_the_wide_part(wide_model, tmp_path):
     export_model(output, tmp_path / "half", "float16")
     assert Wide.load(tmp_path / "half") is not None
     # an install without torch scores the export with its n-gram part, as here
-    python = python_without(tmp_path, "torch")
     code = ("import json, sys; from sentiment import predict; "
             f"print(json.dumps([predict({texts[:5]!r}, model={str(tmp_path / 'onnx')!r}, "
             "all_scores=True), 'torch' in sys.modules]))")
-    result = subprocess.run([*python, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    scored, torch_loaded = json.loads(result.stdout.splitlines()[-1])
+    scored, torch_loaded = printed_without(tmp_path, ("torch",), code)
     assert not torch_loaded
     np.testing.assert_allclose([r["scores"]["positive"] for r in scored], exported[:5],
                                atol=1e-9)

@@ -5,7 +5,9 @@ report's two baselines, fitted once and saved without pickles.
 A saved linear model is a folder: ``linear.json`` (the kind, the vectorizer's settings and the
 labels), ``ngrams.json`` (the n-grams, in feature order) and ``linear.safetensors`` (one weight
 per n-gram, the bias, and TF-IDF's idf). For NB-LR the weight is already the logistic
-regression's coefficient times the n-gram's log-count ratio, so scoring is one sparse product.
+regression's coefficient times the n-gram's log-count ratio, so scoring is a sum of the weights
+of the n-grams a text holds (:class:`NgramTable`, NumPy alone: an install without torch or
+scikit-learn scores a wide-and-deep export); fitting and TF-IDF use scikit-learn.
 """
 
 from __future__ import annotations
@@ -19,9 +21,6 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
-from scipy import sparse
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 LINEAR_FILE = "linear.json"
 KINDS = ("nb_lr", "tfidf_lr")
@@ -29,6 +28,8 @@ NB_TOKENS = r"(?u)\b\w+\b|[!?]"
 
 
 def _vectorizer(kind: str, vocabulary: dict[str, int] | None = None):
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
     if kind == "nb_lr":
         return CountVectorizer(ngram_range=(1, 3), binary=True, min_df=1 if vocabulary else 2,
                                lowercase=True, token_pattern=NB_TOKENS, vocabulary=vocabulary,
@@ -52,6 +53,9 @@ class LinearModel:
     def fit(cls, kind: str, texts: Sequence[str], labels: Sequence[int],
             label_names: Sequence[str] = ("negative", "positive")) -> LinearModel:
         """Fit ``kind`` (``nb_lr`` or ``tfidf_lr``) on labelled texts (two classes)."""
+        from scipy import sparse
+        from sklearn.linear_model import LogisticRegression
+
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         labels = np.asarray(labels)

@@ -104,8 +104,8 @@ def build_wide(model_dir: str | Path, output: str | Path, data: str | None = Non
 
     from .checkpoint import read_config
     from .linear import LinearModel
-    from .predict import load_model, score_ids
     from .prepare import classifier_splits
+    from .teacher import member_logits
 
     model_dir, output = Path(model_dir), Path(output)
     if (model_dir / WIDE_FILE).is_file():
@@ -130,9 +130,7 @@ def build_wide(model_dir: str | Path, output: str | Path, data: str | None = Non
                 len(splits["train"]), len(linear.ngrams), total)
     valid = splits["valid"]
     labels = np.asarray(valid["label"])
-    deep = load_model(model_dir, "cpu")  # scored as predict scores texts
-    deep_logits = log_odds(score_ids(deep.model, deep.encode(valid["text"]), 64,
-                                     deep.vocab.pad_index or 0, max_tokens=16_384))
+    deep_logits = member_logits(model_dir, valid["text"])  # as a teacher scores its members
     wide_logits = linear.logits(valid["text"])  # the split's texts are cleaned already
     features = np.stack([deep_logits, wide_logits], 1)
     folds = cross_val_score(LogisticRegression(C=1.0, max_iter=1000), features, labels, cv=10)
@@ -151,8 +149,9 @@ def build_wide(model_dir: str | Path, output: str | Path, data: str | None = Non
         "deep_model": str(model_dir),
     }
     output.mkdir(parents=True, exist_ok=True)
-    for name in DEEP_FILES:
-        shutil.copy2(model_dir / name, output / name)
+    if output.resolve() != model_dir.resolve():  # else the model becomes wide where it is
+        for name in DEEP_FILES:
+            shutil.copy2(model_dir / name, output / name)
     linear.save(output / WIDE_FOLDER)
     (output / WIDE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     logger.info("wide and deep on %d validation reviews: deep %.4f, wide %.4f, joined %.4f "

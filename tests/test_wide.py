@@ -4,6 +4,7 @@ the same way by predict, evaluate, file scoring, explanations and its ONNX expor
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -146,6 +147,10 @@ def test_command_line_builds_a_wide_model(trained_model, tmp_path):
                         "--ngrams", "0"]) == 0
     record = json.loads((tmp_path / "w" / WIDE_FILE).read_text())
     assert record["wide"]["ngrams"] == record["wide"]["of"]
+    shutil.copytree(trained_model, tmp_path / "here")  # made wide where it is
+    assert run("wide", ["--model", str(tmp_path / "here"), "--output", str(tmp_path / "here"),
+                        "--ngrams", "50"]) == 0
+    assert Wide.load(tmp_path / "here").linear.weight.size == 50
     assert run("wide", ["--model", str(tmp_path / "missing"), "--output",
                         str(tmp_path / "x")]) == 1
 

@@ -120,10 +120,16 @@ def _load_ensemble(directory: Path, device) -> tuple[nn.Module, Vocab, Config]:
 def _check_members(wheres: list[Path], loaded: list[tuple[nn.Module, Vocab, Config]]) -> None:
     """Every member a classifier, and each reading the data as the first one does: the same
     vocabulary (one tokenization serves them all), labels, data source, split and seed."""
+    from .wide import WIDE_FILE
+
     _, vocab0, config0 = loaded[0]
     for where, (model, vocab, config) in zip(wheres, loaded, strict=True):
         if isinstance(model, EnsembleClassifier) or config.task != "sentiment":
             raise ValueError(f"{where}: an ensemble's members are classifiers")
+        if (where / WIDE_FILE).is_file():
+            raise ValueError(f"{where} is wide and deep: combining its LSTM with others would "
+                             "drop its n-gram part; combine the LSTMs, then make the result "
+                             "wide (sentiment wide --model RESULT --output ...)")
         if vocab.itos != vocab0.itos:
             raise ValueError(f"{where} has another vocabulary than the first member: an "
                              "ensemble's members read the same token ids (fine-tune them from "

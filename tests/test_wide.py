@@ -172,3 +172,14 @@ def test_ngram_table_sums_what_the_vectorizer_counts(tmp_path):
         np.testing.assert_allclose([kept.logits([t])[0] for t in texts], kept.logits(texts),
                                    atol=1e-12)
     assert model.logits([""])[0] == pytest.approx(model.bias)
+
+
+def test_ensembles_and_averages_refuse_a_wide_member(wide_model, trained_model, tmp_path):
+    """Combining a wide folder's LSTM with others would silently drop its n-gram part."""
+    from sentiment.checkpoint import average_weights, save_ensemble
+
+    output, _ = wide_model
+    with pytest.raises(ValueError, match="wide and deep"):
+        save_ensemble([trained_model, output], tmp_path / "ensemble")
+    with pytest.raises(ValueError, match="wide and deep"):
+        average_weights([output, trained_model], tmp_path / "soup")

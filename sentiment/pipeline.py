@@ -126,11 +126,9 @@ def evaluate_model(
     start = time.perf_counter()
     if isinstance(model, TextModel):
         limit = config.data.max_length  # as score_ids cuts them
-        probs = model.probabilities([ids[:limit] for ids in data.ids[split]] if limit else
-                                    data.ids[split], config.data.batch_size,
-                                    mixed_precision=mixed_precision)
-        if model.wide is not None:  # wide and deep: the n-gram model reads the same texts
-            probs = model.joined(probs, model.wide.logits(dataset["text"]))
+        probs = model.with_wide(model.probabilities(
+            [ids[:limit] for ids in data.ids[split]] if limit else data.ids[split],
+            config.data.batch_size, mixed_precision=mixed_precision), dataset["text"])
     else:
         # the training's token budget: 64 of the longest reviews in one batch grew the peak
         # by 764 MB against 143 (BENCHMARKS.md, "Memory of scoring")
@@ -340,8 +338,7 @@ def evaluate_cross_domain(
     ids = loaded.encode(texts)
     probs = score_ids(loaded.model, ids, batch_size, loaded.vocab.pad_index or 0,
                       mixed_precision=mixed_precision, max_tokens=loaded.config.data.max_tokens)
-    if loaded.wide is not None:  # wide and deep: the n-gram model reads the same texts
-        probs = loaded.joined(probs, loaded.wide.logits(texts))
+    probs = loaded.with_wide(probs, texts)  # wide and deep: the n-gram model reads them too
     seconds = time.perf_counter() - start
     baselines, extra = None, {}
     if baseline:

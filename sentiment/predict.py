@@ -80,9 +80,9 @@ class TextModel:
         """``{"label", "score"}`` (and ``"scores"``) per text, in input order; the texts are
         taken as given (:func:`predict` checks them first). ``max_tokens``: see
         :func:`score_ids`."""
-        wide = {} if self.wide is None else {"wide": self.wide.logits(texts)}
+        wide = None if self.wide is None else self.wide.logits(texts)
         return self.score_encoded(self.encode(texts), batch_size, mixed_precision, all_scores,
-                                  max_tokens, **wide)
+                                  max_tokens, wide)
 
     def score_encoded(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
                       mixed_precision: bool = True, all_scores: bool = False,
@@ -104,6 +104,11 @@ class TextModel:
             raise ValueError(f"{self.path} is wide and deep: its scores need the texts' n-gram "
                              "log-odds (score(texts), or wide=model.wide.logits(texts))")
         return self.wide.probabilities(probs, wide)
+
+    def with_wide(self, probs: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """:meth:`joined` for the texts themselves: their n-gram log-odds scored here when the
+        model is wide and deep, ``probs`` as they are otherwise."""
+        return self.joined(probs, None if self.wide is None else self.wide.logits(texts))
 
 
 class SentimentModel(TextModel):

@@ -75,16 +75,14 @@ def member_logits(path: str | Path, texts: Sequence[str], batch_size: int = 64) 
     each text, ``(N,)``."""
     if is_linear(path):
         return LinearModel.load(path).logits(texts)
-    from .predict import load_model, score_ids
+    from .predict import load_model
 
     model = load_model(path)
     if model.num_classes != 2:
         raise ValueError(f"{path}: a teacher's members are binary classifiers")
-    probs = score_ids(model.model, model.encode(texts), batch_size, model.vocab.pad_index or 0,
-                      max_tokens=16_384)
-    if model.wide is not None:  # a wide-and-deep member: its joined score
-        probs = model.joined(probs, model.wide.logits(texts))
-    return log_odds(probs)
+    # as predict scores them (a wide-and-deep member: its joined score)
+    return log_odds(model.with_wide(model.probabilities(model.encode(texts), batch_size,
+                                                        16_384), texts))
 
 
 @dataclass

@@ -297,16 +297,40 @@ def transfer_core(core: RNNCore, vocab: Vocab, directory: str | Path,
             f"the core in {directory} was trained with another vocabulary ({len(saved_vocab)} "
             f"tokens) than this model's ({len(vocab)} tokens); build the model with the "
             "encoder's vocabulary")
-    own = core.state_dict()
+    _load_matching(core, weights, "core", directory)
+
+
+def transfer_head(model: nn.Module, directory: str | Path) -> None:
+    """Load the head (every weight outside ``core.``) of the classifier saved in ``directory``
+    into ``model``, whose head must have the same weights and shapes: with
+    :func:`transfer_core`, a saved classifier's training continues from where it ended."""
+    task = read_config(directory).task
+    if task != "sentiment":
+        raise ValueError(f"{directory} holds a {task} model, whose head is no classifier's: "
+                         "only a saved classifier can pass its head on (encoder_head)")
+    weights = {name: tensor for name, tensor in
+               load_file(str(Path(directory) / "model.safetensors")).items()
+               if not name.startswith("core.")}
+    own = {name: tensor for name, tensor in model.state_dict().items()
+           if not name.startswith("core.")}
+    _load_matching(model, weights, "head", directory, own=own)
+
+
+def _load_matching(module: nn.Module, weights: dict, what: str, directory: str | Path,
+                   own: dict | None = None) -> None:
+    """``module.load_state_dict(weights)`` (only ``own``'s names when given) after checking
+    that both hold the same weight names and shapes; a ValueError names a difference."""
+    own = module.state_dict() if own is None else own
     if set(own) != set(weights):
-        raise ValueError(f"the core in {directory} has other weights than this core: "
+        raise ValueError(f"the {what} in {directory} has other weights than this {what}: "
                          f"missing {sorted(set(own) - set(weights))}, "
                          f"unexpected {sorted(set(weights) - set(own))}")
     for name, tensor in weights.items():
         if tensor.shape != own[name].shape:
-            raise ValueError(f"core weight {name!r} in {directory} has shape "
-                             f"{tuple(tensor.shape)}, this core expects {tuple(own[name].shape)}")
-    core.load_state_dict(weights)
+            raise ValueError(f"{what} weight {name!r} in {directory} has shape "
+                             f"{tuple(tensor.shape)}, this {what} expects "
+                             f"{tuple(own[name].shape)}")
+    module.load_state_dict(weights, strict=len(own) == len(module.state_dict()))
 
 
 def one_direction(weights: dict, backward: bool) -> dict:

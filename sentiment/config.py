@@ -237,11 +237,17 @@ class ModelConfig:
     # which of a separate-layout encoder's stacks the classifier keeps: both, or one of them
     # alone (a one-direction core; "backward" reads each text from its end)
     encoder_directions: str = only("sentiment", default="both", metadata={"choices": DIRECTIONS})
+    # the encoder is a classifier with this head: start the head from its weights too, so that
+    # its training continues (fine-tuning a trained classifier on more or other data)
+    encoder_head: bool = only("sentiment", default=False)
 
     def __post_init__(self) -> None:
         if self.encoder_directions not in DIRECTIONS:
             raise ValueError(f"encoder_directions must be one of {DIRECTIONS}, "
                              f"got {self.encoder_directions!r}")
+        if self.encoder_head and (not self.encoder or self.encoder_directions != "both"):
+            raise ValueError("encoder_head needs an encoder (a saved classifier) read in both "
+                             "directions")
 
 
 @dataclass
@@ -292,6 +298,10 @@ class TrainConfig:
     # the distillation set with the teacher's soft labels: short texts, which the reviews
     # (~230 words) do not teach, are what people type first
     crops: int = only("sentiment", default=0)
+    # this many template-made short sentences (sentiment.phrases: statements, negated ones,
+    # contrasts with "but") join the training set with their own labels: the rules of one
+    # sentence that IMDB's review labels do not teach
+    phrases: int = only("sentiment", default=0)
     # score the test split and write the report after training
     evaluate: bool = only("sentiment", default=True)
     # fit the linear baselines beside the model in the report
@@ -316,6 +326,8 @@ class TrainConfig:
         if not self.temperature > 0 or not 0 <= self.hard_weight <= 1:
             raise ValueError(f"temperature must be > 0 and hard_weight in [0, 1], got "
                              f"{self.temperature} and {self.hard_weight}")
+        if self.phrases < 0:
+            raise ValueError(f"phrases must be >= 0, got {self.phrases}")
         if self.crops < 0 or (self.crops and not self.teacher):
             raise ValueError(f"crops must be >= 0 and needs a teacher, got {self.crops} with "
                              f"teacher {self.teacher!r}")

@@ -27,6 +27,7 @@ from .decisions import class_probs, predicted_classes
 from .distributed import is_main, main_process_first
 from .evaluate import fit_baselines, write_report
 from .heads import SentimentClassifier
+from .phrases import phrases
 from .predict import SentimentModel, TextModel, score_ids
 from .prepare import (
     build_task_model,
@@ -201,6 +202,18 @@ def _log_accuracy(where: str, report: dict) -> None:
                         for b in report.get("baselines", [])))
 
 
+def with_phrases(config: Config, ids: list, targets, vocab) -> tuple[list, np.ndarray]:
+    """The training set followed by ``train.phrases`` template sentences
+    (:mod:`sentiment.phrases`) with their labels as targets."""
+    texts, labels = phrases(config.train.phrases, config.train.seed)
+    tokenizer = Tokenizer(lowercase=config.data.lowercase)
+    phrase_ids = numericalize(tokenize_dataset(datasets.Dataset.from_dict({"text": texts}),
+                                               tokenizer, config.data.num_proc), vocab)
+    logger.info("%d template sentences join %d training texts", len(texts), len(ids))
+    return (list(ids) + phrase_ids,
+            np.concatenate([np.asarray(targets, dtype=np.float32), labels]))
+
+
 def train_sentiment(config: Config) -> dict:
     """Train, keep the best model on validation, save it, and report on the test split."""
     output = Path(config.train.output)
@@ -224,6 +237,8 @@ def train_sentiment(config: Config) -> dict:
         with main_process_first():
             train_ids, targets, distilled = distillation_set(config, data.train, train_ids,
                                                              data.vocab)
+    if config.train.phrases:
+        train_ids, targets = with_phrases(config, train_ids, targets, data.vocab)
     train_batches = review_batches(config, train_ids, targets, True, pad)
     valid_batches = review_batches(config, data.ids["valid"], data.valid["label"], False, pad)
     unlabelled = None
@@ -238,6 +253,7 @@ def train_sentiment(config: Config) -> dict:
     train_seconds = time.perf_counter() - start
     summary = {"train_seconds": train_seconds, "epochs_run": len(history),
                **({"distillation": distilled} if distilled else {}),
+               **({"phrases": config.train.phrases} if config.train.phrases else {}),
                "vectors": vector_stats, "preprocessing_seconds": data.seconds}
     if config.train.evaluate and is_main():  # the report: once, by rank 0
         trim_heap()  # the epochs' freed activations, before the report's baselines

@@ -20,7 +20,7 @@ from datasets.fingerprint import Hasher
 from torch import nn
 
 from .batching import SequenceBatches
-from .checkpoint import load_core_weights, transfer_core
+from .checkpoint import load_core_weights, transfer_core, transfer_head
 from .config import Config, ReviewData
 from .data import RowRules, label_names, load_reviews, load_unlabelled, split_validation
 from .heads import build_model
@@ -159,7 +159,10 @@ def build_task_model(config: Config, vocab: Vocab) -> tuple[nn.Module, Config, d
     model = build_model(config.task, config.model)
     if config.model.encoder:
         transfer_core(model.core, vocab, config.model.encoder, directions)
-        logger.info("core initialised from %s", config.model.encoder)
+        if config.model.encoder_head:
+            transfer_head(model, config.model.encoder)
+        logger.info("core%s initialised from %s", " and head" * config.model.encoder_head,
+                    config.model.encoder)
     elif matrix is not None:
         model.core.load_embeddings(torch.from_numpy(matrix))
     return model, config, stats

@@ -31,17 +31,19 @@ NEGATIVE = ["poor", "weak", "stupid", "pointless", "tedious", "mediocre", "lame"
             "bland", "forgettable", "painful", "clumsy", "silly", "unwatchable", "atrocious",
             "pathetic", "awkward", "lousy", "messy", "slow", "horrendous", "ridiculous",
             "unbearable", "shallow"]
-# verbs with their object slot: praise, complaints
-PRAISE_VERBS = ["I appreciated {}.", "I admired {}.", "I would recommend {}.", "I treasured {}.",
-                "I was thrilled by {}."]
-COMPLAINT_VERBS = ["I regret watching {}.", "I could not stand {}.", "I despised {}.",
-                   "I resented {}.", "I was bored by {}."]
+# verbs (with what follows them) of praise and of complaint, each put in VERB_FRAMES
+PRAISE_VERBS = ["appreciated", "admired", "treasured", "cherished", "relished", "applauded",
+                "recommend", "was thrilled by", "was moved by"]
+COMPLAINT_VERBS = ["despised", "resented", "regretted watching", "abhorred", "deplored",
+                   "could not stand", "can't stand", "was bored by", "was annoyed by",
+                   "regret watching"]
+VERB_FRAMES = ["I {v} {o}.", "I really {v} {o}.", "Honestly, I {v} {o}.", "We {v} {o}."]
 NEGATED_PRAISE_VERBS = ["I didn't appreciate {}.", "I would not recommend {}.",
                         "I was not impressed by {}.", "I never warmed to {}."]
 NEGATED_COMPLAINT_VERBS = ["I didn't regret watching {}.", "I was not bored by {}.",
                            "I never got tired of {}.", "I could not find fault with {}."]
-OBJECTS = ["the show", "the whole thing", "this picture", "the series", "every scene",
-           "the sequel"]
+OBJECTS = ["it", "all of it", "this one", "the show", "the whole thing", "this picture",
+           "the series", "every scene", "the sequel"]
 # a statement: its label is the adjective's
 PLAIN = ["{S} is {a}.", "{S} was really {a}.", "I thought {s} was {a}.", "{S} felt {a}.",
          "{S} turned out {a}.", "Honestly, {s} was {a}."]
@@ -66,8 +68,9 @@ def _kinds() -> dict[str, list[tuple[str, int]]]:
     """Every sentence of each kind with its label (1 positive, 0 negative)."""
     adjectives = [(a, 1) for a in POSITIVE] + [(a, 0) for a in NEGATIVE]
     plain = [(_fill(f, s, a=a), y) for f, s, (a, y) in product(PLAIN, SUBJECTS, adjectives)]
-    plain += [(v.format(o), 1) for v, o in product(PRAISE_VERBS, OBJECTS)]
-    plain += [(v.format(o), 0) for v, o in product(COMPLAINT_VERBS, OBJECTS)]
+    plain += [(f.format(v=v, o=o), 1) for f, v, o in product(VERB_FRAMES, PRAISE_VERBS, OBJECTS)]
+    plain += [(f.format(v=v, o=o), 0)
+              for f, v, o in product(VERB_FRAMES, COMPLAINT_VERBS, OBJECTS)]
     negated = [(_fill(f, s, a=a), 1 - y)
                for f, s, (a, y) in product(NEGATED, SUBJECTS, adjectives)]
     negated += [(v.format(o), 0) for v, o in product(NEGATED_PRAISE_VERBS, OBJECTS)]

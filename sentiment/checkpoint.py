@@ -318,8 +318,10 @@ def transfer_head(model: nn.Module, directory: str | Path) -> None:
 
 def _load_matching(module: nn.Module, weights: dict, what: str, directory: str | Path,
                    own: dict | None = None) -> None:
-    """``module.load_state_dict(weights)`` (only ``own``'s names when given) after checking
-    that both hold the same weight names and shapes; a ValueError names a difference."""
+    """``module.load_state_dict(weights)`` after checking that ``weights`` and ``own`` (the
+    part of the module's weights they replace; all of them when None) hold the same names
+    and shapes; a ValueError names a difference."""
+    strict = own is None
     own = module.state_dict() if own is None else own
     if set(own) != set(weights):
         raise ValueError(f"the {what} in {directory} has other weights than this {what}: "
@@ -330,7 +332,7 @@ def _load_matching(module: nn.Module, weights: dict, what: str, directory: str |
             raise ValueError(f"{what} weight {name!r} in {directory} has shape "
                              f"{tuple(tensor.shape)}, this {what} expects "
                              f"{tuple(own[name].shape)}")
-    module.load_state_dict(weights, strict=len(own) == len(module.state_dict()))
+    module.load_state_dict(weights, strict=strict)
 
 
 def one_direction(weights: dict, backward: bool) -> dict:

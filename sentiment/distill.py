@@ -23,9 +23,8 @@ import datasets
 import numpy as np
 
 from .config import Config
-from .prepare import numericalize, unlabelled_reviews
+from .prepare import token_ids, unlabelled_reviews
 from .teacher import STACK_FILE, Teacher, check_split
-from .tokenize import Tokenizer, tokenize_dataset
 from .vocab import Vocab
 
 logger = logging.getLogger(__name__)
@@ -123,12 +122,9 @@ def distillation_set(config: Config, train: datasets.Dataset, train_ids: list, v
     targets = np.concatenate([settings.hard_weight * labels
                               + (1 - settings.hard_weight) * probs[: len(train)],
                               probs[len(train):]]).astype(np.float32)
-    tokenizer = Tokenizer(lowercase=config.data.lowercase)
-    ids = list(train_ids) + numericalize(
-        tokenize_dataset(unlabelled, tokenizer, config.data.num_proc), vocab)
+    ids = list(train_ids) + token_ids(config, unlabelled, vocab)
     if crops:
-        ids += numericalize(tokenize_dataset(datasets.Dataset.from_dict({"text": crops}),
-                                             tokenizer, config.data.num_proc), vocab)
+        ids += token_ids(config, crops, vocab)
     agreement = float(((logits[: len(train)] > 0) == (labels > 0.5)).mean())
     summary = {"labelled": len(train), "unlabelled": len(unlabelled), "crops": len(crops),
                "teacher_train_agreement": agreement,

@@ -34,6 +34,7 @@ from .prepare import (
     classifier_splits,
     numericalize,
     review_batches,
+    token_ids,
     unlabelled_reviews,
 )
 from .tokenize import Tokenizer, tokenize_dataset
@@ -103,10 +104,7 @@ def prepare_data(config: Config, vocab: Vocab | None = None) -> PreparedData:
 def unlabelled_batches(config: Config, vocab: Vocab) -> SequenceBatches:
     """Batches of :func:`unlabelled_reviews` in the classifier's vocabulary, for virtual
     adversarial training; no validation or test text can be among them."""
-    reviews = unlabelled_reviews(config)
-    tokenized = tokenize_dataset(reviews, Tokenizer(lowercase=config.data.lowercase),
-                                 config.data.num_proc)
-    ids = numericalize(tokenized, vocab)
+    ids = token_ids(config, unlabelled_reviews(config), vocab)
     logger.info("virtual adversarial training on %d unlabelled reviews", len(ids))
     return review_batches(config, ids, None, True, vocab.pad_index or 0, seed_offset=1)
 
@@ -206,11 +204,8 @@ def with_phrases(config: Config, ids: list, targets, vocab) -> tuple[list, np.nd
     """The training set followed by ``train.phrases`` template sentences
     (:mod:`sentiment.phrases`) with their labels as targets."""
     texts, labels = phrases(config.train.phrases, config.train.seed)
-    tokenizer = Tokenizer(lowercase=config.data.lowercase)
-    phrase_ids = numericalize(tokenize_dataset(datasets.Dataset.from_dict({"text": texts}),
-                                               tokenizer, config.data.num_proc), vocab)
     logger.info("%d template sentences join %d training texts", len(texts), len(ids))
-    return (list(ids) + phrase_ids,
+    return (list(ids) + token_ids(config, texts, vocab),
             np.concatenate([np.asarray(targets, dtype=np.float32), labels]))
 
 

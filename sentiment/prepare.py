@@ -3,7 +3,7 @@
 The sentiment classifier (:mod:`sentiment.pipeline`), the word LM (:mod:`sentiment.pretrain`) and
 the character LM (:mod:`sentiment.charlm`) are short recipes over these steps: the reviews a
 config defines (:func:`classifier_splits`, :func:`unlabelled_reviews`), token ids
-(:func:`numericalize`), batches (:func:`review_batches`) and the model
+(:func:`numericalize`, :func:`token_ids`), batches (:func:`review_batches`) and the model
 (:func:`build_task_model`).
 """
 
@@ -24,6 +24,7 @@ from .checkpoint import load_core_weights, transfer_core, transfer_head
 from .config import Config, ReviewData
 from .data import RowRules, label_names, load_reviews, load_unlabelled, split_validation
 from .heads import build_model
+from .tokenize import Tokenizer, tokenize_dataset
 from .vectors import load_vectors
 from .vocab import Vocab
 
@@ -117,6 +118,16 @@ def numericalize(dataset: datasets.Dataset, vocab: Vocab) -> list[np.ndarray]:
     offsets = column.offsets.to_numpy()
     values = column.flatten().to_numpy().astype(np.int64)
     return np.split(values, offsets[1:-1] - offsets[0])
+
+
+def token_ids(config: Config, texts: datasets.Dataset | Sequence[str], vocab: Vocab
+              ) -> list[np.ndarray]:
+    """Texts (a dataset with a ``text`` column, or a list) as the training reviews become ids:
+    tokenized as ``config.data`` says (cached on disk) and :func:`numericalize`-d."""
+    if not isinstance(texts, datasets.Dataset):
+        texts = datasets.Dataset.from_dict({"text": list(texts)})
+    tokenizer = Tokenizer(lowercase=config.data.lowercase)
+    return numericalize(tokenize_dataset(texts, tokenizer, config.data.num_proc), vocab)
 
 
 def review_batches(config: Config, ids: Sequence[Sequence[int]], labels=None,

@@ -24,10 +24,11 @@ import pyarrow.parquet as pq
 import torch
 
 from benchmarks.tokenizer_chunks import whole_text_tokens
-from sentiment import load_model, tokenize
+from sentiment import load_model, predict, tokenize
 from sentiment.batching import pad_batch
 from sentiment.data import clean_text
 from sentiment.lengths import cut_batches, length_order
+from sentiment.onnx_model import OnnxModel
 from sentiment.precision import autocast, autocast_dtype, cpu_model, dtype_name
 from sentiment.tokenize import _english as spacy_english
 
@@ -75,31 +76,46 @@ def profile(path: str, texts: list[str]) -> dict:
     ids = timed("vocabulary lookup", lambda: [model.vocab.encode(t[: model.max_length])
                                              for t in tokens])
     lengths, order = length_order(ids)
-    batches = [pad_batch([ids[i] for i in part], model.vocab.pad_index or 0)
-               for part in cut_batches(order, lengths, 64)]
-    net = model.model
-    dtype = autocast_dtype(torch.device("cpu"))
-    with torch.inference_mode(), autocast(torch.device("cpu"), dtype):
-        net(batches[0])
-        outs = timed("recurrent core", lambda: [net.core(b.inputs, b.lengths) for b in batches])
-        # the head (pooling, the linear layer): the whole forward less the core's time
-        start = time.perf_counter()
-        for batch in batches:
-            net(batch)
-        seconds["head"] = max(0.0, time.perf_counter() - start - seconds["recurrent core"])
-    del outs
+    if model.wide is not None:  # a wide-and-deep folder: its n-gram log-odds, on the texts
+        timed("wide n-grams", lambda: model.wide.logits(texts))
+    if isinstance(model, OnnxModel):  # the graph runs core and head in one call
+        model.probabilities(ids[:64])
+        timed("forward (ONNX Runtime)", lambda: model.probabilities(ids))
+        dtype, net = None, None
+    else:
+        batches = [pad_batch([ids[i] for i in part], model.vocab.pad_index or 0)
+                   for part in cut_batches(order, lengths, 64)]
+        net = model.model
+        dtype = autocast_dtype(torch.device("cpu"))
+        with torch.inference_mode(), autocast(torch.device("cpu"), dtype):
+            net(batches[0])
+            outs = timed("recurrent core",
+                         lambda: [net.core(b.inputs, b.lengths) for b in batches])
+            # the head (pooling, the linear layer): the whole forward less the core's time
+            start = time.perf_counter()
+            for batch in batches:
+                net(batch)
+            seconds["head"] = max(0.0, time.perf_counter() - start - seconds["recurrent core"])
+        del outs
+    # predict as users call it (its own batches and token budget), every chunk known
+    start = time.perf_counter()
+    predict(texts, model=model, batch_size=64)
+    predict_s = time.perf_counter() - start
     tokens_count = sum(lengths)
-    flop = core_flop_per_token(net.core) * tokens_count
     total = sum(seconds.values())
-    return {
+    result = {
         "model": path, "reviews": len(texts), "tokens": tokens_count,
-        "precision": dtype_name(dtype),
+        "precision": "as exported (ONNX)" if net is None else dtype_name(dtype),
         "seconds": seconds, "share": {name: s / total for name, s in seconds.items()},
         "tokenizer_s": tokenizer_s,
         "reviews_per_s_all_phases": len(texts) / total,
-        "core_gflop_per_review": flop / len(texts) / 1e9,
-        "core_gflop_per_s": flop / seconds["recurrent core"] / 1e9,
+        "predict_s": predict_s, "predict_reviews_per_s": len(texts) / predict_s,
     }
+    if net is not None:
+        flop = core_flop_per_token(net.core) * tokens_count
+        result["core_gflop_per_review"] = flop / len(texts) / 1e9
+        result["core_gflop_per_s"] = flop / seconds["recurrent core"] / 1e9
+    return result
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -116,8 +132,9 @@ def main(argv: list[str] | None = None) -> dict:
               "gemm_ceiling_gflop_per_s": ceilings, "models": []}
     for path in args.models:
         profiled = profile(path, texts)
-        profiled["core_share_of_ceiling"] = (profiled["core_gflop_per_s"]
-                                             / ceilings[profiled["precision"]])
+        if "core_gflop_per_s" in profiled:
+            profiled["core_share_of_ceiling"] = (profiled["core_gflop_per_s"]
+                                                 / ceilings[profiled["precision"]])
         result["models"].append(profiled)
     print(json.dumps(result, indent=2))
     return result

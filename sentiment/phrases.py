@@ -19,6 +19,8 @@ from itertools import product
 
 import numpy as np
 
+from .config import DEFAULT_LABELS
+
 SUBJECTS = ["The show", "The cast", "The script", "The direction", "The soundtrack",
             "The dialogue", "The sequel", "This picture", "The documentary", "The series",
             "The performance", "The cinematography", "The comedy", "The drama", "This one",
@@ -81,6 +83,14 @@ def _kinds() -> dict[str, list[tuple[str, int]]]:
                  product(CONTRAST, SUBJECTS, POSITIVE, NEGATIVE)]
     kinds = {"plain": plain, "negated": negated, "contrast": contrast}
     return {name: list(dict.fromkeys(items)) for name, items in kinds.items()}  # distinct
+
+
+def check_labels(labels) -> None:
+    """The template sentences are labelled 0 = negative, 1 = positive: a classifier with any
+    other label set (other names, another order, more classes) would learn wrong labels."""
+    if list(labels) != list(DEFAULT_LABELS):
+        raise ValueError(f"template sentences (phrases) label texts {list(DEFAULT_LABELS)}; "
+                         f"this classifier's labels are {list(labels)}: train without phrases")
 
 
 def phrases(count: int, seed: int = 0) -> tuple[list[str], np.ndarray]:

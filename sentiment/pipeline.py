@@ -27,7 +27,7 @@ from .decisions import class_probs, predicted_classes
 from .distributed import is_main, main_process_first
 from .evaluate import fit_baselines, write_report
 from .heads import SentimentClassifier
-from .phrases import phrases
+from .phrases import check_labels, phrases
 from .predict import SentimentModel, TextModel, score_ids
 from .prepare import (
     build_task_model,
@@ -203,6 +203,7 @@ def _log_accuracy(where: str, report: dict) -> None:
 def with_phrases(config: Config, ids: list, targets, vocab) -> tuple[list, np.ndarray]:
     """The training set followed by ``train.phrases`` template sentences
     (:mod:`sentiment.phrases`) with their labels as targets."""
+    check_labels(config.model.head.labels)
     texts, labels = phrases(config.train.phrases, config.train.seed)
     logger.info("%d template sentences join %d training texts", len(texts), len(ids))
     return (list(ids) + token_ids(config, texts, vocab),
@@ -223,6 +224,8 @@ def train_sentiment(config: Config) -> dict:
         logger.info("labels from the data: %s", names)
         config = replace(config, model=replace(config.model, head=replace(
             config.model.head, labels=names)))
+    if config.train.phrases:  # before any long work: the data's labels must be theirs
+        check_labels(config.model.head.labels)
     model, config, vector_stats = build_task_model(config, data.vocab)
     pad = data.vocab.pad_index or 0
     train_ids, targets, distilled = data.ids["train"], data.train["label"], None

@@ -65,6 +65,19 @@ def test_labels_keep_the_data_names(tmp_path):
     assert predict("Dull, awful, the worst.", model=output)["label"] == "down"
 
 
+def test_template_sentences_refuse_other_labels(tmp_path):
+    """The template sentences are labelled negative / positive: a data set with other labels
+    (here "down" / "up", which could mean anything) is refused before any training."""
+    given = _write_csv(tmp_path / "thumbs.csv", synthetic_reviews(300, 7), ("down", "up"))
+    output = tmp_path / "model"
+    config = pipeline.make_config("tiny", data=str(given), text_column="review",
+                                  label_column="sentiment", output=str(output), epochs=1,
+                                  progress=False, num_proc=1, baseline=False, phrases=40)
+    with pytest.raises(ValueError, match=r"this classifier's labels are \['down', 'up'\]"):
+        pipeline.train_sentiment(config)
+    assert not (output / "model.safetensors").exists()
+
+
 def test_wrong_column_lists_the_columns(one_file, capsys):
     assert commands.run("train", ["--preset", "tiny", "--data", str(one_file),
                                   "--no-progress"]) == 1

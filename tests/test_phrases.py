@@ -2,6 +2,7 @@
 training (--encoder-head), the two halves of teaching short-text rules to a trained model."""
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -80,6 +81,11 @@ def test_with_phrases_appends_them_to_the_training_set(synthetic_dir):
         assert list(ids[count + index]) == data.vocab.encode(tokenizer(texts[index]))
     with pytest.raises(ValueError, match="phrases must be >= 0"):
         pipeline.make_config("tiny", phrases=-1)
+    for labels in (["positive", "negative"], ["negative", "neutral", "positive"]):
+        other = replace(config, model=replace(config.model, head=replace(
+            config.model.head, labels=labels)))
+        with pytest.raises(ValueError, match="train without phrases"):
+            pipeline.with_phrases(other, data.ids["train"], data.train["label"], data.vocab)
 
 
 def test_encoder_head_continues_a_saved_classifier(trained_model, synthetic_dir, tmp_path):

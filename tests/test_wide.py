@@ -183,3 +183,30 @@ def test_ensembles_and_averages_refuse_a_wide_member(wide_model, trained_model, 
         save_ensemble([trained_model, output], tmp_path / "ensemble")
     with pytest.raises(ValueError, match="wide and deep"):
         average_weights([output, trained_model], tmp_path / "soup")
+
+
+def test_profile_scoring_times_the_ngram_part_and_an_onnx_forward(wide_model, tmp_path):
+    """benchmarks.profile_scoring on a wide-and-deep folder and its ONNX export: the n-gram
+    part is a phase of its own, the export's forward pass one call (core and head)."""
+    pytest.importorskip("onnxruntime")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from benchmarks import profile_scoring
+    from sentiment.export import export_onnx
+
+    output, _ = wide_model
+    export_onnx(output, tmp_path / "onnx")
+    pq.write_table(pa.Table.from_pylist(synthetic_reviews(80, seed=53)),
+                   tmp_path / "test.parquet")
+    result = profile_scoring.main(["--data", str(tmp_path), "--models", str(output),
+                                   str(tmp_path / "onnx"), "--reviews", "80"])
+    torch_profile, onnx_profile = result["models"]
+    common = {"clean", "tokenize", "vocabulary lookup", "wide n-grams"}
+    assert set(torch_profile["seconds"]) == common | {"recurrent core", "head"}
+    assert set(onnx_profile["seconds"]) == common | {"forward (ONNX Runtime)"}
+    assert onnx_profile["precision"] == "as exported (ONNX)"
+    assert "core_gflop_per_s" not in onnx_profile and torch_profile["core_gflop_per_s"] > 0
+    for profiled in result["models"]:
+        assert profiled["seconds"]["wide n-grams"] > 0 and profiled["predict_s"] > 0
+        assert sum(profiled["share"].values()) == pytest.approx(1.0)

@@ -63,6 +63,8 @@ def profile(path: str, texts: list[str]) -> dict:
         return value
 
     model.encode(texts[:64])  # warm-up: spaCy's tables, torch's kernels
+    if model.wide is not None:
+        model.wide.logits(texts[:64])  # the n-gram table, built on first use
     cleaned = timed("clean", lambda: [clean_text(text) for text in texts])
     tokenize.chunk_store(model.tokenizer.lowercase).clear()
     tokens = timed("tokenize", lambda: model.tokenizer.pipe(cleaned))

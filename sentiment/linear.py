@@ -204,7 +204,10 @@ class NgramTable:
         codes, owners = codes[maybe], owners[maybe]
         slot = np.minimum(np.searchsorted(self.codes, codes), len(self.codes) - 1)
         hit = self.codes[slot] == codes
-        pairs = np.unique(owners[hit] * len(self.codes) + slot[hit])
+        # distinct (text, n-gram) pairs: sorted, then each kept where it differs from the one
+        # before (NumPy 2.4's hash-based np.unique took 15x as long on IMDB's n-grams)
+        pairs = np.sort(owners[hit] * len(self.codes) + slot[hit])
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
         return np.bincount(pairs // len(self.codes), weights=self.weight[pairs % len(self.codes)],
                            minlength=len(docs))
 

@@ -11,6 +11,9 @@ keeps their chunks, an older one nothing), warms up on the next ``--reviews`` te
 first call of a process builds oneDNN's kernels for each batch shape), then times one ``predict``
 of the first ``--reviews`` test reviews in batches of 64, with that version's own defaults.
 ``--current-model`` gives this tree another model (an ONNX int8 export of the same one, say).
+``--baseline-drops data.split_seed`` gives the baseline a copy of ``--model`` whose config
+lacks the fields it does not know yet (they choose data splits, not scores; the weights are
+the same files).
 """
 
 from __future__ import annotations
@@ -63,6 +66,24 @@ def measure(tree: Path, data: str, model: str, reviews: int, store: int) -> dict
     return result
 
 
+def _without_fields(model: Path, copy: Path, fields: list[str]) -> Path:
+    """``copy``: ``model``'s files linked, its ``config.json`` without ``fields``
+    (``section.field``; a missing one is an error)."""
+    copy.mkdir()
+    for item in model.iterdir():
+        if item.name != "config.json":
+            (copy / item.name).symlink_to(item.resolve())
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    for field in fields:
+        section, _, name = field.rpartition(".")
+        part = config[section] if section else config
+        if name not in part:
+            raise KeyError(f"{model / 'config.json'} has no field {field}")
+        del part[name]
+    (copy / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return copy
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,6 +94,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--reviews", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--store-reviews", type=int, default=0)
+    parser.add_argument("--baseline-drops", nargs="+", default=[], metavar="SECTION.FIELD",
+                        help="config fields newer than the baseline, left out of its copy")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     data, model = str(Path(args.data).resolve()), str(Path(args.model).resolve())
@@ -85,6 +108,9 @@ def main(argv: list[str] | None = None) -> dict:
         subprocess.run(["git", "worktree", "add", "--detach", str(baseline), commit], cwd=ROOT,
                        check=True, capture_output=True)
         try:
+            if args.baseline_drops:
+                model = str(_without_fields(Path(model), Path(folder) / "model",
+                                            args.baseline_drops))
             for _ in range(args.rounds):
                 for name, tree, path in ((commit, baseline, model),
                                          ("current", ROOT, current_model)):
@@ -93,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=ROOT,
                            capture_output=True)
-    result = {"baseline": commit, "model": args.model,
+    result = {"baseline": commit, "model": args.model, "baseline_drops": args.baseline_drops,
               "current_model": args.current_model or args.model, "reviews": args.reviews,
               "store_reviews": args.store_reviews, "reviews_per_s": rates,
               "ratio_per_round": [new / old for new, old in zip(rates["current"], rates[commit])]}

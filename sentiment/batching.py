@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .distributed import rank, shard_indices, world_size
-from .lengths import cut_batches
+from .lengths import cut, cut_batches
 
 
 @dataclass
@@ -50,13 +50,15 @@ def pad_batch(
     pad_index: int = 0,
     max_length: int | None = None,
     targets: Sequence[float] | None = None,
+    keep: str = "start",
 ) -> Batch:
-    """Pad id sequences to the longest (after truncation to ``max_length``) in the batch.
+    """Pad id sequences to the longest (after truncation to ``max_length``, keeping each one's
+    start or end: :func:`cut`) in the batch.
 
     Empty sequences are given one pad token and length 1, so that every row has a valid state.
     """
     if max_length is not None:
-        sequences = [seq[:max_length] for seq in sequences]
+        sequences = [cut(seq, max_length, keep) for seq in sequences]
     lengths = [max(len(seq), 1) for seq in sequences]
     inputs = torch.full((len(sequences), max(lengths)), pad_index, dtype=torch.long)
     for row, seq in enumerate(sequences):
@@ -158,8 +160,10 @@ class SequenceBatches:
         seed: int = 0,
         max_tokens: int | None = None,
         equal_shards: bool | None = None,
+        keep: str = "start",
     ):
         self.sequences = sequences
+        self.keep = keep
         # under torchrun: the same number of batches on every rank (training), or all of them
         # (evaluation); by default, training when shuffled
         self.equal_shards = shuffle if equal_shards is None else equal_shards
@@ -189,7 +193,8 @@ class SequenceBatches:
             indices = batches[position]
             targets = None if self.labels is None else self.labels[indices]
             yield pad_batch(
-                [self.sequences[i] for i in indices], self.pad_index, self.max_length, targets
+                [self.sequences[i] for i in indices], self.pad_index, self.max_length, targets,
+                self.keep,
             )
 
 

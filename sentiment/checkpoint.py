@@ -138,7 +138,7 @@ def _check_members(wheres: list[Path], loaded: list[tuple[nn.Module, Vocab, Conf
             raise ValueError(f"{where} has labels {config.model.head.labels}, the first member "
                              f"{config0.model.head.labels}")
         ours, theirs = config.data, config0.data
-        for key in ("source", "text_column", "label_column", "lowercase", "max_length",
+        for key in ("source", "text_column", "label_column", "lowercase", "max_length", "keep",
                     "test_fraction", "train_split", "test_split", "valid_fraction"):
             if getattr(ours, key) != getattr(theirs, key):
                 raise ValueError(f"{where} reads the data differently from the first member "
@@ -247,20 +247,35 @@ def check_weights(model: nn.Module, directory: Path, vocab_size: int) -> None:
                              f"{directory / 'config.json'} builds {list(shape)}")
 
 
+def reading(config: Config, max_length: int | None = None, keep: str | None = None) -> Config:
+    """``config`` reading texts cut to ``max_length`` tokens, their start or end (``keep``):
+    an export that reads less of a long text than its model was trained on (None: as it was)."""
+    changes = {name: value for name, value in (("max_length", max_length), ("keep", keep))
+               if value is not None}
+    return replace(config, data=replace(config.data, **changes)) if changes else config
+
+
 def export_model(source: str | Path, target: str | Path, dtype: str = "float16",
-                 data_source: str | None = None) -> Path:
+                 data_source: str | None = None, max_length: int | None = None,
+                 keep: str | None = None) -> Path:
     """Copy a saved model with its weights stored in ``dtype`` (half the size in float16; they
     load back into float32). ``data_source`` replaces the data source in its config, e.g. a
-    local copy of IMDB by the hub id, so evaluation elsewhere finds the same data and split."""
+    local copy of IMDB by the hub id, so evaluation elsewhere finds the same data and split.
+    ``max_length`` / ``keep``: the copy reads that much of a long text (:func:`reading`)."""
     if dtype not in ("float32", "float16", "bfloat16"):
         raise ValueError(f"dtype must be float32, float16 or bfloat16, got {dtype!r}")
     if is_ensemble(source):  # each member exported; where they came from stays recorded
         spec = json.loads((Path(source) / ENSEMBLE_FILE).read_text(encoding="utf-8"))
+        if max_length is not None or keep is not None:
+            raise ValueError("an ensemble's members read as they were trained: export one "
+                             "model to change max_length or keep")
         return save_ensemble([Path(source) / name for name in spec["members"]], target, dtype,
                              data_source, origins=spec.get("sources"))
     from .wide import copy_wide
 
-    copied = _save_copy(*load_pretrained(source), target, dtype, data_source)
+    model, vocab, config = load_pretrained(source)
+    copied = _save_copy(model, vocab, reading(config, max_length, keep), target, dtype,
+                        data_source)
     copy_wide(source, copied)  # a wide-and-deep model's n-gram part and head, as they are
     return copied
 

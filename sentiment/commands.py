@@ -444,6 +444,7 @@ def export(argv: list[str] | None = None) -> None:
     sentiment export --format onnx --quantize int8 --output runs/imdb-onnx-int8
     sentiment export --model runs/sentiment --dtype float16 --output runs/sentiment-fp16
     """
+    from .config import KEEP
     from .predict import QUANTIZE, resolve_model_path
 
     parser = _parser(export, "export")
@@ -457,7 +458,15 @@ def export(argv: list[str] | None = None) -> None:
                         help="onnx: int8 LSTM and linear weights (default: %(default)s)")
     parser.add_argument("--dtype", default="float16", choices=["float32", "float16", "bfloat16"],
                         help="safetensors: how the weights are stored (default: %(default)s)")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="the export reads at most this many tokens of a text (default: "
+                             "as its model; the shipped model's int8 export with --max-length "
+                             "384 --keep end: BENCHMARKS.md, inference)")
+    parser.add_argument("--keep", default=None, choices=KEEP,
+                        help="with --max-length: a long text's first or last tokens")
     args = parser.parse_args(argv)
+    if args.max_length is not None and args.max_length < 1:
+        parser.error(f"--max-length must be >= 1, got {args.max_length}")
     source = resolve_model_path(args.model)
     if args.format == "onnx":
         try:
@@ -465,15 +474,18 @@ def export(argv: list[str] | None = None) -> None:
         except ImportError as error:
             raise ModuleNotFoundError(f"exporting to ONNX needs the onnx extra ({error.name} "
                                       'is missing): pip install "sentiment[onnx]"') from None
-        record = export_onnx(source, args.output, args.quantize)
+        record = export_onnx(source, args.output, args.quantize, max_length=args.max_length,
+                             keep=args.keep)
     else:
         if args.quantize != "none":
             parser.error("--quantize goes with --format onnx (a PyTorch model is quantized "
                          "when loaded: sentiment predict --quantize int8)")
         from .checkpoint import export_model
 
-        export_model(source, args.output, args.dtype)
-        record = {"format": "safetensors", "dtype": args.dtype, "source": str(source)}
+        export_model(source, args.output, args.dtype, max_length=args.max_length, keep=args.keep)
+        record = {"format": "safetensors", "dtype": args.dtype, "source": str(source),
+                  **{name: value for name, value in (("max_length", args.max_length),
+                                                     ("keep", args.keep)) if value is not None}}
     path = Path(args.output)
     print(json.dumps({"written": str(path), **record,
                       "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file())}))

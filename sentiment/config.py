@@ -42,6 +42,7 @@ def only(*tasks: str, **kwargs):
 
 
 PADDING_MODES = ("auto", "exact", "packed", "padded")
+KEEP = ("start", "end")  # the end of a long text that ReviewData.max_length keeps
 LAYOUTS = ("joint", "separate")
 
 
@@ -156,6 +157,9 @@ class ReviewData(DataConfig):
     max_vocab: int = 10_000
     min_freq: int = 1
     max_length: int | None = None
+    # which tokens of a text longer than max_length are read: its first ("start") or its last
+    # ("end": a review's verdict is mostly at its end; BENCHMARKS.md, inference)
+    keep: str = field(default="start", metadata={"choices": KEEP})
     # token budget of a batch: long reviews come in fewer rows, so a full IMDB epoch peaks at
     # 1.6 GB of RSS instead of 4.8 (BENCHMARKS.md, training speed and memory)
     max_tokens: int | None = 16_384
@@ -185,6 +189,8 @@ class ReviewData(DataConfig):
         if self.lm_sequences not in ("reviews", "windows"):
             raise ValueError(f"lm_sequences must be 'reviews' or 'windows', "
                              f"got {self.lm_sequences!r}")
+        if self.keep not in KEEP:
+            raise ValueError(f"keep must be one of {KEEP}, got {self.keep!r}")
         for name in ("max_length", "max_tokens"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

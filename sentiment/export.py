@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .batching import Batch, pad_batch
-from .checkpoint import load_pretrained
+from .checkpoint import load_pretrained, reading
 from .config import ONNX_FILE
 from .decisions import probabilities
 from .onnx_model import EXPORT_FILE, OnnxModel
@@ -162,11 +162,14 @@ def _sample_ids(vocab_size: int, lengths: list[int], seed: int = 0) -> list[list
 
 
 def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none",
-                check_ids: list[list[int]] | None = None) -> dict:
+                check_ids: list[list[int]] | None = None, max_length: int | None = None,
+                keep: str | None = None) -> dict:
     """Write ``model_dir`` (a classifier or an ensemble of them) to ``output`` as ONNX, check
     the exported graph against the PyTorch model on ``check_ids`` (default: random texts of
     1-400 tokens) and return what ``export.json`` records. A float32 export that differs by
-    more than :data:`TOLERANCE` is an error; an int8 one records its difference."""
+    more than :data:`TOLERANCE` is an error; an int8 one records its difference.
+    ``max_length`` / ``keep``: the export reads that much of a long text, its start or end
+    (:func:`sentiment.checkpoint.reading`; the check compares the graphs on the same ids)."""
     if quantize not in QUANTIZE:
         raise ValueError(f"quantize must be one of {QUANTIZE}, not {quantize!r}")
     model_dir, output = Path(model_dir), Path(output)
@@ -196,7 +199,8 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
         else:
             float_path.replace(output / ONNX_FILE)
     # the model's preprocessing (an ensemble's: its members', checked to be one)
-    (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
+    (output / "config.json").write_text(json.dumps(reading(config, max_length, keep).to_dict(),
+                                                   indent=2), encoding="utf-8")
     vocab.save(output / "vocab.json")
     copy_wide(model_dir, output)  # wide and deep: the n-gram part and head travel beside it
     check_ids = check_ids or _sample_ids(len(vocab), [1, 2, 17, 60, 133, 250, 400], seed=1)
@@ -206,6 +210,8 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
     record = {"format": "onnx", "opset": OPSET, "quantize": quantize,
               "source": str(model_dir.resolve()), "torch": torch.__version__,
               "checked_texts": len(check_ids), "max_abs_difference": difference,
+              **({"max_length": max_length} if max_length is not None else {}),
+              **({"keep": keep} if keep is not None else {}),
               "tolerance": TOLERANCE if quantize == "none" else None}
     if quantize == "none" and difference > TOLERANCE:
         raise RuntimeError(f"the exported model differs from {model_dir} by {difference:.2e} "

@@ -9,6 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 
+def cut(sequence: Sequence, max_length: int | None, keep: str = "start") -> Sequence:
+    """``sequence``'s first (``keep="start"``) or last (``"end"``) ``max_length`` items; all of
+    it when ``max_length`` is None or it is no longer."""
+    if max_length is None or len(sequence) <= max_length:
+        return sequence
+    return sequence[:max_length] if keep == "start" else sequence[len(sequence) - max_length:]
+
+
 def length_order(sequences: Sequence[Sequence[int]]) -> tuple[list[int], np.ndarray]:
     """``(lengths, order)``: each sequence's length (at least 1, as padded) and the indices
     sorted by it (stable)."""

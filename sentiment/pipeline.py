@@ -27,6 +27,7 @@ from .decisions import class_probs, predicted_classes
 from .distributed import is_main, main_process_first
 from .evaluate import fit_baselines, write_report
 from .heads import SentimentClassifier
+from .lengths import cut
 from .phrases import check_labels, phrases
 from .predict import SentimentModel, TextModel, score_ids
 from .prepare import (
@@ -126,14 +127,14 @@ def evaluate_model(
     if isinstance(model, TextModel):
         limit = config.data.max_length  # as score_ids cuts them
         probs = model.with_wide(model.probabilities(
-            [ids[:limit] for ids in data.ids[split]] if limit else data.ids[split],
+            [cut(ids, limit, config.data.keep) for ids in data.ids[split]],
             config.data.batch_size, mixed_precision=mixed_precision), dataset["text"])
     else:
         # the training's token budget: 64 of the longest reviews in one batch grew the peak
         # by 764 MB against 143 (BENCHMARKS.md, "Memory of scoring")
         probs = score_ids(model, data.ids[split], config.data.batch_size,
                           data.vocab.pad_index or 0, config.data.max_length, mixed_precision,
-                          config.data.max_tokens)
+                          config.data.max_tokens, keep=config.data.keep)
     seconds = time.perf_counter() - start
     baselines = None
     if config.train.baseline:

@@ -19,7 +19,7 @@ import numpy as np
 from .config import ENSEMBLE_FILE, ONNX_FILE, Config
 from .data import clean_text
 from .decisions import to_results
-from .lengths import score_in_length_order
+from .lengths import cut, score_in_length_order
 from .tokenize import Tokenizer
 from .vocab import Vocab
 from .wide import Wide
@@ -62,14 +62,16 @@ class TextModel:
         self.labels = list(config.model.head.labels)
         self.tokenizer = Tokenizer(lowercase=config.data.lowercase)
         self.max_length = min(config.data.max_length or MAX_TEXT_TOKENS, MAX_TEXT_TOKENS)
+        self.keep = getattr(config.data, "keep", "start")  # a long text's start or end
         # a wide-and-deep folder's n-gram model and head (sentiment.wide), else None
         self.wide = Wide.load(path) if path else None
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
-        """The tokens the model reads of each text (cleaned, cut to MAX_CHARS / max_length)."""
+        """The tokens the model reads of each text (cleaned, cut to MAX_CHARS characters, then
+        to max_length tokens: its first, or with ``data.keep="end"`` its last)."""
         cleaned = [clean_text(text[:MAX_CHARS]) for text in texts]
         tokenized = self.tokenizer.pipe(cleaned)  # one thread at a time (sentiment.tokenize)
-        return [tokens[: self.max_length] for tokens in tokenized]
+        return [cut(tokens, self.max_length, self.keep) for tokens in tokenized]
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.vocab.encode(tokens) for tokens in self.tokens(texts)]
@@ -186,6 +188,7 @@ def score_ids(
     mixed_precision: bool = True,
     max_tokens: int | None = None,
     autocast_to: torch.dtype | None = None,
+    keep: str = "start",
 ) -> np.ndarray:
     """Class probabilities per id sequence, batched sorted by length, input order kept: a
     binary model's probability of its second label (*positive*) as shape ``(N,)``, a
@@ -195,7 +198,8 @@ def score_ids(
     (:func:`~sentiment.precision.autocast_dtype`); the head and the probabilities stay float32.
     ``max_tokens``: a batch also ends before its padded size (rows × longest) would pass this,
     so that a few long texts do not pad many short ones. ``autocast_to``: this lower precision
-    instead of the measured choice (benchmarks compare them).
+    instead of the measured choice (benchmarks compare them). ``keep``: which end of a sequence
+    longer than ``max_length`` is read (:func:`sentiment.batching.cut`).
     """
     from .batching import pad_batch
     from .decisions import probabilities
@@ -206,7 +210,8 @@ def score_ids(
     model.eval()
 
     def score_batch(indices, lengths):
-        batch = pad_batch([sequences[i] for i in indices], pad_index, max_length).to(device)
+        batch = pad_batch([sequences[i] for i in indices], pad_index, max_length,
+                          keep=keep).to(device)
         return probabilities(model(batch).logits.float(), classes).cpu().numpy()
 
     amp_dtype = autocast_to or autocast_dtype(device, mixed_precision)

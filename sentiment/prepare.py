@@ -134,11 +134,13 @@ def review_batches(config: Config, ids: Sequence[Sequence[int]], labels=None,
                    shuffle: bool = True, pad_index: int = 0, seed_offset: int = 0
                    ) -> SequenceBatches:
     """Length-bucketed batches of id sequences (and their labels) as ``config.data`` says:
-    ``batch_size`` rows and ``max_tokens`` padded tokens at most, cut to ``max_length``."""
+    ``batch_size`` rows and ``max_tokens`` padded tokens at most, cut to ``max_length`` (the
+    start or the end of each: ``keep``)."""
     data = config.data
     return SequenceBatches(ids, labels, data.batch_size, pad_index, data.max_length,
                            shuffle=shuffle, bucket=data.bucket,
-                           seed=config.train.seed + seed_offset, max_tokens=data.max_tokens)
+                           seed=config.train.seed + seed_offset, max_tokens=data.max_tokens,
+                           keep=data.keep)
 
 
 def build_task_model(config: Config, vocab: Vocab) -> tuple[nn.Module, Config, dict]:

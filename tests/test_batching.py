@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from sentiment.batching import BucketSampler, SequenceBatches, pad_batch
+from sentiment.config import ReviewData
+from sentiment.lengths import cut
 
 
 def test_pad_batch_lengths_and_truncation():
@@ -12,6 +14,19 @@ def test_pad_batch_lengths_and_truncation():
     assert batch.lengths.tolist() == [2, 1, 1]
     assert batch.targets.tolist() == [1.0, 0.0, 1.0]
     assert batch.num_tokens == 4
+
+
+def test_truncation_keeps_a_long_sequence_start_or_end():
+    assert cut([1, 2, 3, 4, 5], 3) == [1, 2, 3]
+    assert cut([1, 2, 3, 4, 5], 3, "end") == [3, 4, 5]
+    assert cut([1, 2], 3, "end") == [1, 2] and cut([1, 2, 3], None, "end") == [1, 2, 3]
+    batch = pad_batch([[5, 6, 7], [8], []], pad_index=0, max_length=2, keep="end")
+    assert batch.inputs.tolist() == [[6, 7], [8, 0], [0, 0]]
+    batches = SequenceBatches([list(range(1, 301))] * 3, [1, 0, 1], batch_size=8,
+                              max_length=100, shuffle=False, keep="end")  # as training reads
+    assert [b.inputs[0, [0, -1]].tolist() for b in batches] == [[201, 300]]
+    with pytest.raises(ValueError, match="keep must be one of"):
+        ReviewData(keep="middle")
 
 
 def test_bucket_sampler_covers_every_index_once_per_epoch():

@@ -138,6 +138,41 @@ def test_export_command_writes_onnx_and_refuses_what_it_cannot(tmp_path, capsys,
               "--format", "safetensors", "--quantize", "int8"])
 
 
+def test_an_export_reads_the_end_of_a_long_text(trained_model, tmp_path, capsys):
+    """export --max-length N --keep end: the exported folder (ONNX or safetensors) reads each
+    text's last N tokens, so it scores a long text as its model scores those tokens alone,
+    and its config records it; a text no longer than N scores as before."""
+    source = load_model(trained_model)
+    long_text = ("a wonderful , moving film with a brilliant cast . " * 6
+                 + "but the ending was dull , boring and awful , i hated it .")
+    tokens = source.tokens([long_text])[0]
+    assert len(tokens) > 30
+    tail = " ".join(tokens[-12:])  # the words the export reads, scored alone by the model
+    for fmt in ("onnx", "safetensors"):
+        folder = tmp_path / fmt
+        assert main(["export", "--model", str(trained_model), "--output", str(folder),
+                     "--format", fmt, "--dtype", "float32", "--max-length", "12",
+                     "--keep", "end"]) == 0
+        written = json.loads(capsys.readouterr().out)
+        assert written["max_length"] == 12 and written["keep"] == "end"
+        data = json.loads((folder / "config.json").read_text())["data"]
+        assert (data["max_length"], data["keep"]) == (12, "end")
+        model = load_model(folder)
+        assert model.tokens([long_text])[0] == tokens[-12:]
+        got = predict([long_text, "A wonderful film."], model=folder, all_scores=True,
+                      mixed_precision=False)
+        want = predict([tail, "A wonderful film."], model=trained_model, all_scores=True,
+                       mixed_precision=False)
+        np.testing.assert_allclose([r["scores"]["positive"] for r in got],
+                                   [r["scores"]["positive"] for r in want], atol=1e-4)
+    whole = predict(long_text, model=trained_model, all_scores=True, mixed_precision=False)
+    assert abs(whole["scores"]["positive"] - got[0]["scores"]["positive"]) > 1e-3
+    with pytest.raises(SystemExit):
+        main(["export", "--model", str(trained_model), "--output", str(tmp_path / "bad"),
+              "--max-length", "0"])
+    assert "--max-length must be >= 1" in capsys.readouterr().err
+
+
 def test_server_scores_an_onnx_folder(exported):
     from fastapi.testclient import TestClient
 

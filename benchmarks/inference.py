@@ -20,7 +20,6 @@ model's validation split (its config's seed and fraction), never the test split.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
+from benchmarks import emit
 from sentiment import load_model
 from sentiment.config import ONNX_FILE
 from sentiment.export import export_onnx
@@ -123,10 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
         }
         if not args.no_accuracy:
             result["valid_accuracy"] = _valid_accuracy(model, scorers, args.data)
-    print(json.dumps(result, indent=2))
-    if args.output:
-        Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return result
+    return emit(result, args.output)
 
 
 def _valid_accuracy(model, scorers: dict, source: str) -> dict:

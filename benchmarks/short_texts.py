@@ -20,13 +20,12 @@ are neutral or negative by themselves.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
+from benchmarks import emit
 from sentiment import load_model
 from sentiment.checklist import positive_probabilities, run_checklist
 from sentiment.decisions import log_odds
@@ -131,10 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.vader:
         result["vader_checklist"] = {name: test["pass_rate"] for name, test in run_checklist(
             lambda batch: list(vader_positive(list(batch)))).items()}
-    print(json.dumps(result, indent=2))
-    if args.output:
-        Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return result
+    return emit(result, args.output)
 
 
 if __name__ == "__main__":

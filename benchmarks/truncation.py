@@ -13,13 +13,12 @@ chosen here, and the test split is read once for the export that ships (BENCHMAR
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
+from benchmarks import emit
 from sentiment import load_model
 from sentiment.lengths import cut
 from sentiment.precision import cpu_model
@@ -76,10 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
         "time_ratio_to_whole": {name: sum(s) / sum(seconds["whole"])
                                 for name, s in seconds.items()},
     }
-    print(json.dumps(result, indent=2))
-    if args.output:
-        Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return result
+    return emit(result, args.output)
 
 
 if __name__ == "__main__":

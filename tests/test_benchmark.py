@@ -303,3 +303,18 @@ def test_tokenizer_chunks_benchmark_counts_texts_that_differ_and_chunks_held(tmp
     held = result["test_chunks_held"]
     assert held[5]["filled_by"] == ["unsupervised", "train"]
     assert 0 < held[5]["held"] < held[1000000]["held"] <= 1
+
+
+def test_truncation_benchmark_scores_each_length_and_end(trained_model, synthetic_dir):
+    from benchmarks import truncation
+
+    result = truncation.main(["--model", str(trained_model), "--data", str(synthetic_dir),
+                              "--lengths", "4", "10000", "--rounds", "1", "--limit", "60"])
+    names = {"whole", "start 4", "end 4", "start 10000", "end 10000"}
+    assert set(result["validation_accuracy"]) == names and result["reviews"] == 60
+    assert result["token_share"]["whole"] == 1 and result["token_share"]["end 4"] < 0.5
+    assert result["token_share"]["start 4"] == result["token_share"]["end 4"]
+    for name in ("start 10000", "end 10000"):  # longer than every review: the whole review
+        assert result["labels_changed_from_whole"][name] == 0
+        assert result["validation_accuracy"][name] == result["validation_accuracy"]["whole"]
+    assert all(len(s) == 1 and s[0] > 0 for s in result["seconds"].values())

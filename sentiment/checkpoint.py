@@ -247,11 +247,17 @@ def check_weights(model: nn.Module, directory: Path, vocab_size: int) -> None:
                              f"{directory / 'config.json'} builds {list(shape)}")
 
 
+def read_limits(max_length: int | None = None, keep: str | None = None) -> dict:
+    """The ``max_length`` / ``keep`` given (not None), as a config's data and an export's
+    record name them."""
+    return {name: value for name, value in (("max_length", max_length), ("keep", keep))
+            if value is not None}
+
+
 def reading(config: Config, max_length: int | None = None, keep: str | None = None) -> Config:
     """``config`` reading texts cut to ``max_length`` tokens, their start or end (``keep``):
     an export that reads less of a long text than its model was trained on (None: as it was)."""
-    changes = {name: value for name, value in (("max_length", max_length), ("keep", keep))
-               if value is not None}
+    changes = read_limits(max_length, keep)
     return replace(config, data=replace(config.data, **changes)) if changes else config
 
 
@@ -266,7 +272,7 @@ def export_model(source: str | Path, target: str | Path, dtype: str = "float16",
         raise ValueError(f"dtype must be float32, float16 or bfloat16, got {dtype!r}")
     if is_ensemble(source):  # each member exported; where they came from stays recorded
         spec = json.loads((Path(source) / ENSEMBLE_FILE).read_text(encoding="utf-8"))
-        if max_length is not None or keep is not None:
+        if read_limits(max_length, keep):
             raise ValueError("an ensemble's members read as they were trained: export one "
                              "model to change max_length or keep")
         return save_ensemble([Path(source) / name for name in spec["members"]], target, dtype,

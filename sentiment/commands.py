@@ -480,12 +480,11 @@ def export(argv: list[str] | None = None) -> None:
         if args.quantize != "none":
             parser.error("--quantize goes with --format onnx (a PyTorch model is quantized "
                          "when loaded: sentiment predict --quantize int8)")
-        from .checkpoint import export_model
+        from .checkpoint import export_model, read_limits
 
         export_model(source, args.output, args.dtype, max_length=args.max_length, keep=args.keep)
         record = {"format": "safetensors", "dtype": args.dtype, "source": str(source),
-                  **{name: value for name, value in (("max_length", args.max_length),
-                                                     ("keep", args.keep)) if value is not None}}
+                  **read_limits(args.max_length, args.keep)}
     path = Path(args.output)
     print(json.dumps({"written": str(path), **record,
                       "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file())}))

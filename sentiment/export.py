@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .batching import Batch, pad_batch
-from .checkpoint import load_pretrained, reading
+from .checkpoint import load_pretrained, read_limits, reading
 from .config import ONNX_FILE
 from .decisions import probabilities
 from .onnx_model import EXPORT_FILE, OnnxModel
@@ -210,8 +210,7 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
     record = {"format": "onnx", "opset": OPSET, "quantize": quantize,
               "source": str(model_dir.resolve()), "torch": torch.__version__,
               "checked_texts": len(check_ids), "max_abs_difference": difference,
-              **({"max_length": max_length} if max_length is not None else {}),
-              **({"keep": keep} if keep is not None else {}),
+              **read_limits(max_length, keep),
               "tolerance": TOLERANCE if quantize == "none" else None}
     if quantize == "none" and difference > TOLERANCE:
         raise RuntimeError(f"the exported model differs from {model_dir} by {difference:.2e} "

@@ -62,7 +62,7 @@ class TextModel:
         self.labels = list(config.model.head.labels)
         self.tokenizer = Tokenizer(lowercase=config.data.lowercase)
         self.max_length = min(config.data.max_length or MAX_TEXT_TOKENS, MAX_TEXT_TOKENS)
-        self.keep = getattr(config.data, "keep", "start")  # a long text's start or end
+        self.keep = config.data.keep  # a long text's start or end
         # a wide-and-deep folder's n-gram model and head (sentiment.wide), else None
         self.wide = Wide.load(path) if path else None
 
@@ -199,7 +199,7 @@ def score_ids(
     ``max_tokens``: a batch also ends before its padded size (rows × longest) would pass this,
     so that a few long texts do not pad many short ones. ``autocast_to``: this lower precision
     instead of the measured choice (benchmarks compare them). ``keep``: which end of a sequence
-    longer than ``max_length`` is read (:func:`sentiment.batching.cut`).
+    longer than ``max_length`` is read (:func:`sentiment.lengths.cut`).
     """
     from .batching import pad_batch
     from .decisions import probabilities

@@ -2,14 +2,20 @@
 int8, ONNX Runtime float32 and int8 -- reviews/s, agreement and validation accuracy.
 ``onnx-serial`` / ``onnx-int8-serial``: ONNX Runtime as it scored before 2026-12-02's seventh
 session, one batch at a time on one run with every core as an intra-op thread (now: one
-single-threaded run per core, each on its own batch).
+single-threaded run per core, each on its own batch). ``export``: ``--model`` is an ONNX folder
+already exported (``sentiment export --format onnx ...``, e.g. one reading a text's last 384
+tokens), timed as it is; it is the only variant such a folder allows.
 
     python -m benchmarks.inference --model sentiment/models/imdb --reviews 2000 --rounds 2
     python -m benchmarks.inference --variants bfloat16 onnx-int8 --max-tokens none 16384
+    python -m benchmarks.inference --model runs/imdb-onnx-int8-end384 --batch-sizes 16 64 256 \
+        --max-tokens 2048 4096 16384
 
 Speed: the first ``--reviews`` test reviews (file order), batches of 64 sorted by length (with
 ``--max-tokens`` budgets, each variant also with batches cut at that many padded tokens, named
-``VARIANT@BUDGET``; ``none`` is plain batches of 64, the default before the budget), in
+``VARIANT@BUDGET``; ``none`` is plain batches of 64, the default before the budget; with
+``--batch-sizes``, batches of at most that many rows, each with each budget,
+``VARIANT@ROWSxBUDGET``), in
 turns round by round so that a noisy machine hits each variant alike; ``forward`` times the
 model alone on reviews already encoded (the issue's protocol), ``predict`` the whole call
 (clean, tokenize, encode, score). Agreement: the share of those reviews whose label matches
@@ -32,32 +38,39 @@ from benchmarks import emit
 from sentiment import load_model
 from sentiment.config import ONNX_FILE
 from sentiment.export import export_onnx
-from sentiment.onnx_model import inference_session
+from sentiment.onnx_model import inference_session, is_onnx
 from sentiment.precision import cpu_model
 from sentiment.predict import SentimentModel, score_ids
 
-VARIANTS = ("float32", "bfloat16", "int8", "onnx", "onnx-int8", "onnx-serial", "onnx-int8-serial")
+VARIANTS = ("float32", "bfloat16", "int8", "onnx", "onnx-int8", "onnx-serial", "onnx-int8-serial",
+            "export")
 
 
 def _budget(text: str) -> int | None:
     return None if text.lower() == "none" else int(text)
 
 
-def _variant(name: str, budget: int | None, budgets: list) -> str:
-    """The variant's name in the results: ``NAME@BUDGET`` once budgets are compared."""
+def _variant(name: str, budget: int | None, budgets: list, rows: int = 64,
+             batch_sizes: tuple = (64,)) -> str:
+    """The variant's name in the results: ``NAME@BUDGET`` once budgets are compared,
+    ``NAME@ROWSxBUDGET`` once batch sizes are."""
+    if list(batch_sizes) != [64]:
+        return f"{name}@{rows}x{budget or 'none'}"
     return name if budgets == [None] else f"{name}@{budget or 'none'}"
 
 
-def _scorer(name: str, model, onnx: dict, max_tokens: int | None = None):
+def _scorer(name: str, model, onnx: dict, max_tokens: int | None = None, rows: int = 64):
     """``scores(ids) -> probabilities`` for one variant."""
+    if name == "export":
+        return lambda ids: model.probabilities(ids, rows, max_tokens)
     if name.startswith("onnx"):
         exported = onnx[name]
-        return lambda ids: exported.probabilities(ids, 64, max_tokens)
+        return lambda ids: exported.probabilities(ids, rows, max_tokens)
     scored = model if name != "int8" else SentimentModel(
         model.float_model, model.vocab, model.config, model.path, quantize="int8")
     pad = model.vocab.pad_index or 0
     dtype = torch.bfloat16 if name == "bfloat16" else None
-    return lambda ids: score_ids(scored.model, ids, 64, pad, mixed_precision=False,
+    return lambda ids: score_ids(scored.model, ids, rows, pad, mixed_precision=False,
                                  max_tokens=max_tokens, autocast_to=dtype)
 
 
@@ -68,17 +81,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", default="sentiment/models/imdb")
     parser.add_argument("--reviews", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--variants", nargs="+", default=None, choices=VARIANTS,
+                        help="(default: every one but export; an ONNX --model: export)")
     parser.add_argument("--max-tokens", nargs="+", type=_budget, default=[None],
                         help="batch token budgets to time each variant with ('none': plain "
                              "batches of 64)")
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64],
+                        help="batch rows to time each variant with, each with each budget")
     parser.add_argument("--no-accuracy", action="store_true",
                         help="skip the validation accuracy (speed and agreement only)")
     parser.add_argument("--output", default=None, help="also write the result here (JSON)")
     args = parser.parse_args(argv)
+    exported = is_onnx(args.model)
+    if args.variants is None:
+        args.variants = ["export"] if exported else [v for v in VARIANTS if v != "export"]
+    if exported != (args.variants == ["export"]):
+        parser.error("--variants export times an ONNX --model as it is, and is the only variant "
+                     "it allows (the others are made from a PyTorch model)")
+    if min(args.batch_sizes) < 1:
+        parser.error("--batch-sizes must be >= 1")
     texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
         0, args.reviews)["text"].to_pylist()
-    model = load_model(args.model, "cpu")
+    model = load_model(args.model, None if exported else "cpu")
     ids = model.encode(texts)
     with tempfile.TemporaryDirectory() as tmp:
         onnx = {}
@@ -90,9 +114,10 @@ def main(argv: list[str] | None = None) -> dict:
                 if name.endswith("-serial"):  # the scorer before 2026-12-02's seventh session
                     onnx[name].threads = 1  # one batch at a time, on every core's thread
                     onnx[name].session = inference_session(Path(tmp) / name / ONNX_FILE)
-        budgets = args.max_tokens
-        scorers = {_variant(name, budget, budgets): _scorer(name, model, onnx, budget)
-                   for name in args.variants for budget in budgets}
+        budgets, sizes = args.max_tokens, args.batch_sizes
+        scorers = {_variant(name, budget, budgets, rows, sizes):
+                   _scorer(name, model, onnx, budget, rows)
+                   for name in args.variants for rows in sizes for budget in budgets}
         for score in scorers.values():
             score(ids[:64])  # warm-up
         forward = {name: [] for name in scorers}
@@ -107,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
                 score(model.encode(texts))
                 whole[name].append(len(ids) / (time.perf_counter() - start))
         # against float32 when it ran; else against the first variant, which the result names
-        reference_name = _variant("float32", budgets[0], budgets)
+        reference_name = _variant("float32", budgets[0], budgets, sizes[0], sizes)
         if reference_name not in probs:
             reference_name = next(iter(probs))
         reference = probs[reference_name]

@@ -256,7 +256,12 @@ def read_limits(max_length: int | None = None, keep: str | None = None) -> dict:
 
 def reading(config: Config, max_length: int | None = None, keep: str | None = None) -> Config:
     """``config`` reading texts cut to ``max_length`` tokens, their start or end (``keep``):
-    an export that reads less of a long text than its model was trained on (None: as it was)."""
+    an export that reads less of a long text than its model was trained on (None: as it was).
+    ``keep`` alone re-cuts at the model's own ``max_length``; where it reads whole texts there is
+    nothing to cut, which is refused rather than written as a no-op."""
+    if keep is not None and max_length is None and config.data.max_length is None:
+        raise ValueError(f"keep={keep!r} changes nothing: this model reads whole texts "
+                         "(give max_length too, e.g. --max-length 384 --keep end)")
     changes = read_limits(max_length, keep)
     return replace(config, data=replace(config.data, **changes)) if changes else config
 

@@ -178,6 +178,7 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
     model, vocab, config = load_pretrained(model_dir, device="cpu")
     if config.task != "sentiment":
         raise ValueError(f"{model_dir} is a {config.task!r} model; only classifiers export")
+    read_config = reading(config, max_length, keep)  # refused here, before any writing
     graph = _Probabilities(_exportable(model.float().eval()))
     example = pad_batch(_sample_ids(len(vocab), [7, 5, 3]), vocab.pad_index or 0)
     ids, lengths = example.inputs, example.lengths  # padded: the exported path handles padding
@@ -199,8 +200,8 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
         else:
             float_path.replace(output / ONNX_FILE)
     # the model's preprocessing (an ensemble's: its members', checked to be one)
-    (output / "config.json").write_text(json.dumps(reading(config, max_length, keep).to_dict(),
-                                                   indent=2), encoding="utf-8")
+    (output / "config.json").write_text(json.dumps(read_config.to_dict(), indent=2),
+                                        encoding="utf-8")
     vocab.save(output / "vocab.json")
     copy_wide(model_dir, output)  # wide and deep: the n-gram part and head travel beside it
     check_ids = check_ids or _sample_ids(len(vocab), [1, 2, 17, 60, 133, 250, 400], seed=1)

@@ -132,6 +132,36 @@ def test_inference_benchmark_times_onnx_runtime_both_ways(synthetic_dir, trained
     assert all(rate[0] > 0 for rate in result["forward_reviews_per_s"].values())
 
 
+def test_inference_benchmark_times_an_export_at_each_batch_shape(synthetic_dir, trained_model,
+                                                                 tmp_path):
+    """An ONNX folder as ``--model`` is timed as it is (``export``), at every batch size and
+    budget (``export@ROWSxBUDGET``): the shapes change the batches, not the float32 scores; a
+    PyTorch variant is refused for such a folder, and ``export`` for a PyTorch model."""
+    pytest.importorskip("onnxruntime")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from benchmarks import inference
+    from sentiment.export import export_onnx
+
+    rows = [json.loads(line) for line in (synthetic_dir / "test.jsonl").read_text().splitlines()]
+    pq.write_table(pa.table({"text": [r["text"] for r in rows]}), tmp_path / "test.parquet")
+    folder = tmp_path / "onnx"
+    export_onnx(trained_model, folder)
+    result = inference.main(["--data", str(tmp_path), "--model", str(folder), "--reviews", "150",
+                             "--rounds", "1", "--batch-sizes", "4", "64", "--max-tokens", "none",
+                             "300", "--no-accuracy"])
+    names = {f"export@{rows}x{budget}" for rows in (4, 64) for budget in ("none", "300")}
+    assert set(result["forward_reviews_per_s"]) == names
+    assert result["agreement_reference"] == "export@4xnone"
+    assert max(result["max_abs_difference_from_float32"].values()) < 1e-5
+    assert all(rate[0] > 0 for rate in result["predict_reviews_per_s"].values())
+    for model, variants in ((folder, ["float32"]), (trained_model, ["export"])):
+        with pytest.raises(SystemExit):
+            inference.main(["--data", str(tmp_path), "--model", str(model), "--variants",
+                            *variants, "--no-accuracy"])
+
+
 def test_phrase_labels_counts_the_reviews_with_each_phrase_and_their_positive_share():
     from benchmarks.phrase_labels import phrase_label_shares
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 
 import numpy as np
@@ -171,6 +172,26 @@ def test_an_export_reads_the_end_of_a_long_text(trained_model, tmp_path, capsys)
         main(["export", "--model", str(trained_model), "--output", str(tmp_path / "bad"),
               "--max-length", "0"])
     assert "--max-length must be >= 1" in capsys.readouterr().err
+    # --keep alone re-cuts at the model's own max_length (the test model's: 200) ...
+    own = json.loads((trained_model / "config.json").read_text())["data"]["max_length"]
+    assert own == 200
+    assert main(["export", "--model", str(trained_model), "--output", str(tmp_path / "own"),
+                 "--format", "safetensors", "--keep", "end"]) == 0
+    data = json.loads((tmp_path / "own" / "config.json").read_text())["data"]
+    assert (data["max_length"], data["keep"]) == (200, "end")
+    # ... and on a model that reads whole texts it would be a silent no-op: refused, nothing
+    # written
+    whole = tmp_path / "whole"
+    shutil.copytree(trained_model, whole)
+    config = json.loads((whole / "config.json").read_text())
+    config["data"]["max_length"] = None
+    (whole / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    for fmt in ("onnx", "safetensors"):
+        assert main(["export", "--model", str(whole), "--output", str(tmp_path / f"keep-{fmt}"),
+                     "--format", fmt, "--keep", "end"]) == 1
+        assert "changes nothing: this model reads whole texts" in capsys.readouterr().err
+        assert not (tmp_path / f"keep-{fmt}").exists()
 
 
 def test_server_scores_an_onnx_folder(exported):

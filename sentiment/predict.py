@@ -229,8 +229,8 @@ def _is_model_folder(path: Path) -> bool:
 
 
 def resolve_model_path(model: str | Path | None) -> Path:
-    """``model`` (a folder, or the name of a shipped model: ``imdb``, ``imdb-fast``), else
-    ``$SENTIMENT_MODEL``, else the shipped model."""
+    """``model`` (a folder, or the name of a shipped model: ``imdb``, ``imdb-fast``,
+    ``imdb-onnx``), else ``$SENTIMENT_MODEL``, else the shipped model."""
     path = Path(model or os.environ.get("SENTIMENT_MODEL") or SHIPPED_MODEL)
     if not _is_model_folder(path) and str(path) in SHIPPED_MODELS:
         path = SHIPPED_MODELS[str(path)]
@@ -267,8 +267,8 @@ def load_model(
 ) -> TextModel:
     """Load (and cache per path, device, quantization and threads) a saved sentiment model.
 
-    The path is ``model`` (a folder, or a shipped model's name: ``imdb``, ``imdb-fast``), else
-    ``$SENTIMENT_MODEL``, else the model shipped with the package (:data:`SHIPPED_MODEL`,
+    The path is ``model`` (a folder, or a shipped model's name: ``imdb``, ``imdb-fast``,
+    ``imdb-onnx``), else ``$SENTIMENT_MODEL``, else the model shipped with the package (:data:`SHIPPED_MODEL`,
     described in MODEL_CARD.md). A folder exported to ONNX (``sentiment export --format onnx``)
     is scored with ONNX Runtime, on the CPU, without torch. ``quantize="int8"``: the LSTMs with
     dynamic int8 weights (a PyTorch model on the CPU). ``threads``: the ONNX Runtime session's
@@ -294,8 +294,8 @@ def load_model(
     if torch is None:
         raise ModuleNotFoundError(
             f"{path} is a PyTorch model and torch is not installed: pip install torch, or "
-            "export the model to ONNX where torch is (sentiment export --format onnx) and "
-            "score that folder")
+            "score the shipped model's ONNX export (model='imdb-onnx'), or export yours to "
+            "ONNX where torch is (sentiment export --format onnx) and score that folder")
     from .precision import resolve_device
 
     resolved = resolve_device(device or "auto")

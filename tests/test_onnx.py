@@ -88,6 +88,38 @@ def test_int8_onnx_and_int8_pytorch_stay_close_to_float(exported, reviews):
             < 0.4 * (exported["none"][0] / "model.onnx").stat().st_size)
 
 
+@needs(IMDB / "test.parquet")
+def test_shipped_onnx_model_is_the_default_model_reading_the_end(reviews, tmp_path):
+    """sentiment/models/imdb-onnx is the default model's int8 export reading a text's last 288
+    tokens: the same vocabulary and n-gram part, the same config but for what it reads, and on
+    real reviews the scores of the default model reading those tokens, within int8's tolerance.
+    A default model shipped without exporting this again fails here."""
+    from sentiment.checkpoint import export_model
+    from sentiment.predict import SHIPPED_MODELS
+
+    shipped, default = SHIPPED_MODELS["imdb-onnx"], SHIPPED_MODELS["imdb"]
+    wide = [f"wide/{f.name}" for f in (default / "wide").iterdir()]
+    for name in ("vocab.json", "wide.json", *wide):
+        assert (shipped / name).read_bytes() == (default / name).read_bytes(), name
+    config = json.loads((shipped / "config.json").read_text())
+    expected = json.loads((default / "config.json").read_text())
+    assert (config["data"]["max_length"], config["data"]["keep"]) == (288, "end")
+    expected["data"].update(max_length=288, keep="end")
+    assert config == expected
+    record = json.loads((shipped / "export.json").read_text())
+    assert (record["quantize"], record["max_length"], record["keep"]) == ("int8", 288, "end")
+    # the default model reading the same tokens, in float32
+    reading = export_model(default, tmp_path / "end288", "float32", max_length=288, keep="end")
+    reference = _positive(predict(reviews, model=reading, mixed_precision=False))
+    scores = _positive(predict(reviews, model="imdb-onnx"))
+    assert np.abs(scores - reference).max() <= INT8_TOLERANCE
+    assert ((scores >= 0.5) != (reference >= 0.5)).mean() <= INT8_LABEL_CHANGES
+    long = [i for i, text in enumerate(reviews) if len(load_model(default).tokens([text])[0]) > 288]
+    assert len(long) >= 20  # the cut is exercised: these differ from the whole-review scores
+    whole = _positive(predict([reviews[i] for i in long], model=default, mixed_precision=False))
+    assert np.abs(whole - reference[long]).max() > INT8_TOLERANCE
+
+
 def test_int8_model_explains_with_its_float_weights():
     model = load_model(SHIPPED_MODEL, "cpu", quantize="int8")
     assert model.quantize == "int8" and "int8" in repr(model)
@@ -223,6 +255,13 @@ def test_onnx_folder_scores_without_torch(exported, tmp_path):
                           "A fine film."], capture_output=True, text=True, timeout=120)
     assert cli.returncode == 1
     assert "torch is not installed" in cli.stderr and "Traceback" not in cli.stderr
+    assert "model='imdb-onnx'" in cli.stderr
+    # the shipped ONNX model scores by name, right after a torch-free install
+    cli = subprocess.run([*python, "-m", "sentiment", "predict", "--model", "imdb-onnx",
+                          "A dull, boring waste of two hours."], capture_output=True, text=True,
+                         timeout=120)
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    assert json.loads(cli.stdout)["label"] == "negative"
     cli = subprocess.run([*python, "-m", "sentiment", "predict", "--model", str(folder),
                           "A fine film."], capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0, cli.stderr[-2000:]

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -266,6 +267,59 @@ def test_onnx_folder_scores_without_torch(exported, tmp_path):
                           "A fine film."], capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert json.loads(cli.stdout)["label"] == "positive"
+
+
+def _requirement_closure(names: set[str]) -> set[str]:
+    """``names`` and every distribution they require, transitively (no extras), as installed
+    here; names normalized as PyPI does."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    closure, todo = set(), [canonicalize_name(name) for name in names]
+    while todo:
+        name = todo.pop()
+        if name in closure:
+            continue
+        closure.add(name)
+        try:
+            needed = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        for text in needed:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
+    return closure
+
+
+def test_the_documented_torch_free_install_scores_the_shipped_onnx_model(tmp_path):
+    """docs/inference.md's torch-free install (one pip line) scores the shipped ONNX model: run
+    with only the distributions that line installs (and what they require) importable. The
+    wide-and-deep model's n-gram part needs safetensors, which that line once lacked: the first
+    prediction failed on it while a test that hid torch alone passed."""
+    import re
+    from importlib.metadata import distributions, packages_distributions
+
+    from packaging.utils import canonicalize_name
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "inference.md").read_text()
+    line = re.search(r"^pip install ([^#\n]+?)\s+# what scoring needs", docs, re.M)
+    assert line, "docs/inference.md lost its torch-free pip line"
+    allowed = _requirement_closure(set(line.group(1).split()))
+    assert "torch" not in allowed
+    blocked = {top for top, owners in packages_distributions().items()
+               if not any(canonicalize_name(owner) in allowed for owner in owners)}
+    blocked |= {canonicalize_name(d.metadata["Name"]).replace("-", "_") for d in distributions()
+                if canonicalize_name(d.metadata["Name"]) not in allowed}
+    blocked.discard("sentiment")  # the checkout itself, which python_without puts on the path
+    code = ("import json, sys; from sentiment import predict; "
+            "r = predict(['A wonderful, moving film.', 'A dull, boring waste of time.'], "
+            "model='imdb-onnx'); "
+            "print(json.dumps([[x['label'] for x in r], 'torch' in sys.modules]))")
+    labels, torch_loaded = printed_without(tmp_path, tuple(sorted(blocked)), code)
+    assert labels == ["positive", "negative"] and not torch_loaded
 
 
 def test_batch_scorer_on_threads_without_torch(exported, tmp_path):

@@ -3,12 +3,12 @@ int8, ONNX Runtime float32 and int8 -- reviews/s, agreement and validation accur
 ``onnx-serial`` / ``onnx-int8-serial``: ONNX Runtime as it scored before 2026-12-02's seventh
 session, one batch at a time on one run with every core as an intra-op thread (now: one
 single-threaded run per core, each on its own batch). ``export``: ``--model`` is an ONNX folder
-already exported (``sentiment export --format onnx ...``, e.g. one reading a text's last 384
-tokens), timed as it is; it is the only variant such a folder allows.
+already exported (``sentiment export --format onnx ...``, or the shipped
+``sentiment/models/imdb-onnx``), timed as it is; it is the only variant such a folder allows.
 
     python -m benchmarks.inference --model sentiment/models/imdb --reviews 2000 --rounds 2
     python -m benchmarks.inference --variants bfloat16 onnx-int8 --max-tokens none 16384
-    python -m benchmarks.inference --model runs/imdb-onnx-int8-end384 --batch-sizes 16 64 256 \
+    python -m benchmarks.inference --model sentiment/models/imdb-onnx --batch-sizes 16 64 256 \
         --max-tokens 2048 4096 16384
 
 Speed: the first ``--reviews`` test reviews (file order), batches of 64 sorted by length (with

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,24 +18,17 @@ import datasets
 import numpy as np
 
 from .config import BAD_ROWS, DEFAULT_LABELS, DEFAULT_SOURCE, ENCODING_ERRORS
+from .text import SURROGATES, clean_text  # clean_text: imported from here elsewhere too
 
 logger = logging.getLogger(__name__)
 
 MAX_CLASSES = 100  # more distinct labels than this is taken for a wrong label column
 _LABEL_ALIASES = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
-_HTML_BREAK = re.compile(r"<br\s*/?>", flags=re.IGNORECASE)
-SURROGATES = re.compile("[\ud800-\udfff]")  # lone halves of a UTF-16 pair: not encodable
 _EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}
 
 
 class FetchError(ConnectionError):
     """Something could not be downloaded; the message says what, why, and the offline way."""
-
-
-def clean_text(text: str) -> str:
-    """Replace HTML line breaks (``<br />``) by spaces, and code points that no encoding can
-    hold (lone surrogates, which valid JSON can carry as ``\\ud800``) by U+FFFD."""
-    return SURROGATES.sub("\ufffd", _HTML_BREAK.sub(" ", text))
 
 
 def _clean(split: datasets.Dataset, desc: str) -> datasets.Dataset:

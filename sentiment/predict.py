@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import ENSEMBLE_FILE, ONNX_FILE, Config
-from .data import clean_text
 from .decisions import to_results
 from .lengths import cut, score_in_length_order
+from .text import clean_text
 from .tokenize import Tokenizer
 from .vocab import Vocab
 from .wide import Wide

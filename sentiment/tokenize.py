@@ -9,10 +9,12 @@ import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import datasets
 import spacy
-from datasets.fingerprint import Hasher
+
+if TYPE_CHECKING:  # imported where datasets are tokenized: a first prediction need not pay it
+    import datasets
 
 # spaCy's vocabulary keeps every new string it meets, so a long stream of text (scoring a
 # file of a million reviews, a server running for weeks) grows it without end: +90 MB over
@@ -114,6 +116,8 @@ def tokenize_dataset(
     The fingerprint is derived from the input dataset's and the tokenizer's settings (not from
     pickling the spaCy object), so a second run with the same data and settings is a cache hit.
     """
+    from datasets.fingerprint import Hasher
+
     num_proc = num_proc if num_proc is not None else (os.cpu_count() or 1)
     num_proc = max(1, min(num_proc, len(dataset) // 1000 or 1))
     fingerprint = Hasher.hash((dataset._fingerprint, "tokenize-v2", tokenizer.to_dict()))

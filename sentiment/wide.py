@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .data import clean_text
 from .decisions import log_odds
+from .text import clean_text
 
 if TYPE_CHECKING:  # scikit-learn is imported only when a wide model is loaded or built
     from .linear import LinearModel

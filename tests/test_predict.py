@@ -79,6 +79,21 @@ print(json.dumps({"grown_mb": (after - before) / 1024}))
     assert grown < 300
 
 
+def test_a_first_prediction_imports_neither_datasets_nor_scikit_learn():
+    """Scoring text needs neither: importing ``datasets`` was ~0.9 s of a first prediction's
+    ~2 s in a torch-free install (scikit-learn: the n-gram part scores without it). Each
+    shipped model, in a fresh process."""
+    loaded = run_python("""
+import json, sys
+from sentiment import predict
+from sentiment.predict import SHIPPED_MODELS
+for name in sorted(SHIPPED_MODELS):
+    assert predict("A fine film.", model=name)["label"] in ("negative", "positive")
+print(json.dumps(sorted(m for m in ("datasets", "sklearn") if m in sys.modules)))
+""")
+    assert loaded == []
+
+
 def test_model_resolution_and_cache(trained_model, monkeypatch, tmp_path):
     monkeypatch.setenv("SENTIMENT_MODEL", str(trained_model))
     assert predict("Superb!")["label"] == "positive"

@@ -174,6 +174,35 @@ def test_ngram_table_sums_what_the_vectorizer_counts(tmp_path):
     assert model.logits([""])[0] == pytest.approx(model.bias)
 
 
+def test_ngram_table_codes_each_shipped_ngram_as_its_token_ids_in_base_b():
+    """The table built in one pass over all n-grams (0.15 s for the shipped model's 200,000,
+    against 0.7 s one n-gram at a time) holds each n-gram's code by its definition: its tokens'
+    ids, numbered from 1 in order of first appearance, as digits in base ``len(ids) + 1``; and
+    it refuses n-grams longer than three tokens."""
+    from sentiment.linear import NgramTable
+    from sentiment.predict import SHIPPED_MODEL
+
+    linear = LinearModel.load(SHIPPED_MODEL / "wide")
+    table = NgramTable(linear.ngrams, linear.weight)
+    ids: dict[str, int] = {}
+    for ngram in linear.ngrams:
+        for token in ngram.split(" "):
+            ids.setdefault(token, len(ids) + 1)
+    assert list(table.ids.items()) == list(ids.items()) and table.base == len(ids) + 1
+    codes = []
+    for ngram in linear.ngrams:
+        code = 0
+        for token in ngram.split(" "):
+            code = code * table.base + ids[token]
+        codes.append(code)
+    order = np.argsort(codes)
+    np.testing.assert_array_equal(table.codes, np.asarray(codes, dtype=np.int64)[order])
+    np.testing.assert_array_equal(table.weight, np.asarray(linear.weight, np.float64)[order])
+    assert NgramTable([], np.zeros(0)).sums(["a film", ""]).tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="1-3-grams"):
+        NgramTable(["a b c d"], np.ones(1))
+
+
 def test_ensembles_and_averages_refuse_a_wide_member(wide_model, trained_model, tmp_path):
     """Combining a wide folder's LSTM with others would silently drop its n-gram part."""
     from sentiment.checkpoint import average_weights, save_ensemble

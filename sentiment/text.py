@@ -1,0 +1,15 @@
+"""Cleaning a text before it is tokenized: the one step that training, evaluation and every
+scorer share. Nothing here imports ``datasets`` (a first prediction need not pay for it)."""
+
+from __future__ import annotations
+
+import re
+
+_HTML_BREAK = re.compile(r"<br\s*/?>", flags=re.IGNORECASE)
+SURROGATES = re.compile("[\ud800-\udfff]")  # lone halves of a UTF-16 pair: not encodable
+
+
+def clean_text(text: str) -> str:
+    """Replace HTML line breaks (``<br />``) by spaces, and code points that no encoding can
+    hold (lone surrogates, which valid JSON can carry as ``\\ud800``) by U+FFFD."""
+    return SURROGATES.sub("\ufffd", _HTML_BREAK.sub(" ", text))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 def emit(result: dict, output: str | Path | None = None) -> dict:
     """Print a benchmark's ``result`` as JSON and, with ``output``, also write it there."""
-    print(json.dumps(result, indent=2))
+    text = json.dumps(result, indent=2)
+    print(text)
     if output:
-        Path(output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        Path(output).write_text(text + "\n", encoding="utf-8")
     return result

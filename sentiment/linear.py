@@ -169,7 +169,7 @@ class NgramTable:
         token_ids = np.fromiter(map(self.ids.__getitem__, tokens), dtype=np.int64,
                                 count=len(tokens))
         starts = np.cumsum(sizes) - sizes
-        codes = token_ids[starts] if len(ngrams) else np.zeros(0, dtype=np.int64)
+        codes = token_ids[starts]  # each n-gram's first token (a copy: filled in below)
         for k in (1, 2):  # the k-th token after the first, where the n-gram has one
             longer = sizes > k
             codes[longer] = codes[longer] * self.base + token_ids[starts[longer] + k]

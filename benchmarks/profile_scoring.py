@@ -11,13 +11,19 @@ the whole texts (the package's tokenizing before 2026-12-02), outside the shares
 counted from the config: per token and per direction and layer, the LSTM's input and recurrent
 products, ``2 * 4H * (input + H)`` FLOP. The ceiling is one large float32 / bfloat16 product
 (``scripts/profile_step.py --gemm`` prints more shapes).
+
+``--ort-profile``: for each exported (ONNX) folder among the models, also ONNX Runtime's own
+profile of the forward pass on one single-threaded session (``ort_node_share``: each operator
+type's share of the time spent in the graph's nodes, e.g. how much of it is the LSTM kernels).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -52,7 +58,38 @@ def gemm_ceiling(dtype: torch.dtype | None, size: int = 2048, repeats: int = 5) 
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def profile(path: str, texts: list[str]) -> dict:
+def ort_node_share(model: OnnxModel, ids: list[list[int]]) -> dict[str, float]:
+    """ONNX Runtime's profiler on ``model``'s forward pass over ``ids`` (its own batches, one
+    single-threaded session): each operator type's share of the nodes' kernel time."""
+    import onnxruntime
+
+    from sentiment.config import ONNX_FILE
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    with tempfile.TemporaryDirectory() as folder:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(folder) / "ort")
+        session = onnxruntime.InferenceSession(str(Path(model.path) / ONNX_FILE), options,
+                                               providers=["CPUExecutionProvider"])
+        own = model.session, model.threads
+        model.session, model.threads = session, 1
+        try:
+            model.probabilities(ids)
+        finally:
+            model.session, model.threads = own
+        events = json.loads(Path(session.end_profiling()).read_text())
+    microseconds: dict[str, float] = defaultdict(float)
+    for event in events:
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            microseconds[event["args"]["op_name"]] += event["dur"]
+    total = sum(microseconds.values())
+    return dict(sorted(((op, us / total) for op, us in microseconds.items()),
+                       key=lambda item: -item[1]))
+
+
+def profile(path: str, texts: list[str], ort_profile: bool = False) -> dict:
     model = load_model(path, "cpu")
     seconds: dict[str, float] = {}
 
@@ -113,6 +150,8 @@ def profile(path: str, texts: list[str]) -> dict:
         "reviews_per_s_all_phases": len(texts) / total,
         "predict_s": predict_s, "predict_reviews_per_s": len(texts) / predict_s,
     }
+    if ort_profile and net is None:  # ONNX folders only: PyTorch ones have no such profile
+        result["ort_node_share"] = ort_node_share(model, ids)
     if net is not None:
         flop = core_flop_per_token(net.core) * tokens_count
         result["core_gflop_per_review"] = flop / len(texts) / 1e9
@@ -126,6 +165,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", default="../shared/data/imdb")
     parser.add_argument("--models", nargs="+", default=["sentiment/models/imdb"])
     parser.add_argument("--reviews", type=int, default=2_000)
+    parser.add_argument("--ort-profile", action="store_true",
+                        help="also ONNX Runtime's per-operator profile of an exported folder's "
+                             "forward pass")
     args = parser.parse_args(argv)
     texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
         0, args.reviews)["text"].to_pylist()
@@ -133,7 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "gemm_ceiling_gflop_per_s": ceilings, "models": []}
     for path in args.models:
-        profiled = profile(path, texts)
+        profiled = profile(path, texts, args.ort_profile)
         if "core_gflop_per_s" in profiled:
             profiled["core_share_of_ceiling"] = (profiled["core_gflop_per_s"]
                                                  / ceilings[profiled["precision"]])

@@ -229,8 +229,14 @@ def test_profile_scoring_times_the_ngram_part_and_an_onnx_forward(wide_model, tm
     pq.write_table(pa.Table.from_pylist(synthetic_reviews(80, seed=53)),
                    tmp_path / "test.parquet")
     result = profile_scoring.main(["--data", str(tmp_path), "--models", str(output),
-                                   str(tmp_path / "onnx"), "--reviews", "80"])
+                                   str(tmp_path / "onnx"), "--reviews", "80", "--ort-profile"])
     torch_profile, onnx_profile = result["models"]
+    # ONNX Runtime's own profile, for the export only: its operator types' shares, the
+    # export's per-direction LSTMs among them
+    assert "ort_node_share" not in torch_profile
+    shares = onnx_profile["ort_node_share"]
+    assert sum(shares.values()) == pytest.approx(1.0) and "LSTM" in shares
+    assert 0 < shares["LSTM"] < 1
     common = {"clean", "tokenize", "vocabulary lookup", "wide n-grams"}
     assert set(torch_profile["seconds"]) == common | {"recurrent core", "head"}
     assert set(onnx_profile["seconds"]) == common | {"forward (ONNX Runtime)"}

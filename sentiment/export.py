@@ -26,7 +26,7 @@ from .checkpoint import load_pretrained, read_limits, reading
 from .config import ONNX_FILE
 from .decisions import probabilities
 from .onnx_model import EXPORT_FILE, OnnxModel
-from .predict import QUANTIZE, score_ids
+from .predict import QUANTIZE, SHIPPED_MODEL, score_ids
 from .wide import copy_wide
 
 OPSET = 17
@@ -161,6 +161,16 @@ def _sample_ids(vocab_size: int, lengths: list[int], seed: int = 0) -> list[list
     return [generator.integers(2, vocab_size, size=n).tolist() for n in lengths]
 
 
+def source_name(model_dir: str | Path) -> str:
+    """How ``export.json`` names the folder an export came from: a model shipped in the
+    package as its path in the package's source tree (``sentiment/models/imdb``), the same on
+    every machine; any other folder by its absolute path."""
+    path, package = Path(model_dir).resolve(), SHIPPED_MODEL.parent.parent.resolve()
+    if path.is_relative_to(package):
+        return path.relative_to(package.parent).as_posix()
+    return str(path)
+
+
 def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none",
                 check_ids: list[list[int]] | None = None, max_length: int | None = None,
                 keep: str | None = None) -> dict:
@@ -209,7 +219,7 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
     exported = OnnxModel(output)
     difference = float(np.abs(exported.probabilities(check_ids) - expected).max())
     record = {"format": "onnx", "opset": OPSET, "quantize": quantize,
-              "source": str(model_dir.resolve()), "torch": torch.__version__,
+              "source": source_name(model_dir), "torch": torch.__version__,
               "checked_texts": len(check_ids), "max_abs_difference": difference,
               **read_limits(max_length, keep),
               "tolerance": TOLERANCE if quantize == "none" else None}

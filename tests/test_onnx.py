@@ -48,6 +48,16 @@ def exported(tmp_path_factory) -> dict:
             for quantize in ("none", "int8")}
 
 
+def test_an_export_names_a_shipped_source_by_its_place_in_the_package(tmp_path):
+    """export.json's source: a shipped model by its path in the source tree (no machine's
+    absolute path inside a shipped export), any other folder by its absolute path."""
+    from sentiment.export import source_name
+    from sentiment.predict import SHIPPED_MODELS
+
+    assert source_name(SHIPPED_MODELS["imdb-fast"]) == "sentiment/models/imdb-fast"
+    assert source_name(tmp_path / "mine") == str((tmp_path / "mine").resolve())
+
+
 def _positive(results: list[dict]) -> np.ndarray:
     return np.array([r["score"] if r["label"] == "positive" else 1 - r["score"]
                      for r in results])
@@ -58,6 +68,7 @@ def test_onnx_export_scores_real_reviews_like_pytorch(exported, reviews):
     folder, record = exported["none"]
     assert record["max_abs_difference"] <= FLOAT_TOLERANCE and record["opset"] >= 17
     assert json.loads((folder / "export.json").read_text())["quantize"] == "none"
+    assert record["source"] == "sentiment/models/imdb"  # a shipped source: the same everywhere
     reference = _positive(predict(reviews, model=SHIPPED_MODEL, mixed_precision=False))
     onnx = _positive(predict(reviews, model=folder))
     assert np.abs(onnx - reference).max() <= FLOAT_TOLERANCE
@@ -96,6 +107,7 @@ def test_shipped_onnx_model_is_the_default_model_reading_the_end(reviews, tmp_pa
     real reviews the scores of the default model reading those tokens, within int8's tolerance.
     A default model shipped without exporting this again fails here."""
     from sentiment.checkpoint import export_model
+    from sentiment.export import source_name
     from sentiment.predict import SHIPPED_MODELS
 
     shipped, default = SHIPPED_MODELS["imdb-onnx"], SHIPPED_MODELS["imdb"]
@@ -109,6 +121,7 @@ def test_shipped_onnx_model_is_the_default_model_reading_the_end(reviews, tmp_pa
     assert config == expected
     record = json.loads((shipped / "export.json").read_text())
     assert (record["quantize"], record["max_length"], record["keep"]) == ("int8", 288, "end")
+    assert record["source"] == source_name(default) == "sentiment/models/imdb"
     # the default model reading the same tokens, in float32
     reading = export_model(default, tmp_path / "end288", "float32", max_length=288, keep="end")
     reference = _positive(predict(reviews, model=reading, mixed_precision=False))

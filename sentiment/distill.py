@@ -15,6 +15,7 @@ again, and a changed text set scores only its new texts.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from pathlib import Path
@@ -55,10 +56,14 @@ def short_crops(texts: list[str], count: int, seed: int = 0, max_sentences: int 
 
 
 def _teacher_key(teacher_dir: str) -> str:
-    """The teacher's part of the cache key: its folder and its stack, which holds its members'
-    fingerprints (a teacher built again scores again)."""
-    digest = hashlib.sha256(str(Path(teacher_dir).resolve()).encode())
-    digest.update((Path(teacher_dir) / STACK_FILE).read_bytes())
+    """The teacher's part of the cache key: its stack, which holds its weights and its members'
+    fingerprints (content hashes), so the same teacher moved or copied to another folder finds
+    its scores and a teacher built again scores again. A stack without fingerprints (an older
+    teacher) says nothing of its members' contents: its folder joins the key."""
+    stack = (Path(teacher_dir) / STACK_FILE).read_bytes()
+    digest = hashlib.sha256(stack)
+    if not json.loads(stack).get("fingerprints"):
+        digest.update(str(Path(teacher_dir).resolve()).encode())
     return digest.hexdigest()
 
 

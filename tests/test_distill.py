@@ -269,4 +269,18 @@ def test_teacher_cache_scores_only_texts_it_has_not_seen(tmp_path, monkeypatch):
     assert len(scored) == 2
     (teacher / "stack.json").write_text('{"coef": [2.0]}')  # rebuilt: its scores are others
     teacher_logits(str(teacher), first, cache)
-    assert scored[-1] == first
+    assert scored[-1] == first and len(scored) == 3
+    # a stack without its members' fingerprints (an older teacher) is known by its folder too:
+    # the same stack elsewhere scores again
+    elsewhere = tmp_path / "moved"
+    shutil.copytree(teacher, elsewhere)
+    teacher_logits(str(elsewhere), first, cache)
+    assert len(scored) == 4
+    # one with them is known by its stack alone: moved or copied, it finds its scores
+    (teacher / "stack.json").write_text('{"coef": [2.0], "fingerprints": ["ab12"]}')
+    teacher_logits(str(teacher), first, cache)
+    assert len(scored) == 5
+    shutil.rmtree(elsewhere)
+    teacher.rename(elsewhere)
+    assert teacher_logits(str(elsewhere), first, cache).tolist() == [8.5, 11.5, 7.5]
+    assert len(scored) == 5  # nothing scored again

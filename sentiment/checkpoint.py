@@ -334,9 +334,10 @@ def transfer_head(model: nn.Module, directory: str | Path) -> None:
     if task != "sentiment":
         raise ValueError(f"{directory} holds a {task} model, whose head is no classifier's: "
                          "only a saved classifier can pass its head on (encoder_head)")
-    weights = {name: tensor for name, tensor in
-               load_file(str(Path(directory) / "model.safetensors")).items()
-               if not name.startswith("core.")}
+    # the head's tensors alone, not the whole file (transfer_core has just read the core's)
+    with safe_open(str(Path(directory) / "model.safetensors"), framework="pt") as saved:
+        weights = {name: saved.get_tensor(name) for name in saved.keys()
+                   if not name.startswith("core.")}
     own = {name: tensor for name, tensor in model.state_dict().items()
            if not name.startswith("core.")}
     _load_matching(model, weights, "head", directory, own=own)

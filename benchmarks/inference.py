@@ -5,6 +5,9 @@ session, one batch at a time on one run with every core as an intra-op thread (n
 single-threaded run per core, each on its own batch). ``export``: ``--model`` is an ONNX folder
 already exported (``sentiment export --format onnx ...``, or the shipped
 ``sentiment/models/imdb-onnx``), timed as it is; it is the only variant such a folder allows.
+``--ort-config KEY=VALUE ...`` adds ``export-configured``: the same folder on sessions with
+those ONNX Runtime configuration entries (``session.set_denormal_as_zero=1``,
+``session.intra_op.allow_spinning=0``), in turns with ``export``.
 
     python -m benchmarks.inference --model sentiment/models/imdb --reviews 2000 --rounds 2
     python -m benchmarks.inference --variants bfloat16 onnx-int8 --max-tokens none 16384
@@ -26,6 +29,7 @@ model's validation split (its config's seed and fraction), never the test split.
 from __future__ import annotations
 
 import argparse
+import copy
 import tempfile
 import time
 from pathlib import Path
@@ -43,7 +47,7 @@ from sentiment.precision import cpu_model
 from sentiment.predict import SentimentModel, score_ids
 
 VARIANTS = ("float32", "bfloat16", "int8", "onnx", "onnx-int8", "onnx-serial", "onnx-int8-serial",
-            "export")
+            "export", "export-configured")
 
 
 def _budget(text: str) -> int | None:
@@ -63,7 +67,7 @@ def _scorer(name: str, model, onnx: dict, max_tokens: int | None = None, rows: i
     """``scores(ids) -> probabilities`` for one variant."""
     if name == "export":
         return lambda ids: model.probabilities(ids, rows, max_tokens)
-    if name.startswith("onnx"):
+    if name.startswith("onnx") or name == "export-configured":
         exported = onnx[name]
         return lambda ids: exported.probabilities(ids, rows, max_tokens)
     scored = model if name != "int8" else SentimentModel(
@@ -90,14 +94,24 @@ def main(argv: list[str] | None = None) -> dict:
                         help="batch rows to time each variant with, each with each budget")
     parser.add_argument("--no-accuracy", action="store_true",
                         help="skip the validation accuracy (speed and agreement only)")
+    parser.add_argument("--ort-config", nargs="+", metavar="KEY=VALUE",
+                        help="ONNX Runtime session configuration entries for the variant "
+                             "export-configured (an ONNX --model)")
     parser.add_argument("--output", default=None, help="also write the result here (JSON)")
     args = parser.parse_args(argv)
     exported = is_onnx(args.model)
+    if args.ort_config and not exported:
+        parser.error("--ort-config applies to an ONNX --model (an exported folder)")
+    config = dict(_config_entry(entry, parser) for entry in args.ort_config or [])
     if args.variants is None:
-        args.variants = ["export"] if exported else [v for v in VARIANTS if v != "export"]
-    if exported != (args.variants == ["export"]):
+        args.variants = (["export"] + (["export-configured"] if config else []) if exported
+                         else [v for v in VARIANTS if not v.startswith("export")])
+    if exported != (set(args.variants) <= {"export", "export-configured"}):
         parser.error("--variants export times an ONNX --model as it is, and is the only variant "
                      "it allows (the others are made from a PyTorch model)")
+    if ("export-configured" in args.variants) != bool(config):
+        parser.error("export-configured is the ONNX --model on sessions with --ort-config's "
+                     "entries: name both or neither")
     if min(args.batch_sizes) < 1:
         parser.error("--batch-sizes must be >= 1")
     texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(
@@ -106,6 +120,10 @@ def main(argv: list[str] | None = None) -> dict:
     ids = model.encode(texts)
     with tempfile.TemporaryDirectory() as tmp:
         onnx = {}
+        if config:  # the same folder on sessions of its own, with the entries
+            onnx["export-configured"] = copy.copy(model)
+            onnx["export-configured"].session = inference_session(
+                Path(args.model) / ONNX_FILE, threads=1, config=config)
         for name in args.variants:
             if name.startswith("onnx"):
                 quantize = "int8" if name.startswith("onnx-int8") else "none"
@@ -140,6 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
             "model": args.model, "reviews": len(texts), "cpu": cpu_model(),
             "agreement_reference": reference_name,
             "threads": torch.get_num_threads(), "torch": torch.__version__,
+            **({"ort_config": config} if config else {}),
             "forward_reviews_per_s": forward, "predict_reviews_per_s": whole,
             "label_agreement_with_float32": {name: float(((p >= 0.5) == (reference >= 0.5)).mean())
                                              for name, p in probs.items()},
@@ -149,6 +168,13 @@ def main(argv: list[str] | None = None) -> dict:
         if not args.no_accuracy:
             result["valid_accuracy"] = _valid_accuracy(model, scorers, args.data)
     return emit(result, args.output)
+
+
+def _config_entry(entry: str, parser: argparse.ArgumentParser) -> tuple[str, str]:
+    key, equals, value = entry.partition("=")
+    if not (key and equals and value):
+        parser.error(f"--ort-config takes KEY=VALUE entries, not {entry!r}")
+    return key, value
 
 
 def _valid_accuracy(model, scorers: dict, source: str) -> dict:

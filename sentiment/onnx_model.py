@@ -35,9 +35,11 @@ def is_onnx(path: str | Path) -> bool:
     return (Path(path) / ONNX_FILE).is_file()
 
 
-def inference_session(path: str | Path, threads: int | None = None):
+def inference_session(path: str | Path, threads: int | None = None,
+                      config: dict[str, str] | None = None):
     """An ONNX Runtime CPU session for ``path`` on ``threads`` threads (default: the cores
-    this process may use), with a clear message where onnxruntime is missing."""
+    this process may use), with a clear message where onnxruntime is missing. ``config``:
+    session configuration entries (``{"session.set_denormal_as_zero": "1"}``, say)."""
     try:
         import onnxruntime
     except ImportError:
@@ -48,6 +50,8 @@ def inference_session(path: str | Path, threads: int | None = None):
     options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initializers are noise here
+    for key, value in (config or {}).items():
+        options.add_session_config_entry(key, value)
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -136,13 +136,15 @@ def test_inference_benchmark_times_an_export_at_each_batch_shape(synthetic_dir, 
                                                                  tmp_path):
     """An ONNX folder as ``--model`` is timed as it is (``export``), at every batch size and
     budget (``export@ROWSxBUDGET``): the shapes change the batches, not the float32 scores; a
-    PyTorch variant is refused for such a folder, and ``export`` for a PyTorch model."""
+    PyTorch variant is refused for such a folder, and ``export`` for a PyTorch model. With
+    ``--ort-config``, also on sessions with those configuration entries."""
     pytest.importorskip("onnxruntime")
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from benchmarks import inference
     from sentiment.export import export_onnx
+    from sentiment.onnx_model import inference_session
 
     rows = [json.loads(line) for line in (synthetic_dir / "test.jsonl").read_text().splitlines()]
     pq.write_table(pa.table({"text": [r["text"] for r in rows]}), tmp_path / "test.parquet")
@@ -160,6 +162,21 @@ def test_inference_benchmark_times_an_export_at_each_batch_shape(synthetic_dir, 
         with pytest.raises(SystemExit):
             inference.main(["--data", str(tmp_path), "--model", str(model), "--variants",
                             *variants, "--no-accuracy"])
+    # ONNX Runtime's session options, in turns with the folder as it is: the same scores
+    entries = ["session.set_denormal_as_zero=1", "session.intra_op.allow_spinning=0"]
+    result = inference.main(["--data", str(tmp_path), "--model", str(folder), "--reviews", "150",
+                             "--rounds", "1", "--no-accuracy", "--ort-config", *entries])
+    assert result["ort_config"] == dict(entry.split("=") for entry in entries)
+    assert set(result["forward_reviews_per_s"]) == {"export", "export-configured"}
+    assert result["max_abs_difference_from_float32"]["export-configured"] < 1e-5
+    options = inference_session(folder / "model.onnx", 1, result["ort_config"]
+                                ).get_session_options()
+    assert options.get_session_config_entry("session.set_denormal_as_zero") == "1"
+    for bad in (["--model", str(trained_model), "--ort-config", entries[0]],  # not ONNX
+                ["--model", str(folder), "--ort-config", "session.set_denormal_as_zero"],
+                ["--model", str(folder), "--variants", "export", "export-configured"]):
+        with pytest.raises(SystemExit):
+            inference.main(["--data", str(tmp_path), "--no-accuracy", *bad])
 
 
 def test_phrase_labels_counts_the_reviews_with_each_phrase_and_their_positive_share():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -23,6 +24,41 @@ def test_readme_is_short_and_its_links_resolve():
     for page in pages + [link for doc in (ROOT / "docs").glob("*.md") for link in
                          local_links(doc)]:
         assert page.exists(), page
+
+
+def _close(actual, shown, tolerance: float) -> bool:
+    """``actual`` as the README shows it: the same structure, labels and keys, each score
+    within ``tolerance`` of the two digits shown."""
+    if isinstance(shown, float):
+        return isinstance(actual, float) and abs(actual - shown) <= tolerance
+    if isinstance(shown, dict):
+        return (isinstance(actual, dict) and actual.keys() == shown.keys()
+                and all(_close(actual[key], shown[key], tolerance) for key in shown))
+    if isinstance(shown, list):
+        return (isinstance(actual, list) and len(actual) == len(shown)
+                and all(_close(a, b, tolerance) for a, b in zip(actual, shown, strict=True)))
+    return actual == shown
+
+
+def test_readme_prediction_example_shows_what_the_shipped_model_returns():
+    """The README's ``>>>`` lines, run: each output line is what the call returns, its scores
+    rounded to two digits (within 0.02: bfloat16 autocast and float32 differ by up to 0.017 on
+    real reviews, and the CPU picks which runs). A new shipped model updates them."""
+    block = (ROOT / "README.md").read_text(encoding="utf-8").split("```python\n>>>", 1)[1]
+    lines = (">>>" + block.split("```", 1)[0]).strip().splitlines()
+    namespace: dict = {}
+    checked = 0
+    for line, following in zip(lines, lines[1:] + [""]):
+        if not line.startswith(">>> "):
+            continue
+        code = line[4:]
+        if following.startswith(">>>") or not following:
+            exec(code, namespace)
+            continue
+        actual = eval(code, namespace)
+        assert _close(actual, ast.literal_eval(following), 0.005 + 0.017), (code, actual)
+        checked += 1
+    assert checked == 2
 
 
 def test_benchmarks_open_with_the_current_table_and_speak_by_topic():

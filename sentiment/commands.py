@@ -120,7 +120,7 @@ def evaluate(argv: list[str] | None = None) -> None:
     from .cli import setup_logging
     from .data import RowRules, parse_label_map
     from .pipeline import evaluate_cross_domain, evaluate_saved_model
-    from .predict import SHIPPED_MODEL, resolve_model_path
+    from .predict import SHIPPED_MODELS, resolve_model_path
 
     parser = _parser(evaluate, "evaluate")
     parser.add_argument("--model", default=None,
@@ -133,9 +133,10 @@ def evaluate(argv: list[str] | None = None) -> None:
                         help="test or valid of the model's own data; with --cross-domain, the "
                              "split of a folder or hub dataset (default: %(default)s)")
     parser.add_argument("--output", default=None,
-                        help="report folder (default: the model folder; runs/shipped-report "
-                             "for the shipped model; with --cross-domain, a cross-domain-NAME "
-                             "folder in it)")
+                        help="report folder (default: the model folder; for a model shipped "
+                             "in the package runs/shipped-report (imdb) or "
+                             "runs/shipped-report-NAME; with --cross-domain, a "
+                             "cross-domain-NAME folder in it)")
     cross = parser.add_argument_group(
         "cross-domain", "score the model on labelled data it was not trained on: every row of "
         "a file, or the --split of a folder or hub dataset")
@@ -165,11 +166,14 @@ def evaluate(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     args.model = str(resolve_model_path(args.model))
-    shipped = Path(args.model) == SHIPPED_MODEL.resolve()
+    # a model shipped in the package: its reports never go into the installed package
+    shipped = next((("runs/shipped-report" if name == "imdb" else f"runs/shipped-report-{name}")
+                    for name, path in SHIPPED_MODELS.items()
+                    if path.resolve() == Path(args.model)), None)
     if args.cross_domain is not None:
         if args.data is not None:
             parser.error("--data (the model's own data) and --cross-domain exclude each other")
-        output = args.output or str(Path("runs/shipped-report" if shipped else args.model)
+        output = args.output or str(Path(shipped or args.model)
                                     / f"cross-domain-{_report_name(args.cross_domain)}")
         report = evaluate_cross_domain(
             args.model, args.cross_domain, output, args.text_column, args.label_column,
@@ -179,8 +183,7 @@ def evaluate(argv: list[str] | None = None) -> None:
     else:
         if args.split not in ("test", "valid"):
             parser.error(f"--split: test or valid for the model's own data, got {args.split!r}")
-        # the shipped model's report never goes into the installed package
-        output = args.output or ("runs/shipped-report" if shipped else args.model)
+        output = args.output or shipped or args.model
         report = evaluate_saved_model(args.model, args.data, args.split, output,
                                       args.batch_size, args.baseline, args.device, args.limit,
                                       mixed_precision=args.mixed_precision)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -31,6 +32,8 @@ except ImportError:  # an install without torch scores ONNX models only (docs/in
 
 if TYPE_CHECKING:
     from .heads import SentimentClassifier
+
+logger = logging.getLogger(__name__)
 
 # The classifier shipped inside the package (MODEL_CARD.md): predict's default model.
 SHIPPED_MODEL = Path(__file__).parent / "models" / "imdb"
@@ -228,10 +231,26 @@ def _is_model_folder(path: Path) -> bool:
     return any((path / name).is_file() for name in MODEL_FILES)
 
 
+def default_model_path() -> Path:
+    """The model scored when none is named and ``$SENTIMENT_MODEL`` is unset: the shipped model,
+    or in an install without torch its ONNX export ``imdb-onnx`` (the same model reading each
+    text's last 288 tokens; MODEL_CARD.md), which scores without torch."""
+    if torch is None and "imdb-onnx" in SHIPPED_MODELS:
+        _say_once("torch is not installed: scoring with the shipped model's ONNX export, "
+                  "imdb-onnx (MODEL_CARD.md)")
+        return SHIPPED_MODELS["imdb-onnx"]
+    return SHIPPED_MODEL
+
+
+@functools.cache
+def _say_once(message: str) -> None:
+    logger.warning(message)  # once a process: which model scores is worth knowing
+
+
 def resolve_model_path(model: str | Path | None) -> Path:
     """``model`` (a folder, or the name of a shipped model: ``imdb``, ``imdb-fast``,
-    ``imdb-onnx``), else ``$SENTIMENT_MODEL``, else the shipped model."""
-    path = Path(model or os.environ.get("SENTIMENT_MODEL") or SHIPPED_MODEL)
+    ``imdb-onnx``), else ``$SENTIMENT_MODEL``, else the default (:func:`default_model_path`)."""
+    path = Path(model or os.environ.get("SENTIMENT_MODEL") or default_model_path())
     if not _is_model_folder(path) and str(path) in SHIPPED_MODELS:
         path = SHIPPED_MODELS[str(path)]
     if not _is_model_folder(path):
@@ -269,7 +288,7 @@ def load_model(
 
     The path is ``model`` (a folder, or a shipped model's name: ``imdb``, ``imdb-fast``,
     ``imdb-onnx``), else ``$SENTIMENT_MODEL``, else the model shipped with the package
-    (:data:`SHIPPED_MODEL`, described in MODEL_CARD.md). A folder exported to ONNX (``sentiment
+    (:data:`SHIPPED_MODEL`, described in MODEL_CARD.md; without torch, ``imdb-onnx``). A folder exported to ONNX (``sentiment
     export --format onnx``) is scored with ONNX Runtime, on the CPU, without torch.
     ``quantize="int8"``: the LSTMs with dynamic int8 weights (a PyTorch model on the CPU).
     ``threads``: the ONNX Runtime session's threads for an exported folder (default: its own

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +119,38 @@ def test_main_called_from_python_never_re_executes(monkeypatch):
     monkeypatch.setattr(sentiment.cli, "use_tcmalloc", forbidden)
     with pytest.raises(SystemExit):  # argparse rejects the value, after the allocator choice
         commands.main(["train", "--epochs", "many"])
+
+
+def test_evaluate_writes_a_shipped_models_report_outside_the_package(monkeypatch, tmp_path,
+                                                                      capsys):
+    """A model shipped in the package (imdb, imdb-fast, imdb-onnx) is evaluated into runs/, not
+    into the installed package's folder; a model of one's own into its folder, as before."""
+    import sentiment.pipeline
+    from sentiment.predict import SHIPPED_MODELS
+
+    written: list[str] = []
+
+    def evaluated(model, data, split, output, *args, **kwargs):
+        written.append(str(output))
+        return {"accuracy": 0.5, "n": 2}
+
+    def cross_domain(model, data, output, *args, **kwargs):
+        written.append(str(output))
+        return {"accuracy": 0.5, "n": 2}
+
+    monkeypatch.setattr(sentiment.pipeline, "evaluate_saved_model", evaluated)
+    monkeypatch.setattr(sentiment.pipeline, "evaluate_cross_domain", cross_domain)
+    monkeypatch.chdir(tmp_path)
+    assert {"imdb", "imdb-fast", "imdb-onnx"} <= set(SHIPPED_MODELS)
+    for name in ("imdb", "imdb-fast", "imdb-onnx"):
+        commands.main(["evaluate", "--model", name, "--no-baseline"])
+    own = tmp_path / "mine"
+    own.mkdir()
+    for name in ("config.json", "vocab.json", "model.safetensors"):
+        (own / name).write_bytes((SHIPPED_MODELS["imdb"] / name).read_bytes())
+    commands.main(["evaluate", "--model", str(own), "--no-baseline"])
+    commands.main(["evaluate", "--model", "imdb-fast", "--cross-domain", "other.csv"])
+    assert written == ["runs/shipped-report", "runs/shipped-report-imdb-fast",
+                       "runs/shipped-report-imdb-onnx", str(own.resolve()),
+                       str(Path("runs/shipped-report-imdb-fast") / "cross-domain-other")]
+    capsys.readouterr()

@@ -280,6 +280,19 @@ def test_onnx_folder_scores_without_torch(exported, tmp_path):
                           "A fine film."], capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert json.loads(cli.stdout)["label"] == "positive"
+    # no model named: without torch the default is the shipped model's ONNX export, so
+    # predict works right after a torch-free install (and says which model it took)
+    cli = subprocess.run([*python, "-m", "sentiment", "predict", "A dull, boring waste."],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "SENTIMENT_MODEL": ""})
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    assert json.loads(cli.stdout)["label"] == "negative" and "imdb-onnx" in cli.stderr
+    code = ("import json, sys; from sentiment import load_model, predict; "
+            "print(json.dumps([predict('A wonderful, moving film.'), load_model().path, "
+            "'torch' in sys.modules]))")
+    scored, path, torch_loaded = printed_without(tmp_path, ("torch",), code)
+    assert Path(path).name == "imdb-onnx" and not torch_loaded
+    assert scored == predict("A wonderful, moving film.", model="imdb-onnx")
 
 
 def _requirement_closure(names: set[str]) -> set[str]:

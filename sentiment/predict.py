@@ -288,8 +288,9 @@ def load_model(
 
     The path is ``model`` (a folder, or a shipped model's name: ``imdb``, ``imdb-fast``,
     ``imdb-onnx``), else ``$SENTIMENT_MODEL``, else the model shipped with the package
-    (:data:`SHIPPED_MODEL`, described in MODEL_CARD.md; without torch, ``imdb-onnx``). A folder exported to ONNX (``sentiment
-    export --format onnx``) is scored with ONNX Runtime, on the CPU, without torch.
+    (:data:`SHIPPED_MODEL`, described in MODEL_CARD.md; without torch, ``imdb-onnx``). A
+    folder exported to ONNX (``sentiment export --format onnx``) is scored with ONNX Runtime,
+    on the CPU, without torch.
     ``quantize="int8"``: the LSTMs with dynamic int8 weights (a PyTorch model on the CPU).
     ``threads``: the ONNX Runtime session's threads for an exported folder (default: its own
     choice); a PyTorch model runs on torch's threads, which are the process's

@@ -10,6 +10,7 @@
     sentiment ensemble --models A B --output C        # one model averaging saved ones
     sentiment teacher --members A --output T          # a stacked teacher for distillation
     sentiment wide --model A --output W               # A joined to an n-gram model
+    sentiment cascade --fast A --full B --output C    # A where it is sure, B elsewhere
     sentiment export --format onnx --output D         # ONNX, for installs without torch
 
 sentiment COMMAND --help lists a command's options. A mistake (a missing file, a bad value) ends
@@ -438,6 +439,49 @@ def wide(argv: list[str] | None = None) -> None:
     print(json.dumps({"output": args.output, **record}, indent=2))
 
 
+def cascade(argv: list[str] | None = None) -> None:
+    """Join a fast model and a full one into a confidence cascade: the fast model scores every
+    text, the full one the texts the fast one is less sure of than the threshold. Without
+    --threshold, it is chosen on the full model's validation reviews: the smallest of
+    --thresholds whose accuracy is within --tolerance of the full model's (the fewest texts
+    sent to it). The folder is a model like any other.
+
+    sentiment cascade --fast runs/fast --full runs/imdb --output runs/cascade
+    sentiment cascade --fast runs/fast --full runs/imdb --threshold 0.95 --output runs/cascade
+    """
+    from .cascade import THRESHOLDS, save_cascade, validation_sweep
+    from .cli import setup_logging
+    from .predict import resolve_model_path
+
+    parser = _parser(cascade, "cascade")
+    parser.add_argument("--fast", required=True, help="the model that scores every text")
+    parser.add_argument("--full", required=True, help="the model for the texts it is unsure of")
+    parser.add_argument("--output", required=True, help="the cascade folder to write")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="the fast model's least score that stands (default: chosen on "
+                             "validation)")
+    parser.add_argument("--thresholds", nargs="+", type=float, default=list(THRESHOLDS),
+                        help="the candidates (default: %(default)s)")
+    parser.add_argument("--tolerance", type=float, default=0.001,
+                        help="validation accuracy the cascade may lose against the full model "
+                             "(default: %(default)s)")
+    parser.add_argument("--data", default=None,
+                        help="where the full model's data is, when not where its config says")
+    args = parser.parse_args(argv)
+    setup_logging()
+    fast, full = resolve_model_path(args.fast), resolve_model_path(args.full)
+    record = {}
+    if args.threshold is None:
+        record = validation_sweep(fast, full, args.data, args.thresholds, args.tolerance)
+        if record["chosen"] is None:
+            raise ValueError(f"no threshold of {args.thresholds} keeps the cascade within "
+                             f"{args.tolerance} of the full model's validation accuracy "
+                             f"({record['accuracy']['full']:.4f}): {record['thresholds']}")
+        args.threshold = record["chosen"]
+    save_cascade(fast, full, args.threshold, args.output)
+    print(json.dumps({"output": args.output, "threshold": args.threshold, **record}, indent=2))
+
+
 def export(argv: list[str] | None = None) -> None:
     """Write a saved classifier in another format: ONNX for ONNX Runtime (a folder that
     predict, sentiment predict and sentiment serve take, and that an install without torch
@@ -496,7 +540,7 @@ def export(argv: list[str] | None = None) -> None:
 COMMANDS: dict[str, Callable[[list[str] | None], None]] = {
     "train": train, "pretrain": pretrain, "train-charlm": train_charlm, "evaluate": evaluate,
     "predict": predict, "generate": generate, "serve": serve, "ensemble": ensemble,
-    "teacher": teacher, "wide": wide, "export": export,
+    "teacher": teacher, "wide": wide, "cascade": cascade, "export": export,
 }
 TRAINING = ("train", "pretrain", "train-charlm")  # long CPU work: worth tcmalloc
 

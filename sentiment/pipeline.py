@@ -124,7 +124,10 @@ def evaluate_model(
     scored on the same ids as ``predict`` scores them."""
     dataset = data.test if split == "test" else data.valid
     start = time.perf_counter()
-    if isinstance(model, TextModel):
+    if isinstance(model, TextModel) and model.reads_texts:  # a cascade: each member its way
+        probs = model.text_probabilities(list(dataset["text"]), config.data.batch_size,
+                                         mixed_precision)
+    elif isinstance(model, TextModel):
         limit = config.data.max_length  # as score_ids cuts them
         probs = model.with_wide(model.probabilities(
             [cut(ids, limit, config.data.keep) for ids in data.ids[split]],

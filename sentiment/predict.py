@@ -56,6 +56,8 @@ class TextModel:
     """What every scorer of texts shares: its labels and preprocessing. ``score_encoded`` is
     the scorer's own (PyTorch here, ONNX Runtime in :mod:`sentiment.onnx_model`)."""
 
+    reads_texts = False  # True: scored from the texts alone, not ids (sentiment.cascade)
+
     def __init__(self, vocab: Vocab, config: Config, path: str = ""):
         if config.task != "sentiment":
             raise ValueError(f"{path or 'model'} is a {config.task!r} model, not a sentiment model")
@@ -78,6 +80,15 @@ class TextModel:
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.vocab.encode(tokens) for tokens in self.tokens(texts)]
+
+    def text_probabilities(self, texts: Sequence[str], batch_size: int = 64,
+                           mixed_precision: bool = True, **budget) -> np.ndarray:
+        """The model's probabilities of ``texts`` as :meth:`score` computes them (``(N,)`` for
+        two classes: P(second label)), the n-gram part joined where there is one.
+        ``max_tokens`` (in ``budget``): the batch budget, else the model's own default."""
+        wide = None if self.wide is None else self.wide.logits(texts)
+        return self.joined(self.probabilities(self.encode(texts), batch_size,
+                                              mixed_precision=mixed_precision, **budget), wide)
 
     def score(self, texts: Sequence[str], batch_size: int = 64, mixed_precision: bool = True,
               all_scores: bool = False, max_tokens: int | None = SCORE_MAX_TOKENS
@@ -223,8 +234,10 @@ def score_ids(
 
 
 # what makes a folder a model: an LSTM (config.json), an ensemble, a linear n-gram model or a
-# stacked teacher (sentiment.teacher.TextScoringModel), an exported ONNX model
-MODEL_FILES = ("config.json", ENSEMBLE_FILE, "linear.json", "stack.json", ONNX_FILE)
+# stacked teacher (sentiment.teacher.TextScoringModel), an exported ONNX model, a cascade of two
+# models (sentiment.cascade)
+MODEL_FILES = ("config.json", ENSEMBLE_FILE, "linear.json", "stack.json", ONNX_FILE,
+               "cascade.json")
 
 
 def _is_model_folder(path: Path) -> bool:
@@ -266,10 +279,13 @@ def resolve_model_path(model: str | Path | None) -> Path:
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str, device: str, mtime: float, quantize: str = "none",
                  threads: int | None = None) -> TextModel:
+    from .cascade import CascadeModel, is_cascade
     from .onnx_model import OnnxModel, is_onnx
 
     if is_onnx(path):
         return OnnxModel(path, threads)
+    if is_cascade(path):
+        return CascadeModel(path, None if device == "auto" else device, threads)
     if not (Path(path) / "config.json").is_file() and not (Path(path) / ENSEMBLE_FILE).is_file():
         from .teacher import TextScoringModel
 
@@ -296,14 +312,20 @@ def load_model(
     choice); a PyTorch model runs on torch's threads, which are the process's
     (``torch.set_num_threads``).
     """
+    from .cascade import is_cascade
     from .onnx_model import is_onnx
 
     if quantize not in QUANTIZE:
         raise ValueError(f"quantize must be one of {QUANTIZE}, not {quantize!r}")
     path = resolve_model_path(model)
     # a model saved again at the same path is loaded again
-    mtime = max((p.stat().st_mtime for pattern in ("**/*.safetensors", ONNX_FILE)
+    mtime = max((p.stat().st_mtime for pattern in ("**/*.safetensors", "**/" + ONNX_FILE,
+                                                   "cascade.json")
                  for p in path.glob(pattern)), default=0.0)
+    if is_cascade(path):  # its members say where they run
+        if quantize != "none":
+            raise ValueError(f"{path} is a cascade: quantize its members instead")
+        return _load_cached(str(path), str(device or "auto"), mtime, threads=threads)
     if is_onnx(path):
         if device is not None and str(device) not in ("cpu", "auto"):
             raise ValueError(f"{path} is an ONNX model, scored on the CPU; device {device!r} "

@@ -1,0 +1,149 @@
+"""A confidence cascade (sentiment.cascade): the fast model's call where it is sure, the full
+model's elsewhere, as a model folder like any other."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import synthetic_reviews
+
+from sentiment import load_model, predict
+from sentiment.cascade import CascadeModel, save_cascade
+
+
+@pytest.fixture(scope="module")
+def members(trained_model, tmp_path_factory):
+    """Two binary models of the same labels: the tiny model and a wide-and-deep one on it."""
+    from sentiment.wide import build_wide
+
+    full = tmp_path_factory.mktemp("cascade") / "full"
+    build_wide(trained_model, full, ngrams=300)
+    return trained_model, full
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    return [row["text"] for row in synthetic_reviews(120, seed=71)]
+
+
+def _positive(model, texts):
+    return load_model(model).text_probabilities(texts)
+
+
+def test_each_text_takes_the_fast_models_call_where_it_is_sure(members, texts, tmp_path):
+    fast, full = members
+    fast_p, full_p = _positive(fast, texts), _positive(full, texts)
+    sure = np.maximum(fast_p, 1 - fast_p)
+    threshold = float(np.median(sure))  # about half the texts each way
+    folder = save_cascade(fast, full, threshold, tmp_path / "cascade")
+    model = load_model(folder)
+    assert isinstance(model, CascadeModel) and model.threshold == threshold
+    probs, sent = model.escalated(texts)
+    np.testing.assert_array_equal(sent, sure < threshold)
+    assert 0 < sent.sum() < len(texts)  # both members score some
+    np.testing.assert_allclose(probs, np.where(sent, full_p, fast_p), atol=1e-6)
+    results = predict(texts, model=folder, all_scores=True)
+    assert [r["label"] for r in results] == [model.labels[int(p >= 0.5)] for p in probs]
+    np.testing.assert_allclose([r["scores"][model.labels[1]] for r in results], probs,
+                               atol=1e-6)
+    # the extremes: every text to the fast model, or every one to the full model
+    always_fast = load_model(save_cascade(fast, full, 0.5, tmp_path / "fast"))
+    np.testing.assert_allclose(always_fast.text_probabilities(texts), fast_p, atol=1e-6)
+    always_full = load_model(save_cascade(fast, full, 1.0, tmp_path / "full"))
+    np.testing.assert_allclose(always_full.text_probabilities(texts), full_p, atol=1e-6)
+
+
+def test_a_cascade_folder_moves_with_its_members_and_refuses_bad_ones(members, texts, tmp_path):
+    fast, full = members
+    root = tmp_path / "here"
+    shutil.copytree(fast, root / "fast")
+    shutil.copytree(full, root / "full")
+    save_cascade(root / "fast", root / "full", 0.9, root / "cascade")
+    spec = json.loads((root / "cascade" / "cascade.json").read_text())
+    assert (spec["fast"], spec["full"]) == ("../fast", "../full")  # relative: it moves
+    moved = tmp_path / "moved"
+    root.rename(moved)
+    expected = load_model(save_cascade(fast, full, 0.9, tmp_path / "ref")).text_probabilities(
+        texts)
+    np.testing.assert_allclose(load_model(moved / "cascade").text_probabilities(texts),
+                               expected, atol=1e-6)
+    with pytest.raises(ValueError, match="threshold"):
+        save_cascade(fast, full, 0.4, tmp_path / "low")
+    with pytest.raises(ValueError, match="binary classifiers"):  # no cascade of cascades
+        save_cascade(moved / "cascade", full, 0.9, tmp_path / "nested")
+    assert not (tmp_path / "nested" / "cascade.json").exists()
+    with pytest.raises(ValueError, match="cascade"):
+        load_model(moved / "cascade").explain("A fine film.")
+
+
+def test_a_cascade_is_a_model_for_the_command_line_and_evaluate(members, synthetic_dir,
+                                                                tmp_path):
+    fast, full = members
+    folder = save_cascade(fast, full, 0.9, tmp_path / "cascade")
+    done = subprocess.run([sys.executable, "-m", "sentiment", "predict", "--model", str(folder),
+                           "A wonderful, moving film."], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {
+        "text": "A wonderful, moving film.",
+        **predict("A wonderful, moving film.", model=folder)}
+    from sentiment.pipeline import evaluate_saved_model
+
+    report = evaluate_saved_model(folder, str(synthetic_dir), "test", tmp_path / "report",
+                                  baseline=False)
+    rows = [json.loads(line) for line in (synthetic_dir / "test.jsonl").read_text().splitlines()]
+    probs = load_model(folder).text_probabilities([r["text"] for r in rows])
+    expected = float(((probs >= 0.5).astype(int) == np.asarray([r["label"] for r in rows])).mean())
+    assert report["n"] == len(rows) and report["accuracy"] == pytest.approx(expected)
+
+
+def test_cascade_benchmark_chooses_the_fewest_escalations_within_the_tolerance(members,
+                                                                               synthetic_dir,
+                                                                               tmp_path):
+    from benchmarks import cascade
+    from sentiment.cascade import choose, sweep
+
+    labels = np.array([1, 0, 1, 0])
+    fast = np.array([0.99, 0.6, 0.4, 0.02])  # sure and right, unsure and wrong twice, sure
+    full = np.array([0.9, 0.1, 0.8, 0.3])  # right everywhere
+    rows = sweep(fast, full, labels, [0.5, 0.7, 0.995])
+    assert rows["0.5"] == {"accuracy": 0.5, "sent_to_full": 0.0}
+    assert rows["0.7"] == {"accuracy": 1.0, "sent_to_full": 0.5}
+    assert rows["0.995"] == {"accuracy": 1.0, "sent_to_full": 1.0}
+    assert choose(rows, 1.0, 0.0) == 0.7
+    assert choose(rows, 1.0, 0.5) == 0.5
+    assert choose({"0.9": {"accuracy": 0.8}}, 1.0, 0.1) is None
+    fast_model, full_model = members
+    result = cascade.main(["--fast", str(fast_model), "--full", str(full_model), "--data",
+                           str(synthetic_dir), "--thresholds", "0.6", "0.99", "--tolerance",
+                           "1.0", "--write", str(tmp_path / "chosen")])
+    assert result["split"] == "valid" and result["chosen"] == 0.6
+    assert load_model(tmp_path / "chosen").threshold == 0.6
+
+
+def test_the_cascade_command_chooses_on_validation_or_takes_a_threshold(members, synthetic_dir,
+                                                                        tmp_path, capsys):
+    from sentiment import commands
+
+    fast, full = members
+    assert commands.main(["cascade", "--fast", str(fast), "--full", str(full), "--data",
+                          str(synthetic_dir), "--tolerance", "1.0", "--thresholds", "0.7",
+                          "0.99", "--output", str(tmp_path / "chosen")]) in (None, 0)
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["threshold"] == printed["chosen"] == 0.7 and printed["split"] == "valid"
+    assert load_model(tmp_path / "chosen").threshold == 0.7
+    assert commands.main(["cascade", "--fast", str(fast), "--full", str(full), "--threshold",
+                          "0.95", "--output", str(tmp_path / "given")]) in (None, 0)
+    assert load_model(tmp_path / "given").threshold == 0.95
+    capsys.readouterr()
+    # none within the tolerance: one line naming the accuracies, nothing written
+    assert commands.main(["cascade", "--fast", str(fast), "--full", str(full), "--data",
+                          str(synthetic_dir), "--tolerance", "-1", "--output",
+                          str(tmp_path / "none")]) == 1
+    assert "no threshold" in capsys.readouterr().err
+    assert not (tmp_path / "none" / "cascade.json").exists()

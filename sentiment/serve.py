@@ -461,7 +461,8 @@ def create_app(model: str | Path | SentimentModel | None = None,
                                      f"explanations is {config.max_explain_chars}")
         if explainer is None:
             raise HTTPException(422, "this model has no word embedding to explain with (a "
-                                     "linear, stacked or ONNX model); POST /predict scores it")
+                                     "linear, stacked, ONNX or cascade model); POST /predict "
+                                     "scores it")
         if batcher.stopping:
             raise Overloaded("the server is stopping")
         with metrics.explain.time():

@@ -147,3 +147,30 @@ def test_the_cascade_command_chooses_on_validation_or_takes_a_threshold(members,
                           str(tmp_path / "none")]) == 1
     assert "no threshold" in capsys.readouterr().err
     assert not (tmp_path / "none" / "cascade.json").exists()
+
+
+def test_a_cascade_serves_and_scores_files_and_ray_batches(members, texts, tmp_path):
+    """The server, file scoring and the Ray Data callable take a cascade folder and score as
+    predict does; explanations are refused with the reason."""
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    from sentiment.scoring import BatchScorer, score_file
+    from sentiment.serve import create_app
+
+    fast, full = members
+    folder = save_cascade(fast, full, 0.9, tmp_path / "cascade")
+    expected = predict(texts[:20], model=folder)
+    with TestClient(create_app(str(folder))) as client:
+        answer = client.post("/predict", json={"text": texts[:20]}).json()
+        assert [r["label"] for r in answer] == [r["label"] for r in expected]
+        np.testing.assert_allclose([r["score"] for r in answer],
+                                   [r["score"] for r in expected], atol=1e-6)
+        explained = client.post("/explain", json={"text": texts[0]})
+        assert explained.status_code == 422 and "cascade" in explained.json()["detail"]
+    pd.DataFrame({"review": texts[:20]}).to_csv(tmp_path / "in.csv", index=False)
+    score_file(tmp_path / "in.csv", tmp_path / "out.csv", "review", folder, progress=False)
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert scored["predicted_label"].tolist() == [r["label"] for r in expected]
+    out = BatchScorer(str(folder))(pd.DataFrame({"text": texts[:20]}))
+    np.testing.assert_allclose(out["predicted_score"], [r["score"] for r in expected], atol=1e-6)

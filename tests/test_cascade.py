@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import synthetic_reviews
+from conftest import IMDB, needs, synthetic_reviews
 
 from sentiment import load_model, predict
 from sentiment.cascade import CascadeModel, save_cascade
@@ -174,3 +174,36 @@ def test_a_cascade_serves_and_scores_files_and_ray_batches(members, texts, tmp_p
     assert scored["predicted_label"].tolist() == [r["label"] for r in expected]
     out = BatchScorer(str(folder))(pd.DataFrame({"text": texts[:20]}))
     np.testing.assert_allclose(out["predicted_score"], [r["score"] for r in expected], atol=1e-6)
+
+
+@needs(IMDB / "test.parquet")
+def test_shipped_cascade_is_imdb_fasts_int8_export_before_imdb_onnx():
+    """sentiment/models/imdb-cascade: its fast model is imdb-fast's int8 export (the same
+    vocabulary, config and n-gram part), its full model the shipped imdb-onnx, its threshold
+    the one chosen on validation; on real reviews the fast model scores within int8's
+    tolerance of imdb-fast, and the cascade sends the unsure ones on. A new imdb-fast shipped
+    without exporting this again fails here."""
+    import pyarrow.parquet as pq
+
+    from sentiment.predict import SHIPPED_MODELS
+
+    shipped, fast = SHIPPED_MODELS["imdb-cascade"], SHIPPED_MODELS["imdb-fast"]
+    spec = json.loads((shipped / "cascade.json").read_text())
+    assert spec == {"fast": "fast", "full": "../imdb-onnx", "threshold": 0.9}
+    wide = [f"wide/{f.name}" for f in (fast / "wide").iterdir()]
+    for name in ("vocab.json", "wide.json", *wide):
+        assert (shipped / "fast" / name).read_bytes() == (fast / name).read_bytes(), name
+    assert (json.loads((shipped / "fast" / "config.json").read_text())
+            == json.loads((fast / "config.json").read_text()))
+    record = json.loads((shipped / "fast" / "export.json").read_text())
+    assert (record["quantize"], record["source"]) == ("int8", "sentiment/models/imdb-fast")
+    table = pq.read_table(IMDB / "test.parquet", columns=["text"])
+    reviews = table.take(np.arange(0, 25_000, 125))["text"].to_pylist()  # 200, both labels
+    cascade = load_model("imdb-cascade")
+    assert cascade.full.path == str(SHIPPED_MODELS["imdb-onnx"].resolve())
+    reference = load_model(fast).text_probabilities(reviews, mixed_precision=False)
+    scores = cascade.fast.text_probabilities(reviews)
+    assert np.abs(scores - reference).max() <= 0.05  # int8's tolerance, as tests/test_onnx.py
+    assert ((scores >= 0.5) != (reference >= 0.5)).mean() <= 0.01
+    probs, sent = cascade.escalated(reviews)
+    assert 0.05 < sent.mean() < 0.5  # 22.6% of the validation reviews went on

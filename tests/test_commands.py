@@ -141,8 +141,8 @@ def test_evaluate_writes_a_shipped_models_report_outside_the_package(monkeypatch
     monkeypatch.setattr(sentiment.pipeline, "evaluate_saved_model", evaluated)
     monkeypatch.setattr(sentiment.pipeline, "evaluate_cross_domain", cross_domain)
     monkeypatch.chdir(tmp_path)
-    assert {"imdb", "imdb-fast", "imdb-onnx"} <= set(SHIPPED_MODELS)
-    for name in ("imdb", "imdb-fast", "imdb-onnx"):
+    assert {"imdb", "imdb-fast", "imdb-onnx", "imdb-cascade"} <= set(SHIPPED_MODELS)
+    for name in ("imdb", "imdb-fast", "imdb-onnx", "imdb-cascade"):
         commands.main(["evaluate", "--model", name, "--no-baseline"])
     own = tmp_path / "mine"
     own.mkdir()
@@ -151,6 +151,7 @@ def test_evaluate_writes_a_shipped_models_report_outside_the_package(monkeypatch
     commands.main(["evaluate", "--model", str(own), "--no-baseline"])
     commands.main(["evaluate", "--model", "imdb-fast", "--cross-domain", "other.csv"])
     assert written == ["runs/shipped-report", "runs/shipped-report-imdb-fast",
-                       "runs/shipped-report-imdb-onnx", str(own.resolve()),
+                       "runs/shipped-report-imdb-onnx", "runs/shipped-report-imdb-cascade",
+                       str(own.resolve()),
                        str(Path("runs/shipped-report-imdb-fast") / "cross-domain-other")]
     capsys.readouterr()

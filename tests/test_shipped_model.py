@@ -38,6 +38,11 @@ def test_shipped_files_are_small_and_complete(name):
         members = json.loads((shipped / "ensemble.json").read_text())["members"]
         folders = [shipped / name for name in members]
         assert len(folders) >= 2
+    if "cascade.json" in names:  # a cascade: its fast model inside, its full one shipped beside
+        spec = json.loads((shipped / "cascade.json").read_text())
+        folders = [(shipped / spec[name]).resolve() for name in ("fast", "full")]
+        assert folders[0].parent == shipped.resolve()
+        assert folders[1].parent == shipped.resolve().parent  # another shipped model
     for folder in folders:  # weights in safetensors, or an ONNX graph (imdb-onnx)
         files = {f.name for f in folder.iterdir()}
         assert {"config.json", "vocab.json"} <= files, folder

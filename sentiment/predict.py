@@ -262,7 +262,8 @@ def _say_once(message: str) -> None:
 
 def resolve_model_path(model: str | Path | None) -> Path:
     """``model`` (a folder, or the name of a shipped model: ``imdb``, ``imdb-fast``,
-    ``imdb-onnx``), else ``$SENTIMENT_MODEL``, else the default (:func:`default_model_path`)."""
+    ``imdb-onnx``, ``imdb-cascade``), else ``$SENTIMENT_MODEL``, else the default
+    (:func:`default_model_path`)."""
     path = Path(model or os.environ.get("SENTIMENT_MODEL") or default_model_path())
     if not _is_model_folder(path) and str(path) in SHIPPED_MODELS:
         path = SHIPPED_MODELS[str(path)]
@@ -303,10 +304,11 @@ def load_model(
     """Load (and cache per path, device, quantization and threads) a saved sentiment model.
 
     The path is ``model`` (a folder, or a shipped model's name: ``imdb``, ``imdb-fast``,
-    ``imdb-onnx``), else ``$SENTIMENT_MODEL``, else the model shipped with the package
-    (:data:`SHIPPED_MODEL`, described in MODEL_CARD.md; without torch, ``imdb-onnx``). A
-    folder exported to ONNX (``sentiment export --format onnx``) is scored with ONNX Runtime,
-    on the CPU, without torch.
+    ``imdb-onnx``, ``imdb-cascade``), else ``$SENTIMENT_MODEL``, else the model shipped with
+    the package (:data:`SHIPPED_MODEL`, described in MODEL_CARD.md; without torch,
+    ``imdb-onnx``). A folder exported to ONNX (``sentiment export --format onnx``) is scored
+    with ONNX Runtime, on the CPU, without torch; a cascade (:mod:`sentiment.cascade`) by its
+    two members.
     ``quantize="int8"``: the LSTMs with dynamic int8 weights (a PyTorch model on the CPU).
     ``threads``: the ONNX Runtime session's threads for an exported folder (default: its own
     choice); a PyTorch model runs on torch's threads, which are the process's

@@ -65,6 +65,16 @@ def trained_model(synthetic_dir, tmp_path_factory) -> Path:
     return output
 
 
+@pytest.fixture(scope="session")
+def wide_model(trained_model, tmp_path_factory):
+    """The tiny classifier joined to an NB-LR n-gram model (sentiment.wide): (folder, record)."""
+    from sentiment.wide import build_wide
+
+    output = tmp_path_factory.mktemp("wide") / "model"
+    record = build_wide(trained_model, output, ngrams=300)
+    return output, record
+
+
 # CI sets this: a test that would skip for want of ../shared data or the browser fails instead,
 # so that a green CI run means every test ran (a user's clone without ../shared still skips).
 REQUIRE_ALL = os.environ.get("SENTIMENT_REQUIRE_ALL") == "1"

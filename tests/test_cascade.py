@@ -17,13 +17,9 @@ from sentiment.cascade import CascadeModel, save_cascade
 
 
 @pytest.fixture(scope="module")
-def members(trained_model, tmp_path_factory):
+def members(trained_model, wide_model):
     """Two binary models of the same labels: the tiny model and a wide-and-deep one on it."""
-    from sentiment.wide import build_wide
-
-    full = tmp_path_factory.mktemp("cascade") / "full"
-    build_wide(trained_model, full, ngrams=300)
-    return trained_model, full
+    return trained_model, wide_model[0]
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +203,22 @@ def test_shipped_cascade_is_imdb_fasts_int8_export_before_imdb_onnx():
     assert ((scores >= 0.5) != (reference >= 0.5)).mean() <= 0.01
     probs, sent = cascade.escalated(reviews)
     assert 0.05 < sent.mean() < 0.5  # 22.6% of the validation reviews went on
+
+
+def test_an_ngram_model_can_be_the_fast_one(members, texts, tmp_path):
+    """Any binary model may be a member: an NB-LR n-gram model first, the LSTM for the rest."""
+    from sentiment.linear import LinearModel
+
+    rows = synthetic_reviews(400, seed=5)
+    LinearModel.fit("nb_lr", [r["text"] for r in rows], [r["label"] for r in rows],
+                    ["negative", "positive"]).save(tmp_path / "nb")
+    fast_p = load_model(tmp_path / "nb").text_probabilities(texts)
+    labels = [r["label"] for r in predict(texts, model=tmp_path / "nb")]
+    assert labels == [["negative", "positive"][int(p >= 0.5)] for p in fast_p]
+    model = load_model(save_cascade(tmp_path / "nb", members[1], 0.8, tmp_path / "cascade"))
+    probs, sent = model.escalated(texts)
+    np.testing.assert_array_equal(sent, np.maximum(fast_p, 1 - fast_p) < 0.8)
+    np.testing.assert_allclose(probs[~sent], fast_p[~sent])
+    np.testing.assert_allclose(probs[sent], _positive(members[1], [texts[i] for i in
+                                                                   np.flatnonzero(sent)]),
+                               atol=1e-6)

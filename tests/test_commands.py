@@ -70,7 +70,14 @@ def test_no_progress_silences_datasets_bars_too():
 
 
 def test_no_network_is_one_line_naming_the_offline_way(tmp_path, capsys, monkeypatch):
+    import datasets.config
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as without network: datasets cannot reach it
+    # the libraries read the variable when first imported: where an earlier test imported them,
+    # only their flags say offline (else this waited ~20 s on a real connection's timeout)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
     assert commands.main(["train", "--data", "nobody-has/this-dataset", "--output",
                           str(tmp_path / "run"), "--no-progress"]) == 1

@@ -21,7 +21,8 @@ def script(name, *args, stdin=None):
 
 @pytest.mark.parametrize("name", ["train_sentiment.py", "evaluate.py", "predict.py"])
 def test_help_lists_options(name):
-    assert "--model" in script(name, "--help") or "--output" in script(name, "--help")
+    shown = script(name, "--help")  # one run: each imports the package (~6 s)
+    assert "--model" in shown or "--output" in shown
 
 
 def test_train_evaluate_predict_end_to_end(synthetic_dir, tmp_path):

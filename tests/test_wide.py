@@ -17,13 +17,6 @@ from sentiment.linear import LinearModel
 from sentiment.wide import WIDE_FILE, Wide, build_wide
 
 
-@pytest.fixture(scope="module")
-def wide_model(trained_model, tmp_path_factory):
-    output = tmp_path_factory.mktemp("wide") / "model"
-    record = build_wide(trained_model, output, ngrams=300)
-    return output, record
-
-
 def test_build_records_a_head_fitted_on_validation_and_a_pruned_ngram_model(wide_model,
                                                                           trained_model):
     output, record = wide_model

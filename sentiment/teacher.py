@@ -164,15 +164,21 @@ class TextScoringModel:
             self._logits, self.labels = linear.logits, list(linear.labels)
         self.device = torch.device("cpu")
 
+    def text_probabilities(self, texts: Sequence[str], batch_size: int = 64,
+                           mixed_precision: bool = True, **budget) -> np.ndarray:
+        """P(second label) per text, ``(N,)`` (the batch arguments do not apply)."""
+        from .predict import MAX_CHARS
+        from .text import clean_text
+
+        logits = self._logits([clean_text(text[:MAX_CHARS]) for text in texts])
+        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
     def score(self, texts: Sequence[str], batch_size: int = 64, mixed_precision: bool = True,
               all_scores: bool = False, max_tokens: int | None = None) -> list[dict]:
         """``{"label", "score"}`` (and ``"scores"``) per text, in input order."""
-        from .data import clean_text
         from .decisions import to_results
-        from .predict import MAX_CHARS
 
-        logits = self._logits([clean_text(text[:MAX_CHARS]) for text in texts])
-        return to_results(1.0 / (1.0 + np.exp(-np.asarray(logits))), self.labels, all_scores)
+        return to_results(self.text_probabilities(texts), self.labels, all_scores)
 
     def explain(self, text: str, steps: int = 32, max_tokens: int | None = None) -> dict:
         raise ValueError(f"{self.path} is a linear or stacked model: explanations need a model "

@@ -52,6 +52,9 @@ def _members(path: Path, spec: dict, device=None, threads: int | None = None):
     for member in (fast, full):
         if isinstance(member, CascadeModel) or len(member.labels) != 2:
             raise ValueError(f"a cascade's members are binary classifiers; {member.path} is not")
+    if not isinstance(full, TextModel):  # its config names the data split evaluate reads
+        raise ValueError(f"a cascade's full model is a classifier folder (an LSTM, its export or "
+                         f"a wide-and-deep model); {full.path} is an n-gram or stacked model")
     if fast.labels != full.labels:
         raise ValueError(f"a cascade's members must share their labels: {fast.labels} against "
                          f"{full.labels}")

@@ -219,6 +219,8 @@ def test_an_ngram_model_can_be_the_fast_one(members, texts, tmp_path):
     probs, sent = model.escalated(texts)
     np.testing.assert_array_equal(sent, np.maximum(fast_p, 1 - fast_p) < 0.8)
     np.testing.assert_allclose(probs[~sent], fast_p[~sent])
+    with pytest.raises(ValueError, match="full model is a classifier"):  # not the other way
+        save_cascade(members[1], tmp_path / "nb", 0.8, tmp_path / "reversed")
     np.testing.assert_allclose(probs[sent], _positive(members[1], [texts[i] for i in
                                                                    np.flatnonzero(sent)]),
                                atol=1e-6)

@@ -30,9 +30,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tolerance", type=float, default=0.001)
     parser.add_argument("--write", default=None, help="save the chosen cascade in this folder")
     parser.add_argument("--output", default=None, help="also write the result here (JSON)")
-    args = parser.parse_args(argv)
-    if not all(0.5 <= t <= 1.0 for t in args.thresholds):
-        parser.error("--thresholds are probabilities in [0.5, 1]")
+    args = parser.parse_args(argv)  # validation_sweep refuses thresholds outside [0.5, 1]
     result = {"fast": args.fast, "full": args.full,
               **validation_sweep(args.fast, args.full, args.data, args.thresholds,
                                  args.tolerance)}

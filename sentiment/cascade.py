@@ -22,8 +22,6 @@ from .decisions import to_results
 from .predict import TextModel, load_model
 
 CASCADE_FILE = "cascade.json"
-# score(..., max_tokens=MEMBER_DEFAULT): each member with its own default batch budget
-MEMBER_DEFAULT = "member default"
 
 
 def is_cascade(path: str | Path) -> bool:
@@ -124,23 +122,21 @@ class CascadeModel(TextModel):
         self.fast, self.full = _members(path, spec, device, threads)
         super().__init__(self.full.vocab, self.full.config, "")
         self.path, self.wide = str(path), None
-        self.device = getattr(self.full, "device", "cpu")
+        self.device = self.full.device
         self.quantize = "none"
         self.num_classes = 2
 
     def text_probabilities(self, texts: Sequence[str], batch_size: int = 64,
-                           mixed_precision: bool = True, max_tokens=MEMBER_DEFAULT
-                           ) -> np.ndarray:
+                           mixed_precision: bool = True, **budget) -> np.ndarray:
         """P(second label) per text, ``(N,)``: the fast model's where it is sure enough,
-        the full model's elsewhere."""
-        return self.escalated(texts, batch_size, mixed_precision, max_tokens)[0]
+        the full model's elsewhere. ``max_tokens`` (in ``budget``): both members' batch
+        budget, else each its own default."""
+        return self.escalated(texts, batch_size, mixed_precision, **budget)[0]
 
     def escalated(self, texts: Sequence[str], batch_size: int = 64,
-                  mixed_precision: bool = True, max_tokens=MEMBER_DEFAULT
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  mixed_precision: bool = True, **budget) -> tuple[np.ndarray, np.ndarray]:
         """``(probabilities, sent)``: :meth:`text_probabilities` and which texts went to the
         full model."""
-        budget = {} if max_tokens == MEMBER_DEFAULT else {"max_tokens": max_tokens}
         probs = self.fast.text_probabilities(texts, batch_size, mixed_precision, **budget)
         sent = np.maximum(probs, 1.0 - probs) < self.threshold
         if sent.any():
@@ -150,9 +146,9 @@ class CascadeModel(TextModel):
         return probs, sent
 
     def score(self, texts: Sequence[str], batch_size: int = 64, mixed_precision: bool = True,
-              all_scores: bool = False, max_tokens=MEMBER_DEFAULT) -> list[dict]:
-        return to_results(self.text_probabilities(texts, batch_size, mixed_precision,
-                                                  max_tokens), self.labels, all_scores)
+              all_scores: bool = False, **budget) -> list[dict]:
+        return to_results(self.text_probabilities(texts, batch_size, mixed_precision, **budget),
+                          self.labels, all_scores)
 
     def probabilities(self, ids, *args, **kwargs):
         raise ValueError(f"{self.path} is a cascade: it scores texts (each member encodes them "

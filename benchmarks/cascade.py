@@ -1,6 +1,6 @@
 """A confidence cascade's accuracy and the share of texts it sends to its full model, by
 threshold, on the validation split (never the test split): the data for choosing a cascade's
-threshold (:mod:`sentiment.cascade`).
+threshold (:mod:`sentiment.kinds.cascade`).
 
     python -m benchmarks.cascade --fast runs/imdb-fast-onnx-int8 --full sentiment/models/imdb-onnx \
         --thresholds 0.9 0.95 0.97 0.98 0.99 0.995 --tolerance 0.001 --write runs/imdb-cascade
@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 
 from benchmarks import emit
-from sentiment.cascade import THRESHOLDS, save_cascade, validation_sweep
+from sentiment.kinds.cascade import THRESHOLDS, save_cascade, validation_sweep
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -1,4 +1,4 @@
-"""The CheckList suite (``sentiment.checklist``) on several models side by side: each test's
+"""The CheckList suite (``sentiment.report.checklist``) on several models side by side: each test's
 pass rate per model, and the failing examples in the JSON.
 
     python -m benchmarks.checklist --models sentiment/models/imdb runs/student4 \
@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from sentiment import load_model
-from sentiment.checklist import model_checklist
+from sentiment.report.checklist import model_checklist
 
 
 def main(argv: list[str] | None = None) -> dict:

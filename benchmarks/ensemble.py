@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiment.cli import setup_logging
+from sentiment.cli.options import setup_logging
 from sentiment.config import apply_overrides
-from sentiment.decisions import class_probs, predicted_classes
-from sentiment.evaluate import fit_baselines, paired_comparison, write_report
-from sentiment.pipeline import prepare_data
-from sentiment.predict import load_model, score_ids
+from sentiment.inference.predict import load_model, score_ids
+from sentiment.kinds.decisions import class_probs, predicted_classes
+from sentiment.report.metrics import fit_baselines, paired_comparison, write_report
+from sentiment.train.recipe import prepare_data
 
 
 def score_members(paths: list[str], data: str | None, test_limit: int | None,

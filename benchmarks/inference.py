@@ -41,10 +41,10 @@ import torch
 from benchmarks import emit
 from sentiment import load_model
 from sentiment.config import ONNX_FILE
-from sentiment.export import export_onnx
-from sentiment.onnx_model import inference_session, is_onnx
-from sentiment.precision import cpu_model
-from sentiment.predict import SentimentModel, score_ids
+from sentiment.inference.predict import SentimentModel, score_ids
+from sentiment.kinds.export import export_onnx
+from sentiment.kinds.onnx import inference_session, is_onnx
+from sentiment.runtime.precision import cpu_model
 
 VARIANTS = ("float32", "bfloat16", "int8", "onnx", "onnx-int8", "onnx-serial", "onnx-int8-serial",
             "export", "export-configured")
@@ -181,7 +181,7 @@ def _valid_accuracy(model, scorers: dict, source: str) -> dict:
     """Each variant's accuracy on the model's validation split, read from ``source``."""
     from dataclasses import replace
 
-    from sentiment.prepare import classifier_splits
+    from sentiment.train.prepare import classifier_splits
 
     splits = classifier_splits(replace(model.config.data, source=source),
                                model.config.split_seed)

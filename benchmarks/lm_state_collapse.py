@@ -6,7 +6,7 @@ start at the word frequencies.
 
 Trains the default biLM (whole-review batches, Adam) for ``--steps`` steps on a small IMDB
 corpus twice from the same seed: with the output biases as initialised by PyTorch, and with
-them set to the log word frequencies (:meth:`~sentiment.heads.LanguageModel.set_output_prior`).
+them set to the log word frequencies (:meth:`~sentiment.nn.heads.LanguageModel.set_output_prior`).
 Every 20 steps it prints the training loss and, over the batch's reviews, the forward top
 layer's state at word 20: its mean |h| and its spread across reviews (the std of each unit,
 averaged). A spread of 0 means the state no longer depends on the review at all.
@@ -19,9 +19,9 @@ import argparse
 import numpy as np
 import torch
 
-from sentiment import pretrain
-from sentiment.prepare import build_task_model
-from sentiment.training import build_optimizer
+from sentiment.train import pretrain
+from sentiment.train.loop import build_optimizer
+from sentiment.train.prepare import build_task_model
 
 
 def run(config, corpus, prior: bool, steps: int) -> None:

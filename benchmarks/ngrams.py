@@ -1,5 +1,5 @@
 """Scoring NB-LR's binary 1-3-grams: scikit-learn's ``CountVectorizer`` against
-:class:`sentiment.linear.NgramTable`, in turns, in one run, on the same cleaned test texts.
+:class:`sentiment.kinds.ngram.NgramTable`, in turns, in one run, on the same cleaned test texts.
 
     python -m benchmarks.ngrams --model sentiment/models/imdb/wide --reviews 2000 --rounds 5
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from sentiment.data import clean_text
-from sentiment.linear import LinearModel
+from sentiment.data.sources import clean_text
+from sentiment.kinds.ngram import LinearModel
 
 
 def main(argv: list[str] | None = None) -> dict:

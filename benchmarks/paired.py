@@ -1,5 +1,5 @@
 """Several models on the same labelled reviews, each against the first, paired: accuracy with
-its 95% interval, the difference and McNemar's test (``sentiment.evaluate.paired_comparison``).
+its 95% interval, the difference and McNemar's test (``sentiment.report.metrics.paired_comparison``).
 
     python -m benchmarks.paired --data ../shared/data/imdb --split test \
         --models sentiment/models/imdb runs/shipped-2026-11-24 runs/teacher
@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from sentiment import load_model
-from sentiment.evaluate import paired_comparison, wilson_interval
+from sentiment.report.metrics import paired_comparison, wilson_interval
 
 
 def main(argv: list[str] | None = None) -> dict:

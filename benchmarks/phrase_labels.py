@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from sentiment.evaluate import wilson_interval
+from sentiment.report.metrics import wilson_interval
 
 DEFAULT_PHRASES = ("not bad", "not terrible", "not awful", "not boring", "wasn't bad",
                    "not that bad", "not the worst", "not a bad", "not disappointed",

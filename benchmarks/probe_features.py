@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from sentiment import pipeline
-from sentiment.batching import pad_batch
-from sentiment.checkpoint import load_core_weights
-from sentiment.core import RNNCore, valid_mask
-from sentiment.prepare import build_task_model
+from sentiment.data.batching import pad_batch
+from sentiment.kinds.checkpoint import load_core_weights
+from sentiment.nn.core import RNNCore, valid_mask
+from sentiment.train import recipe as pipeline
+from sentiment.train.prepare import build_task_model
 
 
 def pooled(core: RNNCore, sequences, embeddings_only: bool = False) -> np.ndarray:

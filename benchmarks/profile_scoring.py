@@ -30,13 +30,14 @@ import pyarrow.parquet as pq
 import torch
 
 from benchmarks.tokenizer_chunks import whole_text_tokens
-from sentiment import load_model, predict, tokenize
-from sentiment.batching import pad_batch
-from sentiment.data import clean_text
-from sentiment.lengths import cut_batches, length_order
-from sentiment.onnx_model import OnnxModel
-from sentiment.precision import autocast, autocast_dtype, cpu_model, dtype_name
-from sentiment.tokenize import _english as spacy_english
+from sentiment import load_model, predict
+from sentiment.data.batching import pad_batch
+from sentiment.data.lengths import cut_batches, length_order
+from sentiment.data.sources import clean_text
+from sentiment.kinds.onnx import OnnxModel
+from sentiment.runtime.precision import autocast, autocast_dtype, cpu_model, dtype_name
+from sentiment.text import tokenize
+from sentiment.text.tokenize import _english as spacy_english
 
 
 def core_flop_per_token(core) -> float:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from sentiment.precision import cpu_model
-from sentiment.scoring import BatchScorer, score_file
+from sentiment.inference.files import BatchScorer, score_file
+from sentiment.runtime.precision import cpu_model
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -35,8 +35,8 @@ def main() -> None:
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     from sentiment import load_model
-    from sentiment.batching import cut_batches
-    from sentiment.predict import score_ids
+    from sentiment.data.batching import cut_batches
+    from sentiment.inference.predict import score_ids
 
     model = load_model(args.model)
     texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(

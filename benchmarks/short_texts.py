@@ -27,10 +27,10 @@ import numpy as np
 
 from benchmarks import emit
 from sentiment import load_model
-from sentiment.checklist import positive_probabilities, run_checklist
-from sentiment.decisions import log_odds
-from sentiment.distill import short_crops
-from sentiment.prepare import classifier_splits
+from sentiment.kinds.decisions import log_odds
+from sentiment.report.checklist import positive_probabilities, run_checklist
+from sentiment.train.distill import short_crops
+from sentiment.train.prepare import classifier_splits
 
 
 def review_crops(texts: list[str], labels, count: int,
@@ -39,7 +39,7 @@ def review_crops(texts: list[str], labels, count: int,
     3-60 words are passed over), with its review's label."""
     rng = np.random.default_rng(seed)
     crops, crop_labels = [], []
-    quiet = logging.getLogger("sentiment.distill")
+    quiet = logging.getLogger("sentiment.train.distill")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # "only 0 crops in 1 text" is expected here
     try:

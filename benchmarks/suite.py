@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sentiment.cli import tcmalloc_library
-from sentiment.precision import autocast_dtype, dtype_name, resolve_device
-from sentiment.training import (
+from sentiment.cli.options import tcmalloc_library
+from sentiment.runtime.precision import autocast_dtype, dtype_name, resolve_device
+from sentiment.train.loop import (
     Optimization,
     build_optimizer,
     flush_denormals,
@@ -66,8 +66,8 @@ class _Limited:
 
 
 def _sentiment_setup(args: dict, reference: bool):
-    from sentiment.pipeline import make_config, prepare_data
-    from sentiment.prepare import build_task_model, review_batches
+    from sentiment.train.prepare import build_task_model, review_batches
+    from sentiment.train.recipe import make_config, prepare_data
 
     overrides = {"bucket": False, "padding_mode": "padded"} if reference else {}
     config = make_config(data=args["data"], vectors=args.get("vectors"), device=args["device"],
@@ -119,7 +119,7 @@ def part_train(args: dict) -> dict:
 
 def part_preprocess(args: dict) -> dict:
     """Tokenize + numericalise train and test (run twice: cold cache, then warm)."""
-    from sentiment.pipeline import make_config, prepare_data
+    from sentiment.train.recipe import make_config, prepare_data
 
     start = time.perf_counter()
     data = prepare_data(make_config(data=args["data"]))
@@ -131,13 +131,13 @@ def part_preprocess(args: dict) -> dict:
 
 def part_predict(args: dict) -> dict:
     """``predict`` latency on one ~230-word review and batch throughput."""
-    from sentiment.checkpoint import save_pretrained
-    from sentiment.data import load_reviews
-    from sentiment.pipeline import make_config
-    from sentiment.predict import load_model, predict
-    from sentiment.prepare import build_task_model
-    from sentiment.tokenize import Tokenizer
-    from sentiment.vocab import Vocab
+    from sentiment.data.sources import load_reviews
+    from sentiment.inference.predict import load_model, predict
+    from sentiment.kinds.checkpoint import save_pretrained
+    from sentiment.text.tokenize import Tokenizer
+    from sentiment.text.vocab import Vocab
+    from sentiment.train.prepare import build_task_model
+    from sentiment.train.recipe import make_config
 
     texts = load_reviews(args["data"])["test"].shuffle(seed=0)["text"][: args["reviews"]]
     model_dir = args.get("model")
@@ -176,14 +176,14 @@ def part_predict(args: dict) -> dict:
 
 def part_charlm(args: dict) -> dict:
     """Char LM training tokens/s: the package's fused layer vs. a per-character cell loop."""
-    from sentiment.charlm import (
+    from sentiment.train.charlm import (
         CharBatches,
         build_char_vocab,
         encode_text,
         make_config,
         preprocess,
     )
-    from sentiment.prepare import build_task_model
+    from sentiment.train.prepare import build_task_model
 
     config = make_config("d2l", device=args["device"])
     device = resolve_device(config.train.device)
@@ -246,8 +246,8 @@ def part_lm_output(args: dict) -> dict:
     Targets follow a Zipf law over the 10,003 words (p ~ 1/rank), as word frequencies roughly
     do, so the adaptive layer's rare-word clusters are visited about as often as on real text.
     """
-    from sentiment.heads import build_model
-    from sentiment.pretrain import make_config
+    from sentiment.nn.heads import build_model
+    from sentiment.train.pretrain import make_config
 
     device = resolve_device(args.get("device", "cpu"))
     # quick (the test's run): smaller batches; the layers' ratio is the figure, not their rates
@@ -257,7 +257,7 @@ def part_lm_output(args: dict) -> dict:
     words = torch.multinomial(1 / ranks, 200 * batch_size * (steps + 1), replacement=True,
                               generator=generator) + 3
     stream = words.view(-1, steps + 1)
-    from sentiment.batching import Batch
+    from sentiment.data.batching import Batch
 
     batches = [Batch(stream[i : i + batch_size, :-1], None, stream[i : i + batch_size, 1:],
                      batch_size * steps) for i in range(0, len(stream), batch_size)]
@@ -294,8 +294,8 @@ def part_batch_memory(args: dict) -> dict:
     (where a full epoch peaks) and on a seeded random sample of its batches, with the batching
     of ``args["max_tokens"]`` (None: 64 reviews a batch whatever their length). Each variant runs
     in its own interpreter, so peak RSS is the variant's own."""
-    from sentiment.pipeline import make_config, prepare_data
-    from sentiment.prepare import build_task_model, review_batches
+    from sentiment.train.prepare import build_task_model, review_batches
+    from sentiment.train.recipe import make_config, prepare_data
 
     config = make_config(data=args["data"], vectors=args.get("vectors"), device="cpu",
                          max_tokens=args.get("max_tokens"))
@@ -469,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     from dataclasses import asdict
 
-    from sentiment.cli import add_dataclass_options
+    from sentiment.cli.options import add_dataclass_options
 
     parser = argparse.ArgumentParser(prog="scripts/benchmark.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

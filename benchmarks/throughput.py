@@ -5,7 +5,7 @@
 
 The first test reviews of the data, in file order; batches of 64; a warm-up call first. Models
 take turns round by round, so a noisy machine hits each alike. Before every timed call the
-tokenizer's chunk store (:func:`sentiment.tokenize.chunk_store`) is put back to what it holds
+tokenizer's chunk store (:func:`sentiment.text.tokenize.chunk_store`) is put back to what it holds
 after tokenizing the first ``--store-reviews`` training reviews: 0 (the default) times a fresh
 process's first call, 20000 a process that has scored that many other reviews; never the timed
 reviews themselves, whose chunks would all be known from the round before.
@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from sentiment import load_model, predict, tokenize
+from sentiment import load_model, predict
+from sentiment.text import tokenize
 
 
 def main(argv: list[str] | None = None) -> dict:

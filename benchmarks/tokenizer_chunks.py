@@ -19,8 +19,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import spacy
 
-from sentiment import tokenize
-from sentiment.data import clean_text
+from sentiment.data.sources import clean_text
+from sentiment.text import tokenize
 
 
 def whole_text_tokens(nlp, texts: list[str], lowercase: bool = True) -> list[list[str]]:

@@ -1,5 +1,5 @@
 """Does tokenizing a long stream of text grow the process? spaCy's vocabulary keeps every new
-string; :data:`sentiment.tokenize.MAX_STRINGS` bounds it by renewing the pipeline.
+string; :data:`sentiment.text.tokenize.MAX_STRINGS` bounds it by renewing the pipeline.
 
     python -m benchmarks.tokenizer_memory --data ../shared/data/imdb --max-strings 200000
     python -m benchmarks.tokenizer_memory --data ../shared/data/imdb --max-strings 0   # never renew
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=10_000)
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
-    from sentiment import tokenize
+    from sentiment.text import tokenize
 
     if args.max_strings is not None:
         tokenize.MAX_STRINGS = args.max_strings or float("inf")

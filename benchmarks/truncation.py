@@ -20,9 +20,9 @@ import numpy as np
 
 from benchmarks import emit
 from sentiment import load_model
-from sentiment.lengths import cut
-from sentiment.precision import cpu_model
-from sentiment.prepare import classifier_splits
+from sentiment.data.lengths import cut
+from sentiment.runtime.precision import cpu_model
+from sentiment.train.prepare import classifier_splits
 
 
 def main(argv: list[str] | None = None) -> dict:

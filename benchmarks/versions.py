@@ -33,8 +33,9 @@ MEASURE = """
 import json, sys, time
 import pyarrow.parquet as pq
 import sentiment
-from sentiment import load_model, predict
-from sentiment.tokenize import Tokenizer
+from sentiment import load_model
+from sentiment import predict
+from sentiment.text.tokenize import Tokenizer
 data, model_path, reviews, store = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 texts = pq.read_table(f"{data}/test.parquet", columns=["text"]).slice(0, 2 * reviews)["text"]
 texts, others = texts.to_pylist()[:reviews], texts.to_pylist()[reviews:]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from sentiment.commands import run
+from sentiment.cli.main import run
 
 if __name__ == "__main__":
     sys.exit(run("evaluate"))

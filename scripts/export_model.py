@@ -15,8 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-from sentiment.card import write_card
-from sentiment.checkpoint import export_model
+from sentiment.kinds.checkpoint import export_model
+from sentiment.report.card import write_card
 
 
 def main() -> None:

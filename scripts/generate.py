@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from sentiment.commands import run
+from sentiment.cli.main import run
 
 if __name__ == "__main__":
     sys.exit(run("generate"))

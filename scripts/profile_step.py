@@ -18,12 +18,12 @@ import time
 import torch
 from torch import nn
 
-from sentiment.batching import pad_batch
-from sentiment.cli import use_tcmalloc
+from sentiment.cli.options import use_tcmalloc
 from sentiment.config import HeadConfig
-from sentiment.core import CoreConfig, Dropout, RNNCore
-from sentiment.heads import SentimentClassifier
-from sentiment.precision import autocast, cpu_has_native_bf16, dtype_name
+from sentiment.data.batching import pad_batch
+from sentiment.nn.core import CoreConfig, Dropout, RNNCore
+from sentiment.nn.heads import SentimentClassifier
+from sentiment.runtime.precision import autocast, cpu_has_native_bf16, dtype_name
 
 
 def make_step(dtype, torch_dropout: bool, batch):
@@ -73,7 +73,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=4, help="timed rounds (default: 4)")
     parser.add_argument("--compare-dropout", action="store_true",
-                        help="also time torch's nn.Dropout in place of sentiment.core.Dropout")
+                        help="also time torch's nn.Dropout in place of sentiment.nn.core.Dropout")
     parser.add_argument("--profile", action="store_true", help="print a torch.profiler table")
     parser.add_argument("--gemm", action="store_true",
                         help="measure matrix-product GFLOP/s instead of a training step")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import sys
 
-from sentiment.cli import use_tcmalloc
-from sentiment.commands import run
+from sentiment.cli.main import run
+from sentiment.cli.options import use_tcmalloc
 
 if __name__ == "__main__":
     use_tcmalloc()

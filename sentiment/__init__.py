@@ -12,7 +12,7 @@ import os
 # holds when set here, before anything scores or trains.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "256")
 
-from .predict import load_model, predict  # noqa: E402
+from .inference.predict import load_model, predict  # noqa: E402
 
 __all__ = ["load_model", "predict"]
 __version__ = "0.1.0"

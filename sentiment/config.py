@@ -1,7 +1,7 @@
 """One configuration for every task, nested by concern: ``data``, ``model`` (``core`` + ``head``)
 and ``train``.
 
-The same object builds the model (:func:`sentiment.heads.build_model`), is written as it is to a
+The same object builds the model (:func:`sentiment.nn.heads.build_model`), is written as it is to a
 model folder's ``config.json``, and rebuilds the model, its preprocessing and its exact data split
 from that file alone (:meth:`Config.from_dict`). Field names are unique across the sections, so a
 script's flags are the field names (``--hidden-dim``, ``--epochs``) and presets are flat
@@ -30,9 +30,9 @@ DIRECTIONS = ("both", "forward", "backward")
 LANGUAGE_MODELS = ("word-lm", "char-lm")
 BAD_ROWS = ("error", "skip")  # a file row of the wrong shape: stop naming it, or skip it
 ENCODING_ERRORS = ("replace", "strict")  # invalid UTF-8 in a text: U+FFFD, or stop
-ENSEMBLE_FILE = "ensemble.json"  # what makes a folder an ensemble (sentiment.checkpoint)
-ONNX_FILE = "model.onnx"  # what makes a folder an ONNX export (sentiment.onnx_model)
-RNN_TYPE_NAMES = ("lstm", "gru", "rnn")  # torch.nn.LSTM, GRU, RNN (sentiment.core.RNN_TYPES)
+ENSEMBLE_FILE = "ensemble.json"  # what makes a folder an ensemble (sentiment.kinds.checkpoint)
+ONNX_FILE = "model.onnx"  # what makes a folder an ONNX export (sentiment.kinds.onnx)
+RNN_TYPE_NAMES = ("lstm", "gru", "rnn")  # torch.nn.LSTM, GRU, RNN (sentiment.nn.core.RNN_TYPES)
 
 
 def only(*tasks: str, **kwargs):
@@ -48,7 +48,7 @@ LAYOUTS = ("joint", "separate")
 
 @dataclass
 class CoreConfig:
-    """Architecture of :class:`sentiment.core.RNNCore`."""
+    """Architecture of :class:`sentiment.nn.core.RNNCore`."""
 
     # set from the vocabulary when the model is built (no task offers a flag for it)
     vocab_size: int = field(default=0, metadata={"tasks": ()})
@@ -258,7 +258,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """Settings of :func:`sentiment.training.train` and of the run around it."""
+    """Settings of :func:`sentiment.train.loop.train` and of the run around it."""
 
     output: str = "runs/sentiment"
     epochs: int = 10
@@ -288,7 +288,7 @@ class TrainConfig:
     ema_decay: float = 0.0
     patience: int | None = 3
     device: str = "auto"
-    mixed_precision: bool = True  # see sentiment.precision.autocast_dtype
+    mixed_precision: bool = True  # see sentiment.runtime.precision.autocast_dtype
     seed: int = 0
     resume: bool = True
     progress: bool = True
@@ -304,7 +304,7 @@ class TrainConfig:
     # the distillation set with the teacher's soft labels: short texts, which the reviews
     # (~230 words) do not teach, are what people type first
     crops: int = only("sentiment", default=0)
-    # this many template-made short sentences (sentiment.phrases: statements, negated ones,
+    # this many template-made short sentences (sentiment.train.phrases: statements, negated ones,
     # contrasts with "but") join the training set with their own labels: the rules of one
     # sentence that IMDB's review labels do not teach
     phrases: int = only("sentiment", default=0)

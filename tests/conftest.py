@@ -55,7 +55,7 @@ def synthetic_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_model(synthetic_dir, tmp_path_factory) -> Path:
     """A tiny classifier trained on the synthetic data (shared by the tests that need one)."""
-    from sentiment.pipeline import make_config, train_sentiment
+    from sentiment.train.recipe import make_config, train_sentiment
 
     output = tmp_path_factory.mktemp("model")
     config = make_config("tiny", data=str(synthetic_dir), output=str(output), epochs=4,
@@ -67,8 +67,8 @@ def trained_model(synthetic_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def wide_model(trained_model, tmp_path_factory):
-    """The tiny classifier joined to an NB-LR n-gram model (sentiment.wide): (folder, record)."""
-    from sentiment.wide import build_wide
+    """The tiny classifier joined to an NB-LR n-gram model (sentiment.kinds.wide): (folder, record)."""
+    from sentiment.kinds.wide import build_wide
 
     output = tmp_path_factory.mktemp("wide") / "model"
     record = build_wide(trained_model, output, ngrams=300)

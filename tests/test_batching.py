@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentiment.batching import BucketSampler, SequenceBatches, pad_batch
 from sentiment.config import ReviewData
-from sentiment.lengths import cut
+from sentiment.data.batching import BucketSampler, SequenceBatches, pad_batch
+from sentiment.data.lengths import cut
 
 
 def test_pad_batch_lengths_and_truncation():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks.suite import BenchmarkConfig, format_table, run_benchmark
-from sentiment.precision import cpu_bfloat16_faster
+from sentiment.runtime.precision import cpu_bfloat16_faster
 
 
 def test_benchmark_runs_every_part_and_writes_json(synthetic_dir, tmp_path, monkeypatch):
@@ -43,7 +43,7 @@ def test_benchmark_runs_every_part_and_writes_json(synthetic_dir, tmp_path, monk
 def test_ensemble_averages_its_members_probabilities(synthetic_dir, trained_model, tmp_path):
     from benchmarks import ensemble
     from sentiment import predict
-    from sentiment.pipeline import make_config, train_sentiment
+    from sentiment.train.recipe import make_config, train_sentiment
 
     other = tmp_path / "other"
     train_sentiment(make_config("tiny", data=str(synthetic_dir), output=str(other), epochs=2,
@@ -86,7 +86,7 @@ def test_inference_benchmark_times_each_variant_at_each_token_budget(synthetic_d
 
     from benchmarks import inference
 
-    scoring = sys.modules["sentiment.predict"]  # the package's `predict` hides the module
+    scoring = sys.modules["sentiment.inference.predict"]  # the package's `predict` hides the module
     budgets = []
     batching = scoring.score_in_length_order
 
@@ -143,8 +143,8 @@ def test_inference_benchmark_times_an_export_at_each_batch_shape(synthetic_dir, 
     import pyarrow.parquet as pq
 
     from benchmarks import inference
-    from sentiment.export import export_onnx
-    from sentiment.onnx_model import inference_session
+    from sentiment.kinds.export import export_onnx
+    from sentiment.kinds.onnx import inference_session
 
     rows = [json.loads(line) for line in (synthetic_dir / "test.jsonl").read_text().splitlines()]
     pq.write_table(pa.table({"text": [r["text"] for r in rows]}), tmp_path / "test.parquet")
@@ -264,7 +264,7 @@ def test_short_text_stack_weighs_the_member_that_knows_the_labels():
 def test_checklist_benchmark_runs_the_suite_on_each_model(trained_model, tmp_path, capsys):
     from benchmarks import checklist
     from sentiment import load_model
-    from sentiment.checklist import run_checklist
+    from sentiment.report.checklist import run_checklist
 
     results = checklist.main(["--models", str(trained_model), "--output",
                               str(tmp_path / "c.json")])

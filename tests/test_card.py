@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sentiment.card import build_card
+from sentiment.report.card import build_card
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVENANCE = {"weights": "float16", "data": "synthetic", "commands": ["sentiment train"],
@@ -17,7 +17,7 @@ PROVENANCE = {"weights": "float16", "data": "synthetic", "commands": ["sentiment
 
 
 def test_export_writes_the_card_from_the_report(trained_model, synthetic_dir, tmp_path):
-    from sentiment.pipeline import evaluate_saved_model
+    from sentiment.train.recipe import evaluate_saved_model
 
     report = evaluate_saved_model(trained_model, str(synthetic_dir), output=tmp_path / "report")
     (tmp_path / "provenance.json").write_text(json.dumps(PROVENANCE))
@@ -57,9 +57,9 @@ def test_a_shipped_cards_training_command_gives_its_models_settings(name):
     model was trained with: a change of a default must spell the old value out in the card."""
     import shlex
 
-    from sentiment import pipeline
-    from sentiment.cli import parse_config
+    from sentiment.cli.options import parse_config
     from sentiment.config import Config, leaf_fields
+    from sentiment.train import recipe as pipeline
 
     folder = ROOT / "sentiment" / "models" / name
     card = json.loads((folder / "card.json").read_text())

@@ -1,4 +1,4 @@
-"""A confidence cascade (sentiment.cascade): the fast model's call where it is sure, the full
+"""A confidence cascade (sentiment.kinds.cascade): the fast model's call where it is sure, the full
 model's elsewhere, as a model folder like any other."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from conftest import IMDB, needs, synthetic_reviews
 
 from sentiment import load_model, predict
-from sentiment.cascade import CascadeModel, save_cascade
+from sentiment.kinds.cascade import CascadeModel, save_cascade
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_a_cascade_is_a_model_for_the_command_line_and_evaluate(members, synthet
     assert json.loads(done.stdout) == {
         "text": "A wonderful, moving film.",
         **predict("A wonderful, moving film.", model=folder)}
-    from sentiment.pipeline import evaluate_saved_model
+    from sentiment.train.recipe import evaluate_saved_model
 
     report = evaluate_saved_model(folder, str(synthetic_dir), "test", tmp_path / "report",
                                   baseline=False)
@@ -102,7 +102,7 @@ def test_cascade_benchmark_chooses_the_fewest_escalations_within_the_tolerance(m
                                                                                synthetic_dir,
                                                                                tmp_path):
     from benchmarks import cascade
-    from sentiment.cascade import choose, sweep
+    from sentiment.kinds.cascade import choose, sweep
 
     labels = np.array([1, 0, 1, 0])
     fast = np.array([0.99, 0.6, 0.4, 0.02])  # sure and right, unsure and wrong twice, sure
@@ -124,7 +124,7 @@ def test_cascade_benchmark_chooses_the_fewest_escalations_within_the_tolerance(m
 
 def test_the_cascade_command_chooses_on_validation_or_takes_a_threshold(members, synthetic_dir,
                                                                         tmp_path, capsys):
-    from sentiment import commands
+    from sentiment.cli import main as commands
 
     fast, full = members
     assert commands.main(["cascade", "--fast", str(fast), "--full", str(full), "--data",
@@ -151,8 +151,8 @@ def test_a_cascade_serves_and_scores_files_and_ray_batches(members, texts, tmp_p
     import pandas as pd
     from fastapi.testclient import TestClient
 
-    from sentiment.scoring import BatchScorer, score_file
-    from sentiment.serve import create_app
+    from sentiment.inference.files import BatchScorer, score_file
+    from sentiment.serve.app import create_app
 
     fast, full = members
     folder = save_cascade(fast, full, 0.9, tmp_path / "cascade")
@@ -181,7 +181,7 @@ def test_shipped_cascade_is_imdb_fasts_int8_export_before_imdb_onnx():
     without exporting this again fails here."""
     import pyarrow.parquet as pq
 
-    from sentiment.predict import SHIPPED_MODELS
+    from sentiment.inference.predict import SHIPPED_MODELS
 
     shipped, fast = SHIPPED_MODELS["imdb-cascade"], SHIPPED_MODELS["imdb-fast"]
     spec = json.loads((shipped / "cascade.json").read_text())
@@ -207,7 +207,7 @@ def test_shipped_cascade_is_imdb_fasts_int8_export_before_imdb_onnx():
 
 def test_an_ngram_model_can_be_the_fast_one(members, texts, tmp_path):
     """Any binary model may be a member: an NB-LR n-gram model first, the LSTM for the rest."""
-    from sentiment.linear import LinearModel
+    from sentiment.kinds.ngram import LinearModel
 
     rows = synthetic_reviews(400, seed=5)
     LinearModel.fit("nb_lr", [r["text"] for r in rows], [r["label"] for r in rows],

@@ -10,9 +10,12 @@ import pytest
 import torch
 from conftest import TEXTS, needs, run_python
 
-from sentiment import charlm
-from sentiment.batching import Batch
-from sentiment.charlm import (
+from sentiment.data.batching import Batch
+from sentiment.nn.core import RNNCore
+from sentiment.nn.heads import LanguageModel, SentimentClassifier
+from sentiment.text.vocab import Vocab
+from sentiment.train import charlm
+from sentiment.train.charlm import (
     CharBatches,
     build_char_vocab,
     generate,
@@ -21,11 +24,8 @@ from sentiment.charlm import (
     preprocess,
     train_language_model,
 )
-from sentiment.core import RNNCore
-from sentiment.heads import LanguageModel, SentimentClassifier
-from sentiment.prepare import build_task_model
-from sentiment.training import run_epoch, train
-from sentiment.vocab import Vocab
+from sentiment.train.loop import run_epoch, train
+from sentiment.train.prepare import build_task_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,11 +93,11 @@ def test_detached_state_keeps_memory_flat():
 import json, resource
 import numpy as np
 import torch
-from sentiment.batching import StreamBatches
-from sentiment.charlm import make_config
-from sentiment.prepare import build_task_model
-from sentiment.training import Optimization, run_epoch
-from sentiment.vocab import Vocab
+from sentiment.data.batching import StreamBatches
+from sentiment.train.charlm import make_config
+from sentiment.train.prepare import build_task_model
+from sentiment.train.loop import Optimization, run_epoch
+from sentiment.text.vocab import Vocab
 
 config = make_config("tiny", hidden_dim=64, input_type="onehot")
 model = build_task_model(config, Vocab([chr(97 + i) for i in range(10)]))[0]
@@ -163,8 +163,8 @@ def test_save_load_generate_is_identical(saved_lm, tmp_path):
 def test_classifier_and_language_model_share_core_and_loop():
     import inspect
 
-    from sentiment import pipeline
-    from sentiment.heads import build_model
+    from sentiment.nn.heads import build_model
+    from sentiment.train import recipe as pipeline
 
     assert isinstance(tiny_lm().core, RNNCore)
     # one place builds the core; both heads receive it

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from sentiment.checklist import DIRECTION_TOLERANCE, run_checklist
+from sentiment.report.checklist import DIRECTION_TOLERANCE, run_checklist
 
 
 def test_pass_rates_follow_each_kind_of_test():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sentiment import commands
+from sentiment.cli import main as commands
 
 
 @pytest.mark.parametrize("name", sorted(commands.COMMANDS))
@@ -57,8 +57,8 @@ def test_each_training_command_offers_only_its_own_flags(capsys):
 def test_no_progress_silences_datasets_bars_too():
     import datasets
 
-    from sentiment import pipeline
-    from sentiment.cli import parse_config
+    from sentiment.cli.options import parse_config
+    from sentiment.train import recipe as pipeline
 
     try:
         parse_config("", pipeline.PRESETS, pipeline.make_config, argv=["--progress"])
@@ -118,12 +118,12 @@ def test_python_dash_m_trains_and_predicts(synthetic_dir, tmp_path):
 def test_main_called_from_python_never_re_executes(monkeypatch):
     """use_tcmalloc re-executes the process; from a test or a library call that would replace
     the caller (the test run) with a training run, wherever tcmalloc is installed."""
-    import sentiment.cli
+    import sentiment.cli.options
 
     def forbidden():
         raise AssertionError("main([...]) tried to re-execute the process")
 
-    monkeypatch.setattr(sentiment.cli, "use_tcmalloc", forbidden)
+    monkeypatch.setattr(sentiment.cli.options, "use_tcmalloc", forbidden)
     with pytest.raises(SystemExit):  # argparse rejects the value, after the allocator choice
         commands.main(["train", "--epochs", "many"])
 
@@ -132,8 +132,8 @@ def test_evaluate_writes_a_shipped_models_report_outside_the_package(monkeypatch
                                                                       capsys):
     """A model shipped in the package (imdb, imdb-fast, imdb-onnx) is evaluated into runs/, not
     into the installed package's folder; a model of one's own into its folder, as before."""
-    import sentiment.pipeline
-    from sentiment.predict import SHIPPED_MODELS
+    import sentiment.train.recipe
+    from sentiment.inference.predict import SHIPPED_MODELS
 
     written: list[str] = []
 
@@ -145,8 +145,8 @@ def test_evaluate_writes_a_shipped_models_report_outside_the_package(monkeypatch
         written.append(str(output))
         return {"accuracy": 0.5, "n": 2}
 
-    monkeypatch.setattr(sentiment.pipeline, "evaluate_saved_model", evaluated)
-    monkeypatch.setattr(sentiment.pipeline, "evaluate_cross_domain", cross_domain)
+    monkeypatch.setattr(sentiment.train.recipe, "evaluate_saved_model", evaluated)
+    monkeypatch.setattr(sentiment.train.recipe, "evaluate_cross_domain", cross_domain)
     monkeypatch.chdir(tmp_path)
     assert {"imdb", "imdb-fast", "imdb-onnx", "imdb-cascade"} <= set(SHIPPED_MODELS)
     for name in ("imdb", "imdb-fast", "imdb-onnx", "imdb-cascade"):

@@ -10,12 +10,13 @@ import sys
 import pytest
 import torch
 
-from sentiment import charlm, pipeline, prepare, pretrain
-from sentiment.checkpoint import load_pretrained, read_config, save_pretrained, transfer_core
 from sentiment.config import Config, apply_overrides, leaf_fields
-from sentiment.core import CoreConfig, RNNCore
-from sentiment.heads import build_model
-from sentiment.vocab import Vocab
+from sentiment.kinds.checkpoint import load_pretrained, read_config, save_pretrained, transfer_core
+from sentiment.nn.core import CoreConfig, RNNCore
+from sentiment.nn.heads import build_model
+from sentiment.text.vocab import Vocab
+from sentiment.train import charlm, prepare, pretrain
+from sentiment.train import recipe as pipeline
 
 
 @pytest.mark.parametrize("make_config", [pipeline.make_config, charlm.make_config,
@@ -104,9 +105,9 @@ def test_importing_the_package_changes_nothing_global():
 import os, sys, matplotlib, torch
 backend = matplotlib.rcParams._get("backend")
 threads = torch.get_num_threads()
-import sentiment, sentiment.predict
-assert "sentiment.training" not in sys.modules, "inference imported the training loop"
-import sentiment.pipeline, sentiment.charlm, sentiment.pretrain, sentiment.evaluate, sentiment.cli
+import sentiment, sentiment.inference.predict
+assert "sentiment.train.loop" not in sys.modules, "inference imported the training loop"
+import sentiment.train.recipe, sentiment.train.charlm, sentiment.train.pretrain, sentiment.report.metrics, sentiment.cli.options
 assert matplotlib.rcParams._get("backend") == backend, "matplotlib backend changed"
 assert torch.get_num_threads() == threads
 assert (torch.tensor([1e-39]) * 1.0).item() != 0, "denormals flushed at import"

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sentiment.batching import pad_batch
 from sentiment.config import HeadConfig
-from sentiment.core import CoreConfig, RNNCore, reverse_within_lengths
-from sentiment.heads import LanguageModel, SentimentClassifier
+from sentiment.data.batching import pad_batch
+from sentiment.nn.core import CoreConfig, RNNCore, reverse_within_lengths
+from sentiment.nn.heads import LanguageModel, SentimentClassifier
 
 
 def make_core(rnn_type="lstm", **kwargs) -> RNNCore:
@@ -113,7 +113,7 @@ def test_language_model_head_and_weight_tying():
 
 @pytest.mark.parametrize("p", [0.2, 0.5])
 def test_cpu_dropout_matches_the_bernoulli_distribution(p):
-    from sentiment.core import Dropout
+    from sentiment.nn.core import Dropout
 
     layer = Dropout(p)
     x = torch.ones(1000, 1000, requires_grad=True)

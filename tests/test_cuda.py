@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from sentiment import load_model, predict
-from sentiment.batching import pad_batch
-from sentiment.core import CoreConfig, RNNCore
-from sentiment.heads import SentimentClassifier
-from sentiment.pipeline import make_config, train_sentiment
+from sentiment.data.batching import pad_batch
+from sentiment.nn.core import CoreConfig, RNNCore
+from sentiment.nn.heads import SentimentClassifier
+from sentiment.train.recipe import make_config, train_sentiment
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

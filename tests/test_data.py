@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from conftest import IMDB, needs, synthetic_reviews, write_jsonl
 
-from sentiment.data import clean_text, load_reviews, split_validation
+from sentiment.data.sources import clean_text, load_reviews, split_validation
 
 
 def test_clean_text_removes_html_breaks():

@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 from conftest import synthetic_reviews, write_jsonl
 
-from sentiment import pipeline, prepare, pretrain
-from sentiment.distill import distillation_set, short_crops, teacher_logits
-from sentiment.linear import LinearModel
-from sentiment.teacher import Teacher, build_teacher
+from sentiment.kinds.ngram import LinearModel
+from sentiment.kinds.stack import Teacher, build_teacher
+from sentiment.train import prepare, pretrain
+from sentiment.train import recipe as pipeline
+from sentiment.train.distill import distillation_set, short_crops, teacher_logits
 
 
 @pytest.mark.parametrize("kind", ["nb_lr", "tfidf_lr"])
 def test_linear_member_saved_and_loaded_scores_the_same(kind, synthetic_dir, tmp_path):
-    from sentiment.data import load_reviews
-    from sentiment.evaluate import baseline_nblr, baseline_tfidf
+    from sentiment.data.sources import load_reviews
+    from sentiment.report.metrics import baseline_nblr, baseline_tfidf
 
     splits = load_reviews(synthetic_dir)
     texts, labels = splits["train"]["text"], splits["train"]["label"]
@@ -71,7 +72,7 @@ def test_lm_corpus_and_unlabelled_reviews_hold_no_validation_or_test_text(duplic
 
 
 def json_lines(path):
-    from sentiment.data import clean_text
+    from sentiment.data.sources import clean_text
 
     return [{**json.loads(line), "text": clean_text(json.loads(line)["text"])}
             for line in path.read_text().splitlines()]
@@ -169,8 +170,8 @@ def test_linear_model_and_teacher_are_models_for_predict_files_and_serve(synthet
     import pandas as pd
 
     from sentiment import predict
-    from sentiment.data import load_reviews
-    from sentiment.scoring import score_file
+    from sentiment.data.sources import load_reviews
+    from sentiment.inference.files import score_file
 
     splits = load_reviews(synthetic_dir)
     folder = LinearModel.fit("nb_lr", splits["train"]["text"], splits["train"]["label"]).save(
@@ -194,7 +195,7 @@ def test_linear_model_and_teacher_are_models_for_predict_files_and_serve(synthet
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from sentiment.serve import create_app
+    from sentiment.serve.app import create_app
 
     with TestClient(create_app(str(folder))) as client:
         answer = client.post("/predict", json={"text": texts[:3]}).json()
@@ -227,8 +228,8 @@ def test_paired_comparison_of_saved_models(trained_model, tmp_path):
                              "--reviews", "50", "--rounds", "1", "--explain-tokens", "8"])
     assert timed["reviews_per_s"][str(trained_model)][0] > 0
     assert timed["explain_longest_s"][str(trained_model)][0] > 0
-    from sentiment import tokenize
-    from sentiment.data import clean_text
+    from sentiment.data.sources import clean_text
+    from sentiment.text import tokenize
 
     pq.write_table(pa.Table.from_pylist(synthetic_reviews(40, seed=23)), tmp_path / "train.parquet")
     warm = throughput.main(["--data", str(tmp_path), "--models", str(trained_model),
@@ -242,7 +243,7 @@ def test_paired_comparison_of_saved_models(trained_model, tmp_path):
 def test_teacher_cache_scores_only_texts_it_has_not_seen(tmp_path, monkeypatch):
     """The cache is per text and per teacher: the same texts score nothing again, a changed set
     (other crops) scores only its new texts, and another teacher's stack scores everything."""
-    import sentiment.distill as distill
+    import sentiment.train.distill as distill
 
     scored: list[list[str]] = []
 

@@ -13,8 +13,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from sentiment import distributed
-from sentiment.batching import SequenceBatches, StreamBatches
+from sentiment.data.batching import SequenceBatches, StreamBatches
+from sentiment.runtime import distributed
 
 RUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
@@ -23,7 +23,7 @@ def _as_rank(monkeypatch, rank: int, world: int) -> None:
     monkeypatch.setattr(distributed, "is_distributed", lambda: True)
     monkeypatch.setattr(distributed, "rank", lambda: rank)
     monkeypatch.setattr(distributed, "world_size", lambda: world)
-    import sentiment.batching as batching
+    import sentiment.data.batching as batching
 
     monkeypatch.setattr(batching, "rank", lambda: rank)
     monkeypatch.setattr(batching, "world_size", lambda: world)
@@ -83,8 +83,10 @@ def test_streams_are_split_into_contiguous_parts(monkeypatch):
 SCRIPT = textwrap.dedent("""
     import hashlib, json, logging, sys
     from pathlib import Path
-    from sentiment import distributed, pipeline, prepare
-    from sentiment.training import train
+    from sentiment.runtime import distributed
+    from sentiment.train import recipe as pipeline
+    from sentiment.train import prepare
+    from sentiment.train.loop import train
 
     data_dir, output, epochs, batch_size = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), \\
         int(sys.argv[4])

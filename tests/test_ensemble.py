@@ -8,9 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from sentiment import commands, load_model, predict
-from sentiment.checkpoint import save_ensemble
-from sentiment.pipeline import evaluate_saved_model, make_config, train_sentiment
+from sentiment import load_model, predict
+from sentiment.cli import main as commands
+from sentiment.kinds.checkpoint import save_ensemble
+from sentiment.train.recipe import evaluate_saved_model, make_config, train_sentiment
 
 TEXTS = ["the movie was dull and boring", "a superb and moving story, loved it",
          "the plot was long but the music was great", "worst film, a waste"]
@@ -99,7 +100,7 @@ def test_ensemble_is_served_and_scores_files(ensemble_dir, tmp_path):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from sentiment.serve import create_app
+    from sentiment.serve.app import create_app
 
     with TestClient(create_app(ensemble_dir)) as client:
         body = client.post("/predict", json={"text": TEXTS}).json()

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from sentiment.evaluate import (
+from sentiment.report.metrics import (
     build_report,
     calibration,
     paired_comparison,
@@ -72,8 +72,8 @@ def test_reports_score_in_token_budgeted_batches(trained_model, synthetic_dir, t
     """A report scores in batches cut by the model's token budget, as training does: without
     one, 64 of IMDB's longest reviews made one ~160,000-token batch (764 MB more at its peak,
     BENCHMARKS.md), and the scores are the same either way."""
-    from sentiment import pipeline
-    from sentiment.checkpoint import read_config
+    from sentiment.kinds.checkpoint import read_config
+    from sentiment.train import recipe as pipeline
 
     budgets, real = [], pipeline.score_ids
 

@@ -9,8 +9,11 @@ import shutil
 
 import pytest
 
-from sentiment import commands, pipeline, predict, prepare
-from sentiment.predict import load_model
+from sentiment import predict
+from sentiment.cli import main as commands
+from sentiment.inference.predict import load_model
+from sentiment.train import prepare
+from sentiment.train import recipe as pipeline
 
 
 def _copy(model, tmp_path):
@@ -71,7 +74,7 @@ def _splits(folder):
 def test_rows_without_text_are_skipped_counted_and_named(tmp_path, caplog):
     rows = "".join(f"great film {i},1\nawful film {i},0\n" for i in range(10))
     folder = _folder(tmp_path, "text,label\n" + rows + ",1\n   ,0\n")
-    with caplog.at_level(logging.WARNING, logger="sentiment.data"):
+    with caplog.at_level(logging.WARNING, logger="sentiment.data.sources"):
         splits = _splits(folder)
     assert len(splits["train"]) + len(splits["valid"]) == 20
     assert "train.csv: skipped 2 of 22 rows with no text (data rows 21, 22)" in caplog.text
@@ -125,7 +128,7 @@ def test_saved_weights_are_as_readable_as_the_json_beside_them(trained_model, tm
     """safetensors writes owner-only files; a saved (and shipped) model follows the umask."""
     import os
 
-    from sentiment.checkpoint import export_model
+    from sentiment.kinds.checkpoint import export_model
 
     previous = os.umask(0o022)
     try:
@@ -141,7 +144,7 @@ def test_training_checkpoints_are_as_readable_as_the_json_beside_them(tmp_path):
 
     import torch
 
-    from sentiment.checkpoint import save_training_state
+    from sentiment.kinds.checkpoint import save_training_state
 
     model = torch.nn.Linear(2, 1)
     optimizer = torch.optim.Adam(model.parameters())

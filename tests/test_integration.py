@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from conftest import GLOVE50, IMDB, needs
 
-from sentiment.data import load_reviews
-from sentiment.pipeline import make_config, train_sentiment
-from sentiment.tokenize import Tokenizer
-from sentiment.vectors import load_vectors
-from sentiment.vocab import Vocab
+from sentiment.data.sources import load_reviews
+from sentiment.text.tokenize import Tokenizer
+from sentiment.text.vectors import load_vectors
+from sentiment.text.vocab import Vocab
+from sentiment.train.recipe import make_config, train_sentiment
 
 
 @needs(GLOVE50)

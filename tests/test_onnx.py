@@ -16,8 +16,8 @@ import pytest
 from conftest import IMDB, needs, printed_without, python_without
 
 from sentiment import load_model, predict
-from sentiment.commands import main
-from sentiment.predict import SHIPPED_MODEL
+from sentiment.cli.main import main
+from sentiment.inference.predict import SHIPPED_MODEL
 
 pytest.importorskip("onnxruntime")
 
@@ -41,7 +41,7 @@ def reviews() -> list[str]:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> dict:
-    from sentiment.export import export_onnx
+    from sentiment.kinds.export import export_onnx
 
     root = tmp_path_factory.mktemp("onnx")
     return {quantize: (root / quantize, export_onnx(SHIPPED_MODEL, root / quantize, quantize))
@@ -51,8 +51,8 @@ def exported(tmp_path_factory) -> dict:
 def test_an_export_names_a_shipped_source_by_its_place_in_the_package(tmp_path):
     """export.json's source: a shipped model by its path in the source tree (no machine's
     absolute path inside a shipped export), any other folder by its absolute path."""
-    from sentiment.export import source_name
-    from sentiment.predict import SHIPPED_MODELS
+    from sentiment.inference.predict import SHIPPED_MODELS
+    from sentiment.kinds.export import source_name
 
     assert source_name(SHIPPED_MODELS["imdb-fast"]) == "sentiment/models/imdb-fast"
     assert source_name(tmp_path / "mine") == str((tmp_path / "mine").resolve())
@@ -106,9 +106,9 @@ def test_shipped_onnx_model_is_the_default_model_reading_the_end(reviews, tmp_pa
     tokens: the same vocabulary and n-gram part, the same config but for what it reads, and on
     real reviews the scores of the default model reading those tokens, within int8's tolerance.
     A default model shipped without exporting this again fails here."""
-    from sentiment.checkpoint import export_model
-    from sentiment.export import source_name
-    from sentiment.predict import SHIPPED_MODELS
+    from sentiment.inference.predict import SHIPPED_MODELS
+    from sentiment.kinds.checkpoint import export_model
+    from sentiment.kinds.export import source_name
 
     shipped, default = SHIPPED_MODELS["imdb-onnx"], SHIPPED_MODELS["imdb"]
     wide = [f"wide/{f.name}" for f in (default / "wide").iterdir()]
@@ -243,7 +243,7 @@ def test_an_export_reads_the_end_of_a_long_text(trained_model, tmp_path, capsys)
 def test_server_scores_an_onnx_folder(exported):
     from fastapi.testclient import TestClient
 
-    from sentiment.serve import create_app
+    from sentiment.serve.app import create_app
 
     with TestClient(create_app(str(exported["none"][0]))) as client:
         answer = client.post("/predict", json={"text": ["A wonderful film.", "Awful."]})
@@ -353,7 +353,7 @@ def test_batch_scorer_on_threads_without_torch(exported, tmp_path):
     """The Ray Data callable with ``threads`` (as docs/inference.md sets it) in an install
     without torch: the ONNX session runs on those threads and scores as ``predict`` does."""
     folder = exported["none"][0]
-    code = ("import json, sys, pandas as pd; from sentiment.scoring import BatchScorer; "
+    code = ("import json, sys, pandas as pd; from sentiment.inference.files import BatchScorer; "
             f"s = BatchScorer({str(folder)!r}, threads=1); "
             "out = s(pd.DataFrame({'id': [7, 8], 'text': ['A wonderful, moving film.', None]})); "
             "print(json.dumps([out['id'].tolist(), "
@@ -388,12 +388,12 @@ def test_each_core_exports_with_onnx_own_recurrences_and_scores_like_pytorch(cor
     import onnx
     import torch
 
-    from sentiment import pipeline
-    from sentiment.checkpoint import save_pretrained
-    from sentiment.export import TOLERANCE, export_onnx
-    from sentiment.heads import build_model
-    from sentiment.predict import score_ids
-    from sentiment.vocab import Vocab
+    from sentiment.inference.predict import score_ids
+    from sentiment.kinds.checkpoint import save_pretrained
+    from sentiment.kinds.export import TOLERANCE, export_onnx
+    from sentiment.nn.heads import build_model
+    from sentiment.text.vocab import Vocab
+    from sentiment.train import recipe as pipeline
 
     torch.manual_seed(0)
     config = pipeline.make_config("tiny", vocab_size=40, embed_dim=6, hidden_dim=8,
@@ -422,7 +422,7 @@ def test_each_core_exports_with_onnx_own_recurrences_and_scores_like_pytorch(cor
 
 
 def test_onnx_model_scores_in_its_own_token_budget(exported):
-    from sentiment.onnx_model import ONNX_MAX_TOKENS, OnnxModel
+    from sentiment.kinds.onnx import ONNX_MAX_TOKENS, OnnxModel
 
     model = OnnxModel(exported["int8"][0], threads=1)
     shapes, session = [], model.session
@@ -446,9 +446,9 @@ def test_onnx_model_scores_in_its_own_token_budget(exported):
 
 def test_evaluate_reports_on_an_onnx_export_as_on_its_model(trained_model, synthetic_dir,
                                                             tmp_path):
-    from sentiment.export import export_onnx
-    from sentiment.linear import LinearModel
-    from sentiment.pipeline import evaluate_saved_model
+    from sentiment.kinds.export import export_onnx
+    from sentiment.kinds.ngram import LinearModel
+    from sentiment.train.recipe import evaluate_saved_model
 
     export_onnx(trained_model, tmp_path / "onnx")
     reports = {name: evaluate_saved_model(folder, split="valid", baseline=False,

@@ -8,8 +8,10 @@ import json
 import pytest
 from conftest import synthetic_reviews
 
-from sentiment import commands, pipeline, predict
-from sentiment.data import load_reviews
+from sentiment import predict
+from sentiment.cli import main as commands
+from sentiment.data.sources import load_reviews
+from sentiment.train import recipe as pipeline
 
 
 def _write_csv(path, rows, names=("negative", "positive")):

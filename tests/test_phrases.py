@@ -1,4 +1,4 @@
-"""Template sentences for training (sentiment.phrases), and continuing a saved classifier's
+"""Template sentences for training (sentiment.train.phrases), and continuing a saved classifier's
 training (--encoder-head), the two halves of teaching short-text rules to a trained model."""
 
 import re
@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from sentiment import checklist, phrases, pipeline, prepare
-from sentiment.batching import pad_batch
-from sentiment.predict import load_model
-from sentiment.tokenize import Tokenizer
+from sentiment.data.batching import pad_batch
+from sentiment.inference.predict import load_model
+from sentiment.report import checklist
+from sentiment.text.tokenize import Tokenizer
+from sentiment.train import phrases, prepare
+from sentiment.train import recipe as pipeline
 
 
 def words(texts) -> set[str]:
@@ -108,8 +110,8 @@ def test_encoder_head_continues_a_saved_classifier(trained_model, synthetic_dir,
 
 
 def test_encoder_head_needs_a_classifier(synthetic_dir, tmp_path):
-    from sentiment import pretrain
-    from sentiment.charlm import load_language_model
+    from sentiment.train import pretrain
+    from sentiment.train.charlm import load_language_model
 
     pretrained_lm_dir = tmp_path / "lm"
     pretrain.pretrain_language_model(pretrain.make_config(

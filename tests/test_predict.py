@@ -7,7 +7,7 @@ import pytest
 from conftest import run_python, synthetic_reviews
 
 from sentiment import load_model, predict
-from sentiment.predict import MAX_CHARS
+from sentiment.inference.predict import MAX_CHARS
 
 
 def test_contract_single_and_list(trained_model):
@@ -86,7 +86,7 @@ def test_a_first_prediction_imports_neither_datasets_nor_scikit_learn():
     loaded = run_python("""
 import json, sys
 from sentiment import predict
-from sentiment.predict import SHIPPED_MODELS
+from sentiment.inference.predict import SHIPPED_MODELS
 for name in sorted(SHIPPED_MODELS):
     assert predict("A fine film.", model=name)["label"] in ("negative", "positive")
 print(json.dumps(sorted(m for m in ("datasets", "sklearn") if m in sys.modules)))
@@ -101,7 +101,7 @@ def test_model_resolution_and_cache(trained_model, monkeypatch, tmp_path):
     loaded = load_model(trained_model)
     assert predict("Superb!", model=loaded) == predict("Superb!", model=trained_model)
     monkeypatch.delenv("SENTIMENT_MODEL")
-    module = importlib.import_module("sentiment.predict")  # the name is also the function's
+    module = importlib.import_module("sentiment.inference.predict")  # the name is also the function's
     monkeypatch.setattr(module, "SHIPPED_MODEL", tmp_path / "no-model")
     with pytest.raises(FileNotFoundError, match="sentiment train"):
         predict("Superb!")
@@ -134,7 +134,7 @@ def test_a_cached_model_is_never_moved_for_another_caller(trained_model):
 
     import torch
 
-    from sentiment.predict import on_device
+    from sentiment.inference.predict import on_device
 
     cached = load_model(trained_model, "cpu")
     assert on_device(cached, torch.device("cpu")) is cached  # the per-device cache
@@ -146,7 +146,7 @@ def test_a_cached_model_is_never_moved_for_another_caller(trained_model):
 
 
 def test_length_batches_keep_to_rows_and_padded_tokens():
-    from sentiment.batching import cut_batches
+    from sentiment.data.batching import cut_batches
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 900, size=500).tolist()
@@ -165,7 +165,7 @@ def test_batches_scored_on_worker_threads_come_back_in_input_order():
     import threading
     import time
 
-    from sentiment.lengths import score_in_length_order
+    from sentiment.data.lengths import score_in_length_order
 
     rng = np.random.default_rng(1)
     sequences = [list(range(n)) for n in rng.integers(1, 300, size=400)]
@@ -193,7 +193,7 @@ def test_batches_scored_on_worker_threads_come_back_in_input_order():
 
 
 def test_a_token_budget_does_not_change_the_scores(trained_model):
-    from sentiment.predict import score_ids
+    from sentiment.inference.predict import score_ids
 
     model = load_model(trained_model)
     ids = model.encode([r["text"] for r in synthetic_reviews(120, seed=9)])
@@ -203,7 +203,7 @@ def test_a_token_budget_does_not_change_the_scores(trained_model):
 
 
 def test_shipped_models_by_name(monkeypatch):
-    from sentiment.predict import SHIPPED_MODEL, SHIPPED_MODELS, resolve_model_path
+    from sentiment.inference.predict import SHIPPED_MODEL, SHIPPED_MODELS, resolve_model_path
 
     assert SHIPPED_MODELS["imdb"] == SHIPPED_MODEL
     assert resolve_model_path("imdb") == SHIPPED_MODEL.resolve()
@@ -222,10 +222,10 @@ def test_predict_and_file_scoring_cut_batches_by_a_token_budget(trained_model, t
 
     import pandas as pd
 
-    from sentiment.predict import SCORE_MAX_TOKENS, score_ids
-    from sentiment.scoring import score_file
+    from sentiment.inference.files import score_file
+    from sentiment.inference.predict import SCORE_MAX_TOKENS, score_ids
 
-    predict_module = importlib.import_module("sentiment.predict")  # the module, not predict()
+    predict_module = importlib.import_module("sentiment.inference.predict")  # the module, not predict()
     budgets, real = [], predict_module.score_in_length_order
 
     def recording(sequences, classes, batch_size, max_tokens, score_batch):

@@ -10,13 +10,15 @@ import pytest
 import torch
 from conftest import IMDB, needs, synthetic_reviews
 
-from sentiment import pipeline, predict, prepare, pretrain
-from sentiment.batching import Batch, pad_batch
-from sentiment.charlm import generate, load_language_model
-from sentiment.core import CoreConfig, RNNCore
-from sentiment.data import clean_text
-from sentiment.tokenize import Tokenizer
-from sentiment.vocab import PAD, UNK, Vocab
+from sentiment import predict
+from sentiment.data.batching import Batch, pad_batch
+from sentiment.data.sources import clean_text
+from sentiment.nn.core import CoreConfig, RNNCore
+from sentiment.text.tokenize import Tokenizer
+from sentiment.text.vocab import PAD, UNK, Vocab
+from sentiment.train import prepare, pretrain
+from sentiment.train import recipe as pipeline
+from sentiment.train.charlm import generate, load_language_model
 
 
 def test_separate_layout_reads_each_direction_from_its_own_side():
@@ -196,7 +198,7 @@ def test_lm_loss_falls_on_real_reviews(tmp_path):
 
 def test_batch_of_a_bidirectional_lm_predicts_both_ways():
     from sentiment.config import HeadConfig
-    from sentiment.heads import LanguageModel
+    from sentiment.nn.heads import LanguageModel
 
     torch.manual_seed(0)
     core = RNNCore(CoreConfig(vocab_size=12, embed_dim=4, hidden_dim=4, layout="separate",
@@ -215,9 +217,9 @@ def test_review_batches_never_predict_padding():
     """Whole-review LM batches: the loss is the same with any token in the padding, and equals
     the mean negative log-likelihood of each review's next (forward) and previous (backward)
     words, computed one review at a time."""
-    from sentiment.batching import pad_batch
     from sentiment.config import HeadConfig
-    from sentiment.heads import LanguageModel
+    from sentiment.data.batching import pad_batch
+    from sentiment.nn.heads import LanguageModel
 
     torch.manual_seed(0)
     core = RNNCore(CoreConfig(vocab_size=12, embed_dim=4, hidden_dim=4, layout="separate",
@@ -249,7 +251,7 @@ def test_review_batches_never_predict_padding():
 @pytest.mark.parametrize("output_layer", ["adaptive", "full"])
 def test_output_prior_predicts_word_frequencies_before_training(output_layer):
     from sentiment.config import HeadConfig
-    from sentiment.heads import LanguageModel
+    from sentiment.nn.heads import LanguageModel
 
     core = RNNCore(CoreConfig(vocab_size=20, embed_dim=4, hidden_dim=6, layout="separate"))
     model = LanguageModel(core, HeadConfig(output_layer=output_layer, cutoffs=[5, 12]))
@@ -268,8 +270,8 @@ def test_pretraining_on_your_own_text_files(synthetic_dir, tmp_path, capsys):
     (blank lines are not texts), or a column of a CSV; a wrong column names the file's."""
     from conftest import synthetic_reviews
 
-    from sentiment import commands
-    from sentiment.data import load_unlabelled
+    from sentiment.cli import main as commands
+    from sentiment.data.sources import load_unlabelled
 
     texts = [r["text"] for r in synthetic_reviews(300, seed=21)]
     lines = tmp_path / "notes.txt"

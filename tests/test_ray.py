@@ -1,4 +1,4 @@
-"""Scoring past one machine: :class:`sentiment.scoring.BatchScorer` as a Ray Data
+"""Scoring past one machine: :class:`sentiment.inference.files.BatchScorer` as a Ray Data
 ``map_batches`` callable on a local Ray instance, each score checked against ``predict``'s."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from conftest import IMDB, needs
 
 from sentiment import predict
-from sentiment.predict import SHIPPED_MODEL
-from sentiment.scoring import BatchScorer
+from sentiment.inference.files import BatchScorer
+from sentiment.inference.predict import SHIPPED_MODEL
 
 ray = pytest.importorskip("ray")
 

@@ -9,8 +9,10 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from sentiment import commands, predict, scoring
-from sentiment.scoring import score_file
+from sentiment import predict
+from sentiment.cli import main as commands
+from sentiment.inference import files as scoring
+from sentiment.inference.files import score_file
 
 TEXTS = ["Dull and awful.", "Loved it, brilliant!", None, "The worst waste of time.", "  ",
          "Superb, moving, great.", 'A "quoted", comma, film\nover two lines. Wonderful.']
@@ -198,8 +200,8 @@ def test_bad_rows_and_bytes_are_skipped_or_repaired_and_counted(trained_model, t
 def test_the_same_rules_for_training_and_cross_domain_files(trained_model, tmp_path):
     from conftest import synthetic_reviews
 
-    from sentiment.data import RowRules, read_labelled
-    from sentiment.pipeline import evaluate_cross_domain
+    from sentiment.data.sources import RowRules, read_labelled
+    from sentiment.train.recipe import evaluate_cross_domain
 
     lines = [b"text,label"] + [f'"{r["text"]}",{r["label"]}'.encode()
                                for r in synthetic_reviews(60, seed=4)]
@@ -244,7 +246,7 @@ def test_bad_json_lines_are_skipped_or_named_and_counted(trained_model, tmp_path
 def test_a_broken_json_line_in_a_training_file_is_named_or_skipped(tmp_path):
     from conftest import synthetic_reviews
 
-    from sentiment.data import RowRules, read_labelled
+    from sentiment.data.sources import RowRules, read_labelled
 
     lines = [json.dumps(r) for r in synthetic_reviews(40, seed=5)]
     lines[6] = '{"text": "cut off'

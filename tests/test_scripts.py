@@ -55,7 +55,7 @@ def test_bad_option_is_rejected():
 def test_tcmalloc_re_exec_depends_on_opt_out_and_ram(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-    from sentiment import cli
+    from sentiment.cli import options as cli
 
     library = tmp_path / "libtcmalloc_minimal.so.4"
     library.write_bytes(b"")
@@ -86,7 +86,7 @@ def test_tcmalloc_re_exec_depends_on_opt_out_and_ram(monkeypatch, tmp_path):
 
 
 def test_profile_step_times_each_precision():
-    from sentiment.precision import cpu_has_native_bf16
+    from sentiment.runtime.precision import cpu_has_native_bf16
 
     out = script("profile_step.py", "--repeats", "1")
     lines = [line for line in out.splitlines() if "tokens/s" in line]

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from conftest import needs
 
-from sentiment import commands, load_model, predict
+from sentiment import load_model, predict
+from sentiment.cli import main as commands
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from sentiment.serve import Batcher, Overloaded, ServeConfig, create_app  # noqa: E402
+from sentiment.serve.app import Batcher, Overloaded, ServeConfig, create_app  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 TEXTS = ["Dull and awful.", "Loved it, brilliant!", "The worst waste of time.", "Superb."]
@@ -334,7 +335,7 @@ def test_metrics_and_readiness(trained_model):
 
 
 def test_an_api_key_guards_everything_but_the_probes(trained_model, caplog, monkeypatch):
-    from sentiment import serve as serve_module
+    from sentiment.serve import app as serve_module
 
     app = create_app(trained_model, ServeConfig(api_key="s3cret"))
     with TestClient(app) as client:
@@ -428,7 +429,7 @@ def test_explanations_are_bounded_and_never_hold_up_predict(trained_model, monke
         assert not short["truncated"]
 
     # a slow explanation runs on its own copy and thread: predict answers meanwhile
-    from sentiment import explain as explain_module
+    from sentiment.kinds import explain as explain_module
 
     original = explain_module.explain
 

@@ -6,9 +6,9 @@ import time
 import pytest
 from conftest import IMDB, needs
 
-from sentiment.data import load_reviews
-from sentiment.tokenize import Tokenizer, tokenize_dataset
-from sentiment.vocab import PAD, UNK, Vocab
+from sentiment.data.sources import load_reviews
+from sentiment.text.tokenize import Tokenizer, tokenize_dataset
+from sentiment.text.vocab import PAD, UNK, Vocab
 
 
 def test_spacy_tokenizer_splits_punctuation_and_lowercases():
@@ -51,7 +51,7 @@ def test_tokens_are_spacys_one_whitespace_chunk_at_a_time(lowercase):
 def test_known_chunks_skip_spacy(monkeypatch):
     """Only chunks not seen before go through spaCy; the store keeps at most MAX_CHUNKS of them
     and tokens stay right past that bound."""
-    from sentiment import tokenize
+    from sentiment.text import tokenize
 
     real = tokenize._english()
     seen: list[str] = []
@@ -116,7 +116,7 @@ def test_threads_tokenizing_at_once_get_their_own_tokens(monkeypatch):
     thread's tokens are still its texts' own."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from sentiment import tokenize
+    from sentiment.text import tokenize
 
     monkeypatch.setattr(tokenize, "MAX_CHUNKS", 300)
     tokenize.chunk_store.cache_clear()
@@ -145,13 +145,13 @@ def test_real_reviews_tokenize():
 def test_real_reviews_tokenize_as_spacy_on_the_whole_text():
     """Tokenizing chunk by chunk differs from spaCy on a whole review only where spaCy's
     special-case matcher joins tokens across a space (2 of the 25,000 test reviews)."""
-    from sentiment.data import clean_text
+    from sentiment.data.sources import clean_text
 
     texts = [clean_text(text) for text in load_reviews(IMDB)["test"].select(range(2000))["text"]]
     tokens = Tokenizer().pipe(texts)
     same = sum(ours == _spacy_whole(text) for ours, text in zip(tokens, texts))
     assert same >= 1998, same
-    from sentiment.tokenize import _spacy_tokens
+    from sentiment.text.tokenize import _spacy_tokens
 
     chunks = list(dict.fromkeys(chunk for text in texts for chunk in text.split()))
     assert len(chunks) > 30_000
@@ -163,7 +163,7 @@ def test_real_reviews_tokenize_as_spacy_on_the_whole_text():
 def test_spacy_vocabulary_stays_bounded_on_a_long_stream(monkeypatch):
     """A stream of new words (a big file, a long-running server) does not grow spaCy's string
     store without end; renewing it leaves the tokens unchanged."""
-    from sentiment import tokenize
+    from sentiment.text import tokenize
 
     monkeypatch.setattr(tokenize, "MAX_STRINGS", 5_000)
     tokenize._english.cache_clear()

@@ -6,14 +6,14 @@ import json
 import pytest
 import torch
 
-from sentiment.batching import SequenceBatches
-from sentiment.checkpoint import load_pretrained, save_pretrained
 from sentiment.config import Config, HeadConfig, ModelConfig, ReviewData, TrainConfig
-from sentiment.core import CoreConfig, RNNCore
-from sentiment.heads import SentimentClassifier
-from sentiment.precision import autocast, autocast_dtype, resolve_device
-from sentiment.training import Optimization, run_epoch, train
-from sentiment.vocab import Vocab
+from sentiment.data.batching import SequenceBatches
+from sentiment.kinds.checkpoint import load_pretrained, save_pretrained
+from sentiment.nn.core import CoreConfig, RNNCore
+from sentiment.nn.heads import SentimentClassifier
+from sentiment.runtime.precision import autocast, autocast_dtype, resolve_device
+from sentiment.text.vocab import Vocab
+from sentiment.train.loop import Optimization, run_epoch, train
 
 
 def toy_data(n=256, seed=0):
@@ -86,7 +86,7 @@ def test_early_stopping_stops_when_patience_runs_out_and_keeps_the_best_epoch(tm
     (two epochs without progress) and ends with epoch 2's weights, saved and in memory."""
     from safetensors.torch import load_file
 
-    from sentiment import training
+    from sentiment.train import loop as training
 
     scripted = iter([0.6, 0.8, 0.7, 0.75, 0.9, 0.95])
     seen = []  # the judged weights at each epoch's validation
@@ -116,7 +116,7 @@ def test_early_stopping_stops_when_patience_runs_out_and_keeps_the_best_epoch(tm
 
 
 def test_a_tie_on_the_metric_goes_to_the_lower_validation_loss():
-    from sentiment.training import Progress, select_best
+    from sentiment.train.loop import Progress, select_best
 
     progress = Progress()
     assert select_best(progress, 0.5, "max", loss=0.70)
@@ -160,7 +160,8 @@ def test_time_budget_stops_between_epochs(tmp_path):
 
 
 def test_presets_and_unknown_options():
-    from sentiment import charlm, pipeline
+    from sentiment.train import charlm
+    from sentiment.train import recipe as pipeline
 
     assert pipeline.make_config("tiny", epochs=2).train.epochs == 2
     assert charlm.make_config("d2l").train.optimizer == "sgd"
@@ -192,7 +193,7 @@ def test_resume_ends_with_the_best_weights_not_the_last(tmp_path):
 def test_autocast_dtype_per_device(monkeypatch, tmp_path):
     """CUDA: float16. CPU: bfloat16 only where it measured faster than float32 on this CPU
     (an Intel Xeon with native bf16 measured it slower), the measurement cached per machine."""
-    from sentiment import precision
+    from sentiment.runtime import precision
 
     assert autocast_dtype(torch.device("cuda"), True) == torch.float16
     assert autocast_dtype(torch.device("cuda"), False) is None
@@ -233,7 +234,7 @@ def test_autocast_dtype_per_device(monkeypatch, tmp_path):
 
 
 def test_cpu_precision_measurement_times_both():
-    from sentiment.precision import measure_cpu_precision
+    from sentiment.runtime.precision import measure_cpu_precision
 
     result = measure_cpu_precision(training=False)
     assert result["dtype"] in ("float32", "bfloat16") and result["float32_s"] > 0
@@ -265,7 +266,7 @@ def test_bfloat16_autocast_learns_and_keeps_a_float32_head():
 
 
 def test_learning_rate_schedules():
-    from sentiment.training import lr_factor
+    from sentiment.train.loop import lr_factor
 
     warm = TrainConfig(schedule="linear", warmup=0.1)
     assert [round(lr_factor(warm, s, 100), 3) for s in (0, 4, 9)] == [0.1, 0.5, 1.0]
@@ -289,7 +290,7 @@ def test_schedule_is_applied_and_resumed(tmp_path):
 
 
 def test_discriminative_rates_and_gradual_unfreezing(tmp_path):
-    from sentiment.training import build_optimizer, layer_groups
+    from sentiment.train.loop import build_optimizer, layer_groups
 
     model = make_model()
     optimizer = build_optimizer(model, TrainConfig(lr=1.0, layer_lr_decay=0.5))
@@ -306,7 +307,7 @@ def test_discriminative_rates_and_gradual_unfreezing(tmp_path):
 
 
 def test_adversarial_push_has_its_size_raises_the_loss_and_is_removed(tmp_path):
-    from sentiment.adversarial import AdversarialEmbedding
+    from sentiment.train.adversarial import AdversarialEmbedding
 
     model = make_model()
     train(model, batches(), batches(1, False), TrainConfig(epochs=2, lr=1e-2, progress=False,
@@ -343,7 +344,7 @@ def test_adversarial_training_learns_and_changes_the_steps(tmp_path):
 
 
 def test_adversarial_needs_an_embedding_and_a_sane_size(tmp_path):
-    from sentiment.adversarial import AdversarialEmbedding
+    from sentiment.train.adversarial import AdversarialEmbedding
 
     with pytest.raises(ValueError, match="word embedding"):
         AdversarialEmbedding(None, 0.1)
@@ -359,7 +360,7 @@ def unlabelled_batches(n=256, seed=5, batch_size=32, shuffle=True):
 def test_virtual_push_changes_the_prediction_most_and_never_reads_labels(tmp_path):
     import torch.nn.functional as F
 
-    from sentiment.adversarial import AdversarialEmbedding, VirtualAdversary
+    from sentiment.train.adversarial import AdversarialEmbedding, VirtualAdversary
 
     model = make_model()
     train(model, batches(), batches(1, False), TrainConfig(epochs=2, lr=1e-2, progress=False,
@@ -405,7 +406,7 @@ def test_virtual_push_changes_the_prediction_most_and_never_reads_labels(tmp_pat
 
 
 def test_virtual_adversarial_training_learns_and_needs_unlabelled_reviews(tmp_path):
-    from sentiment.adversarial import AdversarialEmbedding, VirtualAdversary
+    from sentiment.train.adversarial import AdversarialEmbedding, VirtualAdversary
 
     plain, _ = run(tmp_path / "plain", 5)
     config = TrainConfig(epochs=5, lr=1e-2, progress=False, patience=None,
@@ -426,7 +427,7 @@ def test_virtual_adversarial_training_learns_and_needs_unlabelled_reviews(tmp_pa
                          unlabelled_batches(n=0))
     with pytest.raises(ValueError, match="virtual_adversarial"):
         TrainConfig(virtual_adversarial=1.5)
-    from sentiment.heads import LanguageModel
+    from sentiment.nn.heads import LanguageModel
 
     language_model = LanguageModel(RNNCore(CoreConfig(vocab_size=20, embed_dim=8, hidden_dim=8,
                                                       num_layers=1, bidirectional=False)))
@@ -436,7 +437,7 @@ def test_virtual_adversarial_training_learns_and_needs_unlabelled_reviews(tmp_pa
 
 
 def test_weight_average_is_the_moving_average_of_every_step():
-    from sentiment.averaging import WeightAverage, weight_average
+    from sentiment.train.averaging import WeightAverage, weight_average
 
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -488,7 +489,7 @@ def test_trim_heap_hands_freed_heap_memory_back():
 
     measured = run_python(
         "import json, psutil\n"
-        "from sentiment.cli import trim_heap\n"
+        "from sentiment.cli.options import trim_heap\n"
         "rss = lambda: psutil.Process().memory_info().rss / 2**20\n"
         "blocks = [bytearray(64 * 1024) for _ in range(6000)]  # ~375 MB of heap blocks\n"
         "keep = blocks[::50]  # a few survivors pin the heap's top\n"

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import GLOVE50, needs
 
-from sentiment import vectors
-from sentiment.vectors import download, load_vectors
-from sentiment.vocab import Vocab
+from sentiment.text import vectors
+from sentiment.text.vectors import download, load_vectors
+from sentiment.text.vocab import Vocab
 
 LINES = "the 0.1 0.2 0.3\ncat 1 2 3\nbroken 1 2\ndog 4 5 6\nbad x y z\n"
 
@@ -83,7 +83,7 @@ def test_a_failed_download_is_one_clear_error_and_leaves_nothing(tmp_path):
     import socket
     import threading
 
-    from sentiment.data import FetchError
+    from sentiment.data.sources import FetchError
 
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))

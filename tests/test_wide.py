@@ -1,4 +1,4 @@
-"""Wide and deep (sentiment.wide): a classifier joined to an n-gram model in one folder, scored
+"""Wide and deep (sentiment.kinds.wide): a classifier joined to an n-gram model in one folder, scored
 the same way by predict, evaluate, file scoring, explanations and its ONNX export."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pytest
 from conftest import printed_without, synthetic_reviews
 
 from sentiment import load_model, predict
-from sentiment.data import clean_text
-from sentiment.decisions import log_odds
-from sentiment.linear import LinearModel
-from sentiment.wide import WIDE_FILE, Wide, build_wide
+from sentiment.data.sources import clean_text
+from sentiment.kinds.decisions import log_odds
+from sentiment.kinds.ngram import LinearModel
+from sentiment.kinds.wide import WIDE_FILE, Wide, build_wide
 
 
 def test_build_records_a_head_fitted_on_validation_and_a_pruned_ngram_model(wide_model,
@@ -67,9 +67,9 @@ def test_pruned_model_keeps_the_largest_weights_and_saves_without_torch_tensors(
 
 
 def test_evaluate_explain_and_files_score_the_joined_model(wide_model, synthetic_dir, tmp_path):
-    from sentiment.pipeline import evaluate_cross_domain, evaluate_saved_model
-    from sentiment.prepare import classifier_splits
-    from sentiment.scoring import score_file
+    from sentiment.inference.files import score_file
+    from sentiment.train.prepare import classifier_splits
+    from sentiment.train.recipe import evaluate_cross_domain, evaluate_saved_model
 
     output, _ = wide_model
     model = load_model(output)
@@ -109,8 +109,8 @@ def test_evaluate_explain_and_files_score_the_joined_model(wide_model, synthetic
 
 def test_onnx_and_float16_exports_carry_the_wide_part(wide_model, tmp_path):
     pytest.importorskip("onnxruntime")
-    from sentiment.checkpoint import export_model
-    from sentiment.export import export_onnx
+    from sentiment.kinds.checkpoint import export_model
+    from sentiment.kinds.export import export_onnx
 
     output, _ = wide_model
     texts = [r["text"] for r in synthetic_reviews(40, seed=52)]
@@ -134,7 +134,7 @@ def test_onnx_and_float16_exports_carry_the_wide_part(wide_model, tmp_path):
 
 
 def test_command_line_builds_a_wide_model(trained_model, tmp_path):
-    from sentiment.commands import run
+    from sentiment.cli.main import run
 
     assert run("wide", ["--model", str(trained_model), "--output", str(tmp_path / "w"),
                         "--ngrams", "0"]) == 0
@@ -172,8 +172,8 @@ def test_ngram_table_codes_each_shipped_ngram_as_its_token_ids_in_base_b():
     against 0.7 s one n-gram at a time) holds each n-gram's code by its definition: its tokens'
     ids, numbered from 1 in order of first appearance, as digits in base ``len(ids) + 1``; and
     it refuses n-grams longer than three tokens."""
-    from sentiment.linear import NgramTable
-    from sentiment.predict import SHIPPED_MODEL
+    from sentiment.inference.predict import SHIPPED_MODEL
+    from sentiment.kinds.ngram import NgramTable
 
     linear = LinearModel.load(SHIPPED_MODEL / "wide")
     table = NgramTable(linear.ngrams, linear.weight)
@@ -198,7 +198,7 @@ def test_ngram_table_codes_each_shipped_ngram_as_its_token_ids_in_base_b():
 
 def test_ensembles_and_averages_refuse_a_wide_member(wide_model, trained_model, tmp_path):
     """Combining a wide folder's LSTM with others would silently drop its n-gram part."""
-    from sentiment.checkpoint import average_weights, save_ensemble
+    from sentiment.kinds.checkpoint import average_weights, save_ensemble
 
     output, _ = wide_model
     with pytest.raises(ValueError, match="wide and deep"):
@@ -215,7 +215,7 @@ def test_profile_scoring_times_the_ngram_part_and_an_onnx_forward(wide_model, tm
     import pyarrow.parquet as pq
 
     from benchmarks import profile_scoring
-    from sentiment.export import export_onnx
+    from sentiment.kinds.export import export_onnx
 
     output, _ = wide_model
     export_onnx(output, tmp_path / "onnx")

@@ -1,0 +1,184 @@
+"""Helpers for the thin scripts: dataclass options as flags, logging, and process set-up."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+import typing
+from pathlib import Path
+
+import psutil
+
+from ..config import Config, apply_overrides, field_type, leaf_fields
+
+TCMALLOC_PATHS = (
+    "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
+    "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4",
+)
+# tcmalloc keeps the memory it frees: a full IMDB epoch (bf16) peaked at 11 GB of RSS under
+# tcmalloc against 6 GB under glibc, at 1.3x the speed (BENCHMARKS.md). With less RAM than this
+# the scripts keep glibc's allocator unless SENTIMENT_TCMALLOC=1 asks for tcmalloc.
+TCMALLOC_MIN_RAM_GIB = 20
+
+
+def tcmalloc_library() -> str | None:
+    """The path of the installed tcmalloc library, or None."""
+    return next((p for p in TCMALLOC_PATHS if Path(p).exists()), None)
+
+
+def _parse_optional(kind):
+    def parse(text: str):
+        return None if text.lower() in ("none", "null", "") else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_field_option(parser: argparse.ArgumentParser, name: str, f: dataclasses.Field, default,
+                     hint) -> None:
+    """A ``--name`` flag for dataclass field ``f`` of type ``hint``: typed, with its choices,
+    ``--x/--no-x`` for booleans, several values for lists, ``none`` for optional ones."""
+    flag = "--" + name.replace("_", "-")
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if optional else hint
+    shown = "set" if f.name == "api_key" and default else default  # never print a secret
+    help_text = " ".join(filter(None, [f.metadata.get("help"), f"(default: {shown})"
+                                       + (" ('none' to unset)" if optional else "")]))
+    if base is bool:
+        parser.add_argument(flag, dest=name, default=default, help=help_text,
+                            action=argparse.BooleanOptionalAction)
+        return
+    nargs = None
+    if typing.get_origin(base) is list:
+        nargs, base = "+", typing.get_args(base)[0]
+    parser.add_argument(flag, dest=name, default=default, nargs=nargs,
+                        type=_parse_optional(base) if optional else base,
+                        choices=f.metadata.get("choices"), metavar=base.__name__.upper(),
+                        help=help_text)
+
+
+def add_dataclass_options(parser: argparse.ArgumentParser, defaults) -> None:
+    """A flag for every field of the dataclass instance ``defaults`` (a plain settings class)."""
+    hints = typing.get_type_hints(type(defaults))
+    for f in dataclasses.fields(defaults):
+        add_field_option(parser, f.name, f, getattr(defaults, f.name), hints[f.name])
+
+
+def add_config_options(parser: argparse.ArgumentParser, config: Config, skip: tuple = ()) -> None:
+    """A ``--flag`` for every settable field of ``config`` (its option name, dashes for
+    underscores), defaulting to ``config``'s value."""
+    for name, (section, f) in leaf_fields(config, task_only=True).items():
+        if name not in skip:
+            add_field_option(parser, name, f, getattr(section, f.name), field_type(section, f))
+
+
+def config_from_args(args: argparse.Namespace, config: Config) -> Config:
+    """``config`` with every option parsed into ``args`` applied."""
+    values = {name: getattr(args, name) for name in leaf_fields(config, task_only=True)
+              if hasattr(args, name)}
+    return apply_overrides(config, values)
+
+
+def parse_config(description: str, presets: dict, make_config,
+                 required: tuple[str, ...] = (), argv: list[str] | None = None,
+                 prog: str | None = None) -> Config:
+    """The run's :class:`Config` from the command line (``argv``, default ``sys.argv[1:]``):
+    ``--preset``, then a flag per config field (``required`` ones must be given),
+    ``--verbose``; sets up logging."""
+    parser, defaults = preset_parser(description, presets, make_config, argv, prog)
+    add_config_options(parser, defaults)
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    for name in required:
+        if not getattr(args, name):
+            parser.error(f"--{name.replace('_', '-')} is required")
+    setup_logging(args.verbose)
+    config = config_from_args(args, defaults)
+    quiet_progress(config.train.progress)
+    return config
+
+
+def quiet_progress(progress: bool) -> None:
+    """``--progress/--no-progress`` for datasets' bars too (the package's own bars follow the
+    flag where they are drawn). For entry points: the switch is process-wide, so each command
+    sets it both ways (a command run from Python after a quiet one shows its bars again)."""
+    import datasets
+
+    if progress:
+        datasets.enable_progress_bars()
+    else:
+        datasets.disable_progress_bars()
+
+
+def preset_parser(description: str, presets: dict, make_config,
+                  argv: list[str] | None = None, prog: str | None = None) -> tuple:
+    """``(parser, defaults)``: a parser whose ``--preset`` picks the defaults of every other
+    option (parsed first, so ``--help`` shows the preset's values)."""
+    pre = argparse.ArgumentParser(add_help=False, prog=prog)
+    pre.add_argument("--preset", choices=sorted(presets), default="default",
+                     help="settings to start from (default: %(default)s)")
+    preset = pre.parse_known_args(argv)[0].preset
+    defaults = make_config(preset)
+    parser = argparse.ArgumentParser(description=description, parents=[pre], prog=prog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser, defaults
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, datefmt="%H:%M:%S",
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("datasets", "urllib3", "filelock", "fsspec", "httpx", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def trim_heap() -> None:
+    """Hand the memory glibc's allocator holds free back to the kernel (``malloc_trim``).
+
+    Training on batches of many shapes leaves glibc's heap fragmented: the README's main command
+    had grown from 1.5 to 2.7 GB by the end of one epoch, and its report's baselines then peaked
+    at 3.6 GB on top of that (BENCHMARKS.md). Called between the phases of a long command; a
+    no-op elsewhere than glibc, and under tcmalloc (which keeps its own pages on purpose)."""
+    if "tcmalloc" in os.environ.get("LD_PRELOAD", ""):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def use_tcmalloc() -> None:
+    """Re-execute this script under tcmalloc when it is installed and not already preloaded.
+
+    glibc's allocator returns every large tensor's memory to the kernel between batches of
+    different lengths and faults it back in; on CPU that cost up to 2/3 of the training time
+    (see BENCHMARKS.md). tcmalloc keeps it in the process. It acts on the whole process, so it
+    belongs here, in entry points, never at library import. ``SENTIMENT_NO_TCMALLOC=1`` opts out;
+    on machines with less than ``TCMALLOC_MIN_RAM_GIB`` of RAM it is opt-in
+    (``SENTIMENT_TCMALLOC=1``), because tcmalloc's speed costs memory.
+    """
+    if os.environ.get("SENTIMENT_NO_TCMALLOC") or "tcmalloc" in os.environ.get("LD_PRELOAD", ""):
+        return
+    library = tcmalloc_library()
+    if library is None:
+        return
+    ram_gib = psutil.virtual_memory().total / 2**30
+    if ram_gib < TCMALLOC_MIN_RAM_GIB and not os.environ.get("SENTIMENT_TCMALLOC"):
+        print(f"keeping glibc's allocator: {ram_gib:.0f} GiB of RAM is under the "
+              f"{TCMALLOC_MIN_RAM_GIB} GiB that tcmalloc's speed-up costs here "
+              "(SENTIMENT_TCMALLOC=1 to use it anyway)", file=sys.stderr)
+        return
+    env = {**os.environ, "LD_PRELOAD": f"{library} {os.environ.get('LD_PRELOAD', '')}".strip()}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # `python -m sentiment ...` must come back as a module run (relative imports), a script or
+    # console command as itself
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    target = (["-m", spec.name.removesuffix(".__main__")] if spec is not None and spec.name
+              else [sys.argv[0]])
+    os.execve(sys.executable, [sys.executable, *target, *sys.argv[1:]], env)

@@ -1,0 +1,361 @@
+"""The evaluation report: metrics, calibration, baseline, plots (report.json, report.md, PNGs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from scipy import sparse
+from scipy.stats import binomtest
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    ConfusionMatrixDisplay,
+    RocCurveDisplay,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+    roc_auc_score,
+)
+
+from ..config import DEFAULT_LABELS
+from ..kinds.decisions import class_probs, predicted_classes
+
+logger = logging.getLogger(__name__)
+LENGTH_BUCKETS = (0, 128, 256, 512, 1024, math.inf)
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (centre - half, centre + half)
+
+
+def paired_comparison(labels, predicted, other) -> dict:
+    """This model against another on the same examples (paired): the accuracy difference with
+    its 95% interval (Wald, on the discordant pairs) and McNemar's exact p-value. Overlapping
+    per-model intervals hide that both models are scored on the same reviews; the paired
+    interval is the one that says whether one is better."""
+    labels, predicted, other = (np.asarray(x) for x in (labels, predicted, other))
+    n = len(labels)
+    right, other_right = predicted == labels, other == labels
+    only_this, only_other = int((right & ~other_right).sum()), int((~right & other_right).sum())
+    difference = (only_this - only_other) / n
+    se = math.sqrt(max(only_this + only_other - (only_this - only_other) ** 2 / n, 0.0)) / n
+    discordant = only_this + only_other
+    p_value = float(binomtest(only_this, discordant, 0.5).pvalue) if discordant else 1.0
+    return {"difference": difference, "difference_ci95": [difference - 1.96 * se,
+                                                          difference + 1.96 * se],
+            "only_this_right": only_this, "only_other_right": only_other,
+            "mcnemar_p": p_value}
+
+
+def calibration(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> dict:
+    """Expected calibration error of the predicted label's confidence, with per-bin figures.
+    ``probs``: P(positive) ``(N,)`` for two classes, or ``(N, C)``."""
+    probs = class_probs(probs)
+    predicted = predicted_classes(probs)
+    confidence = probs[np.arange(len(probs)), predicted]
+    correct = (predicted == np.asarray(labels)).astype(float)
+    edges = np.linspace(1.0 / probs.shape[1], 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        mask = which == b
+        if not mask.any():
+            continue
+        acc, conf = float(correct[mask].mean()), float(confidence[mask].mean())
+        ece += mask.mean() * abs(acc - conf)
+        table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(mask.sum()),
+                      "accuracy": acc, "confidence": conf})
+    return {"ece": float(ece), "bins": table}
+
+
+TFIDF_NAME = "TF-IDF (1-2-grams, sublinear tf, min_df 2) + LogisticRegression(C=16)"
+NBLR_NAME = "NB-weighted binary 1-3-grams + LogisticRegression (NBSVM-style, Wang & Manning 2012)"
+
+
+def baseline_tfidf(
+    train_texts: Sequence[str], train_labels: Sequence[int], test_texts: Sequence[str]
+) -> np.ndarray:
+    """TF-IDF (1-2-grams, sublinear tf, min_df 2) + LogisticRegression(C=16): P(positive), or
+    ``(N, C)`` class probabilities for more than two classes (multinomial)."""
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, lowercase=True)
+    features = vectorizer.fit_transform(train_texts)
+    binary = len(set(np.asarray(train_labels).tolist())) <= 2
+    classifier = LogisticRegression(C=16, max_iter=1000,
+                                    solver="liblinear" if binary else "lbfgs")  # multinomial
+    classifier.fit(features, train_labels)
+    probs = classifier.predict_proba(vectorizer.transform(test_texts))
+    return probs[:, 1] if probs.shape[1] == 2 else probs
+
+
+def baseline_nblr(
+    train_texts: Sequence[str], train_labels: Sequence[int], test_texts: Sequence[str],
+    alpha: float = 1.0,
+) -> np.ndarray:
+    """Naive-Bayes-weighted binary 1-3-grams + logistic regression (Wang & Manning's NBSVM
+    with an LR in place of the SVM): each n-gram's presence is scaled by its log-count ratio
+    ``log((p / |p|) / (q / |q|))`` between the classes (smoothed by ``alpha``). P(positive)."""
+    vectorizer = CountVectorizer(ngram_range=(1, 3), binary=True, min_df=2, lowercase=True,
+                                 token_pattern=r"(?u)\b\w+\b|[!?]")
+    features = vectorizer.fit_transform(train_texts)
+    labels = np.asarray(train_labels)
+    positive = alpha + np.asarray(features[labels == 1].sum(axis=0)).ravel()
+    negative = alpha + np.asarray(features[labels == 0].sum(axis=0)).ravel()
+    ratio = np.log((positive / positive.sum()) / (negative / negative.sum()))
+    scale = sparse.diags(ratio)
+    classifier = LogisticRegression(C=1.0, max_iter=1000, solver="liblinear", dual=True)
+    classifier.fit(features @ scale, labels)
+    return classifier.predict_proba(vectorizer.transform(test_texts) @ scale)[:, 1]
+
+
+BASELINES = {"tfidf_lr": (TFIDF_NAME, baseline_tfidf), "nb_lr": (NBLR_NAME, baseline_nblr)}
+
+
+def fit_baselines(
+    train_texts: Sequence[str], train_labels: Sequence[int], test_texts: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """P(positive) on ``test_texts`` of every linear baseline, fitted on the training texts
+    (class probabilities with more than two classes, where NB-LR, binary by design, is left
+    out)."""
+    binary = len(set(np.asarray(train_labels).tolist())) <= 2
+    return {key: fit(train_texts, train_labels, test_texts)
+            for key, (_, fit) in BASELINES.items() if binary or key != "nb_lr"}
+
+
+def accuracy_by_length(labels, probs, lengths) -> list[dict]:
+    rows = []
+    correct = predicted_classes(class_probs(probs)) == labels
+    for low, high in zip(LENGTH_BUCKETS[:-1], LENGTH_BUCKETS[1:], strict=True):
+        mask = (lengths > low) & (lengths <= high)
+        if mask.any():
+            rows.append({"tokens": f"{low + 1}-{high if high < math.inf else ''}",
+                         "count": int(mask.sum()), "accuracy": float(correct[mask].mean())})
+    return rows
+
+
+def build_report(
+    labels: Sequence[int],
+    probs: Sequence[float],
+    texts: Sequence[str],
+    lengths: Sequence[int],
+    baselines: dict[str, Sequence[float]] | None = None,
+    num_wrong: int = 5,
+    label_names: Sequence[str] = DEFAULT_LABELS,
+) -> dict:
+    """All figures of the report as a JSON-ready dictionary.
+
+    ``baselines``: P(positive) of each baseline by key (:data:`BASELINES`), or a bare sequence
+    for one unnamed baseline."""
+    label_names = list(label_names)
+    labels, probs, lengths = np.asarray(labels), np.asarray(probs), np.asarray(lengths)
+    matrix = class_probs(probs)  # (N, C)
+    classes = list(range(matrix.shape[1]))
+    predicted = predicted_classes(matrix)
+    n, correct = len(labels), int((predicted == labels).sum())
+    low, high = wilson_interval(correct, n)
+    confidence = matrix[np.arange(n), predicted]
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = wrong[np.argsort(-confidence[wrong])][:num_wrong]
+    report = {
+        "n": n,
+        "accuracy": correct / n,
+        "accuracy_ci95": [low, high],
+        "roc_auc": _roc_auc(labels, matrix),
+        "macro_f1": float(f1_score(labels, predicted, labels=classes, average="macro",
+                                   zero_division=0)),
+        "classes": classification_report(labels, predicted, labels=classes,
+                                         target_names=label_names, output_dict=True,
+                                         zero_division=0),
+        "confusion_matrix": confusion_matrix(labels, predicted, labels=classes).tolist(),
+        "accuracy_by_length": accuracy_by_length(labels, probs, lengths),
+        "calibration": calibration(labels, probs),
+        "most_confidently_wrong": [
+            {"label": label_names[labels[i]], "predicted": label_names[predicted[i]],
+             "score": float(confidence[i]),
+             "text": texts[i][:300] + ("…" if len(texts[i]) > 300 else "")}
+            for i in wrong
+        ],
+        "label_names": label_names,
+    }
+    if baselines is not None:
+        if not isinstance(baselines, dict):
+            baselines = {"tfidf_lr": baselines}
+        report["baselines"] = []
+        for key, baseline_probs in baselines.items():
+            baseline_matrix = class_probs(baseline_probs)
+            b_correct = int((predicted_classes(baseline_matrix) == labels).sum())
+            report["baselines"].append({
+                "short_name": key,
+                "name": BASELINES[key][0] if key in BASELINES else key,
+                "accuracy": b_correct / n,
+                "accuracy_ci95": list(wilson_interval(b_correct, n)),
+                "roc_auc": _roc_auc(labels, baseline_matrix),
+                "model_vs_baseline": paired_comparison(
+                    labels, predicted, predicted_classes(baseline_matrix)),
+            })
+        report["baseline"] = report["baselines"][0]  # the first (TF-IDF), as before
+    return report
+
+
+def _roc_auc(labels: np.ndarray, probs: np.ndarray) -> float | None:
+    """ROC AUC (one-vs-rest, macro, for more than two classes); None unless every class is
+    present."""
+    if len(set(labels.tolist())) != probs.shape[1]:
+        return None
+    if probs.shape[1] == 2:
+        return float(roc_auc_score(labels, probs[:, 1]))
+    return float(roc_auc_score(labels, probs, multi_class="ovr"))
+
+
+def plot_report(report: dict, labels, probs, output_dir: Path, metrics_path: Path | None) -> list:
+    """Write the PNG plots; returns their file names."""
+    written = []
+    if metrics_path is not None and metrics_path.exists():
+        records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+        if records:
+            epochs = [r["epoch"] for r in records]
+            fig = Figure(figsize=(10, 4))
+            ax_loss, ax_acc = fig.subplots(1, 2)
+            for split in ("train", "valid"):
+                ax_loss.plot(epochs, [r[f"{split}_loss"] for r in records], marker="o", label=split)
+                key = f"{split}_accuracy"
+                if key in records[0]:
+                    ax_acc.plot(epochs, [r[key] for r in records], marker="o", label=split)
+            ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+            ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+            ax_loss.legend()
+            ax_acc.legend()
+            fig.tight_layout()
+            fig.savefig(output_dir / "training_curves.png", dpi=100)
+            written.append("training_curves.png")
+    labels, probs = np.asarray(labels), np.asarray(probs)
+    fig = Figure(figsize=(4, 4))
+    ax = fig.subplots()
+    ConfusionMatrixDisplay(np.asarray(report["confusion_matrix"]),
+                           display_labels=report["label_names"]).plot(ax=ax, colorbar=False)
+    fig.tight_layout()
+    fig.savefig(output_dir / "confusion_matrix.png", dpi=100)
+    written.append("confusion_matrix.png")
+    if report["roc_auc"] is not None and probs.ndim == 1:
+        fig = Figure(figsize=(4, 4))
+        ax = fig.subplots()
+        RocCurveDisplay.from_predictions(labels, probs, ax=ax, name="BiLSTM")
+        fig.tight_layout()
+        fig.savefig(output_dir / "roc.png", dpi=100)
+        written.append("roc.png")
+    fig = Figure(figsize=(4, 4))
+    ax = fig.subplots()
+    bins = report["calibration"]["bins"]
+    floor = 1.0 / len(report["label_names"])
+    ax.plot([floor, 1], [floor, 1], linestyle="--", color="grey", label="perfect")
+    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
+            label=f"model (ECE {report['calibration']['ece']:.3f})")
+    ax.set(xlabel="confidence", ylabel="accuracy", title="reliability")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(output_dir / "reliability.png", dpi=100)
+    written.append("reliability.png")
+    return written
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def report_markdown(report: dict) -> str:
+    low, high = report["accuracy_ci95"]
+    lines = [
+        "# Evaluation report", "",
+        f"- examples: {report['n']}",
+        f"- **accuracy: {report['accuracy']:.4f}** (95% CI {low:.4f}–{high:.4f})",
+        f"- ROC AUC: {report['roc_auc']:.4f}" if report["roc_auc"] is not None else "- ROC AUC: —",
+        f"- macro-F1: {report['macro_f1']:.4f}",
+        f"- expected calibration error: {report['calibration']['ece']:.4f}",
+    ]
+    if report.get("baselines"):
+        lines += [
+            "", "## Against the baselines (fitted on the same training split)", "",
+            "| model | accuracy | 95% CI | ROC AUC |", "| --- | --- | --- | --- |",
+            f"| this model | {report['accuracy']:.4f} | {low:.4f}–{high:.4f} | "
+            f"{_fmt(report['roc_auc'])} |",
+        ]
+        lines += [f"| {b['name']} | {b['accuracy']:.4f} | {b['accuracy_ci95'][0]:.4f}–"
+                  f"{b['accuracy_ci95'][1]:.4f} | {_fmt(b['roc_auc'])} |"
+                  for b in report["baselines"]]
+        lines += ["", "Paired, on the same examples (this model minus the baseline):", "",
+                  "| baseline | accuracy difference | 95% CI | only this model right | "
+                  "only the baseline right | McNemar p |", "| --- | --- | --- | --- | --- | --- |"]
+        for b in report["baselines"]:
+            c = b["model_vs_baseline"]
+            lines.append(f"| {b['name']} | {c['difference']:+.4f} | "
+                         f"{c['difference_ci95'][0]:+.4f} to {c['difference_ci95'][1]:+.4f} | "
+                         f"{c['only_this_right']} | {c['only_other_right']} | "
+                         f"{c['mcnemar_p']:.2g} |")
+    lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |",
+              "| --- | --- | --- | --- | --- |"]
+    for name in report["label_names"]:
+        row = report["classes"][name]
+        lines.append(f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | "
+                     f"{row['f1-score']:.4f} | {row['support']:.0f} |")
+    names = report["label_names"]
+    lines += ["", "## Confusion matrix (rows: true, columns: predicted)", "",
+              "| | " + " | ".join(names) + " |", "| --- " * (len(names) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(str(v) for v in row) + " |"
+              for name, row in zip(names, report["confusion_matrix"], strict=True)]
+    lines += ["", "## Accuracy by review length (tokens)", "",
+              "| tokens | reviews | accuracy |", "| --- | --- | --- |"]
+    lines += [f"| {r['tokens']} | {r['count']} | {r['accuracy']:.4f} |"
+              for r in report["accuracy_by_length"]]
+    lines += ["", "## Most confidently wrong", ""]
+    for item in report["most_confidently_wrong"]:
+        text = item["text"].replace("\n", " ").replace("|", "\\|")
+        lines.append(f"- true **{item['label']}**, predicted {item['predicted']} "
+                     f"(score {item['score']:.3f}): {text}")
+    lines += ["", "Plots: " + ", ".join(report.get("plots", [])), ""]
+    if report.get("deduplicated"):
+        dedup = report["deduplicated"]
+        lines += ["", "## Test reviews seen nowhere else", "",
+                  f"{dedup['removed']} test reviews are identical to a text of the training "
+                  f"file or the unlabelled reviews; on the other {dedup['n']}: accuracy "
+                  f"{dedup['accuracy']:.4f}"
+                  + "".join(f", {name} {value:.4f}" for name, value in dedup["baselines"].items())
+                  + "."]
+    if report.get("behaviour"):
+        from ..report.checklist import checklist_markdown
+
+        lines += ["", "## Behaviour on short texts (CheckList)", "",
+                  checklist_markdown(report["behaviour"])]
+    return "\n".join(lines)
+
+
+def write_report(
+    output_dir: str | Path,
+    labels, probs, texts, lengths,
+    baselines=None,
+    metrics_path: str | Path | None = None,
+    extra: dict | None = None,
+    label_names: Sequence[str] = DEFAULT_LABELS,
+) -> dict:
+    """Build the report and write report.json, report.md and the plots into ``output_dir``."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    report = build_report(labels, probs, texts, lengths, baselines, label_names=label_names)
+    report.update(extra or {})
+    report["plots"] = plot_report(report, labels, probs, output_dir,
+                                  Path(metrics_path) if metrics_path else None)
+    report["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    (output_dir / "report.json").write_text(json.dumps(report, indent=2))
+    (output_dir / "report.md").write_text(report_markdown(report))
+    return report

@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 
 from benchmarks import emit
-from sentiment.kinds.cascade import THRESHOLDS, save_cascade, validation_sweep
+from sentiment.kinds.cascade import save_cascade
+from sentiment.train.thresholds import THRESHOLDS, validation_sweep
 
 
 def main(argv: list[str] | None = None) -> dict:

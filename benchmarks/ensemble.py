@@ -23,10 +23,11 @@ import numpy as np
 
 from sentiment.cli.options import setup_logging
 from sentiment.config import apply_overrides
-from sentiment.inference.predict import load_model, score_ids
 from sentiment.kinds.decisions import class_probs, predicted_classes
+from sentiment.kinds.lstm import score_ids
+from sentiment.kinds.registry import load_model
 from sentiment.report.metrics import fit_baselines, paired_comparison, write_report
-from sentiment.train.recipe import prepare_data
+from sentiment.train.prepare import prepare_data
 
 
 def score_members(paths: list[str], data: str | None, test_limit: int | None,

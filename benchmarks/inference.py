@@ -41,8 +41,8 @@ import torch
 from benchmarks import emit
 from sentiment import load_model
 from sentiment.config import ONNX_FILE
-from sentiment.inference.predict import SentimentModel, score_ids
 from sentiment.kinds.export import export_onnx
+from sentiment.kinds.lstm import SentimentModel, score_ids
 from sentiment.kinds.onnx import inference_session, is_onnx
 from sentiment.runtime.precision import cpu_model
 

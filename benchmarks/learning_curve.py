@@ -30,8 +30,9 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from sentiment.cli.options import setup_logging
-from sentiment.kinds.stack import Teacher, build_teacher
+from sentiment.kinds.stack import Teacher
 from sentiment.train.recipe import make_config, train_sentiment
+from sentiment.train.stacking import build_teacher
 
 ENCODER_OPTIONS = ("--schedule cosine --warmup 0.02 --input-dropout 0.2 --dropout 0.3 "
                    "--ema-decay 0.998")

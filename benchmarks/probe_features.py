@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sentiment.data.batching import pad_batch
 from sentiment.kinds.checkpoint import load_core_weights
 from sentiment.nn.core import RNNCore, valid_mask
-from sentiment.train import recipe as pipeline
+from sentiment.train import prepare, recipe
 from sentiment.train.prepare import build_task_model
 
 
@@ -56,10 +56,10 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=1200, help="probe training reviews")
     parser.add_argument("--test", type=int, default=400, help="probe held-out reviews")
     args = parser.parse_args()
-    config = pipeline.make_config(data=args.data, encoder=args.encoder, train_limit=4000,
+    config = recipe.make_config(data=args.data, encoder=args.encoder, train_limit=4000,
                                   test_limit=400, num_proc=1)
     _, vocab, _ = load_core_weights(args.encoder)
-    data = pipeline.prepare_data(config, vocab)
+    data = prepare.prepare_data(config, vocab)
     model, config, _ = build_task_model(config, data.vocab)
     count = args.train + args.test
     sequences, labels = data.ids["train"][:count], np.asarray(data.train["label"][:count])

@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     from sentiment import load_model
     from sentiment.data.batching import cut_batches
-    from sentiment.inference.predict import score_ids
+    from sentiment.kinds.lstm import score_ids
 
     model = load_model(args.model)
     texts = pq.read_table(Path(args.data) / "test.parquet", columns=["text"]).slice(

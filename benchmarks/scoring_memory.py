@@ -31,7 +31,7 @@ def measure(args, budget: int | None) -> dict:
     import pyarrow.parquet as pq
 
     from sentiment import load_model
-    from sentiment.inference.predict import score_ids
+    from sentiment.kinds.lstm import score_ids
 
     model = load_model(args.model, "cpu")
     texts = pq.read_table(f"{args.data}/test.parquet", columns=["text"])["text"].to_pylist()

@@ -66,8 +66,8 @@ class _Limited:
 
 
 def _sentiment_setup(args: dict, reference: bool):
-    from sentiment.train.prepare import build_task_model, review_batches
-    from sentiment.train.recipe import make_config, prepare_data
+    from sentiment.train.prepare import build_task_model, prepare_data, review_batches
+    from sentiment.train.recipe import make_config
 
     overrides = {"bucket": False, "padding_mode": "padded"} if reference else {}
     config = make_config(data=args["data"], vectors=args.get("vectors"), device=args["device"],
@@ -119,7 +119,8 @@ def part_train(args: dict) -> dict:
 
 def part_preprocess(args: dict) -> dict:
     """Tokenize + numericalise train and test (run twice: cold cache, then warm)."""
-    from sentiment.train.recipe import make_config, prepare_data
+    from sentiment.train.prepare import prepare_data
+    from sentiment.train.recipe import make_config
 
     start = time.perf_counter()
     data = prepare_data(make_config(data=args["data"]))
@@ -132,8 +133,9 @@ def part_preprocess(args: dict) -> dict:
 def part_predict(args: dict) -> dict:
     """``predict`` latency on one ~230-word review and batch throughput."""
     from sentiment.data.sources import load_reviews
-    from sentiment.inference.predict import load_model, predict
+    from sentiment.inference.predict import predict
     from sentiment.kinds.checkpoint import save_pretrained
+    from sentiment.kinds.registry import load_model
     from sentiment.text.tokenize import Tokenizer
     from sentiment.text.vocab import Vocab
     from sentiment.train.prepare import build_task_model
@@ -294,8 +296,8 @@ def part_batch_memory(args: dict) -> dict:
     (where a full epoch peaks) and on a seeded random sample of its batches, with the batching
     of ``args["max_tokens"]`` (None: 64 reviews a batch whatever their length). Each variant runs
     in its own interpreter, so peak RSS is the variant's own."""
-    from sentiment.train.prepare import build_task_model, review_batches
-    from sentiment.train.recipe import make_config, prepare_data
+    from sentiment.train.prepare import build_task_model, prepare_data, review_batches
+    from sentiment.train.recipe import make_config
 
     config = make_config(data=args["data"], vectors=args.get("vectors"), device="cpu",
                          max_tokens=args.get("max_tokens"))

@@ -196,6 +196,14 @@ class ReviewData(DataConfig):
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
+# the fields of ReviewData that define a classifier's data split: a student's must be its
+# teacher's, an ensemble's members' the same
+SPLIT_FIELDS = ("source", "text_column", "label_column", "test_fraction", "train_split",
+                "test_split", "train_limit", "valid_fraction")
+# and those that say how a text becomes token ids
+READING_FIELDS = ("lowercase", "max_length", "keep")
+
+
 @dataclass
 class TextData(DataConfig):
     """Plain-text files for the character LM: preprocessing mode and how windows are drawn."""

@@ -68,7 +68,7 @@ def trained_model(synthetic_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def wide_model(trained_model, tmp_path_factory):
     """The tiny classifier joined to an NB-LR n-gram model (sentiment.kinds.wide): (folder, record)."""
-    from sentiment.kinds.wide import build_wide
+    from sentiment.train.stacking import build_wide
 
     output = tmp_path_factory.mktemp("wide") / "model"
     record = build_wide(trained_model, output, ngrams=300)

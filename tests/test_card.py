@@ -17,7 +17,7 @@ PROVENANCE = {"weights": "float16", "data": "synthetic", "commands": ["sentiment
 
 
 def test_export_writes_the_card_from_the_report(trained_model, synthetic_dir, tmp_path):
-    from sentiment.train.recipe import evaluate_saved_model
+    from sentiment.train.evaluation import evaluate_saved_model
 
     report = evaluate_saved_model(trained_model, str(synthetic_dir), output=tmp_path / "report")
     (tmp_path / "provenance.json").write_text(json.dumps(PROVENANCE))

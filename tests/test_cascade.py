@@ -88,7 +88,7 @@ def test_a_cascade_is_a_model_for_the_command_line_and_evaluate(members, synthet
     assert json.loads(done.stdout) == {
         "text": "A wonderful, moving film.",
         **predict("A wonderful, moving film.", model=folder)}
-    from sentiment.train.recipe import evaluate_saved_model
+    from sentiment.train.evaluation import evaluate_saved_model
 
     report = evaluate_saved_model(folder, str(synthetic_dir), "test", tmp_path / "report",
                                   baseline=False)
@@ -102,7 +102,7 @@ def test_cascade_benchmark_chooses_the_fewest_escalations_within_the_tolerance(m
                                                                                synthetic_dir,
                                                                                tmp_path):
     from benchmarks import cascade
-    from sentiment.kinds.cascade import choose, sweep
+    from sentiment.train.thresholds import choose, sweep
 
     labels = np.array([1, 0, 1, 0])
     fast = np.array([0.99, 0.6, 0.4, 0.02])  # sure and right, unsure and wrong twice, sure
@@ -181,7 +181,7 @@ def test_shipped_cascade_is_imdb_fasts_int8_export_before_imdb_onnx():
     without exporting this again fails here."""
     import pyarrow.parquet as pq
 
-    from sentiment.inference.predict import SHIPPED_MODELS
+    from sentiment.kinds.registry import SHIPPED_MODELS
 
     shipped, fast = SHIPPED_MODELS["imdb-cascade"], SHIPPED_MODELS["imdb-fast"]
     spec = json.loads((shipped / "cascade.json").read_text())

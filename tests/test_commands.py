@@ -133,7 +133,7 @@ def test_evaluate_writes_a_shipped_models_report_outside_the_package(monkeypatch
     """A model shipped in the package (imdb, imdb-fast, imdb-onnx) is evaluated into runs/, not
     into the installed package's folder; a model of one's own into its folder, as before."""
     import sentiment.train.recipe
-    from sentiment.inference.predict import SHIPPED_MODELS
+    from sentiment.kinds.registry import SHIPPED_MODELS
 
     written: list[str] = []
 

@@ -15,7 +15,7 @@ from sentiment.kinds.checkpoint import load_pretrained, read_config, save_pretra
 from sentiment.nn.core import CoreConfig, RNNCore
 from sentiment.nn.heads import build_model
 from sentiment.text.vocab import Vocab
-from sentiment.train import charlm, prepare, pretrain
+from sentiment.train import charlm, evaluation, prepare, pretrain
 from sentiment.train import recipe as pipeline
 
 
@@ -65,11 +65,11 @@ def test_evaluate_valid_uses_the_training_runs_split(synthetic_dir, tmp_path):
                                   train_limit=400, epochs=1, progress=False, evaluate=False,
                                   num_proc=1)
     pipeline.train_sentiment(config)
-    trained = pipeline.prepare_data(config)
-    report = pipeline.evaluate_saved_model(output, split="valid", baseline=False,
+    trained = prepare.prepare_data(config)
+    report = evaluation.evaluate_saved_model(output, split="valid", baseline=False,
                                            output=tmp_path / "eval")
     assert report["n"] == len(trained.valid) == 40
-    saved = pipeline.prepare_data(read_config(output))
+    saved = prepare.prepare_data(read_config(output))
     assert saved.valid["text"] == trained.valid["text"]
     assert not set(saved.valid["text"]) & set(trained.train["text"])
 

@@ -11,10 +11,11 @@ import pytest
 from conftest import synthetic_reviews, write_jsonl
 
 from sentiment.kinds.ngram import LinearModel
-from sentiment.kinds.stack import Teacher, build_teacher
+from sentiment.kinds.stack import Teacher
 from sentiment.train import prepare, pretrain
 from sentiment.train import recipe as pipeline
 from sentiment.train.distill import distillation_set, short_crops, teacher_logits
+from sentiment.train.stacking import build_teacher
 
 
 @pytest.mark.parametrize("kind", ["nb_lr", "tfidf_lr"])
@@ -114,7 +115,7 @@ def test_tiny_teacher_and_student(duplicated_dir, tmp_path):
     config = pipeline.make_config("tiny", data=str(duplicated_dir), output=str(tmp_path / "st"),
                                   teacher=str(tmp_path / "teacher"), epochs=4, progress=False,
                                   num_proc=1, temperature=2.0, hard_weight=0.5, crops=50)
-    data = pipeline.prepare_data(config)
+    data = prepare.prepare_data(config)
     ids, targets, summary = distillation_set(config, data.train, data.ids["train"], data.vocab)
     assert summary["labelled"] == len(data.train) and 300 < summary["unlabelled"] < 360
     assert summary["crops"] == 50
@@ -147,7 +148,7 @@ def test_tiny_teacher_and_student(duplicated_dir, tmp_path):
     assert (prepare.classifier_splits(pipeline.make_config("tiny", **replicate).data, 1)
             ["valid"]["text"] != data.valid["text"])
     same_split = pipeline.make_config("tiny", split_seed=0, **replicate)
-    replicate_data = pipeline.prepare_data(same_split)
+    replicate_data = prepare.prepare_data(same_split)
     assert list(replicate_data.valid["text"]) == list(data.valid["text"])
     assert distillation_set(same_split, replicate_data.train, replicate_data.ids["train"],
                             replicate_data.vocab)[2]["unlabelled"] == summary["unlabelled"]

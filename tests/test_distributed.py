@@ -97,7 +97,7 @@ SCRIPT = textwrap.dedent("""
                                   batch_size=batch_size, progress=False, num_proc=1,
                                   baseline=False, device="cpu", **extra)
     with distributed.main_process_first():
-        data = pipeline.prepare_data(config)
+        data = prepare.prepare_data(config)
         unlabelled = (pipeline.unlabelled_batches(config, data.vocab)
                       if config.train.virtual_adversarial else None)
     model, config, _ = prepare.build_task_model(config, data.vocab)

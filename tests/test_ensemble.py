@@ -11,7 +11,8 @@ import pytest
 from sentiment import load_model, predict
 from sentiment.cli import main as commands
 from sentiment.kinds.checkpoint import save_ensemble
-from sentiment.train.recipe import evaluate_saved_model, make_config, train_sentiment
+from sentiment.train.evaluation import evaluate_saved_model
+from sentiment.train.recipe import make_config, train_sentiment
 
 TEXTS = ["the movie was dull and boring", "a superb and moving story, loved it",
          "the plot was long but the music was great", "worst film, a waste"]

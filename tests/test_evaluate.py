@@ -73,20 +73,20 @@ def test_reports_score_in_token_budgeted_batches(trained_model, synthetic_dir, t
     one, 64 of IMDB's longest reviews made one ~160,000-token batch (764 MB more at its peak,
     BENCHMARKS.md), and the scores are the same either way."""
     from sentiment.kinds.checkpoint import read_config
-    from sentiment.train import recipe as pipeline
+    from sentiment.train import evaluation
 
-    budgets, real = [], pipeline.score_ids
+    budgets, real = [], evaluation.score_ids
 
     def recording(*args, **kwargs):
         budgets.append(kwargs.get("max_tokens", args[6] if len(args) > 6 else None))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "score_ids", recording)
+    monkeypatch.setattr(evaluation, "score_ids", recording)
     budget = read_config(trained_model).data.max_tokens
     assert budget
-    saved = pipeline.evaluate_saved_model(trained_model, str(synthetic_dir), baseline=False,
+    saved = evaluation.evaluate_saved_model(trained_model, str(synthetic_dir), baseline=False,
                                           output=tmp_path / "saved")
-    crossed = pipeline.evaluate_cross_domain(trained_model, synthetic_dir / "test.jsonl",
+    crossed = evaluation.evaluate_cross_domain(trained_model, synthetic_dir / "test.jsonl",
                                              tmp_path / "cross", baseline=False)
     assert budgets == [budget, budget]
     assert saved["accuracy"] == crossed["accuracy"]

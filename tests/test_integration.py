@@ -5,8 +5,8 @@ from __future__ import annotations
 from conftest import GLOVE50, IMDB, needs
 
 from sentiment.data.sources import load_reviews
+from sentiment.data.vectors import load_vectors
 from sentiment.text.tokenize import Tokenizer
-from sentiment.text.vectors import load_vectors
 from sentiment.text.vocab import Vocab
 from sentiment.train.recipe import make_config, train_sentiment
 

@@ -17,7 +17,7 @@ from conftest import IMDB, needs, printed_without, python_without
 
 from sentiment import load_model, predict
 from sentiment.cli.main import main
-from sentiment.inference.predict import SHIPPED_MODEL
+from sentiment.kinds.registry import SHIPPED_MODEL
 
 pytest.importorskip("onnxruntime")
 
@@ -51,8 +51,8 @@ def exported(tmp_path_factory) -> dict:
 def test_an_export_names_a_shipped_source_by_its_place_in_the_package(tmp_path):
     """export.json's source: a shipped model by its path in the source tree (no machine's
     absolute path inside a shipped export), any other folder by its absolute path."""
-    from sentiment.inference.predict import SHIPPED_MODELS
     from sentiment.kinds.export import source_name
+    from sentiment.kinds.registry import SHIPPED_MODELS
 
     assert source_name(SHIPPED_MODELS["imdb-fast"]) == "sentiment/models/imdb-fast"
     assert source_name(tmp_path / "mine") == str((tmp_path / "mine").resolve())
@@ -106,9 +106,9 @@ def test_shipped_onnx_model_is_the_default_model_reading_the_end(reviews, tmp_pa
     tokens: the same vocabulary and n-gram part, the same config but for what it reads, and on
     real reviews the scores of the default model reading those tokens, within int8's tolerance.
     A default model shipped without exporting this again fails here."""
-    from sentiment.inference.predict import SHIPPED_MODELS
     from sentiment.kinds.checkpoint import export_model
     from sentiment.kinds.export import source_name
+    from sentiment.kinds.registry import SHIPPED_MODELS
 
     shipped, default = SHIPPED_MODELS["imdb-onnx"], SHIPPED_MODELS["imdb"]
     wide = [f"wide/{f.name}" for f in (default / "wide").iterdir()]
@@ -388,9 +388,9 @@ def test_each_core_exports_with_onnx_own_recurrences_and_scores_like_pytorch(cor
     import onnx
     import torch
 
-    from sentiment.inference.predict import score_ids
     from sentiment.kinds.checkpoint import save_pretrained
     from sentiment.kinds.export import TOLERANCE, export_onnx
+    from sentiment.kinds.lstm import score_ids
     from sentiment.nn.heads import build_model
     from sentiment.text.vocab import Vocab
     from sentiment.train import recipe as pipeline
@@ -448,7 +448,7 @@ def test_evaluate_reports_on_an_onnx_export_as_on_its_model(trained_model, synth
                                                             tmp_path):
     from sentiment.kinds.export import export_onnx
     from sentiment.kinds.ngram import LinearModel
-    from sentiment.train.recipe import evaluate_saved_model
+    from sentiment.train.evaluation import evaluate_saved_model
 
     export_onnx(trained_model, tmp_path / "onnx")
     reports = {name: evaluate_saved_model(folder, split="valid", baseline=False,

@@ -11,6 +11,7 @@ from conftest import synthetic_reviews
 from sentiment import predict
 from sentiment.cli import main as commands
 from sentiment.data.sources import load_reviews
+from sentiment.train import evaluation
 from sentiment.train import recipe as pipeline
 
 
@@ -49,7 +50,7 @@ def test_train_evaluate_predict_on_one_csv(one_file, tmp_path):
     assert summary["report"]["accuracy"] > 0.9 and summary["report"]["n"] == 500
     saved = json.loads((output / "config.json").read_text())
     assert saved["data"]["text_column"] == "review" and saved["data"]["test_fraction"] == 0.2
-    again = pipeline.evaluate_saved_model(output, baseline=False, output=tmp_path / "again")
+    again = evaluation.evaluate_saved_model(output, baseline=False, output=tmp_path / "again")
     assert again["n"] == 500 and again["accuracy"] == summary["report"]["accuracy"]
     assert predict("Loved it, brilliant!", model=output)["label"] == "positive"
 
@@ -195,7 +196,7 @@ def test_cross_domain_without_the_training_data_reports_no_baselines(trained_mod
     data.write_text("".join(json.dumps({"review": r["text"],
                                         "sentiment": ["neg", "pos"][r["label"]]}) + "\n"
                             for r in rows))
-    report = pipeline.evaluate_cross_domain(moved, data, tmp_path / "out", "review", "sentiment")
+    report = evaluation.evaluate_cross_domain(moved, data, tmp_path / "out", "review", "sentiment")
     assert report["n"] == 60 and report["accuracy"] > 0.9  # neg/pos map onto IMDB's labels
     assert "baselines" not in report
     assert "is not at hand" in report["baseline_error"]

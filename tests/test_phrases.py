@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sentiment.data.batching import pad_batch
-from sentiment.inference.predict import load_model
+from sentiment.kinds.registry import load_model
 from sentiment.report import checklist
 from sentiment.text.tokenize import Tokenizer
 from sentiment.train import phrases, prepare
@@ -70,7 +70,7 @@ def test_phrases_are_distinct_balanced_and_seeded():
 
 def test_with_phrases_appends_them_to_the_training_set(synthetic_dir):
     config = pipeline.make_config("tiny", data=str(synthetic_dir), phrases=40, num_proc=1)
-    data = pipeline.prepare_data(config)
+    data = prepare.prepare_data(config)
     ids, targets = pipeline.with_phrases(config, data.ids["train"], data.train["label"],
                                          data.vocab)
     count = len(data.ids["train"])

@@ -7,7 +7,7 @@ import pytest
 from conftest import run_python, synthetic_reviews
 
 from sentiment import load_model, predict
-from sentiment.inference.predict import MAX_CHARS
+from sentiment.kinds.base import MAX_CHARS
 
 
 def test_contract_single_and_list(trained_model):
@@ -86,7 +86,7 @@ def test_a_first_prediction_imports_neither_datasets_nor_scikit_learn():
     loaded = run_python("""
 import json, sys
 from sentiment import predict
-from sentiment.inference.predict import SHIPPED_MODELS
+from sentiment.kinds.registry import SHIPPED_MODELS
 for name in sorted(SHIPPED_MODELS):
     assert predict("A fine film.", model=name)["label"] in ("negative", "positive")
 print(json.dumps(sorted(m for m in ("datasets", "sklearn") if m in sys.modules)))
@@ -101,7 +101,7 @@ def test_model_resolution_and_cache(trained_model, monkeypatch, tmp_path):
     loaded = load_model(trained_model)
     assert predict("Superb!", model=loaded) == predict("Superb!", model=trained_model)
     monkeypatch.delenv("SENTIMENT_MODEL")
-    module = importlib.import_module("sentiment.inference.predict")  # the name is also the function's
+    module = importlib.import_module("sentiment.kinds.registry")
     monkeypatch.setattr(module, "SHIPPED_MODEL", tmp_path / "no-model")
     with pytest.raises(FileNotFoundError, match="sentiment train"):
         predict("Superb!")
@@ -193,7 +193,7 @@ def test_batches_scored_on_worker_threads_come_back_in_input_order():
 
 
 def test_a_token_budget_does_not_change_the_scores(trained_model):
-    from sentiment.inference.predict import score_ids
+    from sentiment.kinds.lstm import score_ids
 
     model = load_model(trained_model)
     ids = model.encode([r["text"] for r in synthetic_reviews(120, seed=9)])
@@ -203,7 +203,7 @@ def test_a_token_budget_does_not_change_the_scores(trained_model):
 
 
 def test_shipped_models_by_name(monkeypatch):
-    from sentiment.inference.predict import SHIPPED_MODEL, SHIPPED_MODELS, resolve_model_path
+    from sentiment.kinds.registry import SHIPPED_MODEL, SHIPPED_MODELS, resolve_model_path
 
     assert SHIPPED_MODELS["imdb"] == SHIPPED_MODEL
     assert resolve_model_path("imdb") == SHIPPED_MODEL.resolve()
@@ -223,9 +223,10 @@ def test_predict_and_file_scoring_cut_batches_by_a_token_budget(trained_model, t
     import pandas as pd
 
     from sentiment.inference.files import score_file
-    from sentiment.inference.predict import SCORE_MAX_TOKENS, score_ids
+    from sentiment.kinds.base import SCORE_MAX_TOKENS
+    from sentiment.kinds.lstm import score_ids
 
-    predict_module = importlib.import_module("sentiment.inference.predict")  # the module, not predict()
+    predict_module = importlib.import_module("sentiment.kinds.lstm")  # where PyTorch batches
     budgets, real = [], predict_module.score_in_length_order
 
     def recording(sequences, classes, batch_size, max_tokens, score_batch):

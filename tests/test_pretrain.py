@@ -90,7 +90,7 @@ def test_fine_tuning_starts_from_the_pretrained_core(pretrained, synthetic_dir, 
     config = pipeline.make_config("tiny", data=str(synthetic_dir), encoder=str(output),
                                   output=str(tmp_path), epochs=4, progress=False, num_proc=1,
                                   baseline=False)
-    data = pipeline.prepare_data(config, load_language_model(output).vocab)
+    data = prepare.prepare_data(config, load_language_model(output).vocab)
     classifier, _, _ = prepare.build_task_model(config, data.vocab)
     for name, weight in lm.core.state_dict().items():
         assert torch.equal(classifier.core.state_dict()[name], weight), name
@@ -143,7 +143,7 @@ def test_fine_tuning_one_direction_of_the_pretrained_core(pretrained, synthetic_
     config = pipeline.make_config("tiny", data=str(synthetic_dir), encoder=str(output),
                                   encoder_directions=directions, output=str(tmp_path), epochs=4,
                                   progress=False, num_proc=1, baseline=False)
-    data = pipeline.prepare_data(config, load_language_model(output).vocab)
+    data = prepare.prepare_data(config, load_language_model(output).vocab)
     classifier, resolved, _ = prepare.build_task_model(config, data.vocab)
     core = resolved.model.core
     assert not core.bidirectional and core.reverse == (directions == "backward")

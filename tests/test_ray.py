@@ -12,7 +12,7 @@ from conftest import IMDB, needs
 
 from sentiment import predict
 from sentiment.inference.files import BatchScorer
-from sentiment.inference.predict import SHIPPED_MODEL
+from sentiment.kinds.registry import SHIPPED_MODEL
 
 ray = pytest.importorskip("ray")
 

@@ -201,7 +201,7 @@ def test_the_same_rules_for_training_and_cross_domain_files(trained_model, tmp_p
     from conftest import synthetic_reviews
 
     from sentiment.data.sources import RowRules, read_labelled
-    from sentiment.train.recipe import evaluate_cross_domain
+    from sentiment.train.evaluation import evaluate_cross_domain
 
     lines = [b"text,label"] + [f'"{r["text"]}",{r["label"]}'.encode()
                                for r in synthetic_reviews(60, seed=4)]

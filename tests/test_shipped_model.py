@@ -10,7 +10,7 @@ import pytest
 from conftest import IMDB, needs
 
 from sentiment import load_model, predict
-from sentiment.inference.predict import SHIPPED_MODEL, SHIPPED_MODELS
+from sentiment.kinds.registry import SHIPPED_MODEL, SHIPPED_MODELS
 
 # every model shipped inside the package (imdb, and imdb-fast where it ships): each has its card
 EVERY_MODEL = pytest.mark.parametrize("name", sorted(SHIPPED_MODELS))
@@ -24,7 +24,7 @@ def test_predict_works_with_no_path_or_environment(monkeypatch):
     assert predict("A wonderful film, moving and beautifully acted.")["label"] == "positive"
     assert predict("A dull, boring waste of two hours.")["label"] == "negative"
     assert load_model().path == str(SHIPPED_MODEL.resolve())
-    module = importlib.import_module("sentiment.inference.predict")
+    module = importlib.import_module("sentiment.kinds.registry")
     assert module.SHIPPED_MODEL.is_dir()
 
 
@@ -90,7 +90,7 @@ def test_shipped_model_cross_domain_on_renamed_real_reviews(tmp_path):
     the cross-domain evaluation with their columns and spellings mapped."""
     import pandas as pd
 
-    from sentiment.train.recipe import evaluate_cross_domain
+    from sentiment.train.evaluation import evaluate_cross_domain
 
     frame = pd.read_parquet(IMDB / "test.parquet").sample(300, random_state=0)
     frame = pd.DataFrame({"sentiment": frame["label"].map({0: "neg", 1: "pos"}),

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import GLOVE50, needs
 
-from sentiment.text import vectors
-from sentiment.text.vectors import download, load_vectors
+from sentiment.data import vectors
+from sentiment.data.vectors import download, load_vectors
 from sentiment.text.vocab import Vocab
 
 LINES = "the 0.1 0.2 0.3\ncat 1 2 3\nbroken 1 2\ndog 4 5 6\nbad x y z\n"

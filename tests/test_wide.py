@@ -14,7 +14,8 @@ from sentiment import load_model, predict
 from sentiment.data.sources import clean_text
 from sentiment.kinds.decisions import log_odds
 from sentiment.kinds.ngram import LinearModel
-from sentiment.kinds.wide import WIDE_FILE, Wide, build_wide
+from sentiment.kinds.wide import WIDE_FILE, Wide
+from sentiment.train.stacking import build_wide
 
 
 def test_build_records_a_head_fitted_on_validation_and_a_pruned_ngram_model(wide_model,
@@ -68,8 +69,8 @@ def test_pruned_model_keeps_the_largest_weights_and_saves_without_torch_tensors(
 
 def test_evaluate_explain_and_files_score_the_joined_model(wide_model, synthetic_dir, tmp_path):
     from sentiment.inference.files import score_file
+    from sentiment.train.evaluation import evaluate_cross_domain, evaluate_saved_model
     from sentiment.train.prepare import classifier_splits
-    from sentiment.train.recipe import evaluate_cross_domain, evaluate_saved_model
 
     output, _ = wide_model
     model = load_model(output)
@@ -172,8 +173,8 @@ def test_ngram_table_codes_each_shipped_ngram_as_its_token_ids_in_base_b():
     against 0.7 s one n-gram at a time) holds each n-gram's code by its definition: its tokens'
     ids, numbered from 1 in order of first appearance, as digits in base ``len(ids) + 1``; and
     it refuses n-grams longer than three tokens."""
-    from sentiment.inference.predict import SHIPPED_MODEL
     from sentiment.kinds.ngram import NgramTable
+    from sentiment.kinds.registry import SHIPPED_MODEL
 
     linear = LinearModel.load(SHIPPED_MODEL / "wide")
     table = NgramTable(linear.ngrams, linear.weight)

@@ -120,8 +120,8 @@ def evaluate(argv: list[str] | None = None) -> None:
     """
     from ..cli.options import setup_logging
     from ..data.sources import RowRules, parse_label_map
-    from ..inference.predict import SHIPPED_MODELS, resolve_model_path
-    from ..train.recipe import evaluate_cross_domain, evaluate_saved_model
+    from ..kinds.registry import SHIPPED_MODELS, resolve_model_path
+    from ..train.evaluation import evaluate_cross_domain, evaluate_saved_model
 
     parser = _parser(evaluate, "evaluate")
     parser.add_argument("--model", default=None,
@@ -223,8 +223,8 @@ def predict(argv: list[str] | None = None) -> None:
     input column is kept in order and predicted_label / predicted_score are added; a row without
     text keeps its place with empty predictions. The output format follows its suffix.
     """
-    from ..inference.predict import QUANTIZE, load_model
     from ..inference.predict import predict as predict_texts
+    from ..kinds.registry import QUANTIZE, load_model
 
     parser = _parser(predict, "predict")
     parser.add_argument("texts", nargs="*", help="texts to classify (default: lines of stdin)")
@@ -289,8 +289,8 @@ def generate(argv: list[str] | None = None) -> None:
     sentiment generate --model runs/timemachine --prefix "time traveller" \\
         --num-chars 200 --temperature 0.8
     """
-    from ..train.charlm import generate as generate_text
-    from ..train.charlm import load_language_model
+    from ..kinds.lm import generate as generate_text
+    from ..kinds.lm import load_language_model
 
     parser = _parser(generate, "generate")
     parser.add_argument("--model", default="runs/charlm",
@@ -390,7 +390,7 @@ def teacher(argv: list[str] | None = None) -> None:
     sentiment train --encoder runs/lm --teacher runs/teacher --output runs/student
     """
     from ..cli.options import setup_logging
-    from ..kinds.stack import build_teacher
+    from ..train.stacking import build_teacher
 
     parser = _parser(teacher, "teacher")
     parser.add_argument("--members", nargs="+", required=True,
@@ -419,7 +419,7 @@ def wide(argv: list[str] | None = None) -> None:
     """
     from ..cli.options import setup_logging
     from ..kinds.ngram import KINDS
-    from ..kinds.wide import build_wide
+    from ..train.stacking import build_wide
 
     parser = _parser(wide, "wide")
     parser.add_argument("--model", required=True, help="a saved classifier (the deep part)")
@@ -450,8 +450,9 @@ def cascade(argv: list[str] | None = None) -> None:
     sentiment cascade --fast runs/fast --full runs/imdb --threshold 0.95 --output runs/cascade
     """
     from ..cli.options import setup_logging
-    from ..inference.predict import resolve_model_path
-    from ..kinds.cascade import THRESHOLDS, save_cascade, validation_sweep
+    from ..kinds.cascade import save_cascade
+    from ..kinds.registry import resolve_model_path
+    from ..train.thresholds import THRESHOLDS, validation_sweep
 
     parser = _parser(cascade, "cascade")
     parser.add_argument("--fast", required=True, help="the model that scores every text")
@@ -492,7 +493,7 @@ def export(argv: list[str] | None = None) -> None:
     sentiment export --model runs/sentiment --dtype float16 --output runs/sentiment-fp16
     """
     from ..config import KEEP
-    from ..inference.predict import QUANTIZE, resolve_model_path
+    from ..kinds.registry import QUANTIZE, resolve_model_path
 
     parser = _parser(export, "export")
     parser.add_argument("--model", default=None,
@@ -547,6 +548,9 @@ TRAINING = ("train", "pretrain", "train-charlm")  # long CPU work: worth tcmallo
 
 def run(name: str, argv: list[str] | None = None) -> int:
     """Run command ``name``; a user mistake prints one line on stderr and returns 1."""
+    from ..runtime.memory import cap_kernel_cache
+
+    cap_kernel_cache()  # before anything scores or trains
     try:
         COMMANDS[name](argv)
     except USER_ERRORS as error:

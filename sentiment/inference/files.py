@@ -29,7 +29,8 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from ..data.sources import Repairs, RowRules, json_records
-from ..inference.predict import SentimentModel, load_model
+from ..kinds.protocol import TextClassifier
+from ..kinds.registry import kind_of, load_model, resolve_model_path
 from ..runtime.workers import worker_pool
 
 logger = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ class _Writer:
             self.partial.unlink(missing_ok=True)
 
 
-def score_batch(batch: pa.RecordBatch, text_column: str, model: SentimentModel,
+def score_batch(batch: pa.RecordBatch, text_column: str, model: TextClassifier,
                 batch_size: int, mixed_precision: bool = True) -> tuple[pa.RecordBatch, int]:
     """``batch`` with ``predicted_label`` and ``predicted_score`` added, and how many rows had no
     text (their predictions are null)."""
@@ -239,7 +240,7 @@ def score_batch(batch: pa.RecordBatch, text_column: str, model: SentimentModel,
     return scored, len(texts) - len(present)
 
 
-def score_batches(batches: Iterator[pa.RecordBatch], text_column: str, model: SentimentModel,
+def score_batches(batches: Iterator[pa.RecordBatch], text_column: str, model: TextClassifier,
                   batch_size: int, mixed_precision: bool = True,
                   workers: int = 1) -> Iterator[tuple[pa.RecordBatch, int]]:
     """:func:`score_batch` of each batch, in input order. ``workers`` > 1: that many batches are
@@ -280,11 +281,8 @@ class BatchScorer:
     def __init__(self, model: str | Path | None = None, text_column: str = "text",
                  batch_size: int = 64, mixed_precision: bool = True, quantize: str = "none",
                  threads: int | None = None):
-        from ..inference.predict import resolve_model_path
-        from ..kinds.onnx import is_onnx
-
         path = resolve_model_path(model)
-        if threads is not None and not is_onnx(path):
+        if threads is not None and kind_of(path) != "onnx":
             import torch  # Ray gives an actor as many torch threads as it has CPUs
 
             torch.set_num_threads(threads)
@@ -318,7 +316,7 @@ def score_file(
     input_path: str | Path,
     output_path: str | Path | None = None,
     text_column: str = "text",
-    model: str | Path | SentimentModel | None = None,
+    model: str | Path | TextClassifier | None = None,
     batch_size: int = 64,
     device: str | None = None,
     mixed_precision: bool = True,
@@ -338,7 +336,7 @@ def score_file(
     number (``on_bad_rows="error"``) or is skipped and counted (``"skip"``); invalid UTF-8 in
     the text is replaced by U+FFFD and counted (``encoding_errors="replace"``) or stops the run
     naming the row (``"strict"``). Every good row is written, in order. ``quantize``: as
-    :func:`sentiment.inference.predict.load_model`'s (a folder exported to ONNX needs none: it is scored
+    :func:`sentiment.kinds.registry.load_model`'s (a folder exported to ONNX needs none: it is scored
     with ONNX Runtime as it was exported)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -27,16 +27,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
-from ..config import ENSEMBLE_FILE, Config
+from ..config import ENSEMBLE_FILE, READING_FIELDS, SPLIT_FIELDS, Config
+from ..jsonio import write_json
 from ..nn.core import CoreConfig, RNNCore
 from ..nn.heads import EnsembleClassifier, build_model
 from ..text.vocab import Vocab
-
-
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+from .registry import write_model_file
+from .wide import WIDE_FILE, copy_wide
 
 
 def _publish(tmp: Path, path: Path) -> None:
@@ -59,9 +56,10 @@ def save_pretrained(model: nn.Module, directory: str | Path, vocab: Vocab, confi
     """Write ``config.json`` (``config`` as it is), ``vocab.json`` and ``model.safetensors``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _write_json(directory / "config.json", config.to_dict())
+    write_json(directory / "config.json", config.to_dict())
     vocab.save(directory / "vocab.json")
     _save_weights(model, directory / "model.safetensors")
+    write_model_file(directory, "lstm" if config.task == "sentiment" else "lm")
     return directory
 
 
@@ -120,7 +118,6 @@ def _load_ensemble(directory: Path, device) -> tuple[nn.Module, Vocab, Config]:
 def _check_members(wheres: list[Path], loaded: list[tuple[nn.Module, Vocab, Config]]) -> None:
     """Every member a classifier, and each reading the data as the first one does: the same
     vocabulary (one tokenization serves them all), labels, data source, split and seed."""
-    from ..kinds.wide import WIDE_FILE
 
     _, vocab0, config0 = loaded[0]
     for where, (model, vocab, config) in zip(wheres, loaded, strict=True):
@@ -138,8 +135,7 @@ def _check_members(wheres: list[Path], loaded: list[tuple[nn.Module, Vocab, Conf
             raise ValueError(f"{where} has labels {config.model.head.labels}, the first member "
                              f"{config0.model.head.labels}")
         ours, theirs = config.data, config0.data
-        for key in ("source", "text_column", "label_column", "lowercase", "max_length", "keep",
-                    "test_fraction", "train_split", "test_split", "valid_fraction"):
+        for key in SPLIT_FIELDS + READING_FIELDS:
             if getattr(ours, key) != getattr(theirs, key):
                 raise ValueError(f"{where} reads the data differently from the first member "
                                  f"({key}: {getattr(ours, key)!r} vs {getattr(theirs, key)!r})")
@@ -164,9 +160,10 @@ def save_ensemble(sources: list[str | Path], target: str | Path, dtype: str = "f
     names = [f"member-{index}" for index in range(len(sources))]
     for name, member in zip(names, loaded, strict=True):
         _save_copy(*member, target / name, dtype, data_source)
-    _write_json(target / ENSEMBLE_FILE, {
+    write_json(target / ENSEMBLE_FILE, {
         "members": names, "sources": origins or [str(source) for source in sources],
         "combine": "mean of the members' class probabilities"})
+    write_model_file(target, "ensemble")
     return target
 
 
@@ -195,7 +192,7 @@ def average_weights(sources: list[str | Path], target: str | Path,
                 for name, tensor in states[0].items()}
     model.load_state_dict(averaged)
     path = _save_copy(model, vocab, config, target, dtype, None)
-    _write_json(path / "average.json", {"sources": [str(source) for source in sources],
+    write_json(path / "average.json", {"sources": [str(source) for source in sources],
                                         "combine": "mean of the sources' weights"})
     return path
 
@@ -282,12 +279,11 @@ def export_model(source: str | Path, target: str | Path, dtype: str = "float16",
                              "model to change max_length or keep")
         return save_ensemble([Path(source) / name for name in spec["members"]], target, dtype,
                              data_source, origins=spec.get("sources"))
-    from ..kinds.wide import copy_wide
-
     model, vocab, config = load_pretrained(source)
     copied = _save_copy(model, vocab, reading(config, max_length, keep), target, dtype,
                         data_source)
-    copy_wide(source, copied)  # a wide-and-deep model's n-gram part and head, as they are
+    if copy_wide(source, copied):  # a wide-and-deep model's n-gram part and head, as they are
+        write_model_file(copied, "wide")
     return copied
 
 
@@ -414,7 +410,7 @@ def save_training_state(
         "python_random": _to_json(random.getstate()),
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
     }
-    _write_json(directory / "state.json", meta)  # written last: its presence marks completeness
+    write_json(directory / "state.json", meta)  # written last: its presence marks completeness
 
 
 def _to_json(value):

@@ -49,3 +49,8 @@ def to_results(scores: np.ndarray, labels: list[str], all_scores: bool = False) 
             result["scores"] = {name: float(p) for name, p in zip(labels, row, strict=True)}
         results.append(result)
     return results
+
+
+def sigmoid(logits) -> np.ndarray:
+    """P(positive) from log-odds, in float64 (NumPy)."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..data.batching import pad_batch
-from ..kinds.decisions import class_probs, predicted_classes, probabilities
+from .decisions import class_probs, predicted_classes, probabilities
 
 if TYPE_CHECKING:
-    from ..inference.predict import SentimentModel
+    from .lstm import SentimentModel
 
 
 def explain(model: SentimentModel, text: str, steps: int = 32,

@@ -12,7 +12,6 @@ stores the LSTM and linear weights as int8 (ONNX Runtime's dynamic quantization)
 
 from __future__ import annotations
 
-import json
 import tempfile
 import warnings
 from pathlib import Path
@@ -23,11 +22,13 @@ from torch import nn
 
 from ..config import ONNX_FILE
 from ..data.batching import Batch, pad_batch
-from ..inference.predict import QUANTIZE, SHIPPED_MODEL, score_ids
-from ..kinds.checkpoint import load_pretrained, read_limits, reading
-from ..kinds.decisions import probabilities
-from ..kinds.onnx import EXPORT_FILE, OnnxModel
-from ..kinds.wide import copy_wide
+from ..jsonio import write_json
+from .checkpoint import load_pretrained, read_limits, reading
+from .decisions import probabilities
+from .lstm import score_ids
+from .onnx import EXPORT_FILE, OnnxModel
+from .registry import QUANTIZE, SHIPPED_ROOT, write_model_file
+from .wide import copy_wide
 
 OPSET = 17
 # the largest difference between the exported graph's probabilities and PyTorch's (float32) that
@@ -165,7 +166,7 @@ def source_name(model_dir: str | Path) -> str:
     """How ``export.json`` names the folder an export came from: a model shipped in the
     package as its path in the package's source tree (``sentiment/models/imdb``), the same on
     every machine; any other folder by its absolute path."""
-    path, package = Path(model_dir).resolve(), SHIPPED_MODEL.parent.parent.resolve()
+    path, package = Path(model_dir).resolve(), SHIPPED_ROOT.parent.resolve()
     if path.is_relative_to(package):
         return path.relative_to(package.parent).as_posix()
     return str(path)
@@ -210,8 +211,7 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
         else:
             float_path.replace(output / ONNX_FILE)
     # the model's preprocessing (an ensemble's: its members', checked to be one)
-    (output / "config.json").write_text(json.dumps(read_config.to_dict(), indent=2),
-                                        encoding="utf-8")
+    write_json(output / "config.json", read_config.to_dict())
     vocab.save(output / "vocab.json")
     copy_wide(model_dir, output)  # wide and deep: the n-gram part and head travel beside it
     check_ids = check_ids or _sample_ids(len(vocab), [1, 2, 17, 60, 133, 250, 400], seed=1)
@@ -226,5 +226,6 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
     if quantize == "none" and difference > TOLERANCE:
         raise RuntimeError(f"the exported model differs from {model_dir} by {difference:.2e} "
                            f"(more than {TOLERANCE:g}); {output} is not a faithful export")
-    (output / EXPORT_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_json(output / EXPORT_FILE, record)
+    write_model_file(output, "onnx")
     return record

@@ -22,6 +22,11 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from ..jsonio import write_json
+from .decisions import sigmoid
+from .logit import LogitModel
+from .registry import write_model_file
+
 LINEAR_FILE = "linear.json"
 KINDS = ("nb_lr", "tfidf_lr")
 NB_TOKENS = r"(?u)\b\w+\b|[!?]"
@@ -117,7 +122,7 @@ class LinearModel:
 
     def probs(self, texts: Sequence[str]) -> np.ndarray:
         """P(second label) for each text, ``(N,)``."""
-        return 1.0 / (1.0 + np.exp(-self.logits(texts)))
+        return sigmoid(self.logits(texts))
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -127,10 +132,10 @@ class LinearModel:
         if self.idf is not None:
             tensors["idf"] = np.ascontiguousarray(self.idf, dtype=np.float32)
         save_file(tensors, str(directory / "linear.safetensors"))
-        (directory / "ngrams.json").write_text(json.dumps(self.ngrams, ensure_ascii=False),
-                                               encoding="utf-8")
-        (directory / LINEAR_FILE).write_text(json.dumps(
-            {"kind": self.kind, "labels": self.labels, "features": len(self.ngrams)}, indent=2))
+        write_json(directory / "ngrams.json", self.ngrams, indent=None)
+        write_json(directory / LINEAR_FILE, {"kind": self.kind, "labels": self.labels,
+                                             "features": len(self.ngrams)})
+        write_model_file(directory, "ngram")
         return directory
 
     @classmethod
@@ -216,3 +221,21 @@ class NgramTable:
 
 def is_linear(directory: str | Path) -> bool:
     return (Path(directory) / LINEAR_FILE).is_file()
+
+
+class NgramModel(LogitModel):
+    """A saved linear n-gram model, loaded like any classifier (kind ``ngram``)."""
+
+    kind = "ngram"
+
+    def __init__(self, path: str | Path):
+        self.linear = LinearModel.load(path)
+        super().__init__(path, self.linear.labels, self.linear.logits)
+
+
+def load(folder: Path, kind: str, options) -> NgramModel:
+    """The registry's loader of ``ngram`` folders (on the CPU; nothing to quantize)."""
+    return NgramModel(folder)
+
+
+MODEL = NgramModel

@@ -14,14 +14,17 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..config import ONNX_FILE, Config
 from ..data.lengths import score_in_length_order
-from ..inference.predict import TextModel
-from ..kinds.decisions import to_results
 from ..text.vocab import Vocab
+from .base import TextModel
+
+if TYPE_CHECKING:
+    from .registry import LoadOptions
 
 EXPORT_FILE = "export.json"
 # a scoring batch's token budget (rows x longest) when the caller names none: ONNX Runtime's
@@ -58,8 +61,13 @@ def inference_session(path: str | Path, threads: int | None = None,
 class OnnxModel(TextModel):
     """An exported classifier, its preprocessing the PyTorch model's (:class:`TextModel`)."""
 
+    kind = "onnx"
     device = "cpu"
-    quantize = "none"  # an int8 export is int8 in its graph (export.json says which)
+    default_max_tokens = ONNX_MAX_TOKENS
+    refusals = {"explain": "explanations need the PyTorch model it was exported from "
+                           "(an ONNX export)",
+                "quantize": "an ONNX export is int8 in its graph or not at all: quantize it "
+                            "when exporting (sentiment export --format onnx --quantize int8)"}
 
     def __init__(self, path: str | Path, threads: int | None = None):
         path = Path(path)
@@ -74,25 +82,11 @@ class OnnxModel(TextModel):
         # two cores busier that way than one run on two intra-op threads (BENCHMARKS.md)
         self.threads = threads or len(os.sched_getaffinity(0))
         self.session = inference_session(path / ONNX_FILE, threads=1)
-        self.num_classes = len(self.labels)
-
-    def score(self, texts: Sequence[str], batch_size: int = 64, mixed_precision: bool = True,
-              all_scores: bool = False, max_tokens: int | None = ONNX_MAX_TOKENS) -> list[dict]:
-        return super().score(texts, batch_size, mixed_precision, all_scores, max_tokens)
-
-    def score_encoded(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
-                      mixed_precision: bool = True, all_scores: bool = False,
-                      max_tokens: int | None = ONNX_MAX_TOKENS,
-                      wide: np.ndarray | None = None) -> list[dict]:
-        """:meth:`score` of texts already :meth:`encode`-d (the graph is float32 or int8 as
-        exported: ``mixed_precision`` does not apply)."""
-        return to_results(self.joined(self.probabilities(ids, batch_size, max_tokens), wide),
-                          self.labels, all_scores)
 
     def probabilities(self, ids: Sequence[Sequence[int]], batch_size: int = 64,
                       max_tokens: int | None = ONNX_MAX_TOKENS,
                       mixed_precision: bool = True) -> np.ndarray:
-        """As :func:`sentiment.inference.predict.score_ids`: ``(N,)`` or ``(N, C)``, input order kept
+        """As :func:`sentiment.kinds.lstm.score_ids`: ``(N,)`` or ``(N, C)``, input order kept
         (a wide-and-deep export's deep part alone: :meth:`joined` adds the wide one)."""
         pad = self.vocab.pad_index or 0
 
@@ -106,9 +100,16 @@ class OnnxModel(TextModel):
         return score_in_length_order(ids, self.num_classes, batch_size, max_tokens, score_batch,
                                      workers=self.threads)
 
-    def explain(self, text: str, steps: int = 32, max_tokens: int | None = None) -> dict:
-        raise ValueError(f"{self.path} is an ONNX export: explanations need the PyTorch model "
-                         "it was exported from")
-
     def __repr__(self) -> str:
         return f"OnnxModel(path={self.path!r}, vocab_size={len(self.vocab)})"
+
+
+def load(folder: Path, kind: str, options: LoadOptions) -> OnnxModel:
+    """The registry's loader of ``onnx`` folders: scored on the CPU, int8 only as exported."""
+    if options.device not in ("cpu", "auto"):
+        raise ValueError(f"{folder} is an ONNX model, scored on the CPU; device "
+                         f"{options.device!r} is for PyTorch models")
+    return OnnxModel(folder, options.threads)
+
+
+MODEL = OnnxModel

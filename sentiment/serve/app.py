@@ -35,7 +35,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..inference.predict import QUANTIZE, SentimentModel, load_model
+from ..kinds.protocol import CapabilityError, TextClassifier, require, supports
+from ..kinds.registry import QUANTIZE, load_model
 from ..runtime.workers import default_workers, worker_pool
 
 logger = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ class Batcher:
     pass is not).
     """
 
-    def __init__(self, model: SentimentModel, max_batch: int = 64, max_wait_ms: float = 5.0,
+    def __init__(self, model: TextClassifier, max_batch: int = 64, max_wait_ms: float = 5.0,
                  max_tokens: int | None = None, workers: int = 1, threads: int | None = None,
                  max_queue: int | None = None,
                  on_batch: Callable[[int], None] | None = None):
@@ -331,9 +332,9 @@ class Explainer:
     """Explanations on a copy of the model, on a thread of their own, one at a time with at most
     ``waiting`` more queued: the batches of ``/predict`` never wait for one."""
 
-    def __init__(self, model: SentimentModel, max_tokens: int, waiting: int):
+    def __init__(self, model: TextClassifier, max_tokens: int, waiting: int):
         self.model, self.max_tokens = model, max_tokens
-        self.copy: SentimentModel | None = None
+        self.copy: TextClassifier | None = None
         self.thread = worker_pool(1, "sentiment-explain", threads=1)
         self.slots = asyncio.Semaphore(1 + waiting)
         self.one = asyncio.Lock()
@@ -361,7 +362,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def create_app(model: str | Path | SentimentModel | None = None,
+def create_app(model: str | Path | TextClassifier | None = None,
                config: ServeConfig | None = None) -> FastAPI:
     """The app serving ``model`` (a folder, a loaded model, or the default model)."""
     if FastAPI is None:
@@ -377,7 +378,7 @@ def create_app(model: str | Path | SentimentModel | None = None,
     if config.metrics:
         batcher.on_batch = metrics.scored
     explainer = (Explainer(loaded, config.max_explain_tokens, config.max_explanations)
-                 if isinstance(loaded, SentimentModel) else None)
+                 if supports(loaded, "explain") else None)
     expected = f"Bearer {config.api_key}".encode() if config.api_key else None
 
     @contextlib.asynccontextmanager
@@ -460,9 +461,10 @@ def create_app(model: str | Path | SentimentModel | None = None,
             raise HTTPException(413, f"text has {len(text)} characters; the limit for "
                                      f"explanations is {config.max_explain_chars}")
         if explainer is None:
-            raise HTTPException(422, "this model has no word embedding to explain with (a "
-                                     "linear, stacked, ONNX or cascade model); POST /predict "
-                                     "scores it")
+            try:
+                require(loaded, "explain", "POST /predict scores it")
+            except CapabilityError as error:
+                raise HTTPException(422, str(error)) from None
         if batcher.stopping:
             raise Overloaded("the server is stopping")
         with metrics.explain.time():

@@ -9,38 +9,26 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import re
 import time
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 
-from ..config import TEXT_MODES, Config, preset_config
-from ..data.batching import Batch
+from ..config import Config, preset_config
 from ..data.batching import StreamBatches as CharBatches
-from ..kinds.checkpoint import load_pretrained, save_pretrained
-from ..nn.heads import LanguageModel
+from ..kinds.checkpoint import save_pretrained
+from ..kinds.lm import CharLanguageModel, generate, load_language_model, preprocess
 from ..runtime.distributed import is_main
-from ..text.tokenize import Tokenizer
-from ..text.vocab import EOS, UNK, Vocab
-from ..train.loop import train
-from ..train.prepare import build_task_model
+from ..text.vocab import UNK, Vocab
+from .loop import train
+from .prepare import build_task_model
+
+__all__ = ["CharLanguageModel", "generate", "load_language_model", "preprocess",
+           "train_language_model"]
 
 logger = logging.getLogger(__name__)
-_NOT_LETTER = re.compile("[^a-z]+")
-
-
-def preprocess(text: str, mode: str) -> str:
-    """``raw``: unchanged. ``d2l``: lower-case letters and spaces only (as d2l's Time Machine)."""
-    if mode not in TEXT_MODES:
-        raise ValueError(f"mode must be one of {TEXT_MODES}, got {mode!r}")
-    return text if mode == "raw" else _NOT_LETTER.sub(" ", text.lower())
 
 
 def read_texts(paths: str | Path | Sequence[str | Path]) -> str:
@@ -152,101 +140,3 @@ def summary_line(summary: dict) -> dict:
             "valid_loss_nats": best.get("valid_loss"),
             "valid_perplexity": best.get("valid_perplexity"),
             "train_perplexity": summary["last"].get("train_perplexity")}
-
-
-@dataclass
-class CharLanguageModel:
-    """A loaded language model: the model, its vocabulary and its preprocessing mode
-    (``raw``/``d2l`` characters, or ``words``: spaCy tokens, as the word LM was trained)."""
-
-    model: LanguageModel
-    vocab: Vocab
-    mode: str
-    tokenizer: Tokenizer | None = None
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-
-def load_language_model(path: str | Path, device: str = "cpu") -> CharLanguageModel:
-    """A saved language model (character or word) ready for :func:`generate`."""
-    model, vocab, config = load_pretrained(path, device=device)
-    if model.task != LanguageModel.task:
-        raise ValueError(f"{path} is a {config.task!r} model, not a language model")
-    if config.task == "char-lm":
-        return CharLanguageModel(model, vocab, config.data.mode)
-    return CharLanguageModel(model, vocab, "words", Tokenizer(lowercase=config.data.lowercase))
-
-
-def _prefix_ids(lm: CharLanguageModel, prefix: str) -> list[int]:
-    if lm.tokenizer is not None:
-        return lm.vocab.encode(lm.tokenizer(prefix))
-    text = preprocess(prefix, lm.mode) if lm.mode == "d2l" else prefix
-    ids, dropped = [], set()
-    for char in text:
-        if char in lm.vocab.stoi:
-            ids.append(lm.vocab.stoi[char])
-        elif lm.vocab.unk_index is not None:
-            ids.append(lm.vocab.unk_index)
-        else:
-            dropped.add(char)
-    if dropped:
-        warnings.warn(f"prefix characters not in the vocabulary were dropped: "
-                      f"{''.join(sorted(dropped))!r}", stacklevel=3)
-    return ids
-
-
-def generate(
-    lm: CharLanguageModel,
-    prefix: str = "",
-    num_chars: int = 100,
-    temperature: float | None = None,
-    top_k: int | None = None,
-    seed: int | None = None,
-) -> str:
-    """``prefix`` followed by ``num_chars`` generated characters (words, space-separated, for a
-    word language model).
-
-    The prefix warms the state up (nothing emitted for it); then decoding is greedy when
-    ``temperature`` is None (d2l's ``predict``), else sampling from softmax(logits / temperature)
-    restricted to the ``top_k`` most likely characters (char-rnn). Characters the model never saw
-    map to ``<unk>`` where the vocabulary has one and are dropped, with a warning, otherwise. An
-    empty prefix starts from a fresh state, as at the start of a line.
-    """
-    if not isinstance(prefix, str):
-        raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
-    if num_chars < 0:
-        raise ValueError(f"num_chars must be >= 0, got {num_chars}")
-    if temperature is not None and not temperature > 0:
-        raise ValueError(f"temperature must be > 0 (or None for greedy), got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
-    ids = _prefix_ids(lm, prefix)
-    if not ids:
-        start = next((c for c in ("\n", " ", EOS) if c in lm.vocab.stoi), lm.vocab.itos[0])
-        ids = [lm.vocab.stoi[start]]
-    never = [i for i in (lm.vocab.pad_index,) if i is not None and lm.tokenizer is not None]
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    model, device = lm.model.eval(), lm.device
-    out = []
-    with torch.inference_mode():
-        inputs = torch.tensor([ids], device=device)
-        state = None
-        for _ in range(num_chars):
-            result = model(Batch(inputs, None), state)
-            state, logits = result.state, result.logits[0, -1].float().cpu()  # (V,)
-            logits[never] = -math.inf
-            if temperature is None:
-                next_id = int(logits.argmax())
-            else:
-                logits = logits / temperature
-                if top_k is not None and top_k < logits.numel():
-                    cutoff = torch.topk(logits, top_k).values[-1]
-                    logits = logits.masked_fill(logits < cutoff, -math.inf)
-                next_id = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
-            out.append(lm.vocab.itos[next_id])
-            inputs = torch.tensor([[next_id]], device=device)
-    if lm.tokenizer is not None:
-        return " ".join([prefix, *out]) if prefix else " ".join(out)
-    return prefix + "".join(out)

@@ -10,8 +10,9 @@ config defines (:func:`classifier_splits`, :func:`unlabelled_reviews`), token id
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import datasets
 import numpy as np
@@ -22,10 +23,10 @@ from torch import nn
 from ..config import Config, ReviewData
 from ..data.batching import SequenceBatches
 from ..data.sources import RowRules, label_names, load_reviews, load_unlabelled, split_validation
+from ..data.vectors import load_vectors
 from ..kinds.checkpoint import load_core_weights, transfer_core, transfer_head
 from ..nn.heads import build_model
 from ..text.tokenize import Tokenizer, tokenize_dataset
-from ..text.vectors import load_vectors
 from ..text.vocab import Vocab
 
 logger = logging.getLogger(__name__)
@@ -179,3 +180,41 @@ def build_task_model(config: Config, vocab: Vocab) -> tuple[nn.Module, Config, d
     elif matrix is not None:
         model.core.load_embeddings(torch.from_numpy(matrix))
     return model, config, stats
+
+
+@dataclass
+class PreparedData:
+    """Tokenized splits, vocabulary and ids, ready for batching."""
+
+    train: datasets.Dataset
+    valid: datasets.Dataset
+    test: datasets.Dataset
+    vocab: Vocab
+    tokenizer: Tokenizer
+    ids: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+
+
+def prepare_data(config: Config, vocab: Vocab | None = None) -> PreparedData:
+    """Load and split, tokenize (cached), build the vocabulary (unless given), numericalize."""
+    data, seconds = config.data, {}
+    start = time.perf_counter()
+    splits = classifier_splits(data, config.split_seed)
+    tokenizer = Tokenizer(lowercase=data.lowercase)
+    seconds["load"] = time.perf_counter() - start
+    start = time.perf_counter()
+    splits = {name: tokenize_dataset(split, tokenizer, data.num_proc)
+              for name, split in splits.items()}
+    seconds["tokenize"] = time.perf_counter() - start
+    start = time.perf_counter()
+    if vocab is None:
+        vocab = Vocab.build(splits["train"]["tokens"], data.max_vocab, data.min_freq)
+    seconds["vocab"] = time.perf_counter() - start
+    start = time.perf_counter()
+    ids = {name: numericalize(split, vocab) for name, split in splits.items()}
+    seconds["numericalize"] = time.perf_counter() - start
+    logger.info("data: %d train, %d validation, %d test reviews; vocabulary %d; %s",
+                len(splits["train"]), len(splits["valid"]), len(splits["test"]), len(vocab),
+                ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items()))
+    return PreparedData(splits["train"], splits["valid"], splits["test"], vocab, tokenizer, ids,
+                        seconds)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..data.sources import FetchError
 from ..text.vocab import Vocab
+from .sources import FetchError
 
 logger = logging.getLogger(__name__)
 

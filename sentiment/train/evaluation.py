@@ -1,0 +1,228 @@
+"""Scoring a classifier's split and writing its report: at the end of training
+(:func:`evaluate_model`), for a saved model on its own split (``sentiment evaluate``:
+:func:`evaluate_saved_model`) and on labelled data of another domain
+(:func:`evaluate_cross_domain`). The data is prepared exactly as training prepared it
+(:func:`sentiment.train.prepare.prepare_data`), so the report reads the same reviews."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import datasets
+import numpy as np
+from torch import nn
+
+from ..config import DEFAULT_LABELS, Config, apply_overrides
+from ..data.lengths import cut
+from ..data.sources import RowRules, load_unlabelled, map_onto_labels, read_labelled
+from ..kinds.decisions import class_probs, predicted_classes
+from ..kinds.lstm import SentimentModel, score_ids
+from ..kinds.protocol import require, supports
+from ..kinds.registry import load_model
+from ..report.checklist import model_checklist
+from ..report.metrics import fit_baselines, write_report
+from ..runtime.memory import trim_heap
+from ..text.vocab import Vocab
+from .prepare import PreparedData, classifier_splits, prepare_data
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate_model(
+    model,
+    data: PreparedData,
+    output_dir: str | Path,
+    config: Config,
+    split: str = "test",
+    extra: dict | None = None,
+    mixed_precision: bool = True,
+) -> dict:
+    """Score ``split`` and write the report (with the linear baselines fitted on train).
+    ``model``: a PyTorch classifier module (at the end of training), or a loaded classifier
+    scored as ``predict`` scores it: on the same ids where it scores ids, else on the texts
+    (a cascade: each member its own way)."""
+    dataset = data.test if split == "test" else data.valid
+    start = time.perf_counter()
+    probs = _split_probabilities(model, data, config, split, mixed_precision)
+    seconds = time.perf_counter() - start
+    baselines = None
+    if config.train.baseline:
+        start_baseline = time.perf_counter()
+        trim_heap()
+        baselines = fit_baselines(data.train["text"], data.train["label"], dataset["text"])
+        logger.info("baselines fitted and scored in %.1fs", time.perf_counter() - start_baseline)
+    output_dir = Path(output_dir)
+    if split == "test":
+        extra = {**(extra or {}), "deduplicated": deduplicated(
+            dataset, probs, baselines, seen_elsewhere(data, config))}
+    if list(config.model.head.labels) == list(DEFAULT_LABELS):
+        extra = {**(extra or {}), "behaviour": behaviour(model, data.vocab, config,
+                                                          mixed_precision)}
+    report = write_report(
+        output_dir, dataset["label"], probs, dataset["text"], [len(x) for x in data.ids[split]],
+        baselines, metrics_path=output_dir / "metrics.jsonl",
+        extra={"split": split, "scoring_seconds": seconds, **(extra or {})},
+        label_names=config.model.head.labels,
+    )
+    _log_accuracy(split, report)
+    return report
+
+
+def _split_probabilities(model, data: PreparedData, config: Config, split: str,
+                         mixed_precision: bool) -> np.ndarray:
+    dataset = data.test if split == "test" else data.valid
+    if isinstance(model, nn.Module):  # a bare PyTorch module, as training left it
+        # the training's token budget: 64 of the longest reviews in one batch grew the peak
+        # by 764 MB against 143 (BENCHMARKS.md, "Memory of scoring")
+        return score_ids(model, data.ids[split], config.data.batch_size,
+                         data.vocab.pad_index or 0, config.data.max_length, mixed_precision,
+                         config.data.max_tokens, keep=config.data.keep)
+    if not supports(model, "score_ids"):
+        return model.text_probabilities(list(dataset["text"]), config.data.batch_size,
+                                        mixed_precision)
+    limit = config.data.max_length  # as score_ids cuts them
+    return model.with_wide(model.probabilities(
+        [cut(ids, limit, config.data.keep) for ids in data.ids[split]],
+        config.data.batch_size, mixed_precision=mixed_precision), dataset["text"])
+
+
+def seen_elsewhere(data: PreparedData, config: Config) -> set[str]:
+    """Every text of the training file and of the unlabelled reviews (when the source has
+    them): a test review identical to one of them may have been seen in training."""
+    texts = set(data.train["text"]) | set(data.valid["text"])
+    try:
+        texts |= set(load_unlabelled(config.data.unlabelled or config.data.source,
+                                     config.data.unlabelled_column)["text"])
+    except (OSError, ValueError) as error:  # no unlabelled reviews beside this source
+        logger.info("deduplicated test split against the training file only: %s", error)
+    return texts
+
+
+def deduplicated(dataset: datasets.Dataset, probs, baselines: dict | None,
+                 seen: set[str]) -> dict:
+    """Accuracy of the model (and the baselines) on the test reviews whose text appears
+    nowhere in the training file or the unlabelled reviews."""
+    keep = np.asarray([text not in seen for text in dataset["text"]])
+    labels = np.asarray(dataset["label"])[keep]
+
+    def accuracy(scores) -> float:
+        predicted = predicted_classes(class_probs(np.asarray(scores)[keep]))
+        return float((predicted == labels).mean()) if len(labels) else float("nan")
+
+    return {"n": int(keep.sum()), "removed": int((~keep).sum()), "accuracy": accuracy(probs),
+            "baselines": {name: accuracy(scores) for name, scores in (baselines or {}).items()}}
+
+
+def behaviour(model, vocab: Vocab, config: Config, mixed_precision: bool = True) -> dict:
+    """The CheckList suite (:mod:`sentiment.report.checklist`) on a negative/positive classifier
+    (a loaded one, or a bare PyTorch module), scored as ``predict`` scores texts."""
+    if isinstance(model, nn.Module):
+        model = SentimentModel(model, vocab, config)
+    return model_checklist(model, mixed_precision)
+
+
+def _log_accuracy(where: str, report: dict) -> None:
+    logger.info("%s accuracy %.4f (n=%d)%s", where, report["accuracy"], report["n"],
+                "".join(f"; {b['short_name']} {b['accuracy']:.4f}"
+                        for b in report.get("baselines", [])))
+
+
+def evaluate_saved_model(
+    model_dir: str | Path,
+    data: str | None = None,
+    split: str = "test",
+    output: str | Path | None = None,
+    batch_size: int = 64,
+    baseline: bool = True,
+    device: str = "auto",
+    test_limit: int | None = None,
+    mixed_precision: bool = True,
+) -> dict:
+    """Report on a saved model, with the data preprocessed and split exactly as its
+    ``config.json`` says (``data`` may point to another copy of the same source;
+    ``test_limit`` scores only that many test reviews)."""
+    if split not in ("test", "valid"):
+        raise ValueError(f"split must be 'test' or 'valid', got {split!r}")
+    loaded = load_model(model_dir, device)
+    require(loaded, "evaluate", "compare it with python -m benchmarks.paired --models MODEL ... "
+                                "on a split's file")
+    overrides = {"batch_size": batch_size, "baseline": baseline}
+    if test_limit is not None:
+        overrides["test_limit"] = test_limit
+    if data is not None:
+        overrides["data"] = data
+    config = apply_overrides(loaded.config, overrides)
+    prepared = prepare_data(config, vocab=loaded.vocab)
+    # an LSTM alone: its module, on the training's token budget; any other kind (ONNX, wide and
+    # deep, a cascade): the loaded model itself, scored as predict scores it
+    scored = loaded.model if loaded.kind == "lstm" and loaded.wide is None else loaded
+    return evaluate_model(scored, prepared, output or model_dir, config, split,
+                          extra={"model": str(model_dir)}, mixed_precision=mixed_precision)
+
+
+def evaluate_cross_domain(
+    model_dir: str | Path,
+    data: str | Path,
+    output: str | Path,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_map: dict[str, str] | None = None,
+    skip_labels: Sequence[str] = (),
+    split: str = "test",
+    batch_size: int = 64,
+    baseline: bool = True,
+    device: str = "auto",
+    limit: int | None = None,
+    mixed_precision: bool = True,
+    train_data: str | None = None,
+    rules: RowRules = RowRules(),
+) -> dict:
+    """Report on how a saved model does on labelled data it was not trained on: every row of a
+    file (or a folder's / hub dataset's ``split``), its columns and label values mapped onto the
+    model's labels (:func:`~sentiment.data.sources.map_onto_labels`). The linear baselines are fitted on
+    the model's *own* training reviews and scored on the same rows, so they cross domains too.
+    ``limit``: score only the first that many rows. ``train_data``: where the model's training
+    data is when not where its config says (a local copy of a hub dataset, say); without it at
+    hand the report has no baselines and says why."""
+    loaded = load_model(model_dir, device)
+    require(loaded, "score_ids", "score it with sentiment predict --input FILE instead")
+    rows, origin = read_labelled(data, text_column, label_column, split, rules)
+    rows, mapped = map_onto_labels(rows, origin, loaded.labels, label_map, skip_labels)
+    if limit is not None:
+        rows = rows.select(range(min(limit, len(rows))))
+    texts = rows["text"]
+    start = time.perf_counter()
+    ids = loaded.encode(texts)
+    probs = score_ids(loaded.model, ids, batch_size, loaded.vocab.pad_index or 0,
+                      mixed_precision=mixed_precision, max_tokens=loaded.config.data.max_tokens)
+    probs = loaded.with_wide(probs, texts)  # wide and deep: the n-gram model reads them too
+    seconds = time.perf_counter() - start
+    baselines, extra = None, {}
+    if baseline:
+        own_data = loaded.config.data
+        if train_data is not None:
+            own_data = replace(own_data, source=str(train_data))
+        source = own_data.source
+        try:
+            own = classifier_splits(own_data, loaded.config.split_seed)["train"]
+        except OSError as error:  # missing file, no network: the model travelled without it
+            extra["baseline_error"] = f"the model's training data {source} is not at hand: {error}"
+            logger.warning("no baselines: %s (point --train-data at a copy, or --no-baseline)",
+                           extra["baseline_error"])
+        else:
+            logger.info("baselines: fitted on the model's own %d training reviews from %s",
+                        len(own), source)
+            baselines = fit_baselines(own["text"], own["label"], texts)
+    report = write_report(
+        output, rows["label"], probs, texts, [len(x) for x in ids], baselines,
+        extra={"split": "cross-domain", "model": str(model_dir), "data": origin,
+               "trained_on": loaded.config.data.source, "label_mapping": mapped,
+               "scoring_seconds": seconds, **extra},
+        label_names=loaded.labels,
+    )
+    _log_accuracy(origin, report)
+    return report

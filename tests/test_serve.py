@@ -19,7 +19,8 @@ from sentiment.cli import main as commands
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from sentiment.serve.app import Batcher, Overloaded, ServeConfig, create_app  # noqa: E402
+from sentiment.serve.app import ServeConfig, create_app  # noqa: E402
+from sentiment.serve.batcher import Batcher, Overloaded  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 TEXTS = ["Dull and awful.", "Loved it, brilliant!", "The worst waste of time.", "Superb."]

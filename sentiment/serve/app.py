@@ -10,34 +10,35 @@
     GET  /          a page: paste a review, see its label and score
     GET  /docs      the OpenAPI documentation (FastAPI's)
 
-Requests that arrive together are scored together (dynamic batching): a :class:`Batcher` takes
-the texts of every request waiting in its queue, up to ``max_batch`` texts, waits at most
-``max_wait_ms`` for more, scores them in one call on a worker thread and hands each request its
-own results. Throughput under many clients thus approaches ``predict``'s batch throughput
-instead of one forward pass per request. At most ``max_queue`` texts wait: past that a request
-is answered 503 with ``Retry-After``, and a request whose client went away is dropped from the
-queue unscored. Explanations run on a copy of the model on a thread of their own, explain at
-most ``max_explain_tokens`` tokens and queue behind ``max_explanations`` others, so they never
-hold up ``/predict``. With an API key every path but ``/health`` and ``/ready`` needs
-``Authorization: Bearer KEY``. Needs the ``serve`` extra (``pip install sentiment[serve]``).
+Requests that arrive together are scored together (dynamic batching, in
+:mod:`~sentiment.serve.batcher`): a :class:`~sentiment.serve.batcher.Batcher` takes the texts of
+every request waiting in its queue, up to ``max_batch`` texts, waits at most ``max_wait_ms`` for
+more, scores them in one call on a worker thread and hands each request its own results. Throughput
+under many clients thus approaches ``predict``'s batch throughput instead of one forward pass per
+request. At most ``max_queue`` texts wait: past that a request is answered 503 with ``Retry-After``,
+and a request whose client went away is dropped from the queue unscored. Explanations run on a copy
+of the model on a thread of their own, explain at most ``max_explain_tokens`` tokens and queue
+behind ``max_explanations`` others, so they never hold up ``/predict``. With an API key every path
+but ``/health`` and ``/ready`` needs ``Authorization: Bearer KEY``. Needs the ``serve``
+extra (``pip install sentiment[serve]``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..kinds.protocol import CapabilityError, TextClassifier, require, supports
 from ..kinds.registry import QUANTIZE, load_model
-from ..runtime.workers import default_workers, worker_pool
+from ..runtime.workers import default_workers
+from .batcher import Batcher, Explainer, Overloaded
+from .metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -132,225 +133,10 @@ class ServeConfig:
             raise ValueError(f"quantize must be one of {QUANTIZE}, not {self.quantize!r}")
 
 
-class Overloaded(Exception):
-    """The server cannot take this request now (queue full, or stopping): a 503."""
-
-
-def _answer(future: asyncio.Future, result=None, error: BaseException | None = None) -> None:
-    """Hand a request its result or error, unless its client went away (a cancelled future)."""
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
-class Batcher:
-    """Collects texts from concurrent requests and scores them in batches on worker threads.
-
-    A batch is formed only when a worker is free, from everything waiting then (up to
-    ``max_batch`` texts), so that the queue grows into larger batches while the workers are
-    busy. With ``workers`` > 1 each worker runs torch on ``threads`` threads of its own
-    (:func:`~sentiment.runtime.workers.worker_pool`), and one worker's model runs while another
-    tokenizes (spaCy holds the GIL: the model's tokenizing is one thread at a time, its forward
-    pass is not).
-    """
-
-    def __init__(self, model: TextClassifier, max_batch: int = 64, max_wait_ms: float = 5.0,
-                 max_tokens: int | None = None, workers: int = 1, threads: int | None = None,
-                 max_queue: int | None = None,
-                 on_batch: Callable[[int], None] | None = None):
-        self.worker = worker_pool(workers, "sentiment-batch", threads)
-        self.model, self.max_batch, self.max_wait = model, max_batch, max_wait_ms / 1000
-        self.max_tokens, self.workers = max_tokens, workers
-        self.max_queue = max_queue or 8 * max_batch * workers
-        self.on_batch = on_batch or (lambda size: None)
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.queued = 0  # texts in the queue, not yet taken into a batch
-        self.free = asyncio.Semaphore(workers)
-        self.task: asyncio.Task | None = None
-        self.stopping = False
-        self.running: set[asyncio.Task] = set()
-        self.batches = self.texts = 0  # counters, shown by /health
-
-    @property
-    def ready(self) -> bool:
-        return self.task is not None and not self.task.done() and not self.stopping
-
-    async def start(self) -> None:
-        self.task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        self.stopping = True
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        if self.running:
-            await asyncio.gather(*self.running, return_exceptions=True)
-        while not self.queue.empty():  # requests that never reached a worker
-            _, future = self._take()
-            _answer(future, error=Overloaded("the server is stopping"))
-        self.worker.shutdown(wait=True)
-
-    async def score(self, texts: list[str],
-                    disconnected: Callable[[], Awaitable[bool]] | None = None) -> list[dict]:
-        """The results for ``texts``, scored together with whatever else is waiting. Raises
-        :class:`Overloaded` when ``max_queue`` texts already wait or the server is stopping;
-        ``disconnected``: polled while waiting, and a request whose client went away leaves
-        the queue unscored (``asyncio.CancelledError``)."""
-        if self.stopping:
-            raise Overloaded("the server is stopping")
-        if self.queued + len(texts) > self.max_queue:
-            raise Overloaded(f"{self.queued} texts are waiting to be scored (the limit is "
-                             f"{self.max_queue}); try again shortly")
-        future = asyncio.get_running_loop().create_future()
-        self.queued += len(texts)
-        self.queue.put_nowait((texts, future))
-        while disconnected is not None and not future.done():
-            await asyncio.wait({future}, timeout=0.1)
-            if not future.done() and await disconnected():
-                future.cancel()  # _run skips it
-        return await future
-
-    def _take(self) -> tuple[list[str], asyncio.Future]:
-        texts, future = self.queue.get_nowait()
-        self.queued -= len(texts)
-        return texts, future
-
-    async def _next(self) -> tuple[list[str], asyncio.Future]:
-        """The next waiting request whose client is still there."""
-        while True:
-            texts, future = await self.queue.get()
-            self.queued -= len(texts)
-            if not future.cancelled():
-                return texts, future
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            waiting = [await self._next()]
-            try:
-                await self.free.acquire()  # the queue keeps filling while every worker is busy
-            except asyncio.CancelledError:
-                self.queued += len(waiting[0][0])
-                self.queue.put_nowait(waiting[0])  # stop() answers it
-                raise
-            size = len(waiting[0][0])
-            deadline = loop.time() + self.max_wait
-            while size < self.max_batch:
-                try:
-                    item = await asyncio.wait_for(self._next(), deadline - loop.time())
-                except TimeoutError:
-                    break
-                waiting.append(item)
-                size += len(item[0])
-            waiting = [item for item in waiting if not item[1].cancelled()]  # clients gone
-            if not waiting:
-                self.free.release()
-                continue
-            task = asyncio.create_task(self._score(waiting))
-            self.running.add(task)
-            task.add_done_callback(self.running.discard)
-
-    async def _score(self, waiting: list) -> None:
-        loop = asyncio.get_running_loop()
-        texts = [text for request, _ in waiting for text in request]
-        try:
-            results = await loop.run_in_executor(self.worker, self._predict, texts)
-        except Exception as error:  # noqa: BLE001 - handed to the request(s) it came from
-            if len(waiting) == 1:
-                _answer(waiting[0][1], error=error)
-            else:  # the failure may belong to one request's texts
-                await self._score_each(waiting)
-            return
-        finally:
-            self.free.release()
-        self.batches, self.texts = self.batches + 1, self.texts + len(texts)
-        self.on_batch(len(texts))
-        start = 0
-        for request, future in waiting:
-            _answer(future, results[start : start + len(request)])
-            start += len(request)
-
-    async def _score_each(self, waiting: list) -> None:
-        """Each request scored on its own, so that a request whose texts break the model fails
-        alone. Runs while the failed batch's worker is still held."""
-        loop = asyncio.get_running_loop()
-        for request, future in waiting:
-            try:
-                own = await loop.run_in_executor(self.worker, self._predict, request)
-            except Exception as error:  # noqa: BLE001 - handed to its request
-                _answer(future, error=error)
-            else:
-                _answer(future, own)
-
-    def _predict(self, texts: list[str]) -> list[dict]:
-        return self.model.score(texts, self.max_batch, max_tokens=self.max_tokens)
-
-
 PAGE = Path(__file__).parent / "page.html"
 NEEDS_EXTRA = "sentiment serve needs FastAPI and uvicorn: pip install 'sentiment[serve]'"
 OPEN_PATHS = ("/health", "/ready")  # probes answer without an API key
-
-
-class Metrics:
-    """The server's Prometheus metrics, in a registry of its own (one per app)."""
-
-    def __init__(self, batcher: Batcher):
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        self.registry = CollectorRegistry()
-        self.requests = Counter("sentiment_requests", "HTTP requests by endpoint and status",
-                                ["endpoint", "status"], registry=self.registry)
-        self.latency = Histogram("sentiment_request_seconds", "HTTP request latency",
-                                 ["endpoint"], registry=self.registry)
-        self.batch = Histogram("sentiment_batch_texts", "texts scored in one batch",
-                               buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
-                               registry=self.registry)
-        self.texts = Counter("sentiment_texts_scored", "texts scored", registry=self.registry)
-        self.rejected = Counter("sentiment_rejected", "requests answered 503, by reason",
-                                ["reason"], registry=self.registry)
-        self.explain = Histogram("sentiment_explain_seconds", "time to explain one text",
-                                 registry=self.registry)
-        queue = Gauge("sentiment_queue_texts", "texts waiting for a worker",
-                      registry=self.registry)
-        queue.set_function(lambda: batcher.queued)
-
-    def scored(self, size: int) -> None:
-        self.batch.observe(size)
-        self.texts.inc(size)
-
-    def exposition(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
-
-class Explainer:
-    """Explanations on a copy of the model, on a thread of their own, one at a time with at most
-    ``waiting`` more queued: the batches of ``/predict`` never wait for one."""
-
-    def __init__(self, model: TextClassifier, max_tokens: int, waiting: int):
-        self.model, self.max_tokens = model, max_tokens
-        self.copy: TextClassifier | None = None
-        self.thread = worker_pool(1, "sentiment-explain", threads=1)
-        self.slots = asyncio.Semaphore(1 + waiting)
-        self.one = asyncio.Lock()
-
-    async def explain(self, text: str) -> dict:
-        if self.slots.locked():
-            raise Overloaded("too many explanations are waiting; try again shortly")
-        async with self.slots, self.one:
-            if self.copy is None:  # its own weights: the explanation hooks its embeddings
-                self.copy = copy.copy(self.model)
-                self.copy.model = copy.deepcopy(self.model.model)
-            return await asyncio.get_running_loop().run_in_executor(
-                self.thread, lambda: self.copy.explain(text, max_tokens=self.max_tokens))
-
-    def stop(self) -> None:
-        self.thread.shutdown(wait=True)
+ENDPOINTS = ("/", "/predict", "/explain", *OPEN_PATHS, "/metrics", "/docs", "/openapi.json")
 
 
 def _is_loopback(host: str) -> bool:
@@ -379,7 +165,20 @@ def create_app(model: str | Path | TextClassifier | None = None,
         batcher.on_batch = metrics.scored
     explainer = (Explainer(loaded, config.max_explain_tokens, config.max_explanations)
                  if supports(loaded, "explain") else None)
-    expected = f"Bearer {config.api_key}".encode() if config.api_key else None
+    app = FastAPI(title="sentiment", lifespan=_lifespan(batcher, explainer),
+                  description="Sentiment of movie reviews with an LSTM classifier.")
+    app.state.batcher = batcher
+    app.state.metrics = metrics
+    _add_guard(app, config, batcher, metrics)
+    _add_predict(app, config, batcher, metrics)
+    _add_explain(app, config, loaded, batcher, explainer, metrics)
+    _add_probes(app, loaded, batcher)
+    _add_metrics_and_page(app, config, metrics, page_html)
+    return app
+
+
+def _lifespan(batcher: Batcher, explainer: Explainer | None):
+    """The app's lifespan: the batcher runs while the app does; both stop with it."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -389,29 +188,37 @@ def create_app(model: str | Path | TextClassifier | None = None,
         if explainer is not None:
             explainer.stop()
 
-    app = FastAPI(title="sentiment", lifespan=lifespan,
-                  description="Sentiment of movie reviews with an LSTM classifier.")
-    app.state.batcher = batcher
-    app.state.metrics = metrics
+    return lifespan
+
+
+def _refusal(request: Request, config: ServeConfig, expected: bytes | None) -> Response | None:
+    """The 401 of a request without the API key, or the 413 of a body over the limit; else
+    None."""
+    length = request.headers.get("content-length")
+    if expected is not None and request.url.path not in OPEN_PATHS and not hmac.compare_digest(
+            request.headers.get("authorization", "").encode(), expected):
+        return JSONResponse(status_code=401, headers={"WWW-Authenticate": "Bearer"},
+                            content={"detail": "a valid 'Authorization: Bearer KEY' "
+                                               "header is required"})
+    if length is not None and length.isdigit() and int(length) > config.max_body_bytes:
+        return JSONResponse(status_code=413, content={
+            "detail": f"request body of {length} bytes is over the limit of "
+                      f"{config.max_body_bytes}"})
+    return None
+
+
+def _add_guard(app: FastAPI, config: ServeConfig, batcher: Batcher, metrics: Metrics) -> None:
+    """The middleware around every request, and the 503 of :class:`Overloaded`."""
+    expected = f"Bearer {config.api_key}".encode() if config.api_key else None
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
         """The API key, the body limit, and the request metrics (bodies are never logged)."""
         start = time.perf_counter()
         path = request.url.path
-        endpoint = path if path in ("/", "/predict", "/explain", *OPEN_PATHS, "/metrics",
-                                    "/docs", "/openapi.json") else "other"
-        length = request.headers.get("content-length")
-        if expected is not None and path not in OPEN_PATHS and not hmac.compare_digest(
-                request.headers.get("authorization", "").encode(), expected):
-            response = JSONResponse(status_code=401, headers={"WWW-Authenticate": "Bearer"},
-                                    content={"detail": "a valid 'Authorization: Bearer KEY' "
-                                                       "header is required"})
-        elif length is not None and length.isdigit() and int(length) > config.max_body_bytes:
-            response = JSONResponse(status_code=413, content={
-                "detail": f"request body of {length} bytes is over the limit of "
-                          f"{config.max_body_bytes}"})
-        else:
+        endpoint = path if path in ENDPOINTS else "other"
+        response = _refusal(request, config, expected)
+        if response is None:
             response = await call_next(request)
         if config.metrics:
             metrics.requests.labels(endpoint, str(response.status_code)).inc()
@@ -424,21 +231,30 @@ def create_app(model: str | Path | TextClassifier | None = None,
         return JSONResponse(status_code=503, headers={"Retry-After": "1"},
                             content={"detail": str(error)})
 
+
+def _check_texts(texts: list[str], single: bool, config: ServeConfig) -> None:
+    """Raise the 413 or 422 of a request over the limits or with an empty text."""
+    if len(texts) > config.max_texts:
+        raise HTTPException(413, f"{len(texts)} texts in one request; the limit is "
+                                 f"{config.max_texts}")
+    for position, text in enumerate(texts):
+        where = "" if single else f" at position {position}"
+        if not text.strip():
+            raise HTTPException(422, f"text{where} is empty or whitespace only")
+        if len(text) > config.max_text_chars:
+            raise HTTPException(413, f"text{where} has {len(text)} characters; the limit "
+                                     f"is {config.max_text_chars}")
+
+
+def _add_predict(app: FastAPI, config: ServeConfig, batcher: Batcher, metrics: Metrics) -> None:
+    """POST /predict."""
+
     @app.post("/predict", response_model=Prediction | list[Prediction])
     async def predict(body: PredictRequest, request: Request):
         """The label and score of one text, or of each text of a list (in order)."""
         single = isinstance(body.text, str)
         texts = [body.text] if single else body.text
-        if len(texts) > config.max_texts:
-            raise HTTPException(413, f"{len(texts)} texts in one request; the limit is "
-                                     f"{config.max_texts}")
-        for position, text in enumerate(texts):
-            where = "" if single else f" at position {position}"
-            if not text.strip():
-                raise HTTPException(422, f"text{where} is empty or whitespace only")
-            if len(text) > config.max_text_chars:
-                raise HTTPException(413, f"text{where} has {len(text)} characters; the limit "
-                                         f"is {config.max_text_chars}")
+        _check_texts(texts, single, config)
         if not texts:
             return []
         try:
@@ -447,6 +263,11 @@ def create_app(model: str | Path | TextClassifier | None = None,
             metrics.rejected.labels("disconnected").inc()
             raise
         return results[0] if single else results
+
+
+def _add_explain(app: FastAPI, config: ServeConfig, loaded: TextClassifier, batcher: Batcher,
+                 explainer: Explainer | None, metrics: Metrics) -> None:
+    """POST /explain (a 422 where the model cannot explain)."""
 
     @app.post("/explain", response_model=Explanation)
     async def explain(request: ExplainRequest):
@@ -470,6 +291,10 @@ def create_app(model: str | Path | TextClassifier | None = None,
         with metrics.explain.time():
             return await explainer.explain(text)
 
+
+def _add_probes(app: FastAPI, loaded: TextClassifier, batcher: Batcher) -> None:
+    """GET /health and GET /ready."""
+
     @app.get("/health")
     async def health():
         """Liveness: the server is up, and what it serves."""
@@ -484,6 +309,11 @@ def create_app(model: str | Path | TextClassifier | None = None,
             return JSONResponse(status_code=503, content={"ready": False})
         return {"ready": True}
 
+
+def _add_metrics_and_page(app: FastAPI, config: ServeConfig, metrics: Metrics,
+                          page_html: str) -> None:
+    """GET /metrics (a 404 with metrics off) and GET /, the page."""
+
     @app.get("/metrics", include_in_schema=False)
     async def prometheus():
         if not config.metrics:
@@ -494,8 +324,6 @@ def create_app(model: str | Path | TextClassifier | None = None,
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
         return page_html
-
-    return app
 
 
 def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,

@@ -2,7 +2,7 @@
 
     python scripts/evaluate.py --model runs/sentiment --data ../shared/data/imdb
 
-The same as ``sentiment evaluate`` (sentiment/commands.py).
+The same as ``sentiment evaluate`` (sentiment/cli/score.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     python scripts/generate.py --model runs/timemachine --prefix "time traveller" \
         --num-chars 200 --temperature 0.8
 
-The same as ``sentiment generate`` (sentiment/commands.py).
+The same as ``sentiment generate`` (sentiment/cli/score.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     python scripts/predict.py --model runs/sentiment "A wonderful, moving film."
     cat reviews.txt | python scripts/predict.py --model runs/sentiment     # one review per line
 
-The same as ``sentiment predict`` (sentiment/commands.py).
+The same as ``sentiment predict`` (sentiment/cli/score.py).
 """
 
 from __future__ import annotations

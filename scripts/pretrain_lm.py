@@ -4,7 +4,7 @@ unlabelled reviews plus the classifier's training reviews (never its validation 
     python scripts/pretrain_lm.py --data ../shared/data/imdb \
         --vectors ../shared/data/glove/glove.6B.50d.txt.gz --output runs/lm
 
-The same as ``sentiment pretrain`` (sentiment/commands.py).
+The same as ``sentiment pretrain`` (sentiment/cli/training.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     python scripts/train_charlm.py --text ../shared/data/text/timemachine.txt --preset d2l \
         --output runs/timemachine
 
-The same as ``sentiment train-charlm`` (sentiment/commands.py).
+The same as ``sentiment train-charlm`` (sentiment/cli/training.py).
 """
 
 from __future__ import annotations

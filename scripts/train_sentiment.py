@@ -5,7 +5,7 @@
         --vectors ../shared/data/glove/glove.6B.50d.txt.gz
     python scripts/train_sentiment.py --data ../shared/data/imdb --encoder runs/lm   # fine-tune
 
-The same as ``sentiment train`` (sentiment/commands.py).
+The same as ``sentiment train`` (sentiment/cli/training.py).
 """
 
 from __future__ import annotations

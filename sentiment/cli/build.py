@@ -1,0 +1,142 @@
+"""The commands that build a model folder out of saved ones: ensemble, teacher, wide, cascade."""
+
+from __future__ import annotations
+
+import json
+
+from .parsing import command_parser
+
+
+def ensemble(argv: list[str] | None = None) -> None:
+    """Combine saved classifiers into one model that averages their class probabilities (for
+    example the forward, backward and bidirectional classifiers fine-tuned from one language
+    model), or with --average weights into one model of the same shape whose weights are the
+    mean of theirs (for example two epochs of one run: one model's size and speed). The result
+    is a model folder like any other: predict, evaluate, serve and export take it.
+
+    sentiment ensemble --models runs/sentiment-fwd runs/sentiment-bwd --output runs/fwd-bwd
+    sentiment ensemble --average weights --models runs/a-epoch1 runs/a-epoch2 --output runs/soup
+    sentiment evaluate --model runs/fwd-bwd
+    """
+    from ..kinds.checkpoint import average_weights, save_ensemble
+
+    parser = command_parser(ensemble, "ensemble")
+    parser.add_argument("--models", nargs="+", required=True,
+                        help="two or more saved classifiers sharing vocabulary, labels and data")
+    parser.add_argument("--output", required=True, help="the ensemble's folder")
+    parser.add_argument("--average", default="probabilities", choices=["probabilities", "weights"],
+                        help="what is averaged: the members' probabilities at every prediction, "
+                             "or their weights once, into one model of their shape (default: "
+                             "%(default)s)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                        help="how the members' weights are stored (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if len(args.models) < 2:
+        parser.error("--models: an ensemble needs two or more models")
+    combine = average_weights if args.average == "weights" else save_ensemble
+    path = combine(args.models, args.output, args.dtype)
+    print(json.dumps({"written": str(path), "members": len(args.models), "average": args.average,
+                      "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file())}))
+
+
+def teacher(argv: list[str] | None = None) -> None:
+    """Build a teacher for distillation: saved classifiers and linear n-gram models fitted on
+    the same training reviews, stacked by a logistic regression on their log-odds fitted on the
+    validation reviews only. Then train a student on its soft labels with --teacher.
+
+    sentiment teacher --members runs/sentiment-a runs/sentiment-b --linear nb_lr tfidf_lr \
+        --output runs/teacher
+    sentiment train --encoder runs/lm --teacher runs/teacher --output runs/student
+    """
+    from ..train.stacking import build_teacher
+    from .options import setup_logging
+
+    parser = command_parser(teacher, "teacher")
+    parser.add_argument("--members", nargs="+", required=True,
+                        help="saved classifiers of one data split (the first one's is used)")
+    parser.add_argument("--linear", nargs="*", default=["nb_lr", "tfidf_lr"],
+                        choices=["nb_lr", "tfidf_lr"],
+                        help="linear n-gram members to fit (default: both)")
+    parser.add_argument("--data", default=None,
+                        help="where the members' data is, when not where their config says")
+    parser.add_argument("--output", required=True, help="the teacher's folder")
+    args = parser.parse_args(argv)
+    setup_logging()
+    built = build_teacher(args.members, args.linear, args.output, args.data)
+    print(json.dumps({"output": args.output, **built.validation,
+                      "coef": built.coef, "intercept": built.intercept}, indent=2))
+
+
+def wide(argv: list[str] | None = None) -> None:
+    """Make a wide-and-deep copy of a saved classifier: an NB-weighted n-gram model fitted on
+    its own training reviews, joined to it by a head fitted on its validation reviews (the
+    validation figure printed is 10-fold cross-validated). The folder is a model like any
+    other: predict, evaluate, serve and export take it.
+
+    sentiment wide --model runs/sentiment --output runs/sentiment-wide
+    sentiment evaluate --model runs/sentiment-wide --split valid
+    """
+    from ..kinds.ngram import KINDS
+    from ..train.stacking import build_wide
+    from .options import setup_logging
+
+    parser = command_parser(wide, "wide")
+    parser.add_argument("--model", required=True, help="a saved classifier (the deep part)")
+    parser.add_argument("--output", required=True, help="the wide-and-deep folder to write")
+    parser.add_argument("--kind", default="nb_lr", choices=KINDS,
+                        help="the n-gram model (default: %(default)s)")
+    parser.add_argument("--ngrams", type=int, default=200_000,
+                        help="keep the n-grams of largest weight, this many; 0 keeps all "
+                             "(default: %(default)s)")
+    parser.add_argument("--data", default=None,
+                        help="where the model's data is, when not where its config says")
+    args = parser.parse_args(argv)
+    if args.ngrams < 0:
+        parser.error(f"--ngrams must be 0 (all) or more, not {args.ngrams}")
+    setup_logging()
+    record = build_wide(args.model, args.output, args.data, args.kind, args.ngrams or None)
+    print(json.dumps({"output": args.output, **record}, indent=2))
+
+
+def cascade(argv: list[str] | None = None) -> None:
+    """Join a fast model and a full one into a confidence cascade: the fast model scores every
+    text, the full one the texts the fast one is less sure of than the threshold. Without
+    --threshold, it is chosen on the full model's validation reviews: the smallest of
+    --thresholds whose accuracy is within --tolerance of the full model's (the fewest texts
+    sent to it). The folder is a model like any other.
+
+    sentiment cascade --fast runs/fast --full runs/imdb --output runs/cascade
+    sentiment cascade --fast runs/fast --full runs/imdb --threshold 0.95 --output runs/cascade
+    """
+    from ..kinds.cascade import save_cascade
+    from ..kinds.registry import resolve_model_path
+    from ..train.thresholds import THRESHOLDS, validation_sweep
+    from .options import setup_logging
+
+    parser = command_parser(cascade, "cascade")
+    parser.add_argument("--fast", required=True, help="the model that scores every text")
+    parser.add_argument("--full", required=True, help="the model for the texts it is unsure of")
+    parser.add_argument("--output", required=True, help="the cascade folder to write")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="the fast model's least score that stands (default: chosen on "
+                             "validation)")
+    parser.add_argument("--thresholds", nargs="+", type=float, default=list(THRESHOLDS),
+                        help="the candidates (default: %(default)s)")
+    parser.add_argument("--tolerance", type=float, default=0.001,
+                        help="validation accuracy the cascade may lose against the full model "
+                             "(default: %(default)s)")
+    parser.add_argument("--data", default=None,
+                        help="where the full model's data is, when not where its config says")
+    args = parser.parse_args(argv)
+    setup_logging()
+    fast, full = resolve_model_path(args.fast), resolve_model_path(args.full)
+    record = {}
+    if args.threshold is None:
+        record = validation_sweep(fast, full, args.data, args.thresholds, args.tolerance)
+        if record["chosen"] is None:
+            raise ValueError(f"no threshold of {args.thresholds} keeps the cascade within "
+                             f"{args.tolerance} of the full model's validation accuracy "
+                             f"({record['accuracy']['full']:.4f}): {record['thresholds']}")
+        args.threshold = record["chosen"]
+    save_cascade(fast, full, args.threshold, args.output)
+    print(json.dumps({"output": args.output, "threshold": args.threshold, **record}, indent=2))

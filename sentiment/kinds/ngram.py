@@ -33,7 +33,8 @@ NB_TOKENS = r"(?u)\b\w+\b|[!?]"
 LOW_BITS = (1 << 22) - 1  # NgramTable's bitmap of the codes' low bits (4 MB)
 
 
-def _vectorizer(kind: str, vocabulary: dict[str, int] | None = None):
+def ngram_vectorizer(kind: str, vocabulary: dict[str, int] | None = None):
+    """``kind``'s scikit-learn vectorizer: fitted with min_df 2, or fixed to ``vocabulary``."""
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
     if kind == "nb_lr":
@@ -67,7 +68,7 @@ class LinearModel:
         labels = np.asarray(labels)
         if set(labels.tolist()) - {0, 1}:
             raise ValueError("a linear n-gram model here is binary: labels 0 and 1")
-        vectorizer = _vectorizer(kind)
+        vectorizer = ngram_vectorizer(kind)
         features = vectorizer.fit_transform(texts)
         ngrams = [None] * len(vectorizer.vocabulary_)
         for ngram, column in vectorizer.vocabulary_.items():
@@ -91,7 +92,7 @@ class LinearModel:
         """The fitted vectorizer, built once per model (its n-gram table takes ~0.15 s per
         200,000 n-grams: a served model must not build it for every request). Its transform
         only reads it, so threads may share it."""
-        vectorizer = _vectorizer(self.kind, {g: i for i, g in enumerate(self.ngrams)})
+        vectorizer = ngram_vectorizer(self.kind, {g: i for i, g in enumerate(self.ngrams)})
         if self.idf is not None:
             vectorizer.idf_ = self.idf
         vectorizer.transform([""])  # settles the fixed vocabulary before any thread reads it

@@ -23,8 +23,10 @@ from sklearn.metrics import (
 )
 
 from ..config import DEFAULT_LABELS
+from ..jsonio import write_json
 from ..kinds.decisions import class_probs, predicted_classes
 from ..kinds.ngram import LinearModel, ngram_vectorizer
+from .checklist import checklist_markdown
 
 logger = logging.getLogger(__name__)
 LENGTH_BUCKETS = (0, 128, 256, 512, 1024, math.inf)
@@ -156,14 +158,10 @@ def build_report(
     classes = list(range(matrix.shape[1]))
     predicted = predicted_classes(matrix)
     n, correct = len(labels), int((predicted == labels).sum())
-    low, high = wilson_interval(correct, n)
-    confidence = matrix[np.arange(n), predicted]
-    wrong = np.flatnonzero(predicted != labels)
-    wrong = wrong[np.argsort(-confidence[wrong])][:num_wrong]
     report = {
         "n": n,
         "accuracy": correct / n,
-        "accuracy_ci95": [low, high],
+        "accuracy_ci95": list(wilson_interval(correct, n)),
         "roc_auc": _roc_auc(labels, matrix),
         "macro_f1": float(f1_score(labels, predicted, labels=classes, average="macro",
                                    zero_division=0)),
@@ -173,32 +171,45 @@ def build_report(
         "confusion_matrix": confusion_matrix(labels, predicted, labels=classes).tolist(),
         "accuracy_by_length": accuracy_by_length(labels, probs, lengths),
         "calibration": calibration(labels, probs),
-        "most_confidently_wrong": [
-            {"label": label_names[labels[i]], "predicted": label_names[predicted[i]],
-             "score": float(confidence[i]),
-             "text": texts[i][:300] + ("…" if len(texts[i]) > 300 else "")}
-            for i in wrong
-        ],
+        "most_confidently_wrong": _most_confidently_wrong(labels, matrix, texts, num_wrong,
+                                                          label_names),
         "label_names": label_names,
     }
     if baselines is not None:
         if not isinstance(baselines, dict):
             baselines = {"tfidf_lr": baselines}
-        report["baselines"] = []
-        for key, baseline_probs in baselines.items():
-            baseline_matrix = class_probs(baseline_probs)
-            b_correct = int((predicted_classes(baseline_matrix) == labels).sum())
-            report["baselines"].append({
-                "short_name": key,
-                "name": BASELINES[key][0] if key in BASELINES else key,
-                "accuracy": b_correct / n,
-                "accuracy_ci95": list(wilson_interval(b_correct, n)),
-                "roc_auc": _roc_auc(labels, baseline_matrix),
-                "model_vs_baseline": paired_comparison(
-                    labels, predicted, predicted_classes(baseline_matrix)),
-            })
+        report["baselines"] = [_baseline_figures(key, baseline_probs, labels, predicted)
+                               for key, baseline_probs in baselines.items()]
         report["baseline"] = report["baselines"][0]  # the first (TF-IDF), as before
     return report
+
+
+def _most_confidently_wrong(labels: np.ndarray, matrix: np.ndarray, texts: Sequence[str],
+                            num_wrong: int, label_names: list[str]) -> list[dict]:
+    """The ``num_wrong`` wrong predictions of highest confidence, their texts cut at 300."""
+    predicted = predicted_classes(matrix)
+    confidence = matrix[np.arange(len(labels)), predicted]
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = wrong[np.argsort(-confidence[wrong])][:num_wrong]
+    return [{"label": label_names[labels[i]], "predicted": label_names[predicted[i]],
+             "score": float(confidence[i]),
+             "text": texts[i][:300] + ("…" if len(texts[i]) > 300 else "")}
+            for i in wrong]
+
+
+def _baseline_figures(key: str, probs, labels: np.ndarray, predicted: np.ndarray) -> dict:
+    """One baseline's accuracy, interval and ROC AUC, and this model against it (paired)."""
+    matrix = class_probs(probs)
+    baseline_predicted = predicted_classes(matrix)
+    n, correct = len(labels), int((baseline_predicted == labels).sum())
+    return {
+        "short_name": key,
+        "name": BASELINES[key][0] if key in BASELINES else key,
+        "accuracy": correct / n,
+        "accuracy_ci95": list(wilson_interval(correct, n)),
+        "roc_auc": _roc_auc(labels, matrix),
+        "model_vs_baseline": paired_comparison(labels, predicted, baseline_predicted),
+    }
 
 
 def _roc_auc(labels: np.ndarray, probs: np.ndarray) -> float | None:
@@ -267,6 +278,7 @@ def _fmt(value: float | None) -> str:
 
 
 def report_markdown(report: dict) -> str:
+    """report.md: the headline figures, the baselines, the tables and the extra sections."""
     low, high = report["accuracy_ci95"]
     lines = [
         "# Evaluation report", "",
@@ -277,39 +289,8 @@ def report_markdown(report: dict) -> str:
         f"- expected calibration error: {report['calibration']['ece']:.4f}",
     ]
     if report.get("baselines"):
-        lines += [
-            "", "## Against the baselines (fitted on the same training split)", "",
-            "| model | accuracy | 95% CI | ROC AUC |", "| --- | --- | --- | --- |",
-            f"| this model | {report['accuracy']:.4f} | {low:.4f}–{high:.4f} | "
-            f"{_fmt(report['roc_auc'])} |",
-        ]
-        lines += [f"| {b['name']} | {b['accuracy']:.4f} | {b['accuracy_ci95'][0]:.4f}–"
-                  f"{b['accuracy_ci95'][1]:.4f} | {_fmt(b['roc_auc'])} |"
-                  for b in report["baselines"]]
-        lines += ["", "Paired, on the same examples (this model minus the baseline):", "",
-                  "| baseline | accuracy difference | 95% CI | only this model right | "
-                  "only the baseline right | McNemar p |", "| --- | --- | --- | --- | --- | --- |"]
-        for b in report["baselines"]:
-            c = b["model_vs_baseline"]
-            lines.append(f"| {b['name']} | {c['difference']:+.4f} | "
-                         f"{c['difference_ci95'][0]:+.4f} to {c['difference_ci95'][1]:+.4f} | "
-                         f"{c['only_this_right']} | {c['only_other_right']} | "
-                         f"{c['mcnemar_p']:.2g} |")
-    lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |",
-              "| --- | --- | --- | --- | --- |"]
-    for name in report["label_names"]:
-        row = report["classes"][name]
-        lines.append(f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | "
-                     f"{row['f1-score']:.4f} | {row['support']:.0f} |")
-    names = report["label_names"]
-    lines += ["", "## Confusion matrix (rows: true, columns: predicted)", "",
-              "| | " + " | ".join(names) + " |", "| --- " * (len(names) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(str(v) for v in row) + " |"
-              for name, row in zip(names, report["confusion_matrix"], strict=True)]
-    lines += ["", "## Accuracy by review length (tokens)", "",
-              "| tokens | reviews | accuracy |", "| --- | --- | --- |"]
-    lines += [f"| {r['tokens']} | {r['count']} | {r['accuracy']:.4f} |"
-              for r in report["accuracy_by_length"]]
+        lines += _baseline_lines(report)
+    lines += _table_lines(report)
     lines += ["", "## Most confidently wrong", ""]
     for item in report["most_confidently_wrong"]:
         text = item["text"].replace("\n", " ").replace("|", "\\|")
@@ -325,11 +306,53 @@ def report_markdown(report: dict) -> str:
                   + "".join(f", {name} {value:.4f}" for name, value in dedup["baselines"].items())
                   + "."]
     if report.get("behaviour"):
-        from ..report.checklist import checklist_markdown
-
         lines += ["", "## Behaviour on short texts (CheckList)", "",
                   checklist_markdown(report["behaviour"])]
     return "\n".join(lines)
+
+
+def _baseline_lines(report: dict) -> list[str]:
+    """report.md's baseline tables: each model's figures, then this model against each."""
+    low, high = report["accuracy_ci95"]
+    lines = [
+        "", "## Against the baselines (fitted on the same training split)", "",
+        "| model | accuracy | 95% CI | ROC AUC |", "| --- | --- | --- | --- |",
+        f"| this model | {report['accuracy']:.4f} | {low:.4f}–{high:.4f} | "
+        f"{_fmt(report['roc_auc'])} |",
+    ]
+    lines += [f"| {b['name']} | {b['accuracy']:.4f} | {b['accuracy_ci95'][0]:.4f}–"
+              f"{b['accuracy_ci95'][1]:.4f} | {_fmt(b['roc_auc'])} |"
+              for b in report["baselines"]]
+    lines += ["", "Paired, on the same examples (this model minus the baseline):", "",
+              "| baseline | accuracy difference | 95% CI | only this model right | "
+              "only the baseline right | McNemar p |", "| --- | --- | --- | --- | --- | --- |"]
+    for b in report["baselines"]:
+        c = b["model_vs_baseline"]
+        lines.append(f"| {b['name']} | {c['difference']:+.4f} | "
+                     f"{c['difference_ci95'][0]:+.4f} to {c['difference_ci95'][1]:+.4f} | "
+                     f"{c['only_this_right']} | {c['only_other_right']} | "
+                     f"{c['mcnemar_p']:.2g} |")
+    return lines
+
+
+def _table_lines(report: dict) -> list[str]:
+    """report.md's per-class, confusion-matrix and accuracy-by-length tables."""
+    names = report["label_names"]
+    lines = ["", "## Per class", "", "| class | precision | recall | F1 | support |",
+             "| --- | --- | --- | --- | --- |"]
+    for name in names:
+        row = report["classes"][name]
+        lines.append(f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | "
+                     f"{row['f1-score']:.4f} | {row['support']:.0f} |")
+    lines += ["", "## Confusion matrix (rows: true, columns: predicted)", "",
+              "| | " + " | ".join(names) + " |", "| --- " * (len(names) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(str(v) for v in row) + " |"
+              for name, row in zip(names, report["confusion_matrix"], strict=True)]
+    lines += ["", "## Accuracy by review length (tokens)", "",
+              "| tokens | reviews | accuracy |", "| --- | --- | --- |"]
+    lines += [f"| {r['tokens']} | {r['count']} | {r['accuracy']:.4f} |"
+              for r in report["accuracy_by_length"]]
+    return lines
 
 
 def write_report(
@@ -348,6 +371,6 @@ def write_report(
     report["plots"] = plot_report(report, labels, probs, output_dir,
                                   Path(metrics_path) if metrics_path else None)
     report["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    (output_dir / "report.json").write_text(json.dumps(report, indent=2))
-    (output_dir / "report.md").write_text(report_markdown(report))
+    write_json(output_dir / "report.json", report)
+    (output_dir / "report.md").write_text(report_markdown(report), encoding="utf-8")
     return report

@@ -5,8 +5,9 @@ chosen, every read of the test split) comes from a provenance file written by ha
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from ..jsonio import read_json, write_json
 
 PROVENANCE_FIELDS = ("weights", "data", "commands", "selected_on", "test_reads")
 
@@ -52,9 +53,5 @@ def build_card(report: dict, provenance: dict) -> dict:
 def write_card(model_dir: str | Path, report_path: str | Path,
                provenance_path: str | Path) -> Path:
     """Write ``card.json`` into ``model_dir`` from a report and a provenance file."""
-    report = json.loads(Path(report_path).read_text(encoding="utf-8"))
-    provenance = json.loads(Path(provenance_path).read_text(encoding="utf-8"))
-    path = Path(model_dir) / "card.json"
-    path.write_text(json.dumps(build_card(report, provenance), indent=2) + "\n",
-                    encoding="utf-8")
-    return path
+    card = build_card(read_json(report_path), read_json(provenance_path))
+    return write_json(Path(model_dir) / "card.json", card)

@@ -67,7 +67,8 @@ def trained_model(synthetic_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def wide_model(trained_model, tmp_path_factory):
-    """The tiny classifier joined to an NB-LR n-gram model (sentiment.kinds.wide): (folder, record)."""
+    """The tiny classifier joined to an NB-LR n-gram model (sentiment.kinds.wide): (folder,
+    record)."""
     from sentiment.train.stacking import build_wide
 
     output = tmp_path_factory.mktemp("wide") / "model"

@@ -14,6 +14,7 @@ from conftest import IMDB, needs, synthetic_reviews
 
 from sentiment import load_model, predict
 from sentiment.kinds.cascade import CascadeModel, save_cascade
+from sentiment.kinds.protocol import CapabilityError, require
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +74,8 @@ def test_a_cascade_folder_moves_with_its_members_and_refuses_bad_ones(members, t
     with pytest.raises(ValueError, match="binary classifiers"):  # no cascade of cascades
         save_cascade(moved / "cascade", full, 0.9, tmp_path / "nested")
     assert not (tmp_path / "nested" / "cascade.json").exists()
-    with pytest.raises(ValueError, match="cascade"):
-        load_model(moved / "cascade").explain("A fine film.")
+    with pytest.raises(CapabilityError, match=r"\(cascade model\) cannot explain"):
+        require(load_model(moved / "cascade"), "explain")
 
 
 def test_a_cascade_is_a_model_for_the_command_line_and_evaluate(members, synthetic_dir,

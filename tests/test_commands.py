@@ -34,7 +34,7 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         commands.main(["--version"])
     assert exit_info.value.code == 0
-    assert capsys.readouterr().out.strip() == f"sentiment {version('sentiment')}"
+    assert capsys.readouterr().out.strip() == f"sentiment {version('sentiment-lstm')}"
 
 
 def test_each_training_command_offers_only_its_own_flags(capsys):
@@ -86,6 +86,27 @@ def test_no_network_is_one_line_naming_the_offline_way(tmp_path, capsys, monkeyp
     assert "--data" in err and "\n" not in err and "Traceback" not in err
 
 
+def test_without_a_network_commands_fail_at_once(tmp_path, capsys, monkeypatch):
+    """No network: the hub is not retried for half a minute; one line says which local-data
+    flag to use, within seconds (the unreachable host here is TEST-NET-1, RFC 5737)."""
+    import time
+
+    from sentiment.runtime import network
+
+    for name in network.OFFLINE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(network, "HUB", "192.0.2.1")
+    start = time.perf_counter()
+    assert network.reachable("192.0.2.1", timeout=0.5) is False
+    assert commands.main(["train", "--preset", "tiny", "--output", str(tmp_path / "run"),
+                          "--no-progress"]) == 1
+    assert time.perf_counter() - start < 8
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sentiment train: error: could not load stanfordnlp/imdb: 192.0.2.1 "
+                          "cannot be reached")
+    assert "point --data at a local copy" in err and "\n" not in err
+
+
 def test_user_mistakes_are_one_line_and_exit_1(tmp_path, capsys):
     assert commands.main(["predict", "--model", str(tmp_path / "missing"), "hi"]) == 1
     err = capsys.readouterr().err.strip()
@@ -132,7 +153,7 @@ def test_evaluate_writes_a_shipped_models_report_outside_the_package(monkeypatch
                                                                       capsys):
     """A model shipped in the package (imdb, imdb-fast, imdb-onnx) is evaluated into runs/, not
     into the installed package's folder; a model of one's own into its folder, as before."""
-    import sentiment.train.recipe
+    import sentiment.train.evaluation
     from sentiment.kinds.registry import SHIPPED_MODELS
 
     written: list[str] = []
@@ -145,8 +166,8 @@ def test_evaluate_writes_a_shipped_models_report_outside_the_package(monkeypatch
         written.append(str(output))
         return {"accuracy": 0.5, "n": 2}
 
-    monkeypatch.setattr(sentiment.train.recipe, "evaluate_saved_model", evaluated)
-    monkeypatch.setattr(sentiment.train.recipe, "evaluate_cross_domain", cross_domain)
+    monkeypatch.setattr(sentiment.train.evaluation, "evaluate_saved_model", evaluated)
+    monkeypatch.setattr(sentiment.train.evaluation, "evaluate_cross_domain", cross_domain)
     monkeypatch.chdir(tmp_path)
     assert {"imdb", "imdb-fast", "imdb-onnx", "imdb-cascade"} <= set(SHIPPED_MODELS)
     for name in ("imdb", "imdb-fast", "imdb-onnx", "imdb-cascade"):

@@ -107,7 +107,8 @@ backend = matplotlib.rcParams._get("backend")
 threads = torch.get_num_threads()
 import sentiment, sentiment.inference.predict
 assert "sentiment.train.loop" not in sys.modules, "inference imported the training loop"
-import sentiment.train.recipe, sentiment.train.charlm, sentiment.train.pretrain, sentiment.report.metrics, sentiment.cli.options
+import sentiment.train.recipe, sentiment.train.charlm, sentiment.train.pretrain
+import sentiment.report.metrics, sentiment.cli.options
 assert matplotlib.rcParams._get("backend") == backend, "matplotlib backend changed"
 assert torch.get_num_threads() == threads
 assert (torch.tensor([1e-39]) * 1.0).item() != 0, "denormals flushed at import"

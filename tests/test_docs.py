@@ -67,3 +67,27 @@ def test_benchmarks_open_with_the_current_table_and_speak_by_topic():
     assert headings[0] == "Current figures"
     assert not [h for h in headings if h.lower().startswith("session")]
     assert "| figure | value | command | machine, date |" in text
+
+
+def test_every_install_line_names_this_projects_distribution():
+    """The name ``sentiment`` on PyPI is another project (0.0.1, 2021): every line that tells a
+    user to install this one says ``sentiment-lstm`` (the import package stays ``sentiment``)."""
+    from sentiment.kinds.onnx import inference_session  # noqa: F401  (its hint is checked below)
+    from sentiment.serve.app import NEEDS_EXTRA
+
+    places = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+              *sorted((ROOT / "notebooks").glob("*.ipynb")), *sorted((ROOT / "sentiment").rglob(
+                  "*.py"))]
+    wrong = []
+    for path in places:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            command = re.split(r"&&|;|\||#", line.split("pip install", 1)[-1])[0]
+            if "pip install" in line and re.search(r"""(?<![\w./-])sentiment(\[|["'\s]|$)""",
+                                                   command):
+                wrong.append(f"{path.relative_to(ROOT)}: {line.strip()}")
+    assert not wrong, "\n".join(wrong)
+    assert "sentiment-lstm[serve]" in NEEDS_EXTRA
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "sentiment-lstm"

@@ -72,6 +72,7 @@ def test_reports_score_in_token_budgeted_batches(trained_model, synthetic_dir, t
     """A report scores in batches cut by the model's token budget, as training does: without
     one, 64 of IMDB's longest reviews made one ~160,000-token batch (764 MB more at its peak,
     BENCHMARKS.md), and the scores are the same either way."""
+    from sentiment.kinds import lstm
     from sentiment.kinds.checkpoint import read_config
     from sentiment.train import evaluation
 
@@ -81,7 +82,8 @@ def test_reports_score_in_token_budgeted_batches(trained_model, synthetic_dir, t
         budgets.append(kwargs.get("max_tokens", args[6] if len(args) > 6 else None))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(evaluation, "score_ids", recording)
+    monkeypatch.setattr(evaluation, "score_ids", recording)  # a bare module, as trained
+    monkeypatch.setattr(lstm, "score_ids", recording)  # a loaded model (cross-domain)
     budget = read_config(trained_model).data.max_tokens
     assert budget
     saved = evaluation.evaluate_saved_model(trained_model, str(synthetic_dir), baseline=False,

@@ -12,7 +12,7 @@ import pytest
 from sentiment import predict
 from sentiment.cli import main as commands
 from sentiment.kinds.registry import load_model
-from sentiment.train import prepare
+from sentiment.train import evaluation, prepare
 from sentiment.train import recipe as pipeline
 
 
@@ -105,7 +105,7 @@ def test_a_run_failing_after_training_keeps_its_model(synthetic_dir, tmp_path, m
     def broken_baselines(*args, **kwargs):
         raise ValueError("the baseline fell over")
 
-    monkeypatch.setattr(pipeline, "fit_baselines", broken_baselines)
+    monkeypatch.setattr(evaluation, "fit_baselines", broken_baselines)
     config = pipeline.make_config("tiny", data=str(synthetic_dir), output=str(tmp_path / "out"),
                                   epochs=1, progress=False, num_proc=1, train_limit=400)
     with pytest.raises(ValueError, match=r"model is saved in .*out.*the baseline fell over"):
@@ -184,12 +184,14 @@ print(os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"], grown)
 def test_varying_batch_shapes_do_not_grow_memory_without_end():
     """oneDNN caches a primitive per input shape (1,024 by default): the cache set in the
     process bounds the growth; the commands set it (256) and keep a user's setting."""
+    import os
     import subprocess
     import sys
 
     def growth(setting):
+        env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
         out = subprocess.run([sys.executable, "-c", SHAPES_GROWTH, setting], check=True,
-                             capture_output=True, text=True).stdout.split()
+                             capture_output=True, text=True, env=env).stdout.split()
         return out[0], float(out[1])
 
     assert growth("sentiment")[0] == "256"

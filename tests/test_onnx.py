@@ -17,6 +17,7 @@ from conftest import IMDB, needs, printed_without, python_without
 
 from sentiment import load_model, predict
 from sentiment.cli.main import main
+from sentiment.kinds.protocol import CapabilityError, require
 from sentiment.kinds.registry import SHIPPED_MODEL
 
 pytest.importorskip("onnxruntime")
@@ -83,8 +84,8 @@ def test_onnx_export_scores_real_reviews_like_pytorch(exported, reviews):
     two = load_model(folder, threads=2)
     np.testing.assert_array_equal(two.probabilities(two.encode(reviews), 8),
                                   one.probabilities(one.encode(reviews), 8))
-    with pytest.raises(ValueError, match="ONNX export"):
-        model.explain("A fine film.")
+    with pytest.raises(CapabilityError, match="ONNX export"):
+        require(model, "explain")
 
 
 @needs(IMDB / "test.parquet")
@@ -172,7 +173,7 @@ def test_export_command_writes_onnx_and_refuses_what_it_cannot(tmp_path, capsys,
     written = json.loads(capsys.readouterr().out)
     assert written["format"] == "onnx" and written["max_abs_difference"] <= FLOAT_TOLERANCE
     assert {p.name for p in (tmp_path / "o").iterdir()} == {
-        "model.onnx", "config.json", "vocab.json", "export.json"}
+        "model.onnx", "config.json", "vocab.json", "export.json", "model.json"}
     assert main(["export", "--model", str(trained_model), "--output", str(tmp_path / "h"),
                  "--format", "safetensors", "--dtype", "float16"]) == 0
     assert json.loads(capsys.readouterr().out)["dtype"] == "float16"
@@ -374,7 +375,7 @@ def test_missing_onnxruntime_is_one_clear_line(exported, tmp_path):
                           str(exported["none"][0]), "A fine film."],
                          capture_output=True, text=True, timeout=120)
     assert cli.returncode == 1
-    assert 'pip install "sentiment[onnx]"' in cli.stderr and "Traceback" not in cli.stderr
+    assert 'pip install "sentiment-lstm[onnx]"' in cli.stderr and "Traceback" not in cli.stderr
 
 
 @pytest.mark.parametrize("core", [

@@ -118,3 +118,50 @@ def test_shipped_model_explanations_add_up_on_real_reviews():
         change = explained["logit"] - explained["baseline_logit"]
         total = sum(w["attribution"] for w in explained["words"])
         assert total == pytest.approx(change, rel=0.1, abs=0.1)
+
+
+@EVERY_MODEL
+def test_every_shipped_folder_declares_its_kind(name):
+    """Each shipped folder (and each folder inside it: members, n-gram parts) names its kind in
+    model.json, and the registry loads it as that kind."""
+    from sentiment.kinds.registry import MODEL_FILE, kind_of
+
+    shipped = SHIPPED_MODELS[name]
+    expected = {"imdb": "wide", "imdb-fast": "wide", "imdb-onnx": "onnx",
+                "imdb-cascade": "cascade"}
+    assert json.loads((shipped / MODEL_FILE).read_text()) == {"kind": expected[name],
+                                                               "format_version": 1}
+    assert load_model(name).kind == expected[name]
+    for folder in (p for p in shipped.rglob("*") if p.is_dir()):
+        assert (folder / MODEL_FILE).is_file(), folder
+        assert kind_of(folder) in ("ngram", "onnx"), folder
+
+
+@EVERY_MODEL
+def test_a_copy_without_model_json_loads_as_before(name, tmp_path, caplog):
+    """A folder saved before model.json existed (today's shipped folders with it removed, and
+    removed from every folder inside) loads through the legacy path, says so once, and scores
+    exactly as the shipped folder does."""
+    import logging
+    import shutil
+
+    from sentiment.kinds import registry
+
+    shipped = SHIPPED_MODELS[name]
+    copy = tmp_path / "models" / name
+    shutil.copytree(shipped, copy)
+    if name == "imdb-cascade":  # its full model is shipped beside it: an old copy of that too
+        shutil.copytree(SHIPPED_MODELS["imdb-onnx"], tmp_path / "models" / "imdb-onnx")
+    for old in (tmp_path / "models").rglob(registry.MODEL_FILE):
+        old.unlink()
+    texts = ["A wonderful, moving film.", "Dull and far too long.",
+             "The acting was wooden, but the music was lovely.", "I would not see it again."]
+    with caplog.at_level(logging.WARNING, logger="sentiment.kinds.registry"):
+        legacy = load_model(copy)
+        load_model(copy, threads=3)  # loaded again: nothing said twice
+    said = [r.getMessage() for r in caplog.records
+            if r.getMessage().startswith(f"{copy} has no model.json")]
+    assert len(said) == 1, [r.getMessage() for r in caplog.records]
+    assert legacy.kind == load_model(name).kind
+    np.testing.assert_array_equal(legacy.text_probabilities(texts),
+                                  load_model(name).text_probabilities(texts))

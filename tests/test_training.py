@@ -489,7 +489,7 @@ def test_trim_heap_hands_freed_heap_memory_back():
 
     measured = run_python(
         "import json, psutil\n"
-        "from sentiment.cli.options import trim_heap\n"
+        "from sentiment.runtime.memory import trim_heap\n"
         "rss = lambda: psutil.Process().memory_info().rss / 2**20\n"
         "blocks = [bytearray(64 * 1024) for _ in range(6000)]  # ~375 MB of heap blocks\n"
         "keep = blocks[::50]  # a few survivors pin the heap's top\n"

@@ -1,5 +1,5 @@
-"""Wide and deep (sentiment.kinds.wide): a classifier joined to an n-gram model in one folder, scored
-the same way by predict, evaluate, file scoring, explanations and its ONNX export."""
+"""Wide and deep (sentiment.kinds.wide): a classifier joined to an n-gram model in one folder,
+scored the same way by predict, evaluate, file scoring, explanations and its ONNX export."""
 
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sentiment", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version",
-                        version=f"sentiment {version('sentiment')}")
+                        version=f"sentiment {version('sentiment-lstm')}")
     parser.add_argument("command", choices=COMMANDS, help="what to do")
     parser.add_argument("options", nargs=argparse.REMAINDER,
                         help="the command's options (sentiment <command> --help)")

@@ -255,7 +255,7 @@ def export(argv: list[str] | None = None) -> None:
             from ..kinds.export import export_onnx
         except ImportError as error:
             raise ModuleNotFoundError(f"exporting to ONNX needs the onnx extra ({error.name} "
-                                      'is missing): pip install "sentiment[onnx]"') from None
+                                      'is missing): pip install "sentiment-lstm[onnx]"') from None
         record = export_onnx(source, args.output, args.quantize, max_length=args.max_length,
                              keep=args.keep)
     else:

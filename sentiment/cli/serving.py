@@ -8,7 +8,7 @@ from .parsing import command_parser
 
 
 def serve(argv: list[str] | None = None) -> None:
-    """Serve a sentiment model over HTTP (FastAPI + uvicorn; pip install 'sentiment[serve]').
+    """Serve a sentiment model over HTTP (FastAPI + uvicorn; pip install 'sentiment-lstm[serve]').
 
     sentiment serve                                   # the shipped model on 127.0.0.1:8000
     sentiment serve --model runs/sentiment --port 8080

@@ -28,7 +28,27 @@ _EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": 
 
 
 class FetchError(ConnectionError):
-    """Something could not be downloaded; the message says what, why, and the offline way."""
+    """Something could not be downloaded; the message says what, why, and the offline way
+    (``advice``: a command that takes the data under another flag says its own instead)."""
+
+    def __init__(self, what: str, advice: str = ""):
+        super().__init__(f"{what}; {advice}" if advice else what)
+        self.what, self.advice = what, advice
+
+
+LOCAL_COPY = ("offline, point --data at a local copy (a folder of train/test files, or one "
+              "CSV/JSON-lines/Parquet file)")
+
+
+def _check_hub(source) -> None:
+    """Fail at once, not after the hub client's half-minute of retries, when the hub cannot be
+    reached; a user who set HF_HUB_OFFLINE=1 reads the datasets' own cache instead."""
+    from ..runtime.network import HUB, offline_requested, reachable
+
+    if not offline_requested() and not reachable(HUB):
+        raise FetchError(f"could not load {source}: {HUB} cannot be reached (no network?)",
+                         LOCAL_COPY + "; a dataset loaded before is read from the cache with "
+                         "HF_HUB_OFFLINE=1")
 
 
 def _clean(split: datasets.Dataset, desc: str) -> datasets.Dataset:
@@ -208,6 +228,7 @@ def open_source(source: str | Path, splits: Mapping[str, str], what: str = "labe
     if path.suffix in _EXTENSIONS or path.suffix == ".txt":
         raise FileNotFoundError(f"no such file: {path}")
     if str(source).count("/") == 1 and not path.exists():
+        _check_hub(source)
         logger.info("loading %s from the Hugging Face hub", source)
         found = {}
         for name, hub_split in splits.items():
@@ -220,11 +241,8 @@ def open_source(source: str | Path, splits: Mapping[str, str], what: str = "labe
             except FileNotFoundError:  # no such dataset: the user's mistake, said as it is
                 raise
             except OSError as error:  # no network, a proxy that refuses, offline mode
-                raise FetchError(
-                    f"could not load {source} from the Hugging Face hub "
-                    f"({' '.join(str(error).split())}); offline, point --data at a local copy "
-                    "(a folder of train/test files, or one CSV/JSON-lines/Parquet file)"
-                ) from error
+                raise FetchError(f"could not load {source} from the Hugging Face hub "
+                                 f"({' '.join(str(error).split())})", LOCAL_COPY) from error
         return found
     raise FileNotFoundError(f"no dataset at {source!r}: expected a folder, a .csv/.jsonl/"
                             f".parquet file, or a hub id like owner/name, with {what}")

@@ -8,6 +8,7 @@ import io
 import logging
 import os
 import re
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -17,8 +18,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..runtime.network import reachable
 from ..text.vocab import Vocab
 from .sources import FetchError
+
+VECTORS_OFFLINE = "offline, give a local GloVe text file with --vectors FILE"
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,11 @@ def download(url: str, target: Path) -> Path:
     """
     if target.exists():
         return target
+    address = urllib.parse.urlsplit(url)
+    port = address.port or (443 if address.scheme == "https" else 80)
+    if not reachable(address.hostname or "", port):  # at once, not after a minute's timeout
+        raise FetchError(f"could not download {url}: {address.hostname} cannot be reached (no "
+                         "network?)", VECTORS_OFFLINE)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     logger.info("downloading %s to %s", url, target)
@@ -58,8 +67,8 @@ def download(url: str, target: Path) -> Path:
     except (OSError, http.client.HTTPException) as error:  # no network, a dropped connection
         partial.unlink(missing_ok=True)
         reason = getattr(error, "reason", None) or error
-        raise FetchError(f"could not download {url} ({type(error).__name__}: {reason}); "
-                         "offline, give a local GloVe text file with --vectors FILE") from error
+        raise FetchError(f"could not download {url} ({type(error).__name__}: {reason})",
+                         VECTORS_OFFLINE) from error
     partial.replace(target)
     return target
 

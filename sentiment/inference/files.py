@@ -32,6 +32,7 @@ from ..data.sources import Repairs, RowRules, json_records
 from ..kinds.protocol import TextClassifier
 from ..kinds.registry import kind_of, load_model, resolve_model_path
 from ..runtime.workers import worker_pool
+from .predict import loaded
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,9 @@ def file_format(path: str | Path) -> str:
 
 
 class FileRepairs(Repairs):
-    """:class:`~sentiment.data.sources.Repairs` with what pyarrow's CSV reader needs: its invalid-row
-    handler, the error naming a bad row's line, and the decoding of the text column."""
+    """:class:`~sentiment.data.sources.Repairs` with what pyarrow's CSV reader needs: its
+    invalid-row handler, the error naming a bad row's line, and the decoding of the text
+    column."""
 
     def row(self, row) -> str:
         """pyarrow's invalid-row handler."""
@@ -336,8 +338,8 @@ def score_file(
     number (``on_bad_rows="error"``) or is skipped and counted (``"skip"``); invalid UTF-8 in
     the text is replaced by U+FFFD and counted (``encoding_errors="replace"``) or stops the run
     naming the row (``"strict"``). Every good row is written, in order. ``quantize``: as
-    :func:`sentiment.kinds.registry.load_model`'s (a folder exported to ONNX needs none: it is scored
-    with ONNX Runtime as it was exported)."""
+    :func:`sentiment.kinds.registry.load_model`'s (a folder exported to ONNX needs none:
+    it is scored with ONNX Runtime as it was exported)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if workers < 1:
@@ -346,28 +348,45 @@ def score_file(
     file_format(output)
     if output.resolve() == Path(input_path).resolve():
         raise ValueError(f"the output {output} would overwrite the input")
-    if model is None or isinstance(model, (str, Path)):
-        model = load_model(model, device, quantize)
+    model = loaded(model, device, quantize)
     repairs = FileRepairs(RowRules(on_bad_rows, encoding_errors))
     schema, batches, total = read_batches(input_path, text_column, repairs)
+    start = time.perf_counter()
+    scored = score_batches(batches, text_column, model, batch_size, mixed_precision, workers)
+    rows, no_text = _write_scored(scored, schema, output, input_path, total, progress)
+    seconds = time.perf_counter() - start
+    _warn_of_repairs(input_path, text_column, rows, no_text, repairs)
+    return {"input": str(input_path), "output": str(output), "rows": rows,
+            "scored": rows - no_text, "no_text": no_text,
+            "skipped_bad_rows": len(repairs.bad_rows), "repaired_encoding": repairs.repaired,
+            "seconds": seconds, "rows_per_s": rows / seconds if seconds else float("nan")}
+
+
+def _write_scored(scored: Iterator[tuple[pa.RecordBatch, int]], schema: pa.Schema,
+                  output: Path, input_path, total: int | None, progress: bool
+                  ) -> tuple[int, int]:
+    """Write the scored batches to ``output`` (whole or not at all); ``(rows, no_text)``."""
     out_schema = schema.append(pa.field("predicted_label", pa.string())).append(
         pa.field("predicted_score", pa.float64()))
     writer = _Writer(output, out_schema)
     rows = no_text = 0
-    start, complete = time.perf_counter(), False
+    complete = False
     try:
         with tqdm(total=total, unit=" rows", desc="score", disable=not progress) as bar:
-            for scored, missing in score_batches(batches, text_column, model, batch_size,
-                                                 mixed_precision, workers):
-                writer.write(scored.cast(out_schema) if scored.schema != out_schema else scored)
-                rows, no_text = rows + scored.num_rows, no_text + missing
-                bar.update(scored.num_rows)
+            for batch, missing in scored:
+                writer.write(batch.cast(out_schema) if batch.schema != out_schema else batch)
+                rows, no_text = rows + batch.num_rows, no_text + missing
+                bar.update(batch.num_rows)
         complete = True
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise ValueError(f"{input_path}: cannot read row {rows + 1} onwards: {error}") from None
     finally:
         writer.close(complete)
-    seconds = time.perf_counter() - start
+    return rows, no_text
+
+
+def _warn_of_repairs(input_path, text_column: str, rows: int, no_text: int,
+                     repairs: FileRepairs) -> None:
     if no_text:
         logger.warning("%d of %d rows of %s had no text in %r; their predictions are empty",
                        no_text, rows, input_path, text_column)
@@ -375,7 +394,3 @@ def score_file(
                         (repairs.repaired, "texts with invalid UTF-8 repaired")):
         if count:
             logger.warning("%s: %d %s", input_path, count, what)
-    return {"input": str(input_path), "output": str(output), "rows": rows,
-            "scored": rows - no_text, "no_text": no_text,
-            "skipped_bad_rows": len(repairs.bad_rows), "repaired_encoding": repairs.repaired,
-            "seconds": seconds, "rows_per_s": rows / seconds if seconds else float("nan")}

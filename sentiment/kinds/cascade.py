@@ -47,7 +47,8 @@ def save_cascade(fast: str | Path, full: str | Path, threshold: float,
 
 
 def _members(path: Path, spec: dict, options: LoadOptions):
-    fast, full = (load_folder(path / spec[name], options) for name in ("fast", "full"))
+    fast, full = (load_folder((path / spec[name]).resolve(), options)
+                  for name in ("fast", "full"))
     for member in (fast, full):
         if member.kind == "cascade" or len(member.labels) != 2:
             raise ValueError(f"a cascade's members are binary classifiers; {member.path} is not")

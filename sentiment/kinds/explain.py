@@ -53,21 +53,8 @@ def explain(model: SentimentModel, text: str, steps: int = 32,
         return scaled
 
     hooks = [embedding.register_forward_hook(scale) for embedding in embeddings]
-    no_cudnn = (torch.backends.cudnn.flags(enabled=False) if model.device.type == "cuda"
-                else contextlib.nullcontext())  # cuDNN's RNN backward needs train mode
     try:
-        with torch.enable_grad(), no_cudnn:
-            logits = model.model(batch).logits.float()
-            if model.wide is not None:  # wide and deep: the n-gram log-odds, a constant here
-                logits = model.wide.join(logits, float(model.wide.logits([text])[0]))
-            probs = class_probs(probabilities(logits[:1].detach(), model.num_classes)
-                                .cpu().numpy())
-            predicted = int(predicted_classes(probs)[0])
-            if model.num_classes == 2:  # one logit: positive's; negative's is its opposite
-                target = logits if predicted == 1 else -logits
-            else:
-                target = logits[:, predicted]
-            target[2:].sum().backward()
+        probs, predicted, target = _backward_through_path(model, batch, text)
     finally:
         for hook in hooks:
             hook.remove()
@@ -83,3 +70,23 @@ def explain(model: SentimentModel, text: str, steps: int = 32,
                                              strict=True)],
             "explained_tokens": len(tokens), "total_tokens": total,
             "truncated": len(tokens) < total}
+
+
+def _backward_through_path(model: SentimentModel, batch, text: str):
+    """Score the text, its baseline and the scaled path in one batch, and back-propagate the
+    predicted label's logit along the path: ``(probs of the text, predicted, target logits)``."""
+    no_cudnn = (torch.backends.cudnn.flags(enabled=False) if model.device.type == "cuda"
+                else contextlib.nullcontext())  # cuDNN's RNN backward needs train mode
+    with torch.enable_grad(), no_cudnn:
+        logits = model.model(batch).logits.float()
+        if model.wide is not None:  # wide and deep: the n-gram log-odds, a constant here
+            logits = model.wide.join(logits, float(model.wide.logits([text])[0]))
+        probs = class_probs(probabilities(logits[:1].detach(), model.num_classes)
+                            .cpu().numpy())
+        predicted = int(predicted_classes(probs)[0])
+        if model.num_classes == 2:  # one logit: positive's; negative's is its opposite
+            target = logits if predicted == 1 else -logits
+        else:
+            target = logits[:, predicted]
+        target[2:].sum().backward()
+    return probs, predicted, target

@@ -48,7 +48,7 @@ def inference_session(path: str | Path, threads: int | None = None,
     except ImportError:
         raise ModuleNotFoundError(
             f"{path} is an ONNX model and onnxruntime is not installed: "
-            'pip install "sentiment[onnx]" (or pip install onnxruntime)') from None
+            'pip install "sentiment-lstm[onnx]" (or pip install onnxruntime)') from None
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
     options.inter_op_num_threads = 1

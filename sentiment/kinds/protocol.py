@@ -65,8 +65,8 @@ def require(model, capability: str, hint: str = "", where: str | Path | None = N
     (``hint``, or the kind's own ``refusals``) what to do instead."""
     if supports(model, capability):
         return model
-    advice = hint or getattr(model, "refusals", {}).get(capability, "")
+    reasons = [getattr(model, "refusals", {}).get(capability, ""), hint]
     where = where or getattr(model, "path", "") or "this model"
-    raise CapabilityError(f"{where} is a {getattr(model, 'kind', type(model).__name__)} model: "
-                          f"it cannot {CAPABILITIES[capability]}" + (f"; {advice}" if advice
-                                                                     else ""))
+    raise CapabilityError(f"{where} ({getattr(model, 'kind', type(model).__name__)} model) "
+                          f"cannot {CAPABILITIES[capability]}"
+                          + "".join(f"; {reason}" for reason in reasons if reason))

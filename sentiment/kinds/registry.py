@@ -199,9 +199,8 @@ def load_model(model: str | Path | None = None, device=None, quantize: str = "no
         raise ValueError(f"{path} is a {kind!r} model, not a sentiment model (a language model "
                          "generates text: sentiment generate --model PATH)")
     options = LoadOptions("auto" if device is None else str(device), quantize, threads)
-    if kind in ("lstm", "wide", "ensemble"):  # cached per the device it resolves to
-        from ..runtime.precision import resolve_device
+    if kind in ("lstm", "wide", "ensemble") and importlib.util.find_spec("torch") is not None:
+        from ..runtime.precision import resolve_device  # cached per the device it resolves to
 
-        if importlib.util.find_spec("torch") is not None:
-            options = LoadOptions(str(resolve_device(options.device)), quantize, threads)
+        options = LoadOptions(str(resolve_device(options.device)), quantize, threads)
     return _load_cached(str(path), content_mtime(path), options)

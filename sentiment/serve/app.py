@@ -20,7 +20,7 @@ and a request whose client went away is dropped from the queue unscored. Explana
 of the model on a thread of their own, explain at most ``max_explain_tokens`` tokens and queue
 behind ``max_explanations`` others, so they never hold up ``/predict``. With an API key every path
 but ``/health`` and ``/ready`` needs ``Authorization: Bearer KEY``. Needs the ``serve``
-extra (``pip install sentiment[serve]``).
+extra (``pip install 'sentiment-lstm[serve]'``).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class ServeConfig:
 
 
 PAGE = Path(__file__).parent / "page.html"
-NEEDS_EXTRA = "sentiment serve needs FastAPI and uvicorn: pip install 'sentiment[serve]'"
+NEEDS_EXTRA = "sentiment serve needs FastAPI and uvicorn: pip install 'sentiment-lstm[serve]'"
 OPEN_PATHS = ("/health", "/ready")  # probes answer without an API key
 ENDPOINTS = ("/", "/predict", "/explain", *OPEN_PATHS, "/metrics", "/docs", "/openapi.json")
 

@@ -130,7 +130,7 @@ class Batcher:
             while size < self.max_batch:
                 try:
                     item = await asyncio.wait_for(self._next(), deadline - loop.time())
-                except TimeoutError:
+                except asyncio.TimeoutError:  # TimeoutError itself from 3.11; another class on 3.10
                     break
                 waiting.append(item)
                 size += len(item[0])

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..config import DEFAULT_LABELS, Config, apply_overrides
 from ..data.lengths import cut
-from ..data.sources import RowRules, load_unlabelled, map_onto_labels, read_labelled
+from ..data.sources import FetchError, RowRules, load_unlabelled, map_onto_labels, read_labelled
 from ..kinds.decisions import class_probs, predicted_classes
 from ..kinds.lstm import SentimentModel, score_ids
 from ..kinds.protocol import require, supports
@@ -183,8 +183,9 @@ def evaluate_cross_domain(
 ) -> dict:
     """Report on how a saved model does on labelled data it was not trained on: every row of a
     file (or a folder's / hub dataset's ``split``), its columns and label values mapped onto the
-    model's labels (:func:`~sentiment.data.sources.map_onto_labels`). The linear baselines are fitted on
-    the model's *own* training reviews and scored on the same rows, so they cross domains too.
+    model's labels (:func:`~sentiment.data.sources.map_onto_labels`). The linear baselines are
+    fitted on the model's *own* training reviews and scored on the same rows, so they cross
+    domains too.
     ``limit``: score only the first that many rows. ``train_data``: where the model's training
     data is when not where its config says (a local copy of a hub dataset, say); without it at
     hand the report has no baselines and says why."""
@@ -197,26 +198,10 @@ def evaluate_cross_domain(
     texts = rows["text"]
     start = time.perf_counter()
     ids = loaded.encode(texts)
-    probs = score_ids(loaded.model, ids, batch_size, loaded.vocab.pad_index or 0,
-                      mixed_precision=mixed_precision, max_tokens=loaded.config.data.max_tokens)
-    probs = loaded.with_wide(probs, texts)  # wide and deep: the n-gram model reads them too
+    probs = loaded.with_wide(loaded.probabilities(  # wide and deep: the n-gram part reads them
+        ids, batch_size, loaded.config.data.max_tokens, mixed_precision), texts)
     seconds = time.perf_counter() - start
-    baselines, extra = None, {}
-    if baseline:
-        own_data = loaded.config.data
-        if train_data is not None:
-            own_data = replace(own_data, source=str(train_data))
-        source = own_data.source
-        try:
-            own = classifier_splits(own_data, loaded.config.split_seed)["train"]
-        except OSError as error:  # missing file, no network: the model travelled without it
-            extra["baseline_error"] = f"the model's training data {source} is not at hand: {error}"
-            logger.warning("no baselines: %s (point --train-data at a copy, or --no-baseline)",
-                           extra["baseline_error"])
-        else:
-            logger.info("baselines: fitted on the model's own %d training reviews from %s",
-                        len(own), source)
-            baselines = fit_baselines(own["text"], own["label"], texts)
+    baselines, extra = _own_baselines(loaded, train_data, texts) if baseline else (None, {})
     report = write_report(
         output, rows["label"], probs, texts, [len(x) for x in ids], baselines,
         extra={"split": "cross-domain", "model": str(model_dir), "data": origin,
@@ -226,3 +211,22 @@ def evaluate_cross_domain(
     )
     _log_accuracy(origin, report)
     return report
+
+
+def _own_baselines(loaded, train_data: str | None, texts) -> tuple[dict | None, dict]:
+    """The linear baselines fitted on ``loaded``'s own training reviews and scored on
+    ``texts``; without those reviews at hand, none, and the report's note saying why."""
+    own_data = loaded.config.data
+    if train_data is not None:
+        own_data = replace(own_data, source=str(train_data))
+    try:
+        own = classifier_splits(own_data, loaded.config.split_seed)["train"]
+    except OSError as error:  # missing file, no network: the model travelled without it
+        cause = error.what if isinstance(error, FetchError) else error  # its advice: --data
+        note = (f"the model's training data {own_data.source} is not at hand ({cause}); point "
+                "--train-data at a local copy, or give --no-baseline")
+        logger.warning("no baselines: %s", note)
+        return None, {"baseline_error": note}
+    logger.info("baselines: fitted on the model's own %d training reviews from %s", len(own),
+                own_data.source)
+    return fit_baselines(own["text"], own["label"], texts), {}

@@ -4,8 +4,8 @@
 then per epoch :func:`run_epoch` on the training batches, :func:`validate`, :func:`select_best`,
 :func:`end_epoch` (checkpoint, metrics) and :func:`should_stop`; at the end the best weights are
 restored. The model follows :class:`~sentiment.nn.heads.TaskModel`; the training batches follow
-:class:`~sentiment.data.batching.BatchSource`. Options that act inside a step (adversaries, the weight
-average) are :class:`~sentiment.train.hooks.TrainingHook` s in their own modules.
+:class:`~sentiment.data.batching.BatchSource`. Options that act inside a step (adversaries,
+the weight average) are :class:`~sentiment.train.hooks.TrainingHook` s in their own modules.
 """
 
 from __future__ import annotations
@@ -328,12 +328,8 @@ def train(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     device, amp_dtype = _place(model, config)
-    optimizer = build_optimizer(model, config)
-    average = weight_average(model, config.ema_decay)  # before the adversary hooks the model
-    hooks = adversarial_hooks(model, config, unlabelled) + (
-        [WeightAverage(average)] if average is not None else [])
-    optimization = Optimization(optimizer, grad_scaler(device, amp_dtype), config.clip,
-                                hooks=hooks)
+    optimizer, average, hooks, optimization = _set_up(model, config, device, amp_dtype,
+                                                      unlabelled)
     progress = resume(output_dir, model, optimizer, optimization.scaler, config, average)
     if is_distributed():  # the checkpoint's RNG state is rank 0's
         torch.manual_seed(_rank_seed(config) + progress.epoch)
@@ -367,12 +363,31 @@ def train(
             progress.epoch, progress.step = epoch + 1, optimization.schedule.step
             end_epoch(output_dir, record, progress, model, optimization, average)
     unfreeze_for_epoch(optimizer, 0, False)
+    _restore_best(model, best_state, progress, save_best is not None, output_dir, device)
+    return progress.history
+
+
+def _set_up(model: nn.Module, config: TrainConfig, device: torch.device,
+            amp_dtype: torch.dtype | None, unlabelled: BatchSource | None):
+    """``(optimizer, weight average or None, hooks, optimization)`` for :func:`train`."""
+    optimizer = build_optimizer(model, config)
+    average = weight_average(model, config.ema_decay)  # before the adversary hooks the model
+    hooks = adversarial_hooks(model, config, unlabelled) + (
+        [WeightAverage(average)] if average is not None else [])
+    optimization = Optimization(optimizer, grad_scaler(device, amp_dtype), config.clip,
+                                hooks=hooks)
+    return optimizer, average, hooks, optimization
+
+
+def _restore_best(model: nn.Module, best_state: dict | None, progress, saved: bool,
+                  output_dir: Path, device: torch.device) -> None:
+    """Leave the best weights in ``model``: those of this call, or a resumed run's best, which
+    its ``save_best`` wrote to ``model.safetensors``."""
     best_file = output_dir / "model.safetensors"
     if best_state is not None:
         model.load_state_dict(best_state)
-    elif progress.best is not None and save_best is not None and best_file.exists():
+    elif progress.best is not None and saved and best_file.exists():
         load_model(model, str(best_file), device=str(device))
-    return progress.history
 
 
 def _rank_seed(config: TrainConfig) -> int:

@@ -1,10 +1,11 @@
 """What every task's driver does before training, from its :class:`~sentiment.config.Config`.
 
-The sentiment classifier (:mod:`sentiment.train.recipe`), the word LM (:mod:`sentiment.train.pretrain`) and
-the character LM (:mod:`sentiment.train.charlm`) are short recipes over these steps: the reviews a
-config defines (:func:`classifier_splits`, :func:`unlabelled_reviews`), token ids
-(:func:`numericalize`, :func:`token_ids`), batches (:func:`review_batches`) and the model
-(:func:`build_task_model`).
+The sentiment classifier (:mod:`sentiment.train.recipe`), the word LM
+(:mod:`sentiment.train.pretrain`) and the character LM (:mod:`sentiment.train.charlm`) are short
+recipes over these steps: the reviews a config defines (:func:`classifier_splits`,
+:func:`unlabelled_reviews`), token ids (:func:`numericalize`, :func:`token_ids`), batches
+(:func:`review_batches`), the model (:func:`build_task_model`), and the classifier's prepared
+splits (:func:`prepare_data`).
 """
 
 from __future__ import annotations

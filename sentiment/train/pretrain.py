@@ -7,12 +7,12 @@ direction is its own stack; the forward stack predicts the next word and the bac
 previous one, in the same pass, through one shared adaptive softmax.
 
 The corpus is IMDB's unlabelled reviews plus the classifier's *training* reviews, taken from the
-classifier's own split (:func:`~sentiment.train.prepare.classifier_splits`), so no validation or test
-review is ever read. It is tokenized as the classifier tokenizes, mapped through one vocabulary
-built from it (which the fine-tuned classifier then uses), and joined into one stream with
-``<eos>`` after each review. Training reads whole reviews, length-bucketed as the classifier reads
-them (``lm_sequences="reviews"``), or random windows of ``num_steps`` words of that stream
-(``"windows"``). A slice of the unlabelled reviews (``lm_valid_reviews``) is held out for
+classifier's own split (:func:`~sentiment.train.prepare.classifier_splits`), so no validation
+or test review is ever read. It is tokenized as the classifier tokenizes, mapped through one
+vocabulary built from it (which the fine-tuned classifier then uses), and joined into one stream
+with ``<eos>`` after each review. Training reads whole reviews, length-bucketed as the classifier
+reads them (``lm_sequences="reviews"``), or random windows of ``num_steps`` words of that
+stream (``"windows"``). A slice of the unlabelled reviews (``lm_valid_reviews``) is held out for
 perplexity.
 """
 

@@ -1,5 +1,6 @@
 """Several models on the same labelled reviews, each against the first, paired: accuracy with
-its 95% interval, the difference and McNemar's test (``sentiment.report.metrics.paired_comparison``).
+its 95% interval, the difference and McNemar's test
+(``sentiment.report.metrics.paired_comparison``).
 
     python -m benchmarks.paired --data ../shared/data/imdb --split test \
         --models sentiment/models/imdb runs/shipped-2026-11-24 runs/teacher

@@ -104,9 +104,8 @@ def test_every_kind_loads_through_the_registry():
     from sentiment.kinds.registry import KINDS
 
     for kind, module_path in KINDS.items():
-        module = importlib.import_module(module_path)
-        assert callable(module.load), kind
-        model_class = module.MODEL
+        model_class = importlib.import_module(module_path).MODEL
+        assert callable(model_class.load), kind
         assert set(model_class.capabilities) <= set(CAPABILITIES), kind
         assert set(getattr(model_class, "refusals", {})) <= set(CAPABILITIES), kind
 

@@ -90,5 +90,6 @@ def test_reports_score_in_token_budgeted_batches(trained_model, synthetic_dir, t
                                           output=tmp_path / "saved")
     crossed = evaluation.evaluate_cross_domain(trained_model, synthetic_dir / "test.jsonl",
                                              tmp_path / "cross", baseline=False)
-    assert budgets == [budget, budget]
+    # the saved model's split, the cross-domain rows and the CheckList suite: every batch cut
+    assert len(budgets) >= 2 and set(budgets) == {budget}, budgets
     assert saved["accuracy"] == crossed["accuracy"]

@@ -105,14 +105,14 @@ class CascadeModel:
         return to_results(self.text_probabilities(texts, batch_size, mixed_precision, **budget),
                           self.labels, all_scores)
 
+    @classmethod
+    def load(cls, folder: Path, kind: str, options: LoadOptions) -> CascadeModel:
+        """The registry's loader of ``cascade`` folders: its members say where they run."""
+        return cls(folder, options)
+
     def __repr__(self) -> str:
         return (f"CascadeModel(path={self.path!r}, fast={self.fast.path!r}, "
                 f"full={self.full.path!r}, threshold={self.threshold})")
-
-
-def load(folder: Path, kind: str, options: LoadOptions) -> CascadeModel:
-    """The registry's loader of ``cascade`` folders: its members say where they run."""
-    return CascadeModel(folder, options)
 
 
 MODEL = CascadeModel

@@ -52,6 +52,13 @@ class CharLanguageModel:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @classmethod
+    def load(cls, folder: Path, kind: str, options: LoadOptions) -> CharLanguageModel:
+        """The registry's loader of ``lm`` folders."""
+        from ..runtime.precision import resolve_device
+
+        return load_language_model(folder, resolve_device(options.device))
+
 
 def load_language_model(path: str | Path, device: str = "cpu") -> CharLanguageModel:
     """A saved language model (character or word) ready for :func:`generate`."""
@@ -61,13 +68,6 @@ def load_language_model(path: str | Path, device: str = "cpu") -> CharLanguageMo
     if config.task == "char-lm":
         return CharLanguageModel(model, vocab, config.data.mode)
     return CharLanguageModel(model, vocab, "words", Tokenizer(lowercase=config.data.lowercase))
-
-
-def load(folder: Path, kind: str, options: LoadOptions) -> CharLanguageModel:
-    """The registry's loader of ``lm`` folders."""
-    from ..runtime.precision import resolve_device
-
-    return load_language_model(folder, resolve_device(options.device))
 
 
 def _prefix_ids(lm: CharLanguageModel, prefix: str) -> list[int]:

@@ -34,6 +34,11 @@ class LogitModel:
         """P(second label) per text, ``(N,)``."""
         return sigmoid(self.text_logits(texts))
 
+    @classmethod
+    def load(cls, folder: Path, kind: str, options) -> LogitModel:
+        """The registry's loader: the folder alone (on the CPU; nothing to quantize)."""
+        return cls(folder)
+
     def text_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """The log-odds of the second label per text, ``(N,)``."""
         return np.asarray(self.logits(cleaned(texts)), dtype=np.float64)

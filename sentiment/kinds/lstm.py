@@ -75,29 +75,29 @@ class SentimentModel(TextModel):
         moved.model = copy.deepcopy(self.model).to(device)
         return moved
 
+    @classmethod
+    def load(cls, folder: Path, kind: str, options: LoadOptions) -> SentimentModel:
+        """The registry's loader of ``lstm``, ``wide`` and ``ensemble`` folders."""
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ModuleNotFoundError(
+                f"{folder} is a PyTorch model and torch is not installed: pip install torch, or "
+                "score the shipped model's ONNX export (model='imdb-onnx'), or export yours to "
+                "ONNX where torch is (sentiment export --format onnx) and score that folder"
+            ) from None
+        from ..runtime.precision import resolve_device
+        from .checkpoint import load_pretrained
+
+        device = resolve_device(options.device)
+        if options.quantize != "none" and device.type != "cpu":
+            raise ValueError(f"quantize={options.quantize!r} runs on the CPU, not {device}")
+        model, vocab, config = load_pretrained(folder, device=device)
+        return cls(model, vocab, config, str(folder), options.quantize, kind)
+
     def __repr__(self) -> str:
         quantized = "" if self.quantize == "none" else f", quantize={self.quantize!r}"
         return f"SentimentModel(path={self.path!r}, vocab_size={len(self.vocab)}{quantized})"
-
-
-def load(folder: Path, kind: str, options: LoadOptions) -> SentimentModel:
-    """The registry's loader of ``lstm``, ``wide`` and ``ensemble`` folders."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise ModuleNotFoundError(
-            f"{folder} is a PyTorch model and torch is not installed: pip install torch, or "
-            "score the shipped model's ONNX export (model='imdb-onnx'), or export yours to "
-            "ONNX where torch is (sentiment export --format onnx) and score that folder"
-        ) from None
-    from ..runtime.precision import resolve_device
-    from .checkpoint import load_pretrained
-
-    device = resolve_device(options.device)
-    if options.quantize != "none" and device.type != "cpu":
-        raise ValueError(f"quantize={options.quantize!r} runs on the CPU, not {device}")
-    model, vocab, config = load_pretrained(folder, device=device)
-    return SentimentModel(model, vocab, config, str(folder), options.quantize, kind)
 
 
 MODEL = SentimentModel

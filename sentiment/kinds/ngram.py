@@ -234,9 +234,4 @@ class NgramModel(LogitModel):
         super().__init__(path, self.linear.labels, self.linear.logits)
 
 
-def load(folder: Path, kind: str, options) -> NgramModel:
-    """The registry's loader of ``ngram`` folders (on the CPU; nothing to quantize)."""
-    return NgramModel(folder)
-
-
 MODEL = NgramModel

@@ -100,16 +100,17 @@ class OnnxModel(TextModel):
         return score_in_length_order(ids, self.num_classes, batch_size, max_tokens, score_batch,
                                      workers=self.threads)
 
+    @classmethod
+    def load(cls, folder: Path, kind: str, options: LoadOptions) -> OnnxModel:
+        """The registry's loader of ``onnx`` folders: scored on the CPU, int8 only as
+        exported."""
+        if options.device not in ("cpu", "auto"):
+            raise ValueError(f"{folder} is an ONNX model, scored on the CPU; device "
+                             f"{options.device!r} is for PyTorch models")
+        return cls(folder, options.threads)
+
     def __repr__(self) -> str:
         return f"OnnxModel(path={self.path!r}, vocab_size={len(self.vocab)})"
-
-
-def load(folder: Path, kind: str, options: LoadOptions) -> OnnxModel:
-    """The registry's loader of ``onnx`` folders: scored on the CPU, int8 only as exported."""
-    if options.device not in ("cpu", "auto"):
-        raise ValueError(f"{folder} is an ONNX model, scored on the CPU; device "
-                         f"{options.device!r} is for PyTorch models")
-    return OnnxModel(folder, options.threads)
 
 
 MODEL = OnnxModel

@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.json"
 FORMAT_VERSION = 1
-# kind -> the module whose ``load(path, kind, options)`` loads it, and whose ``MODEL`` is the
-# class of what it loads (the kind's capabilities, asked before loading)
+# kind -> the module whose ``MODEL`` is the class of what it loads: ``MODEL.load(folder, kind,
+# options)`` loads it, and its capabilities are asked before loading
 KINDS = {
     "lstm": "sentiment.kinds.lstm",
     "wide": "sentiment.kinds.lstm",
@@ -140,10 +140,10 @@ def load_folder(folder: str | Path, options: LoadOptions = LoadOptions()):
     kind = kind_of(folder)
     if options.quantize not in QUANTIZE:
         raise ValueError(f"quantize must be one of {QUANTIZE}, not {options.quantize!r}")
-    module = importlib.import_module(KINDS[kind])
+    model_class = importlib.import_module(KINDS[kind]).MODEL
     if options.quantize != "none":
-        require(module.MODEL, "quantize", where=folder)
-    return module.load(folder, kind, options)
+        require(model_class, "quantize", where=folder)
+    return model_class.load(folder, kind, options)
 
 
 def default_model_path() -> Path:

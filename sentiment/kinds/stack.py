@@ -146,9 +146,4 @@ class StackModel(LogitModel):
         super().__init__(path, self.teacher.labels, self.teacher.logits)
 
 
-def load(folder: Path, kind: str, options) -> StackModel:
-    """The registry's loader of ``stack`` folders."""
-    return StackModel(folder)
-
-
 MODEL = StackModel

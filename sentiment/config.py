@@ -312,6 +312,10 @@ class TrainConfig:
     # the distillation set with the teacher's soft labels: short texts, which the reviews
     # (~230 words) do not teach, are what people type first
     crops: int = only("sentiment", default=0)
+    # this many sentences of the unlabelled reviews join the distillation set, each with the
+    # teacher's reading of it in its review's context (sentiment.train.sentences): what one
+    # sentence says, learnt from the reviews rather than from templates
+    sentences: int = only("sentiment", default=0)
     # this many template-made short sentences (sentiment.train.phrases: statements, negated ones,
     # contrasts with "but") join the training set with their own labels: the rules of one
     # sentence that IMDB's review labels do not teach
@@ -342,9 +346,10 @@ class TrainConfig:
                              f"{self.temperature} and {self.hard_weight}")
         if self.phrases < 0:
             raise ValueError(f"phrases must be >= 0, got {self.phrases}")
-        if self.crops < 0 or (self.crops and not self.teacher):
-            raise ValueError(f"crops must be >= 0 and needs a teacher, got {self.crops} with "
-                             f"teacher {self.teacher!r}")
+        for name in ("crops", "sentences"):
+            if getattr(self, name) < 0 or (getattr(self, name) and not self.teacher):
+                raise ValueError(f"{name} must be >= 0 and needs a teacher, got "
+                                 f"{getattr(self, name)} with teacher {self.teacher!r}")
 
 
 DATA_CLASSES = {"sentiment": ReviewData, "word-lm": ReviewData, "char-lm": TextData}

@@ -114,14 +114,15 @@ def test_tiny_teacher_and_student(duplicated_dir, tmp_path):
     # the student: soft labels on the unlabelled reviews, none of them a validation/test text
     config = pipeline.make_config("tiny", data=str(duplicated_dir), output=str(tmp_path / "st"),
                                   teacher=str(tmp_path / "teacher"), epochs=4, progress=False,
-                                  num_proc=1, temperature=2.0, hard_weight=0.5, crops=50)
+                                  num_proc=1, temperature=2.0, hard_weight=0.5, crops=50,
+                                  sentences=30)
     data = prepare.prepare_data(config)
     ids, targets, summary = distillation_set(config, data.train, data.ids["train"], data.vocab)
     assert summary["labelled"] == len(data.train) and 300 < summary["unlabelled"] < 360
-    assert summary["crops"] == 50
-    assert len(ids) == len(targets) == summary["labelled"] + summary["unlabelled"] + 50
-    reviews = ids[len(data.train): -50]
-    assert max(len(c) for c in ids[-50:]) < max(len(r) for r in reviews)  # short ones last
+    assert summary["crops"] == 50 and summary["sentences"]["sentences"] == 30
+    assert len(ids) == len(targets) == summary["labelled"] + summary["unlabelled"] + 50 + 30
+    reviews = ids[len(data.train): -80]
+    assert max(len(c) for c in ids[-80:]) < max(len(r) for r in reviews)  # short ones last
     labels = np.asarray(data.train["label"])
     labelled = targets[: len(labels)]
     assert np.all((labelled >= 0.5 * labels) & (labelled <= 0.5 + 0.5 * labels))

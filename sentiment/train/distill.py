@@ -26,7 +26,8 @@ import numpy as np
 from ..config import Config
 from ..kinds.stack import STACK_FILE, Teacher, check_split
 from ..text.vocab import Vocab
-from ..train.prepare import token_ids, unlabelled_reviews
+from .prepare import token_ids, unlabelled_reviews
+from .sentences import in_context_targets, occlusions
 
 logger = logging.getLogger(__name__)
 CACHE = "teacher_logits.npz"
@@ -108,6 +109,23 @@ def soft(logits: np.ndarray, temperature: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(logits) / temperature))
 
 
+def in_context_set(settings, reviews: list[str]) -> tuple[list[str], np.ndarray, dict]:
+    """``(sentences, their target log-odds, summary)``: ``settings.sentences`` sentences of the
+    unlabelled reviews, each read by the teacher in its review's context
+    (:mod:`sentiment.train.sentences`); scored through the same cache as the reviews."""
+    if not settings.sentences:
+        return [], np.zeros(0), {}
+    sentences, owners, without = occlusions(reviews, settings.sentences, settings.seed)
+    count = len(sentences)
+    scored = teacher_logits(settings.teacher, [reviews[i] for i in owners] + without + sentences,
+                            Path(settings.output) / CACHE)
+    targets, summary = in_context_targets(scored[:count], scored[count:2 * count],
+                                          scored[2 * count:])
+    logger.info("%d sentences of the unlabelled reviews, read in their reviews' context: %s",
+                count, summary)
+    return sentences, targets, summary
+
+
 def distillation_set(config: Config, train: datasets.Dataset, train_ids: list, vocab: Vocab
                      ) -> tuple[list, np.ndarray, dict]:
     """``(ids, targets, summary)``: the labelled training reviews with mixed targets followed
@@ -122,20 +140,24 @@ def distillation_set(config: Config, train: datasets.Dataset, train_ids: list, v
     texts = list(train["text"]) + reviews + crops
     crops_start = len(train) + len(reviews)
     logits = teacher_logits(settings.teacher, texts, Path(settings.output) / CACHE)
+    sentences, sentence_logits, read = in_context_set(settings, reviews)
+    logits = np.concatenate([logits, sentence_logits])
     probs = soft(logits, settings.temperature)
     labels = np.asarray(train["label"], dtype=np.float64)
     targets = np.concatenate([settings.hard_weight * labels
                               + (1 - settings.hard_weight) * probs[: len(train)],
                               probs[len(train):]]).astype(np.float32)
     ids = list(train_ids) + token_ids(config, unlabelled, vocab)
-    if crops:
-        ids += token_ids(config, crops, vocab)
+    for short in (crops, sentences):
+        if short:
+            ids += token_ids(config, short, vocab)
     agreement = float(((logits[: len(train)] > 0) == (labels > 0.5)).mean())
     summary = {"labelled": len(train), "unlabelled": len(unlabelled), "crops": len(crops),
                "teacher_train_agreement": agreement,
                "unlabelled_positive_share": float((logits[len(train):crops_start] > 0).mean()),
-               **({"crops_positive_share": float((logits[crops_start:] > 0).mean())}
-                  if crops else {})}
+               **({"crops_positive_share": float((logits[crops_start:crops_start + len(crops)]
+                                                   > 0).mean())} if crops else {}),
+               **({"sentences": read} if sentences else {})}
     logger.info("distillation: %d labelled reviews (the teacher agrees with %.1f%% of their "
                 "labels), %d unlabelled ones and %d short crops of them", len(train),
                 100 * agreement, len(unlabelled), len(crops))

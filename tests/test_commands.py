@@ -183,3 +183,19 @@ def test_evaluate_writes_a_shipped_models_report_outside_the_package(monkeypatch
                        str(own.resolve()),
                        str(Path("runs/shipped-report-imdb-fast") / "cross-domain-other")]
     capsys.readouterr()
+
+
+def test_every_command_takes_the_common_flags_and_an_empty_text_is_one_line(capsys):
+    """--no-progress and --verbose on every command; an empty text given is a user mistake
+    (exit 1, one line), not a usage error (2)."""
+    from sentiment.cli.main import COMMANDS
+
+    for name in COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            commands.main([name, "--help"])
+        shown = capsys.readouterr().out
+        assert exit_info.value.code == 0 and "--no-progress" in shown and "--verbose" in shown
+    assert commands.main(["predict", ""]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sentiment predict: error: text") and "empty" in err
+    assert "\n" not in err and "usage" not in err

@@ -154,7 +154,7 @@ def test_onnx_folder_is_a_model_for_the_command_line_and_files(exported, tmp_pat
     assert main(["predict", "--model", str(folder), "--input", str(source), "--no-progress"]) == 0
     with open(tmp_path / "reviews.scored.csv", newline="") as scored_file:
         scored = list(csv.reader(scored_file))
-    assert scored[0] == ["id", "text", "predicted_label", "predicted_score"]
+    assert scored[0] == ["id", "text", "predicted_label", "predicted_score", "predicted_flag"]
     assert [row[2] for row in scored[1:]] == ["positive", "negative"]
     capsys.readouterr()
     assert main(["predict", "--model", str(folder), "A wonderful film."]) == 0

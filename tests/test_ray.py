@@ -40,7 +40,8 @@ def test_ray_data_scores_real_reviews_as_predict_does(local_ray, tmp_path):
         compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1)
     scored.write_parquet(str(tmp_path / "out"))
     result = pq.read_table(tmp_path / "out").to_pandas().sort_values("row")
-    assert list(result.columns) == [*table.column_names, "predicted_label", "predicted_score"]
+    assert list(result.columns) == [*table.column_names, "predicted_label", "predicted_score",
+                                    "predicted_flag"]
     assert len(result) == table.num_rows
     expected = predict(table["text"].to_pylist(), model=SHIPPED_MODEL, mixed_precision=False)
     assert list(result["predicted_label"]) == [r["label"] for r in expected]

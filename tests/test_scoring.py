@@ -51,7 +51,8 @@ def test_every_row_kept_in_order_with_its_columns(trained_model, tmp_path, monke
     assert summary["rows"] == 7 and summary["scored"] == 5 and summary["no_text"] == 2
     rows = _read(scored)
     assert [r["id"] for r in rows] == list(range(7))
-    assert list(rows[0]) == ["id", "review", "stars", "predicted_label", "predicted_score"]
+    assert list(rows[0]) == ["id", "review", "stars", "predicted_label", "predicted_score",
+                            "predicted_flag"]
     assert rows[6]["review"] == TEXTS[6]  # quotes, commas and a newline survive
     expected = predict([t for t in TEXTS if t and t.strip()], model=trained_model)
     got = [r for r in rows if r["predicted_label"] not in (None, "")]

@@ -307,6 +307,10 @@ def test_page_in_a_real_browser(live_server, trained_model, tmp_path):
             page.wait_for_selector("#explanation[hidden]", state="attached", timeout=15_000)
             page.wait_for_selector("#result.error", timeout=15_000)
             assert "empty" in page.inner_text("#result")
+            page.fill("#review", "qwerty zxcv uiop")  # no word the model knows: flagged
+            page.click("#classify")
+            page.wait_for_selector("#flag", timeout=15_000)
+            assert "knows only 0% of these words" in page.inner_text("#flag")
             page.fill("#review", review)
             page.click("#classify")
             page.wait_for_selector("#label", timeout=15_000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .parsing import command_parser
+from .parsing import command_parser, parse
 
 
 def ensemble(argv: list[str] | None = None) -> None:
@@ -30,7 +30,7 @@ def ensemble(argv: list[str] | None = None) -> None:
                              "%(default)s)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                         help="how the members' weights are stored (default: %(default)s)")
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if len(args.models) < 2:
         parser.error("--models: an ensemble needs two or more models")
     combine = average_weights if args.average == "weights" else save_ensemble
@@ -60,7 +60,7 @@ def teacher(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default=None,
                         help="where the members' data is, when not where their config says")
     parser.add_argument("--output", required=True, help="the teacher's folder")
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     setup_logging()
     built = build_teacher(args.members, args.linear, args.output, args.data)
     print(json.dumps({"output": args.output, **built.validation,
@@ -90,7 +90,7 @@ def wide(argv: list[str] | None = None) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--data", default=None,
                         help="where the model's data is, when not where its config says")
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.ngrams < 0:
         parser.error(f"--ngrams must be 0 (all) or more, not {args.ngrams}")
     setup_logging()
@@ -127,7 +127,7 @@ def cascade(argv: list[str] | None = None) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--data", default=None,
                         help="where the full model's data is, when not where its config says")
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     setup_logging()
     fast, full = resolve_model_path(args.fast), resolve_model_path(args.full)
     record = {}

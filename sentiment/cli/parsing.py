@@ -7,9 +7,31 @@ from collections.abc import Callable
 
 
 def command_parser(command: Callable, name: str) -> argparse.ArgumentParser:
-    """The parser of ``sentiment NAME``, described by ``command``'s docstring."""
-    return argparse.ArgumentParser(prog=f"sentiment {name}", description=command.__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The parser of ``sentiment NAME``, described by ``command``'s docstring, with the flags
+    every command takes (:func:`add_common_options`)."""
+    parser = argparse.ArgumentParser(prog=f"sentiment {name}", description=command.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_options(parser)
+    return parser
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """--progress/--no-progress and --verbose: every command takes them."""
+    common = parser.add_argument_group("common options")
+    common.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction,
+                        help="progress bars, the datasets library's too (default: on)")
+    common.add_argument("--verbose", action="store_true", help="debug logging")
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``argv`` parsed, with the common options applied: logging set up, progress bars on or
+    off."""
+    from .options import quiet_progress, setup_logging
+
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    quiet_progress(args.progress)
+    return args
 
 
 def add_row_rules(parser) -> None:

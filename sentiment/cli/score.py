@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .parsing import add_row_rules, command_parser
+from .parsing import add_row_rules, command_parser, parse
 
 
 def evaluate(argv: list[str] | None = None) -> None:
@@ -23,7 +23,7 @@ def evaluate(argv: list[str] | None = None) -> None:
     from .options import setup_logging
 
     parser = _evaluate_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     setup_logging()
     args.model = str(resolve_model_path(args.model))
     # a model shipped in the package: its reports never go into the installed package
@@ -113,14 +113,16 @@ def predict(argv: list[str] | None = None) -> None:
     sentiment predict --input reviews.csv --text-column review --output scored.parquet
 
     With --input (CSV, TSV, JSON lines or Parquet), the file is streamed in bounded memory, every
-    input column is kept in order and predicted_label / predicted_score are added; a row without
-    text keeps its place with empty predictions. The output format follows its suffix.
+    input column is kept in order and predicted_label / predicted_score / predicted_flag are added;
+    a row without text keeps its place with empty predictions. The output format follows its
+    suffix. An answer is "neutral" inside --neutral's band; a text the model mostly cannot read
+    (another language, gibberish) is flagged "unreadable".
     """
     from ..inference.predict import predict as predict_texts
     from ..kinds.registry import load_model
 
     parser = _predict_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.workers < 1:
         parser.error("--workers must be >= 1")
     if args.input is not None:
@@ -130,13 +132,12 @@ def predict(argv: list[str] | None = None) -> None:
         return
     if args.output is not None:
         parser.error("--output goes with --input")
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
-    texts = [text for text in texts if text.strip()]
+    texts = args.texts or [line for line in sys.stdin.read().splitlines() if line.strip()]
     if not texts:
         parser.error("no texts given (as arguments, lines on stdin, or --input FILE)")
     model = load_model(args.model, args.device, args.quantize)
     results = predict_texts(texts, model, args.batch_size, mixed_precision=args.mixed_precision,
-                            quantize=args.quantize)
+                            quantize=args.quantize, neutral=args.neutral, reading=args.reading)
     for text, result in zip(texts, results, strict=True):
         print(json.dumps({"text": text, **result}, ensure_ascii=False))
 
@@ -165,13 +166,31 @@ def _predict_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quantize", default="none", choices=QUANTIZE,
                         help="int8: the LSTMs with dynamic int8 weights, on the CPU "
                              "(default: %(default)s)")
-    parser.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction,
-                        help="progress bar for --input (default: on)")
     parser.add_argument("--workers", type=int, default=1,
                         help="--input chunks scored at once, each on its share of the CPU "
                              "threads (default: %(default)s)")
+    parser.add_argument("--neutral", type=neutral_option, default="default",
+                        help="answer 'neutral' inside a band: a half-width W for (0.5-W, 0.5+W), "
+                             "LOW,HIGH, 'none', or the model's own (default: %(default)s)")
+    parser.add_argument("--reading", action="store_true",
+                        help="give every answer the share of its words the model knows "
+                             "(a text under the model's threshold is flagged whatever this says)")
     add_row_rules(parser)
     return parser
+
+
+def neutral_option(text: str):
+    """``--neutral``: ``default``, ``none``, a half-width, or ``LOW,HIGH``."""
+    if text in ("default", "none"):
+        return None if text == "none" else text
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a band: {text!r} (default, none, W or "
+                                         "LOW,HIGH)") from None
+    if len(values) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"not a band: {text!r} (default, none, W or LOW,HIGH)")
+    return values[0] if len(values) == 1 else tuple(values)
 
 
 def _score_input(args: argparse.Namespace) -> None:
@@ -184,7 +203,7 @@ def _score_input(args: argparse.Namespace) -> None:
     summary = score_file(args.input, args.output, args.text_column, args.model,
                          args.batch_size, args.device, args.mixed_precision, args.progress,
                          args.workers, args.on_bad_rows, args.encoding_errors,
-                         args.quantize)
+                         args.quantize, args.neutral)
     print(json.dumps({key: round(value, 1) if isinstance(value, float) else value
                       for key, value in summary.items()}))
 
@@ -212,7 +231,7 @@ def generate(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="random seed for sampling (default: none)")
     parser.add_argument("--device", default="cpu", help="(default: %(default)s)")
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     lm = load_language_model(args.model, args.device)
     print(generate_text(lm, args.prefix, args.num_chars, args.temperature, args.top_k, args.seed))
 
@@ -246,7 +265,7 @@ def export(argv: list[str] | None = None) -> None:
                              "384 --keep end: BENCHMARKS.md, inference)")
     parser.add_argument("--keep", default=None, choices=KEEP,
                         help="with --max-length: a long text's first or last tokens")
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.max_length is not None and args.max_length < 1:
         parser.error(f"--max-length must be >= 1, got {args.max_length}")
     source = resolve_model_path(args.model)

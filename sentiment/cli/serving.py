@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .parsing import command_parser
+from .parsing import command_parser, parse
 
 
 def serve(argv: list[str] | None = None) -> None:
@@ -32,7 +32,7 @@ def serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
     add_dataclass_options(parser, ServeConfig(api_key=os.environ.get("SENTIMENT_API_KEY")))
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     try:
         config = ServeConfig(**{name: getattr(args, name) for name in asdict(ServeConfig())})
     except ValueError as error:  # named as the flag the user typed

@@ -32,9 +32,14 @@ from ..data.sources import Repairs, RowRules, json_records
 from ..kinds.protocol import TextClassifier
 from ..kinds.registry import kind_of, load_model, resolve_model_path
 from ..runtime.workers import worker_pool
+from .answers import answer
 from .predict import loaded
 
 logger = logging.getLogger(__name__)
+# the columns file scoring adds, from each answer's keys
+PREDICTED = {"predicted_label": "label", "predicted_score": "score", "predicted_flag": "flag"}
+PREDICTED_TYPES = {"predicted_label": pa.string(), "predicted_score": pa.float64(),
+                   "predicted_flag": pa.string()}
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
            ".parquet": "parquet"}
@@ -226,37 +231,40 @@ class _Writer:
 
 
 def score_batch(batch: pa.RecordBatch, text_column: str, model: TextClassifier,
-                batch_size: int, mixed_precision: bool = True) -> tuple[pa.RecordBatch, int]:
-    """``batch`` with ``predicted_label`` and ``predicted_score`` added, and how many rows had no
-    text (their predictions are null)."""
+                batch_size: int, mixed_precision: bool = True, neutral="default"
+                ) -> tuple[pa.RecordBatch, int]:
+    """``batch`` with ``predicted_label``, ``predicted_score`` and ``predicted_flag``
+    (``unreadable`` or null: :func:`sentiment.inference.answers.answer`, as ``neutral`` for
+    the band) added, and how many rows had no text (their predictions are null)."""
     texts = batch.column(text_column).to_pylist()
     present = [i for i, text in enumerate(texts) if text is not None and text.strip()]
-    labels: list[str | None] = [None] * len(texts)
-    scores: list[float | None] = [None] * len(texts)
+    columns: dict[str, list] = {name: [None] * len(texts) for name in PREDICTED}
     if present:
-        results = model.score([texts[i] for i in present], batch_size, mixed_precision)
+        given = [texts[i] for i in present]
+        results = answer(model.score(given, batch_size, mixed_precision), given, model, neutral)
         for i, result in zip(present, results, strict=True):
-            labels[i], scores[i] = result["label"], result["score"]
-    scored = batch.append_column("predicted_label", pa.array(labels, pa.string()))
-    scored = scored.append_column("predicted_score", pa.array(scores, pa.float64()))
-    return scored, len(texts) - len(present)
+            for name, key in PREDICTED.items():
+                columns[name][i] = result.get(key)
+    for name, kind in PREDICTED_TYPES.items():
+        batch = batch.append_column(name, pa.array(columns[name], kind))
+    return batch, len(texts) - len(present)
 
 
 def score_batches(batches: Iterator[pa.RecordBatch], text_column: str, model: TextClassifier,
-                  batch_size: int, mixed_precision: bool = True,
-                  workers: int = 1) -> Iterator[tuple[pa.RecordBatch, int]]:
+                  batch_size: int, mixed_precision: bool = True, workers: int = 1,
+                  neutral="default") -> Iterator[tuple[pa.RecordBatch, int]]:
     """:func:`score_batch` of each batch, in input order. ``workers`` > 1: that many batches are
     scored at once on threads with an equal share of torch's threads (one tokenizes while
     another is in the model); no more than ``workers`` batches are held at a time."""
     if workers == 1:
         for batch in batches:
-            yield score_batch(batch, text_column, model, batch_size, mixed_precision)
+            yield score_batch(batch, text_column, model, batch_size, mixed_precision, neutral)
         return
     with worker_pool(workers, "sentiment-score") as pool:
         pending: deque = deque()
         for batch in batches:
             pending.append(pool.submit(score_batch, batch, text_column, model, batch_size,
-                                       mixed_precision))
+                                       mixed_precision, neutral))
             if len(pending) == workers:
                 yield pending.popleft().result()
         while pending:
@@ -271,7 +279,7 @@ class BatchScorer:
     folder (which never imports torch, so a torch-free install scores on Ray too).
 
     The model is loaded once, when the scorer is built (once per Ray actor); each call returns
-    the batch with ``predicted_label`` and ``predicted_score`` added, every input column kept, in
+    the batch with the :data:`PREDICTED` columns added, every input column kept, in
     the batch's own format (a pyarrow Table or RecordBatch, or a pandas DataFrame). Rows without
     text keep their place with null predictions, as in :func:`score_file`.
 
@@ -282,7 +290,7 @@ class BatchScorer:
 
     def __init__(self, model: str | Path | None = None, text_column: str = "text",
                  batch_size: int = 64, mixed_precision: bool = True, quantize: str = "none",
-                 threads: int | None = None):
+                 threads: int | None = None, neutral="default"):
         path = resolve_model_path(model)
         if threads is not None and kind_of(path) != "onnx":
             import torch  # Ray gives an actor as many torch threads as it has CPUs
@@ -293,6 +301,7 @@ class BatchScorer:
         self.text_column = text_column
         self.batch_size = batch_size
         self.mixed_precision = mixed_precision
+        self.neutral = neutral
 
     def __call__(self, batch):
         frame = None
@@ -300,7 +309,7 @@ class BatchScorer:
             frame, batch = batch, pa.Table.from_pandas(batch, preserve_index=False)
         _check_column(batch.schema, self.text_column, Path("batch"))
         scored, _ = score_batch(batch, self.text_column, self.model, self.batch_size,
-                                self.mixed_precision)
+                                self.mixed_precision, self.neutral)
         if frame is None:
             return scored
         result = scored.to_pandas()
@@ -327,6 +336,7 @@ def score_file(
     on_bad_rows: str = "error",
     encoding_errors: str = "replace",
     quantize: str = "none",
+    neutral="default",
 ) -> dict:
     """Score every row of ``input_path`` into ``output_path`` (format from its suffix; default
     ``<input>.scored.<suffix>``); returns ``{"rows", "scored", "no_text", "seconds", ...}``.
@@ -339,7 +349,9 @@ def score_file(
     the text is replaced by U+FFFD and counted (``encoding_errors="replace"``) or stops the run
     naming the row (``"strict"``). Every good row is written, in order. ``quantize``: as
     :func:`sentiment.kinds.registry.load_model`'s (a folder exported to ONNX needs none:
-    it is scored with ONNX Runtime as it was exported)."""
+    it is scored with ONNX Runtime as it was exported). ``neutral``: the band of a
+    ``neutral`` answer, as :func:`sentiment.inference.predict.predict` takes it; a text the
+    model mostly cannot read is ``unreadable`` in ``predicted_flag``."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if workers < 1:
@@ -352,7 +364,8 @@ def score_file(
     repairs = FileRepairs(RowRules(on_bad_rows, encoding_errors))
     schema, batches, total = read_batches(input_path, text_column, repairs)
     start = time.perf_counter()
-    scored = score_batches(batches, text_column, model, batch_size, mixed_precision, workers)
+    scored = score_batches(batches, text_column, model, batch_size, mixed_precision, workers,
+                           neutral)
     rows, no_text = _write_scored(scored, schema, output, input_path, total, progress)
     seconds = time.perf_counter() - start
     _warn_of_repairs(input_path, text_column, rows, no_text, repairs)
@@ -366,8 +379,9 @@ def _write_scored(scored: Iterator[tuple[pa.RecordBatch, int]], schema: pa.Schem
                   output: Path, input_path, total: int | None, progress: bool
                   ) -> tuple[int, int]:
     """Write the scored batches to ``output`` (whole or not at all); ``(rows, no_text)``."""
-    out_schema = schema.append(pa.field("predicted_label", pa.string())).append(
-        pa.field("predicted_score", pa.float64()))
+    out_schema = schema
+    for name, kind in PREDICTED_TYPES.items():
+        out_schema = out_schema.append(pa.field(name, kind))
     writer = _Writer(output, out_schema)
     rows = no_text = 0
     complete = False

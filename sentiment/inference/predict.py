@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..kinds.protocol import TextClassifier, supports
 from ..kinds.registry import load_model
+from .answers import answer
 
 
 def as_texts(text_or_texts) -> tuple[list[str], bool]:
@@ -63,6 +64,8 @@ def predict(
     mixed_precision: bool = True,
     all_scores: bool = False,
     quantize: str = "none",
+    neutral="default",
+    reading: bool = False,
 ) -> dict | list[dict]:
     """Sentiment of one text (a dict) or of many (a list of dicts, in input order).
 
@@ -77,6 +80,14 @@ def predict(
     decimal). ``quantize="int8"`` scores with dynamic int8 LSTM weights (:func:`load_model`).
     ``model`` may be any saved classifier: an LSTM, an ONNX export (scored with ONNX Runtime),
     an n-gram model, a teacher or a cascade.
+
+    ``neutral``: a binary model's answer is ``"neutral"`` where its probability lies inside a
+    band: ``"default"`` the model's own (its ``answers.json``; none where it has none), a
+    half-width ``w`` for ``(0.5 - w, 0.5 + w)``, a ``(low, high)`` pair, or None for none. A
+    text whose share of words the model knows is under its threshold (another language,
+    gibberish) is flagged: ``"flag": "unreadable"`` and ``"known"``, the share;
+    ``reading=True`` gives every answer its ``"known"`` share
+    (:mod:`sentiment.inference.answers`).
     """
     texts, single = as_texts(text_or_texts)
     if batch_size < 1:
@@ -84,5 +95,6 @@ def predict(
     model = loaded(model, device, quantize)
     if not texts:
         return []
-    results = model.score(texts, batch_size, mixed_precision, all_scores)
+    results = answer(model.score(texts, batch_size, mixed_precision, all_scores), texts, model,
+                     neutral, reading)
     return results[0] if single else results

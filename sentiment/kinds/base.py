@@ -13,7 +13,7 @@ from ..data.lengths import cut
 from ..text.clean import MAX_CHARS, cleaned
 from ..text.tokenize import Tokenizer
 from ..text.vocab import Vocab
-from .decisions import log_odds, to_results
+from .decisions import Answers, log_odds, to_results
 from .wide import Wide
 
 __all__ = ["MAX_CHARS", "MAX_TEXT_TOKENS", "SCORE_MAX_TOKENS", "TextModel"]
@@ -34,6 +34,7 @@ class TextModel:
     capabilities = frozenset({"score_ids", "evaluate"})
     refusals: dict[str, str] = {}
     default_max_tokens: int | None = SCORE_MAX_TOKENS
+    answers = Answers()  # its folder's answers.json, set when loaded (sentiment.kinds.registry)
 
     def __init__(self, vocab: Vocab, config: Config, path: str = ""):
         if config.task != "sentiment":
@@ -48,6 +49,11 @@ class TextModel:
         self.keep = config.data.keep  # a long text's start or end
         # a wide-and-deep folder's n-gram model and head (sentiment.kinds.wide), else None
         self.wide = Wide.load(path) if path else None
+
+    @property
+    def words(self) -> dict[str, int]:
+        """The words the model knows: its vocabulary."""
+        return self.vocab.stoi
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
         """The tokens the model reads of each text (cleaned, cut to MAX_CHARS characters, then

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..jsonio import read_json, write_json
-from .decisions import to_results
+from .decisions import Answers, to_results
 from .protocol import supports
 from .registry import LoadOptions, load_folder, write_model_file
 
@@ -72,6 +72,7 @@ class CascadeModel:
                 "quantize": "quantize its members instead",
                 "score_ids": "each member encodes texts its own way"}
     num_classes = 2
+    answers = Answers()  # its folder's answers.json, set when loaded (sentiment.kinds.registry)
 
     def __init__(self, path: str | Path, options: LoadOptions = LoadOptions()):
         path = Path(path)
@@ -79,6 +80,7 @@ class CascadeModel:
         self.threshold = float(spec["threshold"])
         self.fast, self.full = _members(path, spec, options)
         self.path, self.labels = str(path), list(self.full.labels)
+        self.words = self.full.words
         self.config, self.vocab, self.device = self.full.config, self.full.vocab, self.full.device
 
     def text_probabilities(self, texts: Sequence[str], batch_size: int = 64,

@@ -3,9 +3,13 @@ prediction, serving, file scoring and the evaluation report."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ..jsonio import read_json
 
 if TYPE_CHECKING:
     import torch
@@ -54,3 +58,37 @@ def to_results(scores: np.ndarray, labels: list[str], all_scores: bool = False) 
 def sigmoid(logits) -> np.ndarray:
     """P(positive) from log-odds, in float64 (NumPy)."""
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+ANSWERS_FILE = "answers.json"
+UNREADABLE_BELOW = 0.6  # chosen on the sentence dev half (BENCHMARKS.md, "Sentences")
+
+
+@dataclass(frozen=True)
+class Answers:
+    """How a model's probabilities become answers: the neutral band (None: none) and the least
+    share of known words below which a text is flagged unreadable."""
+
+    neutral: tuple[float, float] | None = None
+    unreadable_below: float = UNREADABLE_BELOW
+
+    def __post_init__(self) -> None:
+        if self.neutral is not None:
+            low, high = self.neutral
+            if not 0 <= low <= 0.5 <= high <= 1:
+                raise ValueError(f"a neutral band is (low, high) with 0 <= low <= 0.5 <= high "
+                                 f"<= 1, not {self.neutral}")
+        if not 0 <= self.unreadable_below <= 1:
+            raise ValueError(f"unreadable_below is a share in [0, 1], not "
+                             f"{self.unreadable_below}")
+
+    @classmethod
+    def of(cls, folder: str | Path) -> Answers:
+        """The answers ``folder/answers.json`` describes, else the defaults."""
+        path = Path(folder) / ANSWERS_FILE
+        if not path.is_file():
+            return cls()
+        spec = read_json(path)
+        band = spec.get("neutral")
+        return cls(tuple(band) if band else None,
+                   float(spec.get("unreadable_below", UNREADABLE_BELOW)))

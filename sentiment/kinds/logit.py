@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..text.clean import cleaned
-from .decisions import sigmoid, to_results
+from .decisions import Answers, sigmoid, to_results
 
 
 class LogitModel:
@@ -24,6 +24,7 @@ class LogitModel:
                 "score_ids": "it reads texts with its own token pattern"}
     num_classes = 2
     device = "cpu"
+    answers = Answers()  # its folder's answers.json, set when loaded (sentiment.kinds.registry)
 
     def __init__(self, path: str | Path, labels: Sequence[str],
                  logits: Callable[[list[str]], np.ndarray]):

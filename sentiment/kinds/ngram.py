@@ -232,6 +232,7 @@ class NgramModel(LogitModel):
     def __init__(self, path: str | Path):
         self.linear = LinearModel.load(path)
         super().__init__(path, self.linear.labels, self.linear.logits)
+        self.words = frozenset(g for g in self.linear.ngrams if " " not in g)
 
 
 MODEL = NgramModel

@@ -11,11 +11,13 @@ lacks one is refused in :func:`require`, in one place, with the reason its kind 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from .decisions import Answers
 
 # what some kinds can do beyond scoring texts, and what the words mean in a refusal
 CAPABILITIES = {
@@ -37,6 +39,8 @@ class TextClassifier(Protocol):
     path: str  # its folder ("" for a model built in memory)
     labels: list[str]
     capabilities: frozenset[str]  # names from CAPABILITIES
+    answers: Answers  # its neutral band and unreadable threshold (answers.json)
+    words: Container[str]  # the words it knows (a text of others is flagged unreadable)
 
     def text_probabilities(self, texts: Sequence[str], batch_size: int = 64,
                            mixed_precision: bool = True, **budget) -> np.ndarray:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..jsonio import read_json, write_json
+from .decisions import Answers
 from .protocol import require
 
 logger = logging.getLogger(__name__)
@@ -143,7 +144,10 @@ def load_folder(folder: str | Path, options: LoadOptions = LoadOptions()):
     model_class = importlib.import_module(KINDS[kind]).MODEL
     if options.quantize != "none":
         require(model_class, "quantize", where=folder)
-    return model_class.load(folder, kind, options)
+    model = model_class.load(folder, kind, options)
+    if kind in CLASSIFIERS:
+        model.answers = Answers.of(folder)
+    return model
 
 
 def default_model_path() -> Path:

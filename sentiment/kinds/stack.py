@@ -145,5 +145,10 @@ class StackModel(LogitModel):
         self.teacher = Teacher.load(path)
         super().__init__(path, self.teacher.labels, self.teacher.logits)
 
+    @property
+    def words(self) -> frozenset[str]:
+        """The words any of its members knows."""
+        return frozenset().union(*(model.words for model in self.teacher.models))
+
 
 MODEL = StackModel

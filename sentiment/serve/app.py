@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..inference.answers import answer
 from ..kinds.protocol import CapabilityError, TextClassifier, require, supports
 from ..kinds.registry import QUANTIZE, load_model
 from ..runtime.workers import default_workers
@@ -55,6 +56,11 @@ else:
         text: str | list[str] = Field(
             description="one review, or a list of reviews",
             examples=["A wonderful, moving film.", ["Great acting.", "A dull mess."]])
+        neutral: float | tuple[float, float] | None | str = Field(
+            default="default", description="the band answered 'neutral': the model's own "
+            "('default'), a half-width w for (0.5 - w, 0.5 + w), a [low, high] pair, or null")
+        reading: bool = Field(default=False, description="give every answer the share of its "
+                                                         "words the model knows ('known')")
 
     class ExplainRequest(BaseModel):
         """One review to explain."""
@@ -82,10 +88,13 @@ else:
         truncated: bool
 
     class Prediction(BaseModel):
-        """A label and the probability of that label."""
+        """A label and the probability of that label (``neutral``: of the label it leans to);
+        ``flag`` ``unreadable`` and ``known`` where the model knows too few of its words."""
 
         label: str
         score: float
+        known: float | None = None
+        flag: str | None = None
 
 
 def _help(text: str, choices: tuple | None = None, **kwargs):
@@ -249,7 +258,8 @@ def _check_texts(texts: list[str], single: bool, config: ServeConfig) -> None:
 def _add_predict(app: FastAPI, config: ServeConfig, batcher: Batcher, metrics: Metrics) -> None:
     """POST /predict."""
 
-    @app.post("/predict", response_model=Prediction | list[Prediction])
+    @app.post("/predict", response_model=Prediction | list[Prediction],
+              response_model_exclude_none=True)
     async def predict(body: PredictRequest, request: Request):
         """The label and score of one text, or of each text of a list (in order)."""
         single = isinstance(body.text, str)
@@ -262,6 +272,10 @@ def _add_predict(app: FastAPI, config: ServeConfig, batcher: Batcher, metrics: M
         except asyncio.CancelledError:
             metrics.rejected.labels("disconnected").inc()
             raise
+        try:
+            results = answer(results, texts, batcher.model, body.neutral, body.reading)
+        except ValueError as error:  # a band that is not one
+            raise HTTPException(422, str(error)) from None
         return results[0] if single else results
 
 

@@ -1,0 +1,71 @@
+"""From a classifier's scores to the answers people read: a ``neutral`` label for a text the
+model is not sure either way about, and a flag on a text whose words the model mostly does not
+know (another language, gibberish, nothing left after cleaning).
+
+A model folder may say how its answers are made in ``answers.json``::
+
+    {"neutral": [0.3, 0.7], "unreadable_below": 0.5, "chosen_on": "..."}
+
+``neutral``: a binary model's probability of its second label strictly inside this band is
+answered ``neutral`` (the score stays the probability of the label it leans to);
+``unreadable_below``: a text with a smaller share of words the model knows is flagged
+``"flag": "unreadable"`` with its ``"known"`` share. Without the file, no band (two labels, as
+trained) and :data:`UNREADABLE_BELOW`. Callers may set both (``predict(..., neutral=...)``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container, Sequence
+
+from ..kinds.decisions import Answers
+from ..text.clean import cleaned
+
+WORD = re.compile(r"[^\W\d_]+")  # letters only: numbers and punctuation are not words
+NEUTRAL = "neutral"
+
+
+def known_shares(texts: Sequence[str], words: Container[str]) -> list[float]:
+    """Each text's share of words (runs of letters, lower-cased) that ``words`` holds; 0 for a
+    text with no word at all."""
+    shares = []
+    for text in cleaned(texts):
+        found = WORD.findall(text.lower())
+        shares.append(sum(word in words for word in found) / len(found) if found else 0.0)
+    return shares
+
+
+def neutral_band(neutral, answers: Answers) -> tuple[float, float] | None:
+    """The band a call uses: ``"default"`` the model's own, None or False none, a width ``w``
+    the band ``(0.5 - w, 0.5 + w)``, or a ``(low, high)`` pair (checked)."""
+    if isinstance(neutral, str):
+        if neutral != "default":
+            raise ValueError(f"neutral is 'default', None, a half-width or a (low, high) "
+                             f"band, not {neutral!r}")
+        return answers.neutral
+    if neutral is None or neutral is False:
+        return None
+    if isinstance(neutral, (int, float)):
+        return Answers((0.5 - float(neutral), 0.5 + float(neutral))).neutral
+    return Answers(tuple(float(x) for x in neutral)).neutral
+
+
+def answer(results: list[dict], texts: Sequence[str], model, neutral="default",
+           reading: bool = False) -> list[dict]:
+    """``results`` (``model.score``'s, in the order of ``texts``) as answers: ``neutral``
+    inside the band (:func:`neutral_band`; binary models), ``"known"`` and ``"flag":
+    "unreadable"`` where the text's share of known words is under the model's threshold
+    (``reading``: every answer carries its ``"known"`` share)."""
+    answers = model.answers
+    band = neutral_band(neutral, answers) if len(model.labels) == 2 else None
+    shares = known_shares(texts, model.words)
+    for result, share in zip(results, shares, strict=True):
+        if band is not None:
+            second = result["score"] if result["label"] == model.labels[1] else 1 - result["score"]
+            if band[0] < second < band[1]:
+                result["label"] = NEUTRAL
+        if reading or share < answers.unreadable_below:
+            result["known"] = round(share, 4)
+        if share < answers.unreadable_below:
+            result["flag"] = "unreadable"
+    return results

@@ -92,3 +92,28 @@ def test_real_imdb_parquet_loads():
 def test_synthetic_rows_are_balanced():
     rows = synthetic_reviews(10, seed=0)
     assert sum(r["label"] for r in rows) == 5
+
+
+def test_a_file_is_cached_by_its_content_not_its_path(tmp_path, monkeypatch):
+    """Every spelling of one path, and every copy of one file, reach the datasets library as
+    one content-keyed file, so its cache keeps one copy (2.2 GB had grown in an hour)."""
+    import shutil
+
+    from sentiment.data import sources
+    from sentiment.runtime.cache import by_content
+
+    monkeypatch.setenv("SENTIMENT_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "a").mkdir()
+    original = tmp_path / "a" / "reviews.csv"
+    original.write_text("text,label\nA fine film.,1\nDull.,0\n")
+    copy = tmp_path / "copy.csv"
+    shutil.copy(original, copy)
+    spellings = [original, tmp_path / "a" / ".." / "a" / "reviews.csv", copy]
+    assert len({by_content(path) for path in spellings}) == 1
+    other = tmp_path / "other.csv"
+    other.write_text("text,label\nAnother film.,1\n")
+    assert by_content(other) != by_content(original)
+    read = []
+    monkeypatch.setattr(sources, "by_content", lambda path: read.append(path) or by_content(path))
+    assert sources._read_file(copy)["text"] == ["A fine film.", "Dull."]
+    assert read == [copy]

@@ -464,3 +464,18 @@ def test_evaluate_reports_on_an_onnx_export_as_on_its_model(trained_model, synth
         tmp_path / "linear")
     with pytest.raises(ValueError, match="benchmarks.paired"):
         evaluate_saved_model(tmp_path / "linear", split="valid")
+
+
+def test_an_int8_export_prints_none_of_onnxruntimes_advice(trained_model, tmp_path, capsys,
+                                                           caplog):
+    """onnxruntime's quantizer logs 'Please consider to run pre-processing before quantization'
+    on the root logger: advice a user of sentiment export cannot act on, kept off the terminal."""
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        assert main(["export", "--model", str(trained_model), "--quantize", "int8",
+                     "--output", str(tmp_path / "int8")]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["quantize"] == "int8"
+    everything = captured.err + "\n".join(r.getMessage() for r in caplog.records)
+    assert "pre-processing" not in everything

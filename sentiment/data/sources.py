@@ -18,6 +18,7 @@ import datasets
 import numpy as np
 
 from ..config import BAD_ROWS, DEFAULT_LABELS, DEFAULT_SOURCE, ENCODING_ERRORS
+from ..runtime.cache import by_content
 from ..text.clean import SURROGATES, clean_text  # clean_text: imported from here elsewhere too
 
 logger = logging.getLogger(__name__)
@@ -144,7 +145,8 @@ def _read_file(path: Path, name: str | None = None, rules: RowRules = RowRules()
     options = ({"on_bad_lines": rules.on_bad_rows, "encoding_errors": rules.encoding_errors}
                if kind == "csv" else {})
     try:
-        table = datasets.load_dataset(kind, data_files=str(path), split="train", **options)
+        table = datasets.load_dataset(kind, data_files=str(by_content(path)), split="train",
+                                      **options)
     except Exception as error:  # pandas' ParserError, wrapped by datasets' builder
         if kind == "json":  # a broken line: Python's json names it, or skips it
             return _read_json_lines(path, rules)

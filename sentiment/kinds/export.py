@@ -12,6 +12,8 @@ stores the LSTM and linear weights as int8 (ONNX Runtime's dynamic quantization)
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -162,6 +164,22 @@ def _sample_ids(vocab_size: int, lengths: list[int], seed: int = 0) -> list[list
     return [generator.integers(2, vocab_size, size=n).tolist() for n in lengths]
 
 
+@contextlib.contextmanager
+def _quiet_root_warnings(prefix: str):
+    """Drop the root logger's records that start with ``prefix`` while inside: onnxruntime's
+    quantizer logs advice on the root logger (``WARNING:root:Please consider to run
+    pre-processing before quantization``) that a user of ``sentiment export`` cannot act on."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(prefix)
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
+
+
 def source_name(model_dir: str | Path) -> str:
     """How ``export.json`` names the folder an export came from: a model shipped in the
     package as its path in the package's source tree (``sentiment/models/imdb``), the same on
@@ -206,7 +224,9 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
         if quantize == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(float_path, Path(tmp) / "int8.onnx", weight_type=QuantType.QInt8)
+            with _quiet_root_warnings("Please consider to run pre-processing"):
+                quantize_dynamic(float_path, Path(tmp) / "int8.onnx",
+                                 weight_type=QuantType.QInt8)
             (Path(tmp) / "int8.onnx").replace(output / ONNX_FILE)
         else:
             float_path.replace(output / ONNX_FILE)

@@ -24,6 +24,7 @@ DEFAULT_VECTORS = "glove.6B.100d"
 DEFAULT_LABELS = ("negative", "positive")
 FORMAT_VERSION = 2
 SCHEDULES = ("constant", "linear", "cosine")
+OPTIMIZERS = ("adam", "sgd")
 OUTPUT_LAYERS = ("full", "adaptive")
 POOLINGS = ("final", "concat")
 DIRECTIONS = ("both", "forward", "backward")
@@ -35,15 +36,29 @@ ONNX_FILE = "model.onnx"  # what makes a folder an ONNX export (sentiment.kinds.
 RNN_TYPE_NAMES = ("lstm", "gru", "rnn")  # torch.nn.LSTM, GRU, RNN (sentiment.nn.core.RNN_TYPES)
 
 
+def option(help: str | None = None, *, choices: tuple | None = None,
+           tasks: tuple[str, ...] | None = None, flag: str | None = None,
+           group: str | None = None, **kwargs):
+    """A config field and its command-line option: ``help`` is its one line in ``COMMAND
+    --help``, ``choices`` the values it accepts (listed there), ``tasks`` those whose commands
+    offer it (default: every task), ``flag`` its option name (default: the field's), ``group``
+    its heading in the help (default: its section's: data, model, training)."""
+    given = {"help": help, "choices": choices, "tasks": tasks, "flag": flag, "group": group}
+    metadata = {**kwargs.pop("metadata", {}),
+                **{key: value for key, value in given.items() if value is not None}}
+    return field(**kwargs, metadata=metadata)
+
+
 def only(*tasks: str, **kwargs):
     """A field that only ``tasks`` read: the other tasks' commands offer no flag for it."""
-    metadata = {**kwargs.pop("metadata", {}), "tasks": tasks}
-    return field(**kwargs, metadata=metadata)
+    return option(tasks=tasks, **kwargs)
 
 
 PADDING_MODES = ("auto", "exact", "packed", "padded")
 KEEP = ("start", "end")  # the end of a long text that ReviewData.max_length keeps
+LM_SEQUENCES = ("reviews", "windows")
 LAYOUTS = ("joint", "separate")
+INPUT_TYPES = ("embedding", "onehot")
 
 
 @dataclass
@@ -51,32 +66,39 @@ class CoreConfig:
     """Architecture of :class:`sentiment.nn.core.RNNCore`."""
 
     # set from the vocabulary when the model is built (no task offers a flag for it)
-    vocab_size: int = field(default=0, metadata={"tasks": ()})
-    embed_dim: int = 100
-    hidden_dim: int = 256
-    num_layers: int = 2
-    rnn_type: str = field(default="lstm", metadata={"choices": RNN_TYPE_NAMES})
-    bidirectional: bool = True
-    layout: str = field(default="joint", metadata={"choices": LAYOUTS})
-    # a one-direction core that reads each text from its end (the backward stack of a
-    # separate-layout encoder, fine-tuned alone)
-    reverse: bool = field(default=False, metadata={"tasks": ("sentiment",)})
-    # between layers and on the embeddings. From scratch on IMDB, chosen on validation only:
-    # 0.5 / 0.5 without the weight average 0.9220 against 0.3 / 0.2 with it 0.9200, test 0.9075
-    # read once (BENCHMARKS.md, accuracy). Fine-tuning an encoder passes 0.3 / 0.2
-    # (docs/pretraining.md)
-    dropout: float = 0.5
-    input_dropout: float = 0.5
-    input_type: str = field(default="embedding", metadata={"choices": ("embedding", "onehot")})
-    pad_index: int | None = field(default=0, metadata={"tasks": ()})  # from the vocabulary
-    padding_mode: str = field(default="auto", compare=False,
-                              metadata={"choices": PADDING_MODES})
+    vocab_size: int = option("symbols in the vocabulary", default=0, tasks=())
+    embed_dim: int = option("size of each token's embedding (word vectors bring their own)",
+                            default=100)
+    hidden_dim: int = option("units of each recurrent layer, per direction", default=256)
+    num_layers: int = option("stacked recurrent layers", default=2)
+    rnn_type: str = option("the recurrent cell", default="lstm", choices=RNN_TYPE_NAMES)
+    bidirectional: bool = option("read each text both ways (one stack per direction)",
+                                 default=True)
+    layout: str = option("joint: each layer reads both directions below it (the classic "
+                         "BiLSTM); separate: one stack per direction (ELMo, what pretraining "
+                         "needs)", default="joint", choices=LAYOUTS)
+    reverse: bool = option("a one-direction core that reads each text from its end (a "
+                           "separate-layout encoder's backward stack, fine-tuned alone)",
+                           default=False, tasks=("sentiment",))
+    # From scratch on IMDB, chosen on validation only: 0.5 / 0.5 without the weight average
+    # 0.9220 against 0.3 / 0.2 with it 0.9200, test 0.9075 read once (BENCHMARKS.md, accuracy).
+    # Fine-tuning an encoder passes 0.3 / 0.2 (docs/pretraining.md)
+    dropout: float = option("dropout between recurrent layers", default=0.5)
+    input_dropout: float = option("dropout on the embeddings", default=0.5)
+    input_type: str = option("embedding: learnt vectors; onehot: each symbol one-hot (small "
+                             "vocabularies: characters)", default="embedding",
+                             choices=INPUT_TYPES)
+    pad_index: int | None = option("the padding id, from the vocabulary", default=0, tasks=())
+    padding_mode: str = option("how padding is kept out of the states: exact (reversal in "
+                               "place, fast on CPU), packed (cuDNN), auto (packed on CUDA, else "
+                               "exact), padded (inexact, for benchmarks)", default="auto",
+                               compare=False, choices=PADDING_MODES)
 
     def __post_init__(self) -> None:
         if self.rnn_type not in RNN_TYPE_NAMES:
             raise ValueError(f"rnn_type must be one of {sorted(RNN_TYPE_NAMES)}, "
                              f"got {self.rnn_type!r}")
-        if self.input_type not in ("embedding", "onehot"):
+        if self.input_type not in INPUT_TYPES:
             raise ValueError(f"input_type must be 'embedding' or 'onehot', got {self.input_type!r}")
         if self.padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}")
@@ -119,15 +141,18 @@ class CoreConfig:
 
 
 TEXT_MODES = ("raw", "d2l")  # the char LM's preprocessing: unchanged, or d2l's letters only
+SAMPLINGS = ("sequential", "random")
 
 
 @dataclass
 class DataConfig:
     """Settings every task's data has."""
 
-    valid_fraction: float = 0.1
-    batch_size: int = 64
-    num_steps: int = only(*LANGUAGE_MODELS, default=100)  # window length of LM streams
+    valid_fraction: float = option("share of the training data held out for validation",
+                                   default=0.1)
+    batch_size: int = option("rows per batch, at most", default=64)
+    num_steps: int = only(*LANGUAGE_MODELS, default=100,
+                          help="length of each window of the language model's stream")
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.num_steps < 1:
@@ -143,50 +168,61 @@ class ReviewData(DataConfig):
     training, never validation or test reviews.
     """
 
-    source: str = field(default=DEFAULT_SOURCE, metadata={"flag": "data"})
-    text_column: str = "text"
-    label_column: str = "label"
-    # a CSV row of the wrong field count: stop with its line number, or skip it; invalid UTF-8
-    # bytes: replace them by U+FFFD, or stop
-    on_bad_rows: str = field(default="error", metadata={"choices": BAD_ROWS})
-    encoding_errors: str = field(default="replace", metadata={"choices": ENCODING_ERRORS})
-    test_fraction: float = 0.2  # a single file: the share carved (stratified, seeded) for test
-    train_split: str = "train"  # a hub dataset's split names
-    test_split: str = "test"
-    lowercase: bool = True
-    max_vocab: int = 10_000
-    min_freq: int = 1
-    max_length: int | None = None
-    # which tokens of a text longer than max_length are read: its first ("start") or its last
-    # ("end": a review's verdict is mostly at its end; BENCHMARKS.md, inference)
-    keep: str = field(default="start", metadata={"choices": KEEP})
-    # token budget of a batch: long reviews come in fewer rows, so a full IMDB epoch peaks at
-    # 1.6 GB of RSS instead of 4.8 (BENCHMARKS.md, training speed and memory)
-    max_tokens: int | None = 16_384
-    train_limit: int | None = None
-    test_limit: int | None = only("sentiment", default=None)
-    # word-lm and sentiment with train.virtual_adversarial: unlabelled text of your own (a
-    # .txt/.csv/.jsonl/.parquet file, a folder, a hub id) in unlabelled_column; default: the
-    # unsupervised split beside source
-    unlabelled: str | None = None
-    unlabelled_column: str = "text"
-    unlabelled_limit: int | None = None  # use only this many unlabelled reviews
-    lm_valid_reviews: int = only("word-lm", default=1_000)  # held out for perplexity
-    # word-lm: read whole reviews (bucketed, as the classifier reads them) or random windows of
-    # num_steps words from the joined stream, each from a zero state
-    lm_sequences: str = only("word-lm", default="reviews",
-                             metadata={"choices": ("reviews", "windows")})
-    bucket: bool = True
-    num_proc: int | None = None
-    # the seed that carves validation (and a single file's test split); None: train.seed. Set it
-    # to train replicates of one recipe on one split: --seed 1 --split-seed 0 draws other
+    source: str = option("the labelled data: a hub id, a folder of train/test files, "
+                         "aclImdb/, or one CSV, JSON-lines or Parquet file",
+                         default=DEFAULT_SOURCE, flag="data")
+    text_column: str = option("the column holding the text", default="text")
+    label_column: str = option("the column holding the label", default="label")
+    on_bad_rows: str = option("a CSV row of the wrong field count: stop naming its line, or "
+                              "skip it", default="error", choices=BAD_ROWS)
+    encoding_errors: str = option("invalid UTF-8 bytes: replace them by U+FFFD, or stop",
+                                  default="replace", choices=ENCODING_ERRORS)
+    test_fraction: float = option("one file given: the share carved (stratified, seeded) for "
+                                  "test", default=0.2)
+    train_split: str = option("the training split's name in a hub dataset or folder",
+                              default="train")
+    test_split: str = option("the test split's name in a hub dataset or folder", default="test")
+    lowercase: bool = option("lower-case every token", default=True)
+    max_vocab: int = option("the vocabulary's size at most (the most frequent tokens)",
+                            default=10_000)
+    min_freq: int = option("tokens seen fewer times than this are unknown", default=1)
+    max_length: int | None = option("read at most this many tokens of each text (see --keep)",
+                                    default=None)
+    # "end": a review's verdict is mostly at its end (BENCHMARKS.md, inference)
+    keep: str = option("which tokens of a text longer than --max-length are read: its first "
+                       "or its last", default="start", choices=KEEP)
+    # long reviews come in fewer rows, so a full IMDB epoch peaks at 1.6 GB of RSS instead of
+    # 4.8 (BENCHMARKS.md, training speed and memory)
+    max_tokens: int | None = option("padded tokens per batch, at most", default=16_384)
+    train_limit: int | None = option("use only this many training reviews (seeded sample)",
+                                     default=None)
+    test_limit: int | None = only("sentiment", default=None,
+                                  help="score only this many test reviews (seeded sample)")
+    unlabelled: str | None = option(
+        "unlabelled text of your own (a .txt/.csv/.jsonl/.parquet file, a folder, a hub id) for "
+        "the word LM, a teacher's labels and the virtual adversary; none: the unsupervised "
+        "split beside --data", default=None)
+    unlabelled_column: str = option("the column holding the unlabelled text", default="text")
+    unlabelled_limit: int | None = option("use only this many unlabelled reviews (seeded "
+                                          "sample)", default=None)
+    lm_valid_reviews: int = only("word-lm", default=1_000,
+                                 help="unlabelled reviews held out for perplexity")
+    lm_sequences: str = only("word-lm", default="reviews", choices=LM_SEQUENCES,
+                             help="read whole reviews (bucketed, as the classifier reads them) "
+                                  "or random windows of --num-steps words, each from a zero "
+                                  "state")
+    bucket: bool = option("batch texts of similar length together (less padding)",
+                          default=True)
+    num_proc: int | None = option("processes that tokenize (none: every core)", default=None)
+    # Set it to train replicates of one recipe on one split: --seed 1 --split-seed 0 draws other
     # dropout masks, batch order and new weights, and reads the same validation reviews (a
     # teacher fitted on them accepts it)
-    split_seed: int | None = None
+    split_seed: int | None = option("the seed that carves validation (and one file's test "
+                                    "split); none: --seed", default=None)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.lm_sequences not in ("reviews", "windows"):
+        if self.lm_sequences not in LM_SEQUENCES:
             raise ValueError(f"lm_sequences must be 'reviews' or 'windows', "
                              f"got {self.lm_sequences!r}")
         if self.keep not in KEEP:
@@ -208,9 +244,13 @@ READING_FIELDS = ("lowercase", "max_length", "keep")
 class TextData(DataConfig):
     """Plain-text files for the character LM: preprocessing mode and how windows are drawn."""
 
-    source: list[str] = field(default_factory=list, metadata={"flag": "text"})
-    mode: str = field(default="raw", metadata={"choices": TEXT_MODES})
-    sampling: str = field(default="sequential", metadata={"choices": ("sequential", "random")})
+    source: list[str] = option("UTF-8 text files to learn from (required)",
+                               default_factory=list, flag="text")
+    mode: str = option("raw: every character; d2l: lower-case letters and space (28 symbols)",
+                       default="raw", choices=TEXT_MODES)
+    sampling: str = option("sequential windows with the state carried over (truncated BPTT), "
+                           "or random ones from a zero state", default="sequential",
+                           choices=SAMPLINGS)
 
 
 @dataclass
@@ -218,15 +258,24 @@ class HeadConfig:
     """The task head on the core. ``labels`` and ``pooling`` are the classifier's;
     ``tie_weights``, ``output_layer`` and ``cutoffs`` the language model's."""
 
-    output_dropout: float = 0.5
-    pooling: str = only("sentiment", default="concat", metadata={"choices": POOLINGS})
-    # standardise the pooled features before dropout (fastai's head)
-    batch_norm: bool = only("sentiment", default=False)
-    labels: list[str] = only("sentiment", default_factory=lambda: list(DEFAULT_LABELS))
-    tie_weights: bool = only(*LANGUAGE_MODELS, default=False)
-    output_layer: str = only(*LANGUAGE_MODELS, default="full",
-                             metadata={"choices": OUTPUT_LAYERS})
-    cutoffs: list[int] = only(*LANGUAGE_MODELS, default_factory=lambda: [2_000, 6_000])
+    output_dropout: float = option("dropout before the head's output layer", default=0.5)
+    pooling: str = only("sentiment", default="concat", choices=POOLINGS,
+                        help="what the head reads: the final states, or those joined with max- "
+                             "and mean-pooling over every position (fastai's)")
+    batch_norm: bool = only("sentiment", default=False,
+                            help="standardise the pooled features before dropout (fastai's head)")
+    # the data's own label names win (sentiment.train.recipe.train_sentiment); these name
+    # IMDB-style labels only
+    labels: list[str] = only("sentiment", default_factory=lambda: list(DEFAULT_LABELS),
+                             help="names for the two classes of data labelled 0/1 or neg/pos, "
+                                  "negative first (e.g. --labels bad good); data with other "
+                                  "labels keeps its own names, and this is not used")
+    tie_weights: bool = only(*LANGUAGE_MODELS, default=False,
+                             help="the output layer shares the embedding's weights")
+    output_layer: str = only(*LANGUAGE_MODELS, default="full", choices=OUTPUT_LAYERS,
+                             help="a full softmax, or an adaptive one (frequent words cheap)")
+    cutoffs: list[int] = only(*LANGUAGE_MODELS, default_factory=lambda: [2_000, 6_000],
+                              help="the adaptive softmax's cluster boundaries, by word rank")
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -244,16 +293,19 @@ class ModelConfig:
 
     core: CoreConfig = field(default_factory=CoreConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
-    # GloVe name or file initialising the embedding
-    vectors: str | None = only("sentiment", "word-lm", default=DEFAULT_VECTORS)
-    # a saved model whose core (and vocabulary) this model starts from
-    encoder: str | None = only("sentiment", default=None)
-    # which of a separate-layout encoder's stacks the classifier keeps: both, or one of them
-    # alone (a one-direction core; "backward" reads each text from its end)
-    encoder_directions: str = only("sentiment", default="both", metadata={"choices": DIRECTIONS})
-    # the encoder is a classifier with this head: start the head from its weights too, so that
-    # its training continues (fine-tuning a trained classifier on more or other data)
-    encoder_head: bool = only("sentiment", default=False)
+    vectors: str | None = only("sentiment", "word-lm", default=DEFAULT_VECTORS,
+                               help="GloVe vectors (a name to download, or a file) that start "
+                                    "the embedding; none: random")
+    encoder: str | None = only("sentiment", default=None,
+                               help="a saved model whose core and vocabulary this one starts "
+                                    "from (sentiment pretrain's, or a classifier)")
+    encoder_directions: str = only("sentiment", default="both", choices=DIRECTIONS,
+                                   help="which stacks of a separate-layout encoder to keep: "
+                                        "both, or one alone (backward reads from the end)")
+    # fine-tuning a trained classifier on more or other data
+    encoder_head: bool = only("sentiment", default=False,
+                              help="the encoder is a classifier: start the head from its "
+                                   "weights too, so that its training continues")
 
     def __post_init__(self) -> None:
         if self.encoder_directions not in DIRECTIONS:
@@ -268,65 +320,83 @@ class ModelConfig:
 class TrainConfig:
     """Settings of :func:`sentiment.train.loop.train` and of the run around it."""
 
-    output: str = "runs/sentiment"
-    epochs: int = 10
-    optimizer: str = field(default="adam", metadata={"choices": ("adam", "sgd")})
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = field(default="constant", metadata={"choices": SCHEDULES})
-    warmup: float = 0.0  # share of all steps spent warming the learning rate up from 0
-    # each lower core layer (and the embedding) trains at lr * this^k
-    layer_lr_decay: float = only("sentiment", default=1.0)
-    # gradual unfreezing: head first, then one more core layer per epoch
-    unfreeze: bool = only("sentiment", default=False)
-    freeze_embeddings: bool = False
-    clip: float = 1.0
-    # adversarial training on the word embeddings (Miyato et al., 2017): each text's embeddings
-    # pushed up its loss's gradient by this share of their own norm, the pushed loss added; 0: off
-    adversarial: float = only("sentiment", default=0.0)
-    # virtual adversarial training (Miyato et al., 2017): each step also pushes a batch of
-    # unlabelled reviews (data.unlabelled, else beside data.source) by this share of their norm
-    # where the prediction changes most and learns to keep it; 0: off
-    virtual_adversarial: float = only("sentiment", default=0.0)
-    # an exponential moving average of the weights (Polyak averaging), updated after every
-    # optimizer step with this decay, is what validation judges and what the run keeps; 0: off.
+    output: str = option("the run's folder: model, checkpoint, metrics, report",
+                         default="runs/sentiment", group="output")
+    epochs: int = option("epochs at most (see --patience, --max-minutes)", default=10)
+    optimizer: str = option("the optimizer", default="adam", choices=OPTIMIZERS)
+    lr: float = option("the learning rate", default=1e-3)
+    weight_decay: float = option("L2 weight decay", default=0.0)
+    schedule: str = option("how the learning rate moves over the run, after --warmup",
+                           default="constant", choices=SCHEDULES)
+    warmup: float = option("share of all steps spent warming the learning rate up from 0",
+                           default=0.0)
+    layer_lr_decay: float = only("sentiment", default=1.0,
+                                 help="each lower core layer (and the embedding) trains at lr "
+                                      "times this to the power of its depth (fine-tuning)")
+    unfreeze: bool = only("sentiment", default=False,
+                          help="gradual unfreezing: the head first, then one more core layer "
+                               "per epoch")
+    freeze_embeddings: bool = option("keep the embedding as it starts", default=False)
+    clip: float = option("gradients are clipped to this norm", default=1.0)
+    # Miyato et al., 2017: the pushed loss is added
+    adversarial: float = only("sentiment", default=0.0,
+                              help="adversarial training: embeddings pushed up their loss's "
+                                   "gradient by this share of their norm; 0: off")
+    # Miyato et al., 2017
+    virtual_adversarial: float = only("sentiment", default=0.0,
+                                      help="each step also pushes unlabelled reviews by this "
+                                           "share of their norm where the prediction changes "
+                                           "most, and learns to keep it; 0: off")
     # Off by default: from scratch, 0.998 with dropout 0.3 / 0.2 lost to no average with 0.5 / 0.5
     # on validation (BENCHMARKS.md, accuracy); imdb-fast and the learning curve's fine-tuned
     # runs pass --ema-decay 0.998
-    ema_decay: float = 0.0
-    patience: int | None = 3
-    device: str = "auto"
-    mixed_precision: bool = True  # see sentiment.runtime.precision.autocast_dtype
-    seed: int = 0
-    resume: bool = True
-    progress: bool = True
-    max_minutes: float | None = None
-    # distillation: a teacher folder (sentiment teacher) whose soft labels on the unlabelled
-    # reviews (data.unlabelled, else beside data.source) join the training reviews
-    teacher: str | None = only("sentiment", default=None)
-    # the teacher's log-odds are divided by this before the sigmoid (> 1: softer labels)
-    temperature: float = only("sentiment", default=1.0)
-    # a labelled review's target: this share of its label plus the rest of the teacher's
-    hard_weight: float = only("sentiment", default=0.5)
-    # this many short crops of the unlabelled reviews (one to three consecutive sentences) join
-    # the distillation set with the teacher's soft labels: short texts, which the reviews
-    # (~230 words) do not teach, are what people type first
-    crops: int = only("sentiment", default=0)
-    # this many sentences of the unlabelled reviews join the distillation set, each with the
-    # teacher's reading of it in its review's context (sentiment.train.sentences): what one
-    # sentence says, learnt from the reviews rather than from templates
-    sentences: int = only("sentiment", default=0)
-    # this many template-made short sentences (sentiment.train.phrases: statements, negated ones,
-    # contrasts with "but") join the training set with their own labels: the rules of one
-    # sentence that IMDB's review labels do not teach
-    phrases: int = only("sentiment", default=0)
-    # score the test split and write the report after training
-    evaluate: bool = only("sentiment", default=True)
-    # fit the linear baselines beside the model in the report
-    baseline: bool = only("sentiment", default=True)
+    ema_decay: float = option("a moving average of the weights with this decay is what "
+                              "validation judges and the run keeps; 0: off", default=0.0)
+    patience: int | None = option("stop after this many epochs without a better validation "
+                                  "figure; none: never", default=3)
+    device: str = option("auto (CUDA when present), cpu, cuda or cuda:N", default="auto")
+    # see sentiment.runtime.precision.autocast_dtype
+    mixed_precision: bool = option("float16 autocast on CUDA, bfloat16 on CPUs that multiply "
+                                   "it in hardware", default=True)
+    seed: int = option("seeds the weights, dropout and batch order, and the validation "
+                       "split unless --split-seed is given", default=0)
+    resume: bool = option("continue the run in --output from its last checkpoint",
+                          default=True, group="output")
+    progress: bool = option("show progress bars (datasets' included)", default=True,
+                            group="output")
+    max_minutes: float | None = option("no epoch starts that would end past this many minutes",
+                                       default=None)
+    teacher: str | None = only("sentiment", default=None,
+                               help="distillation: a teacher folder (sentiment teacher) whose "
+                                    "soft labels on the unlabelled reviews join the training "
+                                    "reviews")
+    temperature: float = only("sentiment", default=1.0,
+                              help="the teacher's log-odds are divided by this (> 1: softer "
+                                   "labels)")
+    hard_weight: float = only("sentiment", default=0.5,
+                              help="a labelled review's target: this share of its label, the "
+                                   "rest the teacher's")
+    # short texts, which the reviews (~230 words) do not teach, are what people type first
+    crops: int = only("sentiment", default=0,
+                      help="short crops (1-3 sentences) of the unlabelled reviews that join "
+                           "the training set with the teacher's labels (needs --teacher)")
+    # sentiment.train.sentences: what one sentence says, learnt from the reviews rather than
+    # from templates
+    sentences: int = only("sentiment", default=0,
+                          help="sentences of the unlabelled reviews that join the training "
+                               "set, each with the teacher's reading of it in its review "
+                               "(needs --teacher)")
+    # sentiment.train.phrases: the rules of one sentence that IMDB's review labels do not teach
+    phrases: int = only("sentiment", default=0,
+                        help="template sentences (statements, negations, contrasts with 'but') "
+                             "that join the training set with their own labels")
+    evaluate: bool = only("sentiment", default=True, group="output",
+                          help="score the test split and write the report after training")
+    baseline: bool = only("sentiment", default=True, group="output",
+                          help="fit the linear baselines beside the model in the report")
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "sgd"):
+        if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,65 @@ def test_each_training_command_offers_only_its_own_flags(capsys):
     assert "--cutoffs" in word_lm and "--cutoffs" not in classifier
     assert "--adversarial" not in word_lm and "--lm-sequences" not in classifier
     assert "``" not in charlm + classifier + word_lm and "../shared" not in classifier
+
+
+def help_entries(text: str) -> dict[str, tuple[str, str, str]]:
+    """``--help`` output as ``{flag: (heading, invocation, help)}``, each flag under the heading
+    (``options``, ``data``...) it is printed beneath."""
+    entries, heading, current = {}, None, None
+    for line in text.splitlines():
+        if re.fullmatch(r"\S[^:]*:", line):
+            heading, current = line[:-1], None
+        elif re.match(r"  -", line):
+            invocation, _, words = line.strip().partition("  ")
+            current = [heading, invocation, words.strip()]
+            for flag in re.findall(r"--?[\w-]+", invocation):
+                entries.setdefault(flag, current)
+        elif current is not None and line.startswith(" " * 6):
+            current[2] = f"{current[2]} {line.strip()}".strip()
+        elif not line.strip():
+            current = None
+    return {flag: tuple(entry) for flag, entry in entries.items()}
+
+
+@pytest.mark.parametrize("name, module", [("train", "recipe"), ("pretrain", "pretrain"),
+                                          ("train-charlm", "charlm")])
+def test_training_help_explains_each_option_under_its_groups_heading(name, module, capsys):
+    """Issue 42: each option of a training command says what it is for beyond its default,
+    each choice option lists its values, and the options sit under the headings data, model,
+    training and output, by the config section they belong to."""
+    import importlib
+
+    from sentiment.cli.options import OPTION_GROUPS, SECTION_GROUPS
+    from sentiment.config import leaf_fields, sections
+
+    with pytest.raises(SystemExit):
+        commands.main([name, "--help"])
+    out = capsys.readouterr().out
+    entries = help_entries(out)
+    for flag, (_, invocation, words) in entries.items():
+        purpose = re.sub(r"\(default: [^)]*\)$", "", words).strip()
+        assert len(purpose) > 10, (flag, invocation, words)
+    config = importlib.import_module(f"sentiment.train.{module}").make_config()
+    paths = {id(section): path for path, section in sections(config).items()}
+    for option, (section, f) in leaf_fields(config, task_only=True).items():
+        heading, invocation, words = entries["--" + option.replace("_", "-")]
+        assert heading == (f.metadata.get("group") or SECTION_GROUPS[paths[id(section)]]), option
+        if f.metadata.get("choices"):
+            assert "{" + ",".join(f.metadata["choices"]) + "}" in invocation, option
+    assert [h for h in OPTION_GROUPS if f"\n{h}:\n" in out] == list(OPTION_GROUPS)
+    assert "--preset" in entries and "--verbose" in entries and "[OPTION ...]" in out
+    assert "default: []" not in out and "default: None" not in out
+
+
+def test_labels_help_says_what_labels_does(capsys):
+    """--labels names the two classes of 0/1 (or neg/pos) data; data with other labels keeps
+    its own names (the README's promise), and the help shows the default as one types it."""
+    with pytest.raises(SystemExit):
+        commands.main(["train", "--help"])
+    _, _, words = help_entries(capsys.readouterr().out)["--labels"]
+    assert "0/1" in words and "its own names" in words
+    assert words.endswith("(default: negative positive)") and "['negative'" not in words
 
 
 def test_no_progress_silences_datasets_bars_too():
@@ -199,3 +259,39 @@ def test_every_command_takes_the_common_flags_and_an_empty_text_is_one_line(caps
     err = capsys.readouterr().err.strip()
     assert err.startswith("sentiment predict: error: text") and "empty" in err
     assert "\n" not in err and "usage" not in err
+
+
+def test_evaluate_passes_the_baseline_limit_and_the_sentence_half(monkeypatch, tmp_path,
+                                                                   capsys):
+    """--baseline-limit N|all (default auto: 2,000 with --limit, else all) and --sentences
+    dev|heldout reach the evaluation; anything else is a usage error."""
+    import sentiment.train.evaluation
+
+    asked: list[dict] = []
+
+    def evaluated(model, data, split, output, *args, **kwargs):
+        asked.append(kwargs)
+        return {"accuracy": 0.5, "n": 2}
+
+    def cross_domain(model, data, output, *args, **kwargs):
+        asked.append({"baseline_limit": args[-2], "sentences": args[-1]})
+        return {"accuracy": 0.5, "n": 2}
+
+    monkeypatch.setattr(sentiment.train.evaluation, "evaluate_saved_model", evaluated)
+    monkeypatch.setattr(sentiment.train.evaluation, "evaluate_cross_domain", cross_domain)
+    monkeypatch.chdir(tmp_path)
+    commands.main(["evaluate", "--model", "imdb-fast", "--limit", "200"])
+    commands.main(["evaluate", "--model", "imdb-fast", "--baseline-limit", "500",
+                   "--sentences", "heldout"])
+    commands.main(["evaluate", "--model", "imdb-fast", "--baseline-limit", "all"])
+    commands.main(["evaluate", "--model", "imdb-fast", "--cross-domain", "other.csv",
+                   "--baseline-limit", "300"])
+    assert [(a["baseline_limit"], a["sentences"]) for a in asked] == [
+        ("auto", "dev"), (500, "heldout"), (None, "dev"), (300, "dev")]
+    capsys.readouterr()
+    for bad in (["--baseline-limit", "0"], ["--baseline-limit", "some"],
+                ["--sentences", "test"]):
+        with pytest.raises(SystemExit) as exit_info:
+            commands.main(["evaluate", "--model", "imdb-fast", *bad])
+        assert exit_info.value.code == 2
+    assert "not a count of reviews: '0'" in capsys.readouterr().err

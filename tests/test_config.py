@@ -46,6 +46,28 @@ def test_bad_values_name_the_option():
         Config.from_dict({"task": "sentiment", "format_version": 1})
 
 
+@pytest.mark.parametrize("make_config", [pipeline.make_config, charlm.make_config,
+                                         pretrain.make_config])
+def test_every_option_has_a_purpose_and_every_refused_word_its_choices(make_config):
+    """Each field a command offers says what it is for (metadata "help", the line in --help);
+    a field whose section refuses a word it does not know lists the words it takes, and takes
+    each of them."""
+    import typing
+
+    config = make_config()
+    for name, (section, f) in leaf_fields(config, task_only=True).items():
+        assert len(f.metadata.get("help", "")) > 10, name
+        if typing.get_type_hints(type(section))[f.name] is not str:
+            continue
+        choices = f.metadata.get("choices")
+        try:
+            apply_overrides(config, {name: "no-such-value"})
+        except ValueError:
+            assert choices, f"{name} refuses words but lists no choices"
+        for choice in choices or ():
+            apply_overrides(config, {name: choice})
+
+
 def test_saved_config_rebuilds_the_model(tmp_path):
     config = pipeline.make_config("tiny", vocab_size=40)
     model = build_model("sentiment", config.model).eval()

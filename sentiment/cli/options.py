@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from ..config import Config, apply_overrides, field_type, leaf_fields
+from ..config import Config, apply_overrides, field_type, leaf_fields, sections
 
 TCMALLOC_PATHS = (
     "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
@@ -22,6 +22,18 @@ TCMALLOC_PATHS = (
 # tcmalloc against 6 GB under glibc, at 1.3x the speed (BENCHMARKS.md). With less RAM than this
 # the scripts keep glibc's allocator unless SENTIMENT_TCMALLOC=1 asks for tcmalloc.
 TCMALLOC_MIN_RAM_GIB = 20
+
+
+# The headings of a training command's --help: each config section's options sit under its
+# group (a field's metadata "group" moves it: the run's folder and report go under output).
+OPTION_GROUPS = {
+    "data": "what the model reads, and how it is split, tokenized and batched",
+    "model": "the architecture, and where its first weights come from",
+    "training": "how it learns: optimizer, schedule, regularisation, when it stops",
+    "output": "where the run is written, and what it shows and reports",
+}
+SECTION_GROUPS = {"data": "data", "model.core": "model", "model.head": "model", "model": "model",
+                  "train": "training"}
 
 
 def tcmalloc_library() -> str | None:
@@ -37,17 +49,33 @@ def _parse_optional(kind):
     return parse
 
 
-def add_field_option(parser: argparse.ArgumentParser, name: str, f: dataclasses.Field, default,
-                     hint) -> None:
-    """A ``--name`` flag for dataclass field ``f`` of type ``hint``: typed, with its choices,
-    ``--x/--no-x`` for booleans, several values for lists, ``none`` for optional ones."""
+def shown_default(value, secret: bool = False) -> str:
+    """A default as one types it: ``none``, ``on``/``off``, a list's values space-separated;
+    a secret only as ``set``."""
+    if secret and value:
+        return "set"
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list | tuple):
+        return " ".join(map(str, value)) or "none"
+    return str(value)
+
+
+def add_field_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str,
+                     f: dataclasses.Field, default, hint) -> None:
+    """A ``--name`` flag for dataclass field ``f`` of type ``hint``: its help (metadata
+    ``help``) and default, typed, with its choices shown as ``{a,b}``, ``--x/--no-x`` for
+    booleans, several values for lists, ``none`` for optional ones."""
     flag = "--" + name.replace("_", "-")
     args = typing.get_args(hint)
     optional = type(None) in args
     base = next((a for a in args if a is not type(None)), hint) if optional else hint
-    shown = "set" if f.name == "api_key" and default else default  # never print a secret
-    help_text = " ".join(filter(None, [f.metadata.get("help"), f"(default: {shown})"
-                                       + (" ('none' to unset)" if optional else "")]))
+    shown = shown_default(default, secret=f.name == "api_key")  # never print a secret
+    unset = "; none accepted" if optional and default is not None else ""
+    help_text = " ".join(filter(None, [f.metadata.get("help"), f"(default: {shown}{unset})"]))
+    choices = f.metadata.get("choices")
     if base is bool:
         parser.add_argument(flag, dest=name, default=default, help=help_text,
                             action=argparse.BooleanOptionalAction)
@@ -56,9 +84,8 @@ def add_field_option(parser: argparse.ArgumentParser, name: str, f: dataclasses.
     if typing.get_origin(base) is list:
         nargs, base = "+", typing.get_args(base)[0]
     parser.add_argument(flag, dest=name, default=default, nargs=nargs,
-                        type=_parse_optional(base) if optional else base,
-                        choices=f.metadata.get("choices"), metavar=base.__name__.upper(),
-                        help=help_text)
+                        type=_parse_optional(base) if optional else base, choices=choices,
+                        metavar=None if choices else base.__name__.upper(), help=help_text)
 
 
 def add_dataclass_options(parser: argparse.ArgumentParser, defaults) -> None:
@@ -70,10 +97,15 @@ def add_dataclass_options(parser: argparse.ArgumentParser, defaults) -> None:
 
 def add_config_options(parser: argparse.ArgumentParser, config: Config, skip: tuple = ()) -> None:
     """A ``--flag`` for every settable field of ``config`` (its option name, dashes for
-    underscores), defaulting to ``config``'s value."""
+    underscores), defaulting to ``config``'s value, under its group's heading
+    (:data:`OPTION_GROUPS`)."""
+    groups = {name: parser.add_argument_group(name, about) for name, about in OPTION_GROUPS.items()}
+    paths = {id(section): path for path, section in sections(config).items()}
     for name, (section, f) in leaf_fields(config, task_only=True).items():
         if name not in skip:
-            add_field_option(parser, name, f, getattr(section, f.name), field_type(section, f))
+            group = f.metadata.get("group") or SECTION_GROUPS[paths[id(section)]]
+            add_field_option(groups[group], name, f, getattr(section, f.name),
+                             field_type(section, f))
 
 
 def config_from_args(args: argparse.Namespace, config: Config) -> Config:
@@ -90,6 +122,9 @@ def parse_config(description: str, presets: dict, make_config,
     ``--preset``, then a flag per config field (``required`` ones must be given),
     ``--verbose``; sets up logging."""
     parser, defaults = preset_parser(description, presets, make_config, argv, prog)
+    # the options are listed by group below; the usage line names only what a run needs
+    parser.usage = " ".join(["%(prog)s", *(f"--{name.replace('_', '-')} ..." for name in required),
+                             f"[--preset {{{','.join(sorted(presets))}}}] [OPTION ...]"])
     add_config_options(parser, defaults)
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)

@@ -113,7 +113,8 @@ def read_batches(path: str | Path, text_column: str, repairs: FileRepairs | None
     rows = None
     if kind == "parquet":
         # pre_buffer (pyarrow's default) keeps every row group read so far until the file is
-        # closed: +0.8 GB over a million reviews (BENCHMARKS.md; apache/arrow#39808's kin)
+        # closed, so memory grew with the file (BENCHMARKS.md, "Inference: predict, files,
+        # serving"; apache/arrow#39808's kin)
         reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
         schema, rows = reader.schema_arrow, reader.metadata.num_rows
         _check_column(schema, text_column, path)
@@ -342,7 +343,8 @@ def score_file(
     ``<input>.scored.<suffix>``); returns ``{"rows", "scored", "no_text", "seconds", ...}``.
     ``workers``: chunks scored at once (:func:`score_batches`). One is the default: unlike the
     server's small batches, a chunk's batches of 64 keep two torch threads busy, and two
-    one-thread workers scored no faster with 0.5 GB more memory (BENCHMARKS.md).
+    one-thread workers scored no faster with more memory (BENCHMARKS.md, "Inference: predict,
+    files, serving").
 
     CSV/TSV: a row whose field count differs from the header's stops the run with its line
     number (``on_bad_rows="error"``) or is skipped and counted (``"skip"``); invalid UTF-8 in

@@ -162,8 +162,8 @@ class NgramTable:
 
     def __init__(self, ngrams: Sequence[str], weight: np.ndarray):
         self.pattern = re.compile(NB_TOKENS)
-        # every n-gram's tokens in one list (one split, not one per n-gram: building the table
-        # for the shipped model's 200,000 n-grams took 0.7 s of a first prediction that way)
+        # every n-gram's tokens in one list (one split, not one per n-gram: a split per n-gram
+        # was most of a first prediction; BENCHMARKS.md, "Inference: predict, files, serving")
         sizes = np.fromiter((ngram.count(" ") + 1 for ngram in ngrams), dtype=np.int64,
                             count=len(ngrams))
         tokens = " ".join(ngrams).split(" ") if len(ngrams) else []
@@ -182,7 +182,8 @@ class NgramTable:
         order = np.argsort(codes)
         self.codes, self.weight = codes[order], np.asarray(weight, dtype=np.float64)[order]
         # which low bits a kept code can have: most of a text's n-grams are not kept, and this
-        # drops them before the binary search (2x faster in all on IMDB's reviews)
+        # drops them before the binary search (BENCHMARKS.md, "Reading a review's last 384
+        # tokens; the n-gram part's cost")
         self.seen = np.zeros(LOW_BITS + 1, dtype=bool)
         self.seen[self.codes & LOW_BITS] = True
 
@@ -213,7 +214,8 @@ class NgramTable:
         slot = np.minimum(np.searchsorted(self.codes, codes), len(self.codes) - 1)
         hit = self.codes[slot] == codes
         # distinct (text, n-gram) pairs: sorted, then each kept where it differs from the one
-        # before (NumPy 2.4's hash-based np.unique took 15x as long on IMDB's n-grams)
+        # before (NumPy's hash-based np.unique is far slower on these; BENCHMARKS.md, "Reading
+        # a review's last 384 tokens; the n-gram part's cost")
         pairs = np.sort(owners[hit] * len(self.codes) + slot[hit])
         pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
         return np.bincount(pairs // len(self.codes), weights=self.weight[pairs % len(self.codes)],

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 EXPORT_FILE = "export.json"
 # a scoring batch's token budget (rows x longest) when the caller names none: ONNX Runtime's
-# int8 LSTM scored the shipped model's first 2,000 test reviews ~1.2x faster in batches of at
-# most 4,096 padded tokens than of 16,384, PyTorch's budget (BENCHMARKS.md, inference)
+# int8 LSTM is faster in smaller batches than PyTorch's budget (BENCHMARKS.md, "ONNX Runtime:
+# one single-threaded run per core")
 ONNX_MAX_TOKENS = 4_096
 
 

@@ -12,7 +12,7 @@ backward direction can read each sequence reversed *within its own length*::
 ``padding_mode`` chooses how:
 
 - ``"exact"``: the reversal above on padded tensors (the fast fused kernels; best on CPU, where
-  packed sequences ran 8x slower here);
+  packed sequences were much slower: BENCHMARKS.md, "Training speed and memory");
 - ``"packed"``: ``pack_padded_sequence`` per layer (cuDNN handles packing well);
 - ``"auto"``: packed on CUDA, exact elsewhere;
 - ``"padded"``: the seed tutorial's reference behaviour -- both directions read the padding and
@@ -96,10 +96,10 @@ class Dropout(nn.Dropout):
     """``nn.Dropout`` with a faster mask on CPU; the same distribution, to 1/32768 in ``p``.
 
     On CPU, ``nn.Dropout`` draws one Bernoulli sample per element from the single-threaded
-    generator; for the (64, 284, 512) activations between the LSTM layers that took 10% of a
-    training step (BENCHMARKS.md). Here each element gets one 15-bit integer from
-    ``random_()`` and is kept when it falls below ``(1 - p) * 32768``: 3-10x faster, forward
-    and backward. Other devices use ``nn.Dropout`` unchanged.
+    generator, a visible share of a training step for the activations between the LSTM layers
+    (BENCHMARKS.md, "Training speed and memory"). Here each element gets one 15-bit integer
+    from ``random_()`` and is kept when it falls below ``(1 - p) * 32768``, several times faster
+    forward and backward. Other devices use ``nn.Dropout`` unchanged.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ def by_content(path: Path) -> Path:
     file systems). The ``datasets`` library keys its own cache by a file's path and time, so
     every spelling of one path (``../shared/…``, ``../../shared/…``) and every copy of one file
     made another full copy of it there, and of its tokens; read through this place they share
-    one. The file is hashed on each read (~0.1 s for IMDB's 100 MB of Parquet)."""
+    one. The file is hashed on each read (a fraction of a second for IMDB's files)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

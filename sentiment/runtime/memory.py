@@ -8,9 +8,9 @@ import os
 def trim_heap() -> None:
     """Hand the memory glibc's allocator holds free back to the kernel (``malloc_trim``).
 
-    Training on batches of many shapes leaves glibc's heap fragmented: the README's main command
-    had grown from 1.5 to 2.7 GB by the end of one epoch, and its report's baselines then peaked
-    at 3.6 GB on top of that (BENCHMARKS.md). Called between the phases of a long command; a
+    Training on batches of many shapes leaves glibc's heap fragmented, and the report's
+    baselines then grew the peak on top of it (BENCHMARKS.md, "Training speed and memory").
+    Called between the phases of a long command; a
     no-op elsewhere than glibc, and under tcmalloc (which keeps its own pages on purpose)."""
     if "tcmalloc" in os.environ.get("LD_PRELOAD", ""):
         return

@@ -88,10 +88,9 @@ def _cache_file() -> Path:
 def cpu_bfloat16_faster(training: bool) -> bool:
     """Whether bfloat16 autocast beats float32 on this CPU, for training or inference.
 
-    Only a CPU with native bf16 instructions can win, and even then it may not: on an Intel
-    Xeon with AVX512-BF16, bf16 trained 1.28x slower than float32 and scored 10-15% slower
-    (BENCHMARKS.md), while on AMD Zen 4 it was 1.7x (training) and 3x (inference) faster. So it
-    is measured, once per machine, torch version and thread count, and cached in ``CACHE_DIR``.
+    Only a CPU with native bf16 instructions can win, and even then it may not: on one Intel
+    Xeon with AVX512-BF16 it was slower than float32, on AMD Zen 4 faster (BENCHMARKS.md,
+    "Training speed and memory"). So it is measured, once per machine, torch version and thread count, and cached in ``CACHE_DIR``.
     ``$SENTIMENT_CPU_PRECISION`` (``float32`` or ``bfloat16``) skips the measurement.
     """
     forced = os.environ.get("SENTIMENT_CPU_PRECISION", "auto")

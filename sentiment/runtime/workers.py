@@ -13,8 +13,9 @@ except ImportError:  # an install without torch: ONNX Runtime keeps its own thre
 
 def default_workers(device) -> int:
     """How many batches to score at once on ``device``, each on its share of torch's threads:
-    two one-thread workers on a CPU (one tokenizes while the other is in the model; 2.3x the
-    served requests/s of one two-thread worker on 2 cores, BENCHMARKS.md), one on a GPU."""
+    two one-thread workers on a CPU (one tokenizes while the other is in the model, which serves
+    more requests than one two-thread worker: BENCHMARKS.md, "Inference: predict, files,
+    serving"), one on a GPU."""
     threads = torch.get_num_threads() if torch is not None else 1
     return 2 if str(device) == "cpu" and threads >= 2 else 1
 

@@ -17,8 +17,8 @@ if TYPE_CHECKING:  # imported where datasets are tokenized: a first prediction n
     import datasets
 
 # spaCy's vocabulary keeps every new string it meets, so a long stream of text (scoring a
-# file of a million reviews, a server running for weeks) grows it without end: +90 MB over
-# IMDB's 100,000 reviews (BENCHMARKS.md). Past this many strings the pipeline is built afresh;
+# file of a million reviews, a server running for weeks) grows it without end (BENCHMARKS.md,
+# "Tokenizing one whitespace chunk at a time"). Past this many strings the pipeline is built afresh;
 # tokens do not depend on what the vocabulary has seen.
 MAX_STRINGS = 200_000
 # spaCy tokenizes each run of non-space characters on its own, so a text's tokens are its

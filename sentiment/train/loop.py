@@ -116,7 +116,8 @@ def unfreeze_for_epoch(optimizer: torch.optim.Optimizer, epoch: int, enabled: bo
 def flush_denormals(device: torch.device):
     """Flush denormal floats to zero on CPU for the duration, then restore the previous setting.
 
-    Decaying gradients otherwise slowed the backward pass 10x (BENCHMARKS.md). torch has no
+    Decaying gradients otherwise slowed the backward pass badly (BENCHMARKS.md, "Training speed
+    and memory"). torch has no
     getter for the flag, so the previous state is read from a denormal product."""
     if device.type != "cpu":
         yield

@@ -90,7 +90,8 @@ def cpu_bfloat16_faster(training: bool) -> bool:
 
     Only a CPU with native bf16 instructions can win, and even then it may not: on one Intel
     Xeon with AVX512-BF16 it was slower than float32, on AMD Zen 4 faster (BENCHMARKS.md,
-    "Training speed and memory"). So it is measured, once per machine, torch version and thread count, and cached in ``CACHE_DIR``.
+    "Training speed and memory"). So it is measured, once per machine, torch version and thread
+    count, and cached in ``CACHE_DIR``.
     ``$SENTIMENT_CPU_PRECISION`` (``float32`` or ``bfloat16``) skips the measurement.
     """
     forced = os.environ.get("SENTIMENT_CPU_PRECISION", "auto")

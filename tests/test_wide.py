@@ -239,3 +239,21 @@ def test_profile_scoring_times_the_ngram_part_and_an_onnx_forward(wide_model, tm
     for profiled in result["models"]:
         assert profiled["seconds"]["wide n-grams"] > 0 and profiled["predict_s"] > 0
         assert sum(profiled["share"].values()) == pytest.approx(1.0)
+
+
+def test_an_ngram_model_scores_without_torch_spacy_or_scikit_learn(tmp_path):
+    """An n-gram folder (here the shipped model's wide part) is numpy alone: predict scores it
+    where torch, spaCy and scikit-learn are not installed, as it scores it here."""
+    from conftest import printed_without
+
+    from sentiment.kinds.registry import SHIPPED_MODEL
+
+    folder = SHIPPED_MODEL / "wide"
+    texts = ["A wonderful, moving film.", "Dull and far too long."]
+    code = ("import json, sys; from sentiment import predict; "
+            f"r = predict({texts!r}, model={str(folder)!r}); "
+            "print(json.dumps([r, sorted(m for m in ('torch', 'spacy', 'sklearn', 'datasets') "
+            "if m in sys.modules)]))")
+    scored, loaded = printed_without(tmp_path, ("torch", "spacy", "scikit-learn"), code)
+    assert loaded == []
+    assert scored == predict(texts, model=folder)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+from types import SimpleNamespace
 
+import datasets
 import pytest
 from conftest import synthetic_reviews
 
@@ -41,13 +44,18 @@ def test_single_file_split_is_stratified_seeded_and_recorded(one_file):
     assert other["test"]["text"] != first["test"]["text"]
 
 
-def test_train_evaluate_predict_on_one_csv(one_file, tmp_path):
+def test_train_evaluate_predict_on_one_csv(one_file, tmp_path, caplog):
     output = tmp_path / "model"
     config = pipeline.make_config("tiny", data=str(one_file), text_column="review",
                                   label_column="sentiment", output=str(output), epochs=4,
                                   progress=False, num_proc=1, baseline=False)
-    summary = pipeline.train_sentiment(config)
+    with caplog.at_level(logging.INFO, logger="sentiment.train.evaluation"):
+        summary = pipeline.train_sentiment(config)
     assert summary["report"]["accuracy"] > 0.9 and summary["report"]["n"] == 500
+    # one file has no unlabelled reviews beside it: said as that, not as a column error
+    assert (f"deduplicated the test split against the training file (no unlabelled reviews "
+            f"beside {one_file})") in caplog.text
+    assert "no column" not in caplog.text and "--unlabelled-column" not in caplog.text
     saved = json.loads((output / "config.json").read_text())
     assert saved["data"]["text_column"] == "review" and saved["data"]["test_fraction"] == 0.2
     again = evaluation.evaluate_saved_model(output, baseline=False, output=tmp_path / "again")
@@ -200,3 +208,40 @@ def test_cross_domain_without_the_training_data_reports_no_baselines(trained_mod
     assert report["n"] == 60 and report["accuracy"] > 0.9  # neg/pos map onto IMDB's labels
     assert "baselines" not in report
     assert "is not at hand" in report["baseline_error"]
+
+
+def test_the_test_split_is_deduplicated_against_what_there_is(tmp_path, caplog):
+    """seen_elsewhere: a single file has no unlabelled reviews beside it (read as such it would
+    be itself, its test rows included: every test review 'seen'); a folder without an
+    unsupervised file neither; unlabelled reviews that cannot be read are named with why."""
+    rows = synthetic_reviews(40, 7)
+    data = SimpleNamespace(train=datasets.Dataset.from_list(rows[:30]),
+                           valid=datasets.Dataset.from_list(rows[30:35]))
+    whole = tmp_path / "tickets.csv"
+    with open(whole, "w", newline="") as handle:  # a "text" column: readable as unlabelled
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows([row["text"], row["label"]] for row in rows)
+
+    def seen(source, **options):
+        config = pipeline.make_config("tiny", data=str(source), **options)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="sentiment.train.evaluation"):
+            return evaluation.seen_elsewhere(data, config)
+
+    expected = {row["text"] for row in rows[:35]}
+    for source, options in ((whole, {}), (whole, {"text_column": "body"})):
+        assert seen(source, **options) == expected  # not the test rows 35-39
+        assert caplog.messages == [f"deduplicated the test split against the training file "
+                                   f"(no unlabelled reviews beside {whole})"]
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert seen(folder) == expected
+    assert caplog.messages == [f"deduplicated the test split against the training file (no "
+                               f"unlabelled reviews beside {folder})"]
+    (folder / "unsupervised.jsonl").write_text(json.dumps({"body": "an unlabelled one"}) + "\n")
+    assert seen(folder) == expected
+    assert "against the training file only" in caplog.text and "no column" in caplog.text.lower()
+    assert seen(folder, unlabelled_column="body") == expected | {"an unlabelled one"}
+    assert seen(whole, unlabelled=str(folder / "unsupervised.jsonl"),
+                unlabelled_column="body") == expected | {"an unlabelled one"}

@@ -91,14 +91,25 @@ def _split_probabilities(model, data: PreparedData, config: Config, split: str,
 
 
 def seen_elsewhere(data: PreparedData, config: Config) -> set[str]:
-    """Every text of the training file and of the unlabelled reviews (when the source has
-    them): a test review identical to one of them may have been seen in training."""
+    """Every text of the training file and of the unlabelled reviews (``data.unlabelled``, or
+    those beside the source when it has them): a test review identical to one of them may have
+    been seen in training. A single file has none beside it (read as unlabelled, it would be
+    itself, test rows and all)."""
     texts = set(data.train["text"]) | set(data.valid["text"])
+    given, source = config.data.unlabelled, config.data.source
+    alone = ("deduplicated the test split against the training file (no unlabelled reviews "
+             "beside %s)")
+    if given is None and Path(source).is_file():
+        logger.info(alone, source)
+        return texts
     try:
-        texts |= set(load_unlabelled(config.data.unlabelled or config.data.source,
-                                     config.data.unlabelled_column)["text"])
-    except (OSError, ValueError) as error:  # no unlabelled reviews beside this source
-        logger.info("deduplicated test split against the training file only: %s", error)
+        texts |= set(load_unlabelled(given or source, config.data.unlabelled_column)["text"])
+    except (OSError, ValueError) as error:
+        if given is None and isinstance(error, FileNotFoundError):  # a folder without any
+            logger.info(alone, source)
+        else:  # unlabelled reviews named, or there, that could not be read: say why
+            logger.warning("deduplicated the test split against the training file only: %s",
+                           error)
     return texts
 
 

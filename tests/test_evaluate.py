@@ -93,3 +93,38 @@ def test_reports_score_in_token_budgeted_batches(trained_model, synthetic_dir, t
     # the saved model's split, the cross-domain rows and the CheckList suite: every batch cut
     assert len(budgets) >= 2 and set(budgets) == {budget}, budgets
     assert saved["accuracy"] == crossed["accuracy"]
+
+
+def test_a_valid_report_leaves_the_test_report_alone_and_headers_name_split_and_data(
+        trained_model, synthetic_dir, tmp_path):
+    """sentiment evaluate --split valid writes report-valid.* beside the test report, whose
+    bytes do not change; each report's header names its split and its data (issue 42)."""
+    import shutil
+
+    from sentiment.cli import main as commands
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_model, model, ignore=shutil.ignore_patterns("cross-domain-*"))
+    test_files = ["report.json", "report.md", "confusion_matrix.png", "roc.png",
+                  "reliability.png", "training_curves.png"]
+    before = {name: (model / name).read_bytes() for name in test_files}
+    assert commands.run("evaluate", ["--model", str(model), "--data", str(synthetic_dir),
+                                     "--split", "valid", "--no-baseline"]) == 0
+    assert {name: (model / name).read_bytes() for name in test_files} == before
+    valid = json.loads((model / "report-valid.json").read_text())
+    assert valid["split"] == "valid" and valid["data"] == str(synthetic_dir)
+    assert valid["plots"] == ["training_curves-valid.png", "confusion_matrix-valid.png",
+                              "roc-valid.png", "reliability-valid.png"]
+    assert all((model / name).stat().st_size > 0 for name in valid["plots"])
+    header = (model / "report-valid.md").read_text().splitlines()[:4]
+    assert header[0] == f"# Evaluation report: valid split of {synthetic_dir}"
+    assert f"- data: {synthetic_dir}" in header and "- split: valid" in header
+    trained = (model / "report.md").read_text().splitlines()
+    assert trained[0] == f"# Evaluation report: test split of {synthetic_dir}"
+    # the test split again: report.json is replaced, by a report on the same split
+    assert commands.run("evaluate", ["--model", str(model), "--data", str(synthetic_dir),
+                                     "--limit", "20", "--no-baseline"]) == 0
+    again = (model / "report.md").read_text().splitlines()
+    assert again[0] == f"# Evaluation report: test split of {synthetic_dir}"
+    assert "a seeded sample of 20" in again[3]
+    assert json.loads((model / "report-valid.json").read_text()) == valid

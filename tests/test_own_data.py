@@ -154,7 +154,8 @@ def _star_reviews(path, n=300, seed=11):
     return path
 
 
-def test_cross_domain_evaluation_maps_columns_and_labels(trained_model, tmp_path, capsys):
+def test_cross_domain_evaluation_maps_columns_and_labels(trained_model, synthetic_dir, tmp_path,
+                                                         capsys):
     data = _star_reviews(tmp_path / "products.csv")
     assert commands.run("evaluate", [
         "--model", str(trained_model), "--cross-domain", str(data), "--text-column", "body",
@@ -165,6 +166,9 @@ def test_cross_domain_evaluation_maps_columns_and_labels(trained_model, tmp_path
     assert printed["report"] == str(output) and printed["n"] == 270  # 30 neutral rows dropped
     report = json.loads((output / "report.json").read_text())
     assert report["split"] == "cross-domain" and report["data"] == str(data)
+    header = (output / "report.md").read_text().splitlines()
+    assert header[0] == f"# Evaluation report: cross-domain, {data}"
+    assert f"every row of {data}" in header[2] and str(synthetic_dir) in header[2]
     assert report["label_mapping"] == {"1": "negative", "2": "negative", "3": None,
                                        "4": "positive", "5": "positive"}
     assert report["accuracy"] > 0.9  # the sentiment words carry over; the filler is the same

@@ -11,7 +11,9 @@ from .parsing import add_row_rules, command_parser, parse
 
 
 def evaluate(argv: list[str] | None = None) -> None:
-    """Write the evaluation report of a saved sentiment model (report.json, report.md, plots).
+    """Write the evaluation report of a saved sentiment model: report.json, report.md and plots
+    for the test split; report-valid.json, report-valid.md and plots suffixed -valid for the
+    validation split, beside the test report and never over it.
 
     sentiment evaluate --model runs/sentiment
     sentiment evaluate --model runs/sentiment --data imdb/ --split valid

@@ -1,4 +1,9 @@
-"""The evaluation report: metrics, calibration, baseline, plots (report.json, report.md, PNGs)."""
+"""The evaluation report: metrics, calibration, baseline, plots (report.json, report.md, PNGs).
+
+A report's files carry its split: ``report.json``, ``report.md`` and the plots for the test
+split (the names cards and exports read), ``report-valid.json``, ``report-valid.md``,
+``confusion_matrix-valid.png``... for another (:func:`report_suffix`), so that no report
+replaces another split's."""
 
 from __future__ import annotations
 
@@ -222,9 +227,17 @@ def _roc_auc(labels: np.ndarray, probs: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, probs, multi_class="ovr"))
 
 
-def plot_report(report: dict, labels, probs, output_dir: Path, metrics_path: Path | None) -> list:
-    """Write the PNG plots; returns their file names."""
+def report_suffix(split: str | None) -> str:
+    """What a report's file names carry for ``split``: nothing for the test split (and a report
+    that names none), ``-valid`` for the validation split."""
+    return "" if split in (None, "test") else f"-{split}"
+
+
+def plot_report(report: dict, labels, probs, output_dir: Path, metrics_path: Path | None,
+                suffix: str = "") -> list:
+    """Write the PNG plots (each name ending in ``suffix``); returns their file names."""
     written = []
+    saved = _plot_saver(output_dir, suffix, written)
     if metrics_path is not None and metrics_path.exists():
         records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
         if records:
@@ -241,23 +254,20 @@ def plot_report(report: dict, labels, probs, output_dir: Path, metrics_path: Pat
             ax_loss.legend()
             ax_acc.legend()
             fig.tight_layout()
-            fig.savefig(output_dir / "training_curves.png", dpi=100)
-            written.append("training_curves.png")
+            saved(fig, "training_curves")
     labels, probs = np.asarray(labels), np.asarray(probs)
     fig = Figure(figsize=(4, 4))
     ax = fig.subplots()
     ConfusionMatrixDisplay(np.asarray(report["confusion_matrix"]),
                            display_labels=report["label_names"]).plot(ax=ax, colorbar=False)
     fig.tight_layout()
-    fig.savefig(output_dir / "confusion_matrix.png", dpi=100)
-    written.append("confusion_matrix.png")
+    saved(fig, "confusion_matrix")
     if report["roc_auc"] is not None and probs.ndim == 1:
         fig = Figure(figsize=(4, 4))
         ax = fig.subplots()
         RocCurveDisplay.from_predictions(labels, probs, ax=ax, name="BiLSTM")
         fig.tight_layout()
-        fig.savefig(output_dir / "roc.png", dpi=100)
-        written.append("roc.png")
+        saved(fig, "roc")
     fig = Figure(figsize=(4, 4))
     ax = fig.subplots()
     bins = report["calibration"]["bins"]
@@ -268,9 +278,16 @@ def plot_report(report: dict, labels, probs, output_dir: Path, metrics_path: Pat
     ax.set(xlabel="confidence", ylabel="accuracy", title="reliability")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(output_dir / "reliability.png", dpi=100)
-    written.append("reliability.png")
+    saved(fig, "reliability")
     return written
+
+
+def _plot_saver(output_dir: Path, suffix: str, written: list):
+    """A function that saves a figure as ``NAME{suffix}.png`` and notes the name."""
+    def save(fig: Figure, name: str) -> None:
+        fig.savefig(output_dir / f"{name}{suffix}.png", dpi=100)
+        written.append(f"{name}{suffix}.png")
+    return save
 
 
 def _fmt(value: float | None) -> str:
@@ -281,7 +298,7 @@ def report_markdown(report: dict) -> str:
     """report.md: the headline figures, the baselines, the tables and the extra sections."""
     low, high = report["accuracy_ci95"]
     lines = [
-        "# Evaluation report", "",
+        *_header_lines(report),
         f"- examples: {report['n']}",
         f"- **accuracy: {report['accuracy']:.4f}** (95% CI {low:.4f}–{high:.4f})",
         f"- ROC AUC: {report['roc_auc']:.4f}" if report["roc_auc"] is not None else "- ROC AUC: —",
@@ -309,6 +326,27 @@ def report_markdown(report: dict) -> str:
         lines += ["", "## Behaviour on short texts (CheckList)", "",
                   checklist_markdown(report["behaviour"])]
     return "\n".join(lines)
+
+
+def _header_lines(report: dict) -> list[str]:
+    """report.md's title and what was read: the split and the data (for a cross-domain report,
+    the file or split scored and the data the model was trained on), and the model."""
+    split, data = report.get("split"), report.get("data")
+    if split == "cross-domain":
+        lines = [f"# Evaluation report: cross-domain, {data}", "",
+                 f"- split: cross-domain (every row of {data}); the model was trained on "
+                 f"{report.get('trained_on', 'data not named')}"]
+    else:
+        title = f"{split} split" if split else "one split"
+        lines = [f"# Evaluation report: {title}" + (f" of {data}" if data else ""), "",
+                 f"- split: {split or 'not named'}"]
+        if data:
+            limit = report.get("limit")
+            lines.append(f"- data: {data}" + (f" (a seeded sample of {limit} of the split's "
+                                              "reviews: --limit)" if limit else ""))
+    if report.get("model"):
+        lines.append(f"- model: {report['model']}")
+    return lines
 
 
 def _baseline_lines(report: dict) -> list[str]:
@@ -362,15 +400,18 @@ def write_report(
     metrics_path: str | Path | None = None,
     extra: dict | None = None,
     label_names: Sequence[str] = DEFAULT_LABELS,
+    suffix: str = "",
 ) -> dict:
-    """Build the report and write report.json, report.md and the plots into ``output_dir``."""
+    """Build the report and write report.json, report.md and the plots into ``output_dir``,
+    each name ending in ``suffix`` (:func:`report_suffix`: ``-valid`` for a report on the
+    validation split, so that it replaces no test report)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     report = build_report(labels, probs, texts, lengths, baselines, label_names=label_names)
     report.update(extra or {})
     report["plots"] = plot_report(report, labels, probs, output_dir,
-                                  Path(metrics_path) if metrics_path else None)
+                                  Path(metrics_path) if metrics_path else None, suffix)
     report["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    write_json(output_dir / "report.json", report)
-    (output_dir / "report.md").write_text(report_markdown(report), encoding="utf-8")
+    write_json(output_dir / f"report{suffix}.json", report)
+    (output_dir / f"report{suffix}.md").write_text(report_markdown(report), encoding="utf-8")
     return report

@@ -2,7 +2,11 @@
 (:func:`evaluate_model`), for a saved model on its own split (``sentiment evaluate``:
 :func:`evaluate_saved_model`) and on labelled data of another domain
 (:func:`evaluate_cross_domain`). The data is prepared exactly as training prepared it
-(:func:`sentiment.train.prepare.prepare_data`), so the report reads the same reviews."""
+(:func:`sentiment.train.prepare.prepare_data`), so the report reads the same reviews.
+
+A report on the validation split goes to ``report-valid.json`` / ``report-valid.md`` (and
+plots named likewise) beside the test split's ``report.json``, never over it; every report
+names its split and data in its header."""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from ..kinds.lstm import SentimentModel, score_ids
 from ..kinds.protocol import require, supports
 from ..kinds.registry import load_model
 from ..report.checklist import model_checklist
-from ..report.metrics import fit_baselines, write_report
+from ..report.metrics import fit_baselines, report_suffix, write_report
 from ..runtime.memory import trim_heap
 from ..text.vocab import Vocab
 from .prepare import PreparedData, classifier_splits, prepare_data
@@ -41,7 +45,9 @@ def evaluate_model(
     extra: dict | None = None,
     mixed_precision: bool = True,
 ) -> dict:
-    """Score ``split`` and write the report (with the linear baselines fitted on train).
+    """Score ``split`` and write the report (with the linear baselines fitted on train) into
+    ``output_dir``: ``report.json`` / ``report.md`` for the test split, ``report-valid.*`` for
+    the validation split (:func:`~sentiment.report.metrics.report_suffix`).
     ``model``: a PyTorch classifier module (at the end of training), or a loaded classifier
     scored as ``predict`` scores it: on the same ids where it scores ids, else on the texts
     (a cascade: each member its own way)."""
@@ -49,6 +55,9 @@ def evaluate_model(
     start = time.perf_counter()
     probs = _split_probabilities(model, data, config, split, mixed_precision)
     seconds = time.perf_counter() - start
+    extra = {"data": config.data.source, **(extra or {})}
+    if split == "test" and config.data.test_limit is not None:
+        extra["limit"] = config.data.test_limit
     baselines = None
     if config.train.baseline:
         start_baseline = time.perf_counter()
@@ -66,7 +75,7 @@ def evaluate_model(
         output_dir, dataset["label"], probs, dataset["text"], [len(x) for x in data.ids[split]],
         baselines, metrics_path=output_dir / "metrics.jsonl",
         extra={"split": split, "scoring_seconds": seconds, **(extra or {})},
-        label_names=config.model.head.labels,
+        label_names=config.model.head.labels, suffix=report_suffix(split),
     )
     _log_accuracy(split, report)
     return report
@@ -199,7 +208,9 @@ def evaluate_cross_domain(
     domains too.
     ``limit``: score only the first that many rows. ``train_data``: where the model's training
     data is when not where its config says (a local copy of a hub dataset, say); without it at
-    hand the report has no baselines and says why."""
+    hand the report has no baselines and says why. The report's files are ``report.json`` /
+    ``report.md`` in ``output``, ``report-SPLIT.*`` for another ``split`` than test of a folder
+    or hub dataset."""
     loaded = load_model(model_dir, device)
     require(loaded, "score_ids", "score it with sentiment predict --input FILE instead")
     rows, origin = read_labelled(data, text_column, label_column, split, rules)
@@ -217,8 +228,10 @@ def evaluate_cross_domain(
         output, rows["label"], probs, texts, [len(x) for x in ids], baselines,
         extra={"split": "cross-domain", "model": str(model_dir), "data": origin,
                "trained_on": loaded.config.data.source, "label_mapping": mapped,
-               "scoring_seconds": seconds, **extra},
+               "scoring_seconds": seconds, **({"limit": limit} if limit is not None else {}),
+               **extra},
         label_names=loaded.labels,
+        suffix="" if Path(data).is_file() else report_suffix(split),
     )
     _log_accuracy(origin, report)
     return report

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import typing
+import warnings
 from pathlib import Path
 
 import psutil
@@ -140,7 +141,13 @@ def parse_config(description: str, presets: dict, make_config,
 def quiet_progress(progress: bool) -> None:
     """``--progress/--no-progress`` for datasets' bars too (the package's own bars follow the
     flag where they are drawn). For entry points: the switch is process-wide, so each command
-    sets it both ways (a command run from Python after a quiet one shows its bars again)."""
+    sets it both ways (a command run from Python after a quiet one shows its bars again).
+
+    Quiet, it also hushes tqdm's "IProgress not found" warning, which a Jupyter kernel without
+    ipywidgets prints when ``tqdm.auto`` is first imported (by datasets and the training loop),
+    bars or none: a notebook calls ``quiet_progress(False)`` before importing the rest."""
+    if not progress:
+        warnings.filterwarnings("ignore", message="IProgress not found")
     import datasets
 
     if progress:

@@ -128,3 +128,43 @@ def test_a_valid_report_leaves_the_test_report_alone_and_headers_name_split_and_
     assert again[0] == f"# Evaluation report: test split of {synthetic_dir}"
     assert "a seeded sample of 20" in again[3]
     assert json.loads((model / "report-valid.json").read_text()) == valid
+
+
+def test_baselines_are_bounded_with_a_limit_and_the_report_says_on_how_many(
+        trained_model, synthetic_dir, tmp_path):
+    from sentiment.train import evaluation
+
+    assert evaluation.resolve_baseline_limit("auto", 200) == evaluation.BOUNDED_BASELINES == 2000
+    assert evaluation.resolve_baseline_limit("auto", None) is None
+    assert evaluation.resolve_baseline_limit(None, 200) is None
+    assert evaluation.resolve_baseline_limit(300, None) == 300
+    with pytest.raises(ValueError, match="count >= 1"):
+        evaluation.resolve_baseline_limit(0, None)
+    report = evaluation.evaluate_saved_model(trained_model, str(synthetic_dir), test_limit=50,
+                                             baseline_limit=300, output=tmp_path / "bounded")
+    fitted = report["baselines_fitted_on"]
+    assert fitted["reviews"] == 300 and fitted["of"] == 1800 and "stratified" in fitted["how"]
+    assert report["n"] == 50 and len(report["baselines"]) == 2
+    assert "Fitted on 300 of the 1,800 training reviews" in (
+        tmp_path / "bounded" / "report.md").read_text()
+    # the sample: stratified and seeded, the same reviews each time
+    from sentiment.train.prepare import classifier_splits
+
+    config = report_config(trained_model)
+    train = classifier_splits(config.data, config.split_seed)["train"]
+    sample = evaluation.baseline_sample(train, 300, config.split_seed)
+    assert sum(sample["label"]) == 150 and sample["text"] == evaluation.baseline_sample(
+        train, 300, config.split_seed)["text"]
+    # without --limit: every training review (--limit's default bound, 2,000, exceeds 1,800)
+    whole = evaluation.evaluate_saved_model(trained_model, str(synthetic_dir),
+                                            output=tmp_path / "whole")
+    assert whole["baselines_fitted_on"] == {"reviews": 1800, "of": 1800, "how": "all of them"}
+    crossed = evaluation.evaluate_cross_domain(trained_model, synthetic_dir / "test.jsonl",
+                                               tmp_path / "cross", limit=40, baseline_limit=200)
+    assert crossed["baselines_fitted_on"]["reviews"] == 200 and crossed["n"] == 40
+
+
+def report_config(folder):
+    from sentiment.kinds.checkpoint import read_config
+
+    return read_config(folder)

@@ -17,6 +17,7 @@ def evaluate(argv: list[str] | None = None) -> None:
 
     sentiment evaluate --model runs/sentiment
     sentiment evaluate --model runs/sentiment --data imdb/ --split valid
+    sentiment evaluate --model runs/sentiment --limit 200    # baselines on 2,000 reviews
     sentiment evaluate --cross-domain other-reviews.csv --label-map 1=negative 5=positive
     """
     from ..data.sources import RowRules, parse_label_map
@@ -41,14 +42,15 @@ def evaluate(argv: list[str] | None = None) -> None:
             args.model, args.cross_domain, output, args.text_column, args.label_column,
             parse_label_map(args.label_map), args.skip_labels, args.split, args.batch_size,
             args.baseline, args.device, args.limit, args.mixed_precision, args.train_data,
-            RowRules(args.on_bad_rows, args.encoding_errors))
+            RowRules(args.on_bad_rows, args.encoding_errors), args.baseline_limit)
     else:
         if args.split not in ("test", "valid"):
             parser.error(f"--split: test or valid for the model's own data, got {args.split!r}")
         output = args.output or shipped or args.model
         report = evaluate_saved_model(args.model, args.data, args.split, output,
                                       args.batch_size, args.baseline, args.device, args.limit,
-                                      mixed_precision=args.mixed_precision)
+                                      mixed_precision=args.mixed_precision,
+                                      baseline_limit=args.baseline_limit)
     print(json.dumps({"accuracy": report["accuracy"], "n": report["n"],
                       "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
                       "report": str(output)}, indent=2))
@@ -94,10 +96,28 @@ def _evaluate_parser() -> argparse.ArgumentParser:
                         help="fit the linear baselines alongside (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None,
                         help="score only this many reviews (default: all)")
+    parser.add_argument("--baseline-limit", type=baseline_limit_option, default="auto",
+                        metavar="N|all",
+                        help="fit the baselines on N training reviews (a stratified, seeded "
+                             "sample of the model's own training split) or all (default: 2,000 "
+                             "with --limit, else all)")
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=True,
                         help="bfloat16 on CPUs with native bf16, float16 on CUDA "
                              "(default: %(default)s)")
     return parser
+
+
+def baseline_limit_option(text: str):
+    """``--baseline-limit``: a count >= 1, ``all`` (None) or ``auto``."""
+    if text in ("auto", "all"):
+        return None if text == "all" else text
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"not a count of reviews: {text!r} (N >= 1 or all)")
+    return count
 
 
 def _report_name(data: str) -> str:

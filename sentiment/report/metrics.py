@@ -352,8 +352,11 @@ def _header_lines(report: dict) -> list[str]:
 def _baseline_lines(report: dict) -> list[str]:
     """report.md's baseline tables: each model's figures, then this model against each."""
     low, high = report["accuracy_ci95"]
+    fitted = report.get("baselines_fitted_on")
     lines = [
         "", "## Against the baselines (fitted on the same training split)", "",
+        *([f"Fitted on {fitted['reviews']:,} of the {fitted['of']:,} training reviews "
+           f"({fitted['how']}).", ""] if fitted else []),
         "| model | accuracy | 95% CI | ROC AUC |", "| --- | --- | --- | --- |",
         f"| this model | {report['accuracy']:.4f} | {low:.4f}–{high:.4f} | "
         f"{_fmt(report['roc_auc'])} |",

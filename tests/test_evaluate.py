@@ -141,10 +141,11 @@ def test_baselines_are_bounded_with_a_limit_and_the_report_says_on_how_many(
     with pytest.raises(ValueError, match="count >= 1"):
         evaluation.resolve_baseline_limit(0, None)
     report = evaluation.evaluate_saved_model(trained_model, str(synthetic_dir), test_limit=50,
-                                             baseline_limit=300, output=tmp_path / "bounded")
+                                             baseline_limit=300, output=tmp_path / "bounded",
+                                             sentences=None)
     fitted = report["baselines_fitted_on"]
     assert fitted["reviews"] == 300 and fitted["of"] == 1800 and "stratified" in fitted["how"]
-    assert report["n"] == 50 and len(report["baselines"]) == 2
+    assert report["n"] == 50 and len(report["baselines"]) == 2 and "sentences" not in report
     assert "Fitted on 300 of the 1,800 training reviews" in (
         tmp_path / "bounded" / "report.md").read_text()
     # the sample: stratified and seeded, the same reviews each time
@@ -156,11 +157,12 @@ def test_baselines_are_bounded_with_a_limit_and_the_report_says_on_how_many(
     assert sum(sample["label"]) == 150 and sample["text"] == evaluation.baseline_sample(
         train, 300, config.split_seed)["text"]
     # without --limit: every training review (--limit's default bound, 2,000, exceeds 1,800)
-    whole = evaluation.evaluate_saved_model(trained_model, str(synthetic_dir),
+    whole = evaluation.evaluate_saved_model(trained_model, str(synthetic_dir), sentences=None,
                                             output=tmp_path / "whole")
     assert whole["baselines_fitted_on"] == {"reviews": 1800, "of": 1800, "how": "all of them"}
     crossed = evaluation.evaluate_cross_domain(trained_model, synthetic_dir / "test.jsonl",
-                                               tmp_path / "cross", limit=40, baseline_limit=200)
+                                               tmp_path / "cross", limit=40, baseline_limit=200,
+                                               sentences=None)
     assert crossed["baselines_fitted_on"]["reviews"] == 200 and crossed["n"] == 40
 
 

@@ -42,7 +42,8 @@ def evaluate(argv: list[str] | None = None) -> None:
             args.model, args.cross_domain, output, args.text_column, args.label_column,
             parse_label_map(args.label_map), args.skip_labels, args.split, args.batch_size,
             args.baseline, args.device, args.limit, args.mixed_precision, args.train_data,
-            RowRules(args.on_bad_rows, args.encoding_errors), args.baseline_limit)
+            RowRules(args.on_bad_rows, args.encoding_errors), args.baseline_limit,
+            args.sentences)
     else:
         if args.split not in ("test", "valid"):
             parser.error(f"--split: test or valid for the model's own data, got {args.split!r}")
@@ -50,7 +51,8 @@ def evaluate(argv: list[str] | None = None) -> None:
         report = evaluate_saved_model(args.model, args.data, args.split, output,
                                       args.batch_size, args.baseline, args.device, args.limit,
                                       mixed_precision=args.mixed_precision,
-                                      baseline_limit=args.baseline_limit)
+                                      baseline_limit=args.baseline_limit,
+                                      sentences=args.sentences)
     print(json.dumps({"accuracy": report["accuracy"], "n": report["n"],
                       "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
                       "report": str(output)}, indent=2))
@@ -101,6 +103,10 @@ def _evaluate_parser() -> argparse.ArgumentParser:
                         help="fit the baselines on N training reviews (a stratified, seeded "
                              "sample of the model's own training split) or all (default: 2,000 "
                              "with --limit, else all)")
+    parser.add_argument("--sentences", choices=["dev", "heldout"], default="dev",
+                        help="the half of benchmarks/sentences the report's sentence section "
+                             "reads; heldout only for a shipped candidate's one report, listed "
+                             "in BENCHMARKS.md's test-split reads (default: %(default)s)")
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=True,
                         help="bfloat16 on CPUs with native bf16, float16 on CUDA "
                              "(default: %(default)s)")

@@ -325,6 +325,8 @@ def report_markdown(report: dict) -> str:
     if report.get("behaviour"):
         lines += ["", "## Behaviour on short texts (CheckList)", "",
                   checklist_markdown(report["behaviour"])]
+    if report.get("sentences"):
+        lines += _sentence_lines(report["sentences"])
     return "\n".join(lines)
 
 
@@ -347,6 +349,42 @@ def _header_lines(report: dict) -> list[str]:
     if report.get("model"):
         lines.append(f"- model: {report['model']}")
     return lines
+
+
+def _sentence_lines(section: dict) -> list[str]:
+    """report.md's sentence section (:mod:`sentiment.report.sentences`)."""
+    lines = ["", f"## Sentences (benchmarks/sentences, {section['half']} half)", ""]
+    if section.get("skipped"):
+        return lines + [f"Skipped: {section['skipped']}."]
+    lines.append("- lines read: " + ", ".join(f"{n} {name}"
+                                              for name, n in section["lines"].items()))
+    if section.get("note"):
+        lines.append(f"- {section['note']}")
+    if section.get("opinions"):
+        opinions = section["opinions"]
+        lines.append(f"- opinions: accuracy {_fmt(opinions['accuracy'])} (two labels, no band), "
+                     f"expected calibration error {_fmt(opinions['ece'])}")
+    flags = section["unreadable"]
+    lines.append(f"- flagged unreadable (known words under {flags['below']}): "
+                 f"{_fmt(flags['foreign'])} of {flags['n_foreign']} foreign lines, "
+                 f"{_fmt(flags['english'])} of {flags['n_english']} English lines")
+    if section.get("neutral"):
+        neutral = section["neutral"]
+        own = neutral["model_band"]
+        lines += ["", "Facts inside a neutral band (P(positive) strictly inside it), among the "
+                  "English lines:", "", "| band | precision | recall | opinions outside and "
+                  "right |", "| --- | --- | --- | --- |",
+                  "| the model's own: " + ("no band | — | — | — |" if own is None else
+                                           _band_cells(own))]
+        lines += [f"| half-width {row['half_width']}: {_band_cells(row)}"
+                  for row in neutral["by_half_width"]]
+    return lines
+
+
+def _band_cells(row: dict) -> str:
+    low, high = row["band"]
+    return (f"({low:.2f}, {high:.2f}) | {_fmt(row['precision'])} | {_fmt(row['recall'])} | "
+            f"{_fmt(row['opinions_outside_and_right'])} |")
 
 
 def _baseline_lines(report: dict) -> list[str]:

@@ -6,7 +6,8 @@
 
 A report on the validation split goes to ``report-valid.json`` / ``report-valid.md`` (and
 plots named likewise) beside the test split's ``report.json``, never over it; every report
-names its split and data in its header."""
+names its split and data in its header and holds the sentence section
+(:mod:`sentiment.report.sentences`)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from ..kinds.protocol import require, supports
 from ..kinds.registry import load_model
 from ..report.checklist import model_checklist
 from ..report.metrics import fit_baselines, report_suffix, write_report
+from ..report.sentences import sentence_section
 from ..runtime.memory import trim_heap
 from ..text.vocab import Vocab
 from .prepare import PreparedData, classifier_splits, prepare_data
@@ -48,20 +50,26 @@ def evaluate_model(
     extra: dict | None = None,
     mixed_precision: bool = True,
     *,
+    classifier=None,
     baseline_limit: int | None = None,
+    sentences: str | None = "dev",
 ) -> dict:
     """Score ``split`` and write the report (with the linear baselines fitted on train) into
     ``output_dir``: ``report.json`` / ``report.md`` for the test split, ``report-valid.*`` for
     the validation split (:func:`~sentiment.report.metrics.report_suffix`).
     ``model``: a PyTorch classifier module (at the end of training), or a loaded classifier
     scored as ``predict`` scores it: on the same ids where it scores ids, else on the texts
-    (a cascade: each member its own way). ``baseline_limit``: fit the baselines on a
-    stratified, seeded sample of that many training reviews (None: all)."""
+    (a cascade: each member its own way). ``classifier``: the loaded model whose module
+    ``model`` is (its ``answers.json`` sets the sentence section's band and flag); without it
+    a bare module is wrapped as one. ``baseline_limit``: fit the baselines on a stratified, seeded
+    sample of that many training reviews (None: all). ``sentences``: the half of the sentence
+    sets the report reads (``dev``; ``heldout`` only for a shipped candidate's one report;
+    None: no sentence section)."""
     dataset = data.test if split == "test" else data.valid
     start = time.perf_counter()
     probs = _split_probabilities(model, data, config, split, mixed_precision)
-    seconds = time.perf_counter() - start
-    extra = {"data": config.data.source, **(extra or {})}
+    extra = {"split": split, "data": config.data.source, "scoring_seconds":
+             time.perf_counter() - start, **(extra or {})}
     if split == "test" and config.data.test_limit is not None:
         extra["limit"] = config.data.test_limit
     baselines = None
@@ -70,19 +78,33 @@ def evaluate_model(
             data.train, dataset["text"], baseline_limit, config.split_seed)
     output_dir = Path(output_dir)
     if split == "test":
-        extra = {**(extra or {}), "deduplicated": deduplicated(
-            dataset, probs, baselines, seen_elsewhere(data, config))}
-    if list(config.model.head.labels) == list(DEFAULT_LABELS):
-        extra = {**(extra or {}), "behaviour": behaviour(model, data.vocab, config,
-                                                          mixed_precision)}
+        extra["deduplicated"] = deduplicated(dataset, probs, baselines,
+                                             seen_elsewhere(data, config))
+    extra.update(_reader_sections(model, classifier, data.vocab, config, sentences,
+                                  mixed_precision))
     report = write_report(
         output_dir, dataset["label"], probs, dataset["text"], [len(x) for x in data.ids[split]],
-        baselines, metrics_path=output_dir / "metrics.jsonl",
-        extra={"split": split, "scoring_seconds": seconds, **(extra or {})},
+        baselines, metrics_path=output_dir / "metrics.jsonl", extra=extra,
         label_names=config.model.head.labels, suffix=report_suffix(split),
     )
     _log_accuracy(split, report)
     return report
+
+
+def _reader_sections(model, classifier, vocab: Vocab, config: Config, sentences: str | None,
+                     mixed_precision: bool) -> dict:
+    """The report's sections that read short texts through the loaded classifier (a bare
+    module wrapped as one): the CheckList suite (negative/positive models) and the sentences."""
+    reader = classifier if classifier is not None else model
+    if isinstance(reader, nn.Module):
+        reader = SentimentModel(reader, vocab, config)
+    found = {}
+    if list(config.model.head.labels) == list(DEFAULT_LABELS):
+        found["behaviour"] = behaviour(reader, vocab, config, mixed_precision)
+    if sentences is not None:
+        found["sentences"] = sentence_section(reader, sentences, batch_size=config.data.batch_size,
+                                              mixed_precision=mixed_precision)
+    return found
 
 
 def baseline_sample(train: datasets.Dataset, limit: int | None, seed: int) -> datasets.Dataset:
@@ -207,12 +229,14 @@ def evaluate_saved_model(
     test_limit: int | None = None,
     mixed_precision: bool = True,
     baseline_limit: int | str | None = "auto",
+    sentences: str | None = "dev",
 ) -> dict:
     """Report on a saved model, with the data preprocessed and split exactly as its
     ``config.json`` says (``data`` may point to another copy of the same source;
     ``test_limit`` scores only that many test reviews). ``baseline_limit``: the training
     reviews the baselines are fitted on (:func:`resolve_baseline_limit`: by default
-    :data:`BOUNDED_BASELINES` with a ``test_limit``, else all)."""
+    :data:`BOUNDED_BASELINES` with a ``test_limit``, else all). ``sentences``: the half of the
+    sentence sets read (:func:`evaluate_model`)."""
     if split not in ("test", "valid"):
         raise ValueError(f"split must be 'test' or 'valid', got {split!r}")
     loaded = load_model(model_dir, device)
@@ -230,6 +254,7 @@ def evaluate_saved_model(
     scored = loaded.model if loaded.kind == "lstm" and loaded.wide is None else loaded
     return evaluate_model(scored, prepared, output or model_dir, config, split,
                           extra={"model": str(model_dir)}, mixed_precision=mixed_precision,
+                          classifier=loaded, sentences=sentences,
                           baseline_limit=resolve_baseline_limit(baseline_limit, test_limit))
 
 
@@ -250,6 +275,7 @@ def evaluate_cross_domain(
     train_data: str | None = None,
     rules: RowRules = RowRules(),
     baseline_limit: int | str | None = "auto",
+    sentences: str | None = "dev",
 ) -> dict:
     """Report on how a saved model does on labelled data it was not trained on: every row of a
     file (or a folder's / hub dataset's ``split``), its columns and label values mapped onto the
@@ -261,7 +287,8 @@ def evaluate_cross_domain(
     hand the report has no baselines and says why. ``baseline_limit``: how many of those
     reviews (:func:`resolve_baseline_limit`: by default :data:`BOUNDED_BASELINES` with a
     ``limit``, else all). The report's files are ``report.json`` / ``report.md`` in
-    ``output``, ``report-SPLIT.*`` for another ``split`` than test of a folder or hub dataset."""
+    ``output``, ``report-SPLIT.*`` for another ``split`` than test of a folder or hub dataset.
+    ``sentences``: the half of the sentence sets read (:func:`evaluate_model`)."""
     loaded = load_model(model_dir, device)
     require(loaded, "score_ids", "score it with sentiment predict --input FILE instead")
     rows, origin = read_labelled(data, text_column, label_column, split, rules)
@@ -277,6 +304,9 @@ def evaluate_cross_domain(
     baselines, extra = (_own_baselines(loaded, train_data, texts,
                                        resolve_baseline_limit(baseline_limit, limit))
                         if baseline else (None, {}))
+    if sentences is not None:
+        extra["sentences"] = sentence_section(loaded, sentences, batch_size=batch_size,
+                                              mixed_precision=mixed_precision)
     report = write_report(
         output, rows["label"], probs, texts, [len(x) for x in ids], baselines,
         extra={"split": "cross-domain", "model": str(model_dir), "data": origin,

@@ -287,3 +287,23 @@ def test_teacher_cache_scores_only_texts_it_has_not_seen(tmp_path, monkeypatch):
     teacher.rename(elsewhere)
     assert teacher_logits(str(elsewhere), first, cache).tolist() == [8.5, 11.5, 7.5]
     assert len(scored) == 5  # nothing scored again
+
+
+def test_model_json_leaves_a_members_fingerprint_as_it_was(trained_model, tmp_path):
+    """A teacher recorded its members' fingerprints before model.json existed: declaring a
+    member's kind must not change its fingerprint (or every such teacher would refuse to load),
+    while a change to its weights does."""
+    import shutil
+
+    from sentiment.kinds.registry import MODEL_FILE, write_model_file
+    from sentiment.kinds.stack import member_fingerprint
+
+    member = tmp_path / "member"
+    shutil.copytree(trained_model, member)
+    (member / MODEL_FILE).unlink()
+    before = member_fingerprint(member)
+    write_model_file(member, "lstm")
+    assert member_fingerprint(member) == before
+    with open(member / "model.safetensors", "ab") as weights:
+        weights.write(b"\0")
+    assert member_fingerprint(member) != before

@@ -31,6 +31,7 @@ import numpy as np
 from ..jsonio import read_json
 from ..text.clean import cleaned
 from .decisions import log_odds, sigmoid
+from .registry import CONTENT_FILES
 
 if TYPE_CHECKING:
     from .ngram import LinearModel
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 WIDE_FILE = "wide.json"
 WIDE_FOLDER = "wide"
 # what a wide-and-deep folder copies of the model it is built on
-DEEP_FILES = ("config.json", "vocab.json", "model.safetensors")
+DEEP_FILES = CONTENT_FILES[:3]  # config.json, vocab.json, model.safetensors
 
 
 @dataclass

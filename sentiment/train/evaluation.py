@@ -37,7 +37,8 @@ from .prepare import PreparedData, classifier_splits, prepare_data
 
 logger = logging.getLogger(__name__)
 # the training reviews the baselines are fitted on when the scored reviews are bounded (--limit):
-# a stratified, seeded sample; fitted on all 22,500 of IMDB they took 44-78 s of a 200-review run
+# a stratified, seeded sample; fitted on all of IMDB's they took most of a short run's time
+# (BENCHMARKS.md, "Current figures": sentiment evaluate --limit 200)
 BOUNDED_BASELINES = 2000
 
 
@@ -153,7 +154,7 @@ def _split_probabilities(model, data: PreparedData, config: Config, split: str,
     dataset = data.test if split == "test" else data.valid
     if isinstance(model, nn.Module):  # a bare PyTorch module, as training left it
         # the training's token budget: 64 of the longest reviews in one batch grew the peak
-        # by 764 MB against 143 (BENCHMARKS.md, "Memory of scoring")
+        # several times over (BENCHMARKS.md, "Inference: predict, files, serving")
         return score_ids(model, data.ids[split], config.data.batch_size,
                          data.vocab.pad_index or 0, config.data.max_length, mixed_precision,
                          config.data.max_tokens, keep=config.data.keep)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .parsing import command_parser, parse
+from .parsing import add_data_option, command_parser, parse
 
 
 def ensemble(argv: list[str] | None = None) -> None:
@@ -49,7 +49,6 @@ def teacher(argv: list[str] | None = None) -> None:
     sentiment train --encoder runs/lm --teacher runs/teacher --output runs/student
     """
     from ..train.stacking import build_teacher
-    from .options import setup_logging
 
     parser = command_parser(teacher, "teacher")
     parser.add_argument("--members", nargs="+", required=True,
@@ -57,11 +56,9 @@ def teacher(argv: list[str] | None = None) -> None:
     parser.add_argument("--linear", nargs="*", default=["nb_lr", "tfidf_lr"],
                         choices=["nb_lr", "tfidf_lr"],
                         help="linear n-gram members to fit (default: both)")
-    parser.add_argument("--data", default=None,
-                        help="where the members' data is, when not where their config says")
+    add_data_option(parser, "the members'")
     parser.add_argument("--output", required=True, help="the teacher's folder")
     args = parse(parser, argv)
-    setup_logging()
     built = build_teacher(args.members, args.linear, args.output, args.data)
     print(json.dumps({"output": args.output, **built.validation,
                       "coef": built.coef, "intercept": built.intercept}, indent=2))
@@ -78,7 +75,6 @@ def wide(argv: list[str] | None = None) -> None:
     """
     from ..kinds.ngram import KINDS
     from ..train.stacking import build_wide
-    from .options import setup_logging
 
     parser = command_parser(wide, "wide")
     parser.add_argument("--model", required=True, help="a saved classifier (the deep part)")
@@ -88,12 +84,10 @@ def wide(argv: list[str] | None = None) -> None:
     parser.add_argument("--ngrams", type=int, default=200_000,
                         help="keep the n-grams of largest weight, this many; 0 keeps all "
                              "(default: %(default)s)")
-    parser.add_argument("--data", default=None,
-                        help="where the model's data is, when not where its config says")
+    add_data_option(parser, "the model's")
     args = parse(parser, argv)
     if args.ngrams < 0:
         parser.error(f"--ngrams must be 0 (all) or more, not {args.ngrams}")
-    setup_logging()
     record = build_wide(args.model, args.output, args.data, args.kind, args.ngrams or None)
     print(json.dumps({"output": args.output, **record}, indent=2))
 
@@ -111,7 +105,6 @@ def cascade(argv: list[str] | None = None) -> None:
     from ..kinds.cascade import save_cascade
     from ..kinds.registry import resolve_model_path
     from ..train.thresholds import THRESHOLDS, validation_sweep
-    from .options import setup_logging
 
     parser = command_parser(cascade, "cascade")
     parser.add_argument("--fast", required=True, help="the model that scores every text")
@@ -125,10 +118,8 @@ def cascade(argv: list[str] | None = None) -> None:
     parser.add_argument("--tolerance", type=float, default=0.001,
                         help="validation accuracy the cascade may lose against the full model "
                              "(default: %(default)s)")
-    parser.add_argument("--data", default=None,
-                        help="where the full model's data is, when not where its config says")
+    add_data_option(parser, "the full model's")
     args = parse(parser, argv)
-    setup_logging()
     fast, full = resolve_model_path(args.fast), resolve_model_path(args.full)
     record = {}
     if args.threshold is None:

@@ -23,6 +23,13 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--verbose", action="store_true", help="debug logging")
 
 
+def add_data_option(parser: argparse.ArgumentParser, whose: str) -> None:
+    """--data: where a saved model's data is when not where its config says (a local copy of a
+    hub dataset, say)."""
+    parser.add_argument("--data", default=None,
+                        help=f"where {whose} data is, when not where the config says")
+
+
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """``argv`` parsed, with the common options applied: logging set up, progress bars on or
     off."""

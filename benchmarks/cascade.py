@@ -17,8 +17,7 @@ from __future__ import annotations
 import argparse
 
 from benchmarks import emit
-from sentiment.kinds.cascade import save_cascade
-from sentiment.train.thresholds import THRESHOLDS, validation_sweep
+from sentiment.train.thresholds import THRESHOLDS, save_cascade, validation_sweep
 
 
 def main(argv: list[str] | None = None) -> dict:

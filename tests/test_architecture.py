@@ -57,7 +57,12 @@ def imports(path: Path) -> set[str]:
 
 
 def graph() -> dict[str, set[str]]:
-    return {module_name(path): imports(path) for path in PACKAGE.rglob("*.py")}
+    """Every module's imports, with the registry's imports of the kinds by name (importlib)."""
+    from sentiment.kinds.registry import KINDS
+
+    edges = {module_name(path): imports(path) for path in PACKAGE.rglob("*.py")}
+    edges["sentiment.kinds.registry"] |= set(KINDS.values())
+    return edges
 
 
 def test_every_import_runs_down_the_layers():

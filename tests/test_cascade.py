@@ -13,8 +13,9 @@ import pytest
 from conftest import IMDB, needs, synthetic_reviews
 
 from sentiment import load_model, predict
-from sentiment.kinds.cascade import CascadeModel, save_cascade
+from sentiment.kinds.cascade import CascadeModel
 from sentiment.kinds.protocol import CapabilityError, require
+from sentiment.train.thresholds import save_cascade
 
 
 @pytest.fixture(scope="module")

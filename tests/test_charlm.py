@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -124,6 +125,23 @@ def test_memorises_a_repeated_string(tmp_path):
     assert summary["best"]["valid_perplexity"] < 1.2
     lm = load_language_model(tmp_path / "lm")
     assert generate(lm, "hello ", 13) == "hello world, hello "
+
+
+def test_patience_stops_a_language_model_on_validation_perplexity(tmp_path):
+    """The held-out text follows other rules than the training text, so validation perplexity
+    rises as the model learns: with patience 2 the run stops two epochs after its best one and
+    keeps that one. The d2l preset stops so (issue 42: its best epoch was 41 of 500)."""
+    text = tmp_path / "shift.txt"
+    text.write_text("aab" * 900 + "abb" * 100)  # the last 10% (validation) is the other rule
+    config = make_config("tiny", text=[str(text)], mode="raw", output=str(tmp_path / "lm"),
+                         epochs=30, patience=2, progress=False, lr=2e-2)
+    summary = train_language_model(config)
+    assert summary["epochs_run"] == summary["best"]["epoch"] + 2 < 30
+    metrics = (tmp_path / "lm" / "metrics.jsonl").read_text().splitlines()
+    perplexities = [json.loads(line)["valid_perplexity"] for line in metrics]
+    assert min(perplexities) == summary["best"]["valid_perplexity"] < perplexities[-1]
+    d2l = make_config("d2l").train
+    assert d2l.patience == 5 and d2l.epochs <= 100
 
 
 @pytest.fixture(scope="module")

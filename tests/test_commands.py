@@ -155,7 +155,9 @@ def test_without_a_network_commands_fail_at_once(tmp_path, capsys, monkeypatch):
 
     for name in network.OFFLINE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(network, "HUB", "192.0.2.1")
+    monkeypatch.setenv("HF_ENDPOINT", "https://192.0.2.1")  # a mirror that does not answer
+    for name in network.PROXIES:
+        monkeypatch.delenv(name, raising=False)
     start = time.perf_counter()
     assert network.reachable("192.0.2.1", timeout=0.5) is False
     assert commands.main(["train", "--preset", "tiny", "--output", str(tmp_path / "run"),

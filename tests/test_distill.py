@@ -11,6 +11,7 @@ import pytest
 from conftest import synthetic_reviews, write_jsonl
 
 from sentiment.kinds.ngram import LinearModel
+from sentiment.kinds.registry import load_folder
 from sentiment.kinds.stack import Teacher
 from sentiment.train import prepare, pretrain
 from sentiment.train import recipe as pipeline
@@ -107,7 +108,7 @@ def test_tiny_teacher_and_student(duplicated_dir, tmp_path):
     assert len(teacher.members) == 3 and len(teacher.coef) == 3
     assert set(teacher.validation["members"]) == {"lstm0", "lstm1", "linear-nb_lr"}
     assert 0.5 < teacher.validation["stack_cross_validated"] <= 1
-    loaded = Teacher.load(tmp_path / "teacher")
+    loaded = Teacher.load(tmp_path / "teacher", load_folder)
     forbidden, splits = held_out(duplicated_dir)
     texts = splits["valid"]["text"][:20]
     np.testing.assert_allclose(loaded.logits(texts), teacher.logits(texts))

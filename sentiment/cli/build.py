@@ -102,9 +102,8 @@ def cascade(argv: list[str] | None = None) -> None:
     sentiment cascade --fast runs/fast --full runs/imdb --output runs/cascade
     sentiment cascade --fast runs/fast --full runs/imdb --threshold 0.95 --output runs/cascade
     """
-    from ..kinds.cascade import save_cascade
     from ..kinds.registry import resolve_model_path
-    from ..train.thresholds import THRESHOLDS, validation_sweep
+    from ..train.thresholds import THRESHOLDS, save_cascade, validation_sweep
 
     parser = command_parser(cascade, "cascade")
     parser.add_argument("--fast", required=True, help="the model that scores every text")

@@ -274,7 +274,8 @@ def export(argv: list[str] | None = None) -> None:
     sentiment export --model runs/sentiment --dtype float16 --output runs/sentiment-fp16
     """
     from ..config import KEEP
-    from ..kinds.registry import QUANTIZE, resolve_model_path
+    from ..kinds.protocol import require
+    from ..kinds.registry import QUANTIZE, kind_class, kind_of, resolve_model_path
 
     parser = command_parser(export, "export")
     parser.add_argument("--model", default=None,
@@ -297,6 +298,8 @@ def export(argv: list[str] | None = None) -> None:
     if args.max_length is not None and args.max_length < 1:
         parser.error(f"--max-length must be >= 1, got {args.max_length}")
     source = resolve_model_path(args.model)
+    require(kind_class(kind_of(source)), "export", "export the model it was made from",
+            where=source)
     if args.format == "onnx":
         try:
             from ..kinds.export import export_onnx

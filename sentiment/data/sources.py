@@ -44,10 +44,10 @@ LOCAL_COPY = ("offline, point --data at a local copy (a folder of train/test fil
 def _check_hub(source) -> None:
     """Fail at once, not after the hub client's half-minute of retries, when the hub cannot be
     reached; a user who set HF_HUB_OFFLINE=1 reads the datasets' own cache instead."""
-    from ..runtime.network import HUB, offline_requested, reachable
+    from ..runtime.network import hub_host, offline_requested, reachable
 
-    if not offline_requested() and not reachable(HUB):
-        raise FetchError(f"could not load {source}: {HUB} cannot be reached (no network?)",
+    if not offline_requested() and not reachable(hub_host()):
+        raise FetchError(f"could not load {source}: {hub_host()} cannot be reached (no network?)",
                          LOCAL_COPY + "; a dataset loaded before is read from the cache with "
                          "HF_HUB_OFFLINE=1")
 

@@ -15,6 +15,7 @@ trained) and :data:`UNREADABLE_BELOW`. Callers may set both (``predict(..., neut
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Container, Sequence
 
@@ -36,18 +37,21 @@ def known_shares(texts: Sequence[str], words: Container[str]) -> list[float]:
 
 
 def neutral_band(neutral, answers: Answers) -> tuple[float, float] | None:
-    """The band a call uses: ``"default"`` the model's own, None or False none, a width ``w``
-    the band ``(0.5 - w, 0.5 + w)``, or a ``(low, high)`` pair (checked)."""
-    if isinstance(neutral, str):
-        if neutral != "default":
-            raise ValueError(f"neutral is 'default', None, a half-width or a (low, high) "
-                             f"band, not {neutral!r}")
+    """The band a call uses: ``"default"`` the model's own, None or False none, a half-width
+    ``w`` in [0, 0.5) the band ``(0.5 - w, 0.5 + w)``, or a ``(low, high)`` pair (checked)."""
+    if isinstance(neutral, str) and neutral == "default":
         return answers.neutral
     if neutral is None or neutral is False:
         return None
-    if isinstance(neutral, (int, float)):
+    if isinstance(neutral, numbers.Real) and not isinstance(neutral, bool):
+        if not 0 <= neutral < 0.5:
+            raise ValueError(f"a neutral half-width is in [0, 0.5), not {neutral}")
         return Answers((0.5 - float(neutral), 0.5 + float(neutral))).neutral
-    return Answers(tuple(float(x) for x in neutral)).neutral
+    if (isinstance(neutral, Sequence) and not isinstance(neutral, str) and len(neutral) == 2
+            and all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in neutral)):
+        return Answers((float(neutral[0]), float(neutral[1]))).neutral
+    raise ValueError(f"neutral is 'default', None, a half-width or a (low, high) band, not "
+                     f"{neutral!r}")
 
 
 def answer(results: list[dict], texts: Sequence[str], model, neutral="default",
@@ -57,7 +61,12 @@ def answer(results: list[dict], texts: Sequence[str], model, neutral="default",
     "unreadable"`` where the text's share of known words is under the model's threshold
     (``reading``: every answer carries its ``"known"`` share)."""
     answers = model.answers
-    band = neutral_band(neutral, answers) if len(model.labels) == 2 else None
+    band = neutral_band(neutral, answers)
+    if band is not None and len(model.labels) != 2:
+        if neutral != "default":
+            raise ValueError(f"a neutral band needs a model of two labels, not "
+                             f"{model.labels}")
+        band = None
     shares = known_shares(texts, model.words)
     for result, share in zip(results, shares, strict=True):
         if band is not None:

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from ..data.sources import Repairs, RowRules, json_records
 from ..kinds.protocol import TextClassifier
-from ..kinds.registry import kind_of, load_model, resolve_model_path
+from ..kinds.registry import TORCH_KINDS, kind_of, load_model, resolve_model_path
 from ..runtime.workers import worker_pool
 from .answers import answer
 from .predict import loaded
@@ -43,7 +43,7 @@ PREDICTED_TYPES = {"predicted_label": pa.string(), "predicted_score": pa.float64
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
            ".parquet": "parquet"}
-ADDED_COLUMNS = ("predicted_label", "predicted_score")
+ADDED_COLUMNS = ("predicted_label", "predicted_score", "predicted_flag")
 ROWS_PER_CHUNK = 4_096
 BLOCK_BYTES = 4 << 20  # CSV / JSON read block: a few thousand reviews
 
@@ -293,7 +293,7 @@ class BatchScorer:
                  batch_size: int = 64, mixed_precision: bool = True, quantize: str = "none",
                  threads: int | None = None, neutral="default"):
         path = resolve_model_path(model)
-        if threads is not None and kind_of(path) != "onnx":
+        if threads is not None and kind_of(path) in TORCH_KINDS:
             import torch  # Ray gives an actor as many torch threads as it has CPUs
 
             torch.set_num_threads(threads)

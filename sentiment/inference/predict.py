@@ -1,7 +1,7 @@
 """Prediction: ``predict(text_or_texts)`` with a saved sentiment model, pipeline-style.
 
 Any classifier kind (:mod:`sentiment.kinds.registry`) is scored through the one protocol
-(:class:`sentiment.kinds.base.TextClassifier`). This module imports without torch, so that an
+(:class:`sentiment.kinds.protocol.TextClassifier`). This module imports without torch, so that an
 install without it (docs/inference.md) scores exported ONNX models through the same
 ``predict``."""
 
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..kinds.protocol import TextClassifier, supports
-from ..kinds.registry import load_model
+from ..kinds.registry import is_model_folder, load_model
 from .answers import answer
 
 
@@ -51,8 +51,10 @@ def loaded(model: str | Path | TextClassifier | None, device=None,
     if device is not None and supports(model, "move"):
         from ..runtime.precision import resolve_device
 
-        if resolve_device(device) != model.device:
-            return model.on_device(resolve_device(device))
+        if resolve_device(device) != model.device:  # the cached copy there, else a moved one
+            if model.path and is_model_folder(model.path):
+                return load_model(model.path, resolve_device(device), model.quantize)
+            return model.moved_to(resolve_device(device))
     return model
 
 

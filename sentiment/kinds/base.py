@@ -14,6 +14,7 @@ from ..text.clean import MAX_CHARS, cleaned
 from ..text.tokenize import Tokenizer
 from ..text.vocab import Vocab
 from .decisions import Answers, log_odds, to_results
+from .protocol import Refusing
 from .wide import Wide
 
 __all__ = ["MAX_CHARS", "MAX_TEXT_TOKENS", "SCORE_MAX_TOKENS", "TextModel"]
@@ -25,7 +26,7 @@ MAX_TEXT_TOKENS = 5_000
 # tokens: faster and lighter than plain batches of 64 (BENCHMARKS.md, "Inference")
 SCORE_MAX_TOKENS = 16_384
 
-class TextModel:
+class TextModel(Refusing):
     """The base of the kinds that score a vocabulary's token ids: labels and preprocessing.
     ``probabilities`` is the scorer's own (PyTorch in :mod:`sentiment.kinds.lstm`, ONNX Runtime
     in :mod:`sentiment.kinds.onnx`); everything else is shared."""

@@ -7,20 +7,20 @@ folder, so it can move with them) and the threshold::
 A text keeps the fast model's label and score when that score (the probability of its label)
 is at least ``threshold``; otherwise the full model's stand. Both models must be binary and
 share their labels. ``sentiment cascade`` chooses the threshold on the full model's validation
-reviews (:func:`sentiment.train.thresholds.validation_sweep`) and writes the folder."""
+reviews (:func:`sentiment.train.thresholds.validation_sweep`) and writes the folder
+(:func:`sentiment.train.thresholds.save_cascade`)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..jsonio import read_json, write_json
+from ..jsonio import read_json
 from .decisions import Answers, to_results
-from .protocol import supports
-from .registry import LoadOptions, load_folder, write_model_file
+from .folder import LoadOptions
+from .protocol import Refusing, supports
 
 CASCADE_FILE = "cascade.json"
 
@@ -29,30 +29,15 @@ def is_cascade(path: str | Path) -> bool:
     return (Path(path) / CASCADE_FILE).is_file()
 
 
-def save_cascade(fast: str | Path, full: str | Path, threshold: float,
-                 output: str | Path) -> Path:
-    """Write ``output/cascade.json``: ``fast`` first, ``full`` for the texts ``fast`` scores
-    below ``threshold`` (in [0.5, 1]). The members are checked to load and to share labels."""
-    if not 0.5 <= threshold <= 1.0:
-        raise ValueError(f"threshold is a probability in [0.5, 1], not {threshold}")
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    spec = {"fast": os.path.relpath(Path(fast).resolve(), output.resolve()),
-            "full": os.path.relpath(Path(full).resolve(), output.resolve()),
-            "threshold": threshold}
-    _members(output, spec, LoadOptions())  # refuses before the file is written
-    write_json(output / CASCADE_FILE, spec)
-    write_model_file(output, "cascade")
-    return output
-
-
-def _members(path: Path, spec: dict, options: LoadOptions):
-    fast, full = (load_folder((path / spec[name]).resolve(), options)
+def members(path: Path, spec: dict, load_member, options: LoadOptions = LoadOptions()):
+    """``(fast, full)``: the members ``spec`` names (relative to ``path``), loaded with
+    ``load_member`` (the registry's loader) and checked to make a cascade."""
+    fast, full = (load_member((path / spec[name]).resolve(), options)
                   for name in ("fast", "full"))
     for member in (fast, full):
         if member.kind == "cascade" or len(member.labels) != 2:
             raise ValueError(f"a cascade's members are binary classifiers; {member.path} is not")
-    if not supports(full, "score_ids"):  # its config names the data split evaluate reads
+    if not supports(full, "evaluate"):  # its config names the data split evaluate reads
         raise ValueError(f"a cascade's full model is a classifier folder (an LSTM, its export or "
                          f"a wide-and-deep model); {full.path} is an n-gram or stacked model")
     if fast.labels != full.labels:
@@ -61,7 +46,7 @@ def _members(path: Path, spec: dict, options: LoadOptions):
     return fast, full
 
 
-class CascadeModel:
+class CascadeModel(Refusing):
     """A loaded cascade (see the module): ``score`` as every model's. Its config and
     vocabulary are the full model's (what ``sentiment evaluate`` reads the data split from);
     each member reads the texts its own way."""
@@ -74,13 +59,13 @@ class CascadeModel:
     num_classes = 2
     answers = Answers()  # its folder's answers.json, set when loaded (sentiment.kinds.registry)
 
-    def __init__(self, path: str | Path, options: LoadOptions = LoadOptions()):
+    def __init__(self, path: str | Path, load_member, options: LoadOptions = LoadOptions()):
         path = Path(path)
         spec = read_json(path / CASCADE_FILE)
         self.threshold = float(spec["threshold"])
-        self.fast, self.full = _members(path, spec, options)
+        self.fast, self.full = members(path, spec, load_member, options)
         self.path, self.labels = str(path), list(self.full.labels)
-        self.words = self.full.words
+        self.words = frozenset(self.fast.words) | frozenset(self.full.words)  # fast answers most
         self.config, self.vocab, self.device = self.full.config, self.full.vocab, self.full.device
 
     def text_probabilities(self, texts: Sequence[str], batch_size: int = 64,
@@ -108,9 +93,11 @@ class CascadeModel:
                           self.labels, all_scores)
 
     @classmethod
-    def load(cls, folder: Path, kind: str, options: LoadOptions) -> CascadeModel:
-        """The registry's loader of ``cascade`` folders: its members say where they run."""
-        return cls(folder, options)
+    def load(cls, folder: Path, kind: str, options: LoadOptions, members=None
+             ) -> CascadeModel:
+        """The registry's loader of ``cascade`` folders (``members``: the registry's own
+        loader, for the two members); the members say where they run."""
+        return cls(folder, members, options)
 
     def __repr__(self) -> str:
         return (f"CascadeModel(path={self.path!r}, fast={self.fast.path!r}, "

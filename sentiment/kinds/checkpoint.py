@@ -32,7 +32,7 @@ from ..jsonio import write_json
 from ..nn.core import CoreConfig, RNNCore
 from ..nn.heads import EnsembleClassifier, build_model
 from ..text.vocab import Vocab
-from .registry import write_model_file
+from .folder import write_model_file
 from .wide import WIDE_FILE, copy_wide
 
 

@@ -89,6 +89,12 @@ class Answers:
         if not path.is_file():
             return cls()
         spec = read_json(path)
-        band = spec.get("neutral")
-        return cls(tuple(band) if band else None,
-                   float(spec.get("unreadable_below", UNREADABLE_BELOW)))
+        try:
+            band = spec.get("neutral")
+            if isinstance(band, (int, float)) and not isinstance(band, bool):
+                band = (0.5 - band, 0.5 + band)  # a half-width
+            return cls(tuple(float(x) for x in band) if band else None,
+                       float(spec.get("unreadable_below", UNREADABLE_BELOW)))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error} (neutral is a half-width or a [low, high] "
+                             "band)") from None

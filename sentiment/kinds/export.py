@@ -27,9 +27,10 @@ from ..data.batching import Batch, pad_batch
 from ..jsonio import write_json
 from .checkpoint import load_pretrained, read_limits, reading
 from .decisions import probabilities
+from .folder import write_model_file
 from .lstm import score_ids
 from .onnx import EXPORT_FILE, OnnxModel
-from .registry import QUANTIZE, SHIPPED_ROOT, write_model_file
+from .registry import QUANTIZE, SHIPPED_ROOT
 from .wide import copy_wide
 
 OPSET = 17

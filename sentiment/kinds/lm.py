@@ -21,7 +21,7 @@ from ..text.vocab import EOS, Vocab
 from .checkpoint import load_pretrained
 
 if TYPE_CHECKING:
-    from .registry import LoadOptions
+    from .folder import LoadOptions
 
 _NOT_LETTER = re.compile("[^a-z]+")
 
@@ -53,7 +53,8 @@ class CharLanguageModel:
         return next(self.model.parameters()).device
 
     @classmethod
-    def load(cls, folder: Path, kind: str, options: LoadOptions) -> CharLanguageModel:
+    def load(cls, folder: Path, kind: str, options: LoadOptions, members=None
+             ) -> CharLanguageModel:
         """The registry's loader of ``lm`` folders."""
         from ..runtime.precision import resolve_device
 

@@ -11,9 +11,10 @@ import numpy as np
 
 from ..text.clean import cleaned
 from .decisions import Answers, sigmoid, to_results
+from .protocol import Refusing
 
 
-class LogitModel:
+class LogitModel(Refusing):
     """The base of the kinds that score cleaned texts by one log-odds each, on the CPU without
     torch: a linear n-gram model (:mod:`sentiment.kinds.ngram`) and a stacked teacher
     (:mod:`sentiment.kinds.stack`). The batch arguments of :meth:`score` do not apply."""
@@ -36,9 +37,10 @@ class LogitModel:
         return sigmoid(self.text_logits(texts))
 
     @classmethod
-    def load(cls, folder: Path, kind: str, options) -> LogitModel:
-        """The registry's loader: the folder alone (on the CPU; nothing to quantize)."""
-        return cls(folder)
+    def load(cls, folder: Path, kind: str, options, members=None) -> LogitModel:
+        """The registry's loader: the folder (and a teacher's members, loaded by ``members``,
+        the registry's loader), on the CPU; nothing to quantize."""
+        return cls(folder, members)
 
     def text_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """The log-odds of the second label per text, ``(N,)``."""

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import torch
 
     from ..nn.heads import SentimentClassifier
-    from .registry import LoadOptions
+    from .folder import LoadOptions
 
 
 class SentimentModel(TextModel):
@@ -64,19 +64,17 @@ class SentimentModel(TextModel):
             return explain(float_twin, text, steps, max_tokens)
         return explain(self, text, steps, max_tokens)
 
-    def on_device(self, device: torch.device) -> SentimentModel:
-        """This model on ``device``, leaving this one (maybe cached and shared) where it is:
-        the cached copy for that device when it came from a folder, else a moved copy."""
-        from .registry import is_model_folder, load_model
-
-        if self.path and is_model_folder(Path(self.path)):
-            return load_model(self.path, device, self.quantize)
+    def moved_to(self, device: torch.device) -> SentimentModel:
+        """A copy of this model on ``device``, leaving this one (maybe cached and shared) where
+        it is (a model from a folder is loaded for that device instead:
+        :func:`sentiment.inference.predict.loaded`)."""
         moved = copy.copy(self)
         moved.model = copy.deepcopy(self.model).to(device)
         return moved
 
     @classmethod
-    def load(cls, folder: Path, kind: str, options: LoadOptions) -> SentimentModel:
+    def load(cls, folder: Path, kind: str, options: LoadOptions, members=None
+             ) -> SentimentModel:
         """The registry's loader of ``lstm``, ``wide`` and ``ensemble`` folders."""
         try:
             import torch  # noqa: F401

@@ -24,8 +24,8 @@ from safetensors.numpy import load_file, save_file
 
 from ..jsonio import write_json
 from .decisions import sigmoid
+from .folder import write_model_file
 from .logit import LogitModel
-from .registry import write_model_file
 
 LINEAR_FILE = "linear.json"
 KINDS = ("nb_lr", "tfidf_lr")
@@ -231,10 +231,11 @@ class NgramModel(LogitModel):
 
     kind = "ngram"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, members=None):
         self.linear = LinearModel.load(path)
         super().__init__(path, self.linear.labels, self.linear.logits)
-        self.words = frozenset(g for g in self.linear.ngrams if " " not in g)
+        # every token of a kept n-gram: its unigrams alone leave out "a", "the", "film"
+        self.words = frozenset(" ".join(self.linear.ngrams).split())
 
 
 MODEL = NgramModel

@@ -24,7 +24,7 @@ from ..text.vocab import Vocab
 from .base import TextModel
 
 if TYPE_CHECKING:
-    from .registry import LoadOptions
+    from .folder import LoadOptions
 
 EXPORT_FILE = "export.json"
 # a scoring batch's token budget (rows x longest) when the caller names none: ONNX Runtime's
@@ -101,7 +101,7 @@ class OnnxModel(TextModel):
                                      workers=self.threads)
 
     @classmethod
-    def load(cls, folder: Path, kind: str, options: LoadOptions) -> OnnxModel:
+    def load(cls, folder: Path, kind: str, options: LoadOptions, members=None) -> OnnxModel:
         """The registry's loader of ``onnx`` folders: scored on the CPU, int8 only as
         exported."""
         if options.device not in ("cpu", "auto"):

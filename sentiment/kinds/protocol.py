@@ -74,3 +74,14 @@ def require(model, capability: str, hint: str = "", where: str | Path | None = N
     raise CapabilityError(f"{where} ({getattr(model, 'kind', type(model).__name__)} model) "
                           f"cannot {CAPABILITIES[capability]}"
                           + "".join(f"; {reason}" for reason in reasons if reason))
+
+
+class Refusing:
+    """What any classifier answers when asked for a capability its kind lacks: ``explain`` on
+    an ONNX export, an n-gram model or a cascade is :func:`require`'s refusal with the kind's
+    reason (a kind that can explain overrides it)."""
+
+    def explain(self, text: str, steps: int = 32, max_tokens: int | None = None) -> dict:
+        """Which words pushed ``text``'s label, where the kind can tell."""
+        require(self, "explain")
+        raise AssertionError("a kind that can explain overrides explain()")

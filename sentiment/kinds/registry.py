@@ -18,19 +18,24 @@ import importlib
 import importlib.util
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..jsonio import read_json, write_json
-from .decisions import Answers
+from ..jsonio import read_json
+from .decisions import ANSWERS_FILE, Answers
+from .folder import (
+    CONTENT_FILES,
+    FORMAT_VERSION,
+    KIND_NAMES,
+    MODEL_FILE,
+    LoadOptions,
+)
 from .protocol import require
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "model.json"
-FORMAT_VERSION = 1
 # kind -> the module whose ``MODEL`` is the class of what it loads: ``MODEL.load(folder, kind,
-# options)`` loads it, and its capabilities are asked before loading
+# options, load_folder)`` loads it (a composite loads its members with the last), and its
+# capabilities are asked before loading
 KINDS = {
     "lstm": "sentiment.kinds.lstm",
     "wide": "sentiment.kinds.lstm",
@@ -41,12 +46,9 @@ KINDS = {
     "cascade": "sentiment.kinds.cascade",
     "lm": "sentiment.kinds.lm",
 }
+assert tuple(KINDS) == KIND_NAMES
 CLASSIFIERS = frozenset(KINDS) - {"lm"}
-# the files whose bytes make a model what it is, in this order (a stacked teacher's member
-# fingerprints hash them: the order and the set are part of every saved teacher, and model.json,
-# which names the kind without changing the model, is not among them)
-CONTENT_FILES = ("config.json", "vocab.json", "model.safetensors", "ensemble.json", "model.onnx",
-                 "linear.json", "ngrams.json", "linear.safetensors", "stack.json")
+TORCH_KINDS = frozenset({"lstm", "wide", "ensemble"})  # scored by PyTorch (on its threads)
 # a legacy folder's kind, told from the first of these files it holds
 LEGACY_FILES = (("cascade.json", "cascade"), ("model.onnx", "onnx"),
                 ("ensemble.json", "ensemble"), ("config.json", "lstm"), ("stack.json", "stack"),
@@ -59,24 +61,6 @@ SHIPPED_ROOT = Path(__file__).parents[1] / "models"
 SHIPPED_MODEL = SHIPPED_ROOT / "imdb"
 SHIPPED_MODELS = {path.name: path for path in sorted(SHIPPED_ROOT.iterdir())
                   if path.is_dir()} if SHIPPED_ROOT.is_dir() else {}
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """How to load a folder: ``device`` for PyTorch kinds ("auto": CUDA where present),
-    ``quantize`` ("int8": dynamic int8 LSTM weights), ``threads`` for ONNX Runtime."""
-
-    device: str = "auto"
-    quantize: str = "none"
-    threads: int | None = None
-
-
-def write_model_file(folder: str | Path, kind: str, **extra) -> Path:
-    """Declare ``folder``'s kind: ``model.json`` with ``kind`` and :data:`FORMAT_VERSION`."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown model kind {kind!r}; expected one of {list(KINDS)}")
-    return write_json(Path(folder) / MODEL_FILE,
-                      {"kind": kind, "format_version": FORMAT_VERSION, **extra})
 
 
 def kind_of(folder: str | Path) -> str:
@@ -126,12 +110,35 @@ def is_model_folder(folder: str | Path) -> bool:
                                                   for name, _ in LEGACY_FILES)
 
 
-def content_mtime(folder: Path) -> float:
-    """The newest change to the files that make the model (members' included): a model saved
-    again at the same path is loaded again."""
-    names = {*CONTENT_FILES, MODEL_FILE, "cascade.json", "wide.json"}
-    return max((p.stat().st_mtime for p in folder.rglob("*") if p.name in names),
-               default=0.0)
+def content_key(folder: Path) -> tuple:
+    """Each file that makes the model, with its time and size, its members' outside the folder
+    included (a cascade's full model, a teacher's members): a model saved again at the same
+    path, or given other answers, is loaded again."""
+    names = {*CONTENT_FILES, MODEL_FILE, ANSWERS_FILE, "cascade.json", "wide.json"}
+    files = sorted(p for p in folder.rglob("*") if p.name in names)
+    key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    for member in _members_outside(folder):
+        key += content_key(member)
+    return key
+
+
+def _members_outside(folder: Path) -> list[Path]:
+    """The member folders a composite names outside itself."""
+    named = []
+    if (folder / "cascade.json").is_file():
+        spec = read_json(folder / "cascade.json")
+        named = [folder / spec[name] for name in ("fast", "full") if name in spec]
+    elif (folder / "stack.json").is_file():
+        named = [folder / member for member in read_json(folder / "stack.json").get("members",
+                                                                                     [])]
+    inside = folder.resolve()
+    return [path.resolve() for path in named if path.is_dir()
+            and not path.resolve().is_relative_to(inside)]
+
+
+def kind_class(kind: str) -> type:
+    """The class a folder of ``kind`` loads as (its capabilities, before anything loads)."""
+    return importlib.import_module(KINDS[kind]).MODEL
 
 
 def load_folder(folder: str | Path, options: LoadOptions = LoadOptions()):
@@ -141,10 +148,10 @@ def load_folder(folder: str | Path, options: LoadOptions = LoadOptions()):
     kind = kind_of(folder)
     if options.quantize not in QUANTIZE:
         raise ValueError(f"quantize must be one of {QUANTIZE}, not {options.quantize!r}")
-    model_class = importlib.import_module(KINDS[kind]).MODEL
+    model_class = kind_class(kind)
     if options.quantize != "none":
         require(model_class, "quantize", where=folder)
-    model = model_class.load(folder, kind, options)
+    model = model_class.load(folder, kind, options, load_folder)
     if kind in CLASSIFIERS:
         model.answers = Answers.of(folder)
     return model
@@ -179,7 +186,7 @@ def resolve_model_path(model: str | Path | None) -> Path:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, mtime: float, options: LoadOptions):
+def _load_cached(path: str, key: tuple, options: LoadOptions):
     return load_folder(path, options)
 
 
@@ -203,8 +210,8 @@ def load_model(model: str | Path | None = None, device=None, quantize: str = "no
         raise ValueError(f"{path} is a {kind!r} model, not a sentiment model (a language model "
                          "generates text: sentiment generate --model PATH)")
     options = LoadOptions("auto" if device is None else str(device), quantize, threads)
-    if kind in ("lstm", "wide", "ensemble") and importlib.util.find_spec("torch") is not None:
+    if kind in TORCH_KINDS and importlib.util.find_spec("torch") is not None:
         from ..runtime.precision import resolve_device  # cached per the device it resolves to
 
         options = LoadOptions(str(resolve_device(options.device)), quantize, threads)
-    return _load_cached(str(path), content_mtime(path), options)
+    return _load_cached(str(path), content_key(path), options)

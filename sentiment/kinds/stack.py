@@ -13,20 +13,19 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from ..config import SPLIT_FIELDS, ReviewData
 from ..jsonio import read_json, write_json
+from .folder import CONTENT_FILES, write_model_file
 from .logit import LogitModel
-from .registry import CONTENT_FILES, load_folder, write_model_file
 
 logger = logging.getLogger(__name__)
 STACK_FILE = "stack.json"
 def member_fingerprint(path: str | Path) -> str:
-    """SHA-256 over a member folder's model files (:data:`~sentiment.kinds.registry.CONTENT_FILES`:
+    """SHA-256 over a member folder's model files (:data:`~sentiment.kinds.folder.CONTENT_FILES`:
     its weights and settings, not the reports and logs a run folder also holds): the stacking
     weights hold only for the members they were fitted on, so a teacher refuses to load once a
     member changed."""
@@ -96,14 +95,18 @@ class Teacher:
                              "fitted: its stacking weights no longer apply; build the teacher "
                              "again (sentiment teacher --members ... --output DIR)")
 
-    @cached_property
-    def models(self) -> list:
-        """The members, loaded once (through the registry), on the CPU."""
-        return [load_folder(member) for member in self.members]
+    def load_members(self, load_member) -> Teacher:
+        """Load the members once, with ``load_member`` (the registry's loader); returns self."""
+        self.models = [load_member(member) for member in self.members]
+        return self
 
     def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """The teacher's log-odds of the positive label for each text, ``(N,)``."""
-        features = np.stack([member_logits(m, texts, batch_size) for m in self.models], 1)
+        models = getattr(self, "models", None)
+        if models is None:
+            raise ValueError("the teacher's members are not loaded: Teacher.load(folder, "
+                             "load_member) or load_members(load_member) first")
+        features = np.stack([member_logits(m, texts, batch_size) for m in models], 1)
         return features @ np.asarray(self.coef) + self.intercept
 
     def save(self, directory: str | Path) -> Path:
@@ -119,7 +122,7 @@ class Teacher:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> Teacher:
+    def load(cls, directory: str | Path, load_member=None) -> Teacher:
         path = Path(directory) / STACK_FILE
         if not path.is_file():
             raise FileNotFoundError(f"no teacher at {directory} (no {STACK_FILE}); build one "
@@ -128,6 +131,8 @@ class Teacher:
         values["members"] = [str(Path(directory) / m) for m in values["members"]]
         teacher = cls(**values)
         teacher.check_members()  # once, here: not on every scoring call of a served teacher
+        if load_member is not None:  # once, here, not per batch or per thread
+            teacher.load_members(load_member)
         return teacher
 
 
@@ -141,14 +146,14 @@ class StackModel(LogitModel):
 
     kind = "stack"
 
-    def __init__(self, path: str | Path):
-        self.teacher = Teacher.load(path)
+    def __init__(self, path: str | Path, members=None):
+        if members is None:
+            raise ValueError("a stacked teacher loads its members: load it with "
+                             "sentiment.kinds.registry.load_model")
+        self.teacher = Teacher.load(path, members)
         super().__init__(path, self.teacher.labels, self.teacher.logits)
-
-    @property
-    def words(self) -> frozenset[str]:
-        """The words any of its members knows."""
-        return frozenset().union(*(model.words for model in self.teacher.models))
+        # the words any of its members knows
+        self.words = frozenset().union(*(model.words for model in self.teacher.models))
 
 
 MODEL = StackModel

@@ -31,7 +31,6 @@ import numpy as np
 from ..jsonio import read_json
 from ..text.clean import cleaned
 from .decisions import log_odds, sigmoid
-from .registry import CONTENT_FILES
 
 if TYPE_CHECKING:
     from .ngram import LinearModel
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 WIDE_FILE = "wide.json"
 WIDE_FOLDER = "wide"
 # what a wide-and-deep folder copies of the model it is built on
-DEEP_FILES = CONTENT_FILES[:3]  # config.json, vocab.json, model.safetensors
 
 
 @dataclass

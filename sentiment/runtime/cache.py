@@ -15,11 +15,12 @@ def cache_dir() -> Path:
 
 
 def by_content(path: Path) -> Path:
-    """``path``'s place in the cache by its content (SHA-256): a hard link to it (a copy across
-    file systems). The ``datasets`` library keys its own cache by a file's path and time, so
-    every spelling of one path (``../shared/…``, ``../../shared/…``) and every copy of one file
-    made another full copy of it there, and of its tokens; read through this place they share
-    one. The file is hashed on each read (a fraction of a second for IMDB's files)."""
+    """``path``'s place in the cache by its content (SHA-256): a copy of it, not a link (a file
+    rewritten in place would change a link to its old content). The ``datasets`` library keys
+    its own cache by a file's path and time, so every spelling of one path (``../shared/…``,
+    ``../../shared/…``) and every copy of one file made another full copy of it there, and of
+    its tokens; read through this place they share one. The file is hashed on each read (a
+    fraction of a second for IMDB's files)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -28,9 +29,6 @@ def by_content(path: Path) -> Path:
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + f".{os.getpid()}.part")
-        try:
-            os.link(path, partial)
-        except OSError:  # another file system, or links not allowed
-            shutil.copy2(path, partial)
+        shutil.copy2(path, partial)
         os.replace(partial, target)
     return target

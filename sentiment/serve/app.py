@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..inference.answers import answer
+from ..inference.answers import answer, neutral_band
 from ..kinds.protocol import CapabilityError, TextClassifier, require, supports
 from ..kinds.registry import QUANTIZE, load_model
 from ..runtime.workers import default_workers
@@ -268,13 +268,17 @@ def _add_predict(app: FastAPI, config: ServeConfig, batcher: Batcher, metrics: M
         if not texts:
             return []
         try:
+            neutral_band(body.neutral, batcher.model.answers)  # refused before it is scored
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from None
+        try:
             results = await batcher.score(texts, request.is_disconnected)
         except asyncio.CancelledError:
             metrics.rejected.labels("disconnected").inc()
             raise
         try:
             results = answer(results, texts, batcher.model, body.neutral, body.reading)
-        except ValueError as error:  # a band that is not one
+        except ValueError as error:  # a band asked of a model of more than two labels
             raise HTTPException(422, str(error)) from None
         return results[0] if single else results
 

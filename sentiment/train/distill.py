@@ -24,6 +24,7 @@ import datasets
 import numpy as np
 
 from ..config import Config
+from ..kinds.registry import load_folder
 from ..kinds.stack import STACK_FILE, Teacher, check_split
 from ..text.vocab import Vocab
 from .prepare import token_ids, unlabelled_reviews
@@ -93,7 +94,8 @@ def teacher_logits(teacher_dir: str, texts: list[str], cache: Path) -> np.ndarra
     if missing:
         logger.info("the teacher scores %d texts (%d others from %s)", len(missing),
                     sum(digest in known for digest in hashes), cache)
-        scored = Teacher.load(teacher_dir).logits([texts[i] for i in missing.values()])
+        teacher = Teacher.load(teacher_dir, load_folder)
+        scored = teacher.logits([texts[i] for i in missing.values()])
         known.update(zip(missing, np.asarray(scored).tolist(), strict=True))
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")

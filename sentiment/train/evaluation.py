@@ -252,7 +252,8 @@ def evaluate_saved_model(
     prepared = prepare_data(config, vocab=loaded.vocab)
     # an LSTM alone: its module, on the training's token budget; any other kind (ONNX, wide and
     # deep, a cascade): the loaded model itself, scored as predict scores it
-    scored = loaded.model if loaded.kind == "lstm" and loaded.wide is None else loaded
+    scored = (loaded.model if loaded.kind in ("lstm", "ensemble") and loaded.wide is None
+              else loaded)
     return evaluate_model(scored, prepared, output or model_dir, config, split,
                           extra={"model": str(model_dir)}, mixed_precision=mixed_precision,
                           classifier=loaded, sentences=sentences,

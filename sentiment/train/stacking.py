@@ -16,8 +16,9 @@ import numpy as np
 from ..config import Config
 from ..jsonio import write_json
 from ..kinds.checkpoint import read_config
+from ..kinds.folder import write_model_file
 from ..kinds.ngram import KINDS, LinearModel
-from ..kinds.registry import load_folder, write_model_file
+from ..kinds.registry import load_folder
 from ..kinds.stack import Teacher, member_fingerprint, member_logits, split_of
 from ..kinds.wide import DEEP_FILES, WIDE_FILE, WIDE_FOLDER
 from .prepare import classifier_splits
@@ -75,7 +76,8 @@ def build_teacher(members: Sequence[str | Path], linear: Sequence[str], output: 
         logger.info("fitted %s on %d training reviews", kind, len(splits["train"]))
     valid = splits["valid"]
     labels = np.asarray(valid["label"])
-    features = np.stack([member_logits(load_folder(p), valid["text"]) for p in paths], 1)
+    models = [load_folder(p) for p in paths]
+    features = np.stack([member_logits(model, valid["text"]) for model in models], 1)
     coef, intercept, folds = fit_stack(features, labels)  # (N, M) features
     validation = {"n": len(labels),
                   "members": {Path(p).name: accuracy(features[:, i], labels)
@@ -87,6 +89,7 @@ def build_teacher(members: Sequence[str | Path], linear: Sequence[str], output: 
     logger.info("teacher on %d validation reviews: members %s, stacked (10-fold) %.4f",
                 len(labels), validation["members"], folds)
     teacher.save(output)
+    teacher.models = models  # scored already: a teacher built here scores as one loaded
     return teacher
 
 

@@ -1,16 +1,21 @@
-"""Choosing a cascade's threshold (:mod:`sentiment.kinds.cascade`) on the full model's
-validation reviews: every threshold's accuracy and share of texts sent on, and the fewest sent
-within a tolerance of the full model's accuracy (``sentiment cascade``)."""
+"""Building a cascade (:mod:`sentiment.kinds.cascade`): its threshold chosen on the full
+model's validation reviews (every threshold's accuracy and share of texts sent on, and the
+fewest sent within a tolerance of the full model's accuracy), and its folder written
+(``sentiment cascade``)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from ..kinds.registry import load_model
+from ..jsonio import write_json
+from ..kinds.cascade import CASCADE_FILE, members
+from ..kinds.folder import write_model_file
+from ..kinds.registry import load_folder, load_model
 from .prepare import classifier_splits
 
 THRESHOLDS = (0.9, 0.95, 0.97, 0.98, 0.99, 0.995)
@@ -58,3 +63,18 @@ def validation_sweep(fast: str | Path, full: str | Path, data: str | None = None
             "tolerance": tolerance, "chosen": choose(rows, accuracy["full"], tolerance)}
 
 
+def save_cascade(fast: str | Path, full: str | Path, threshold: float,
+                 output: str | Path) -> Path:
+    """Write ``output/cascade.json``: ``fast`` first, ``full`` for the texts ``fast`` scores
+    below ``threshold`` (in [0.5, 1]). The members are checked to load and to share labels."""
+    if not 0.5 <= threshold <= 1.0:
+        raise ValueError(f"threshold is a probability in [0.5, 1], not {threshold}")
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    spec = {"fast": os.path.relpath(Path(fast).resolve(), output.resolve()),
+            "full": os.path.relpath(Path(full).resolve(), output.resolve()),
+            "threshold": threshold}
+    members(output, spec, load_folder)  # refuses before the file is written
+    write_json(output / CASCADE_FILE, spec)
+    write_model_file(output, "cascade")
+    return output

@@ -16,11 +16,11 @@ import numpy as np
 from ..config import Config
 from ..jsonio import write_json
 from ..kinds.checkpoint import read_config
-from ..kinds.folder import write_model_file
+from ..kinds.folder import DEEP_FILES, write_model_file
 from ..kinds.ngram import KINDS, LinearModel
 from ..kinds.registry import load_folder
 from ..kinds.stack import Teacher, member_fingerprint, member_logits, split_of
-from ..kinds.wide import DEEP_FILES, WIDE_FILE, WIDE_FOLDER
+from ..kinds.wide import WIDE_FILE, WIDE_FOLDER
 from .prepare import classifier_splits
 
 logger = logging.getLogger(__name__)

@@ -110,6 +110,10 @@ def test_a_file_is_cached_by_its_content_not_its_path(tmp_path, monkeypatch):
     shutil.copy(original, copy)
     spellings = [original, tmp_path / "a" / ".." / "a" / "reviews.csv", copy]
     assert len({by_content(path) for path in spellings}) == 1
+    cached = by_content(original)
+    original.write_text("text,label\nA bad film.,0\nDull.,0\n")  # rewritten in place
+    assert cached.read_text() == copy.read_text()  # a copy, not a link to the old content
+    shutil.copy(copy, original)
     other = tmp_path / "other.csv"
     other.write_text("text,label\nAnother film.,1\n")
     assert by_content(other) != by_content(original)

@@ -255,7 +255,7 @@ def test_teacher_cache_scores_only_texts_it_has_not_seen(tmp_path, monkeypatch):
             scored.append(list(texts))
             return np.array([len(text) + 0.5 for text in texts])
 
-    monkeypatch.setattr(distill.Teacher, "load", staticmethod(lambda path: Fake()))
+    monkeypatch.setattr(distill.Teacher, "load", staticmethod(lambda path, *loader: Fake()))
     teacher = tmp_path / "teacher"
     teacher.mkdir()
     (teacher / "stack.json").write_text('{"coef": [1.0]}')
@@ -296,7 +296,7 @@ def test_model_json_leaves_a_members_fingerprint_as_it_was(trained_model, tmp_pa
     while a change to its weights does."""
     import shutil
 
-    from sentiment.kinds.registry import MODEL_FILE, write_model_file
+    from sentiment.kinds.folder import MODEL_FILE, write_model_file
     from sentiment.kinds.stack import member_fingerprint
 
     member = tmp_path / "member"

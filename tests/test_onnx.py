@@ -457,7 +457,7 @@ def test_evaluate_reports_on_an_onnx_export_as_on_its_model(trained_model, synth
                for name, folder in (("torch", trained_model), ("onnx", tmp_path / "onnx"))}
     assert reports["onnx"]["n"] == reports["torch"]["n"] > 0
     assert reports["onnx"]["accuracy"] == reports["torch"]["accuracy"] > 0.9
-    assert (tmp_path / "report-onnx" / "report.md").exists()
+    assert (tmp_path / "report-onnx" / "report-valid.md").exists()  # the split names it
     # a model with no split of its own: one clear error, not an AttributeError
     rows = [json.loads(line) for line in (synthetic_dir / "train.jsonl").read_text().splitlines()]
     LinearModel.fit("nb_lr", [r["text"] for r in rows], [r["label"] for r in rows]).save(

@@ -134,11 +134,13 @@ def test_a_cached_model_is_never_moved_for_another_caller(trained_model):
 
     import torch
 
+    from sentiment.inference.predict import loaded
+
     cached = load_model(trained_model, "cpu")
-    assert cached.on_device(torch.device("cpu")) is cached  # the per-device cache
+    assert loaded(cached, "cpu") is cached  # the per-device cache
     detached = copy.copy(cached)
     detached.path = ""  # a model object that did not come from a folder
-    moved = detached.on_device(torch.device("cpu"))
+    moved = detached.moved_to(torch.device("cpu"))
     assert moved is not detached and moved.model is not cached.model
     assert load_model(trained_model, "cpu") is cached and cached.device.type == "cpu"
 

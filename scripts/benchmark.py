@@ -1,4 +1,4 @@
-"""Measure the package against its reference implementation, in one run; print a table and
+r"""Measure the package against its reference implementation, in one run; print a table and
 write benchmarks/<machine>-<date>.json. Runs from a checkout (benchmarks/ is not installed).
 
     python scripts/benchmark.py --data ../shared/data/imdb \

@@ -1,4 +1,4 @@
-"""Copy a trained model with half-precision weights (e.g. to ship it inside the package), and
+r"""Copy a trained model with half-precision weights (e.g. to ship it inside the package), and
 write its card.json from its evaluation report.
 
     python scripts/export_model.py runs/sentiment sentiment/models/imdb \
@@ -6,7 +6,7 @@ write its card.json from its evaluation report.
     sentiment evaluate --model sentiment/models/imdb --data ../shared/data/imdb \
         --output runs/shipped-report
     python scripts/export_model.py --card-only sentiment/models/imdb \
-        --report runs/shipped-report/report.json --provenance benchmarks/shipped-provenance.json
+        --report runs/shipped-report/report.json --provenance benchmarks/provenance/imdb.json
 """
 
 from __future__ import annotations

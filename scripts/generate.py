@@ -1,4 +1,4 @@
-"""Generate text with a saved language model.
+r"""Generate text with a saved language model.
 
     python scripts/generate.py --model runs/timemachine --prefix "time traveller" \
         --num-chars 200 --temperature 0.8

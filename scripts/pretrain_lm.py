@@ -1,4 +1,4 @@
-"""Pretrain the classifier's core as a word-level bidirectional language model on IMDB's
+r"""Pretrain the classifier's core as a word-level bidirectional language model on IMDB's
 unlabelled reviews plus the classifier's training reviews (never its validation or test ones).
 
     python scripts/pretrain_lm.py --data ../shared/data/imdb \

@@ -1,4 +1,4 @@
-"""Train a character-level language model (RNN/GRU/LSTM) on one or more UTF-8 text files.
+r"""Train a character-level language model (RNN/GRU/LSTM) on one or more UTF-8 text files.
 
     python scripts/train_charlm.py --text ../shared/data/text/timemachine.txt --preset d2l \
         --output runs/timemachine

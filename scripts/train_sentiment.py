@@ -1,4 +1,4 @@
-"""Train the IMDB sentiment classifier, keep the best model on validation, report on test.
+r"""Train the IMDB sentiment classifier, keep the best model on validation, report on test.
 
     python scripts/train_sentiment.py
     python scripts/train_sentiment.py --data ../shared/data/imdb \

@@ -93,3 +93,17 @@ def test_profile_step_times_each_precision():
     names = [line.split("  ")[0].strip() for line in lines]
     assert names == (["float32", "bfloat16"] if cpu_has_native_bf16() else ["float32"])
     assert all(float(line.split()[-2]) > 0 for line in lines)
+
+
+def test_every_scripts_help_keeps_its_examples_and_names_files_that_exist():
+    """A docstring shown as --help keeps its examples' line continuations (a plain string ate
+    them into runs of spaces) and names only files that exist."""
+    import ast
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted((root / "scripts").glob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text()), clean=False) or ""
+        assert not re.search(r"\S {6,}--", doc), path.name
+        for named in re.findall(r"(?:benchmarks|docs|sentiment)/[\w./-]+\.(?:json|md|py)", doc):
+            assert (root / named).exists(), (path.name, named)

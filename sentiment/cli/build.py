@@ -40,7 +40,7 @@ def ensemble(argv: list[str] | None = None) -> None:
 
 
 def teacher(argv: list[str] | None = None) -> None:
-    """Build a teacher for distillation: saved classifiers and linear n-gram models fitted on
+    r"""Build a teacher for distillation: saved classifiers and linear n-gram models fitted on
     the same training reviews, stacked by a logistic regression on their log-odds fitted on the
     validation reviews only. Then train a student on its soft labels with --teacher.
 

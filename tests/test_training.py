@@ -498,3 +498,15 @@ def test_trim_heap_hands_freed_heap_memory_back():
         "trim_heap()\n"
         "print(json.dumps({'before': before, 'after': rss()}))\n")
     assert measured["before"] - measured["after"] > 200, measured
+
+
+def test_progress_bars_stay_off_a_log_file(synthetic_dir, tmp_path, capfd):
+    """With progress on but stderr not a terminal (a log file, a pipe), the training and
+    validation bars write nothing: a tiny run once left a line per batch (28 KB)."""
+    from sentiment.train.recipe import make_config, train_sentiment
+
+    config = make_config("tiny", data=str(synthetic_dir), output=str(tmp_path / "run"),
+                         epochs=1, progress=True, evaluate=False, num_proc=1, train_limit=400)
+    train_sentiment(config)
+    err = capfd.readouterr().err
+    assert "batch/s" not in err and "s/batch" not in err and "tok_s" not in err

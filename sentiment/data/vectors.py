@@ -44,7 +44,8 @@ def download(url: str, target: Path) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
             total = int(response.headers.get("Content-Length", 0)) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
+            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name,
+                      disable=None) as bar:  # none where stderr is not a terminal
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
                     bar.update(len(chunk))

@@ -388,7 +388,8 @@ def _write_scored(scored: Iterator[tuple[pa.RecordBatch, int]], schema: pa.Schem
     rows = no_text = 0
     complete = False
     try:
-        with tqdm(total=total, unit=" rows", desc="score", disable=not progress) as bar:
+        with tqdm(total=total, unit=" rows", desc="score",
+                  disable=None if progress else True) as bar:  # none where not a terminal
             for batch, missing in scored:
                 writer.write(batch.cast(out_schema) if batch.schema != out_schema else batch)
                 rows, no_text = rows + batch.num_rows, no_text + missing

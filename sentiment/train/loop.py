@@ -188,7 +188,10 @@ def run_epoch(model: nn.Module, batches: Iterable[Batch], device: torch.device,
     sums: dict = {}
     tokens, start, state = 0, time.perf_counter(), None
     total = len(batches) if hasattr(batches, "__len__") else None
-    bar = tqdm(batches, total=total, desc=desc, disable=not progress, leave=False, unit="batch")
+    # no bar where stderr is not a terminal (a log file got a line per batch); the postfix is
+    # drawn with the count, not ahead of it (the count stood at 0/7 while the loss moved)
+    bar = tqdm(batches, total=total, desc=desc, disable=None if progress else True, leave=False,
+               unit="batch")
     with torch.set_grad_enabled(training):
         for batch in bar:
             batch = batch.to(device)
@@ -203,7 +206,8 @@ def run_epoch(model: nn.Module, batches: Iterable[Batch], device: torch.device,
                 sums[key] = sums.get(key, 0) + value
             tokens += batch.num_tokens
             bar.set_postfix(loss=f"{sums['loss_sum'] / sums['count']:.3f}",
-                            tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}")
+                            tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}",
+                            refresh=False)
     hooks = optimization.hooks if training else ()
     extra = [hook.epoch_sums() for hook in hooks]
     elapsed = all_reduce_max(time.perf_counter() - start)

@@ -25,10 +25,6 @@ from .protocol import Refusing, supports
 CASCADE_FILE = "cascade.json"
 
 
-def is_cascade(path: str | Path) -> bool:
-    return (Path(path) / CASCADE_FILE).is_file()
-
-
 def members(path: Path, spec: dict, load_member, options: LoadOptions = LoadOptions()):
     """``(fast, full)``: the members ``spec`` names (relative to ``path``), loaded with
     ``load_member`` (the registry's loader) and checked to make a cascade."""

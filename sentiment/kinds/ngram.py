@@ -222,10 +222,6 @@ class NgramTable:
                            minlength=len(docs))
 
 
-def is_linear(directory: str | Path) -> bool:
-    return (Path(directory) / LINEAR_FILE).is_file()
-
-
 class NgramModel(LogitModel):
     """A saved linear n-gram model, loaded like any classifier (kind ``ngram``)."""
 

@@ -136,10 +136,6 @@ class Teacher:
         return teacher
 
 
-def is_teacher(directory: str | Path) -> bool:
-    return (Path(directory) / STACK_FILE).is_file()
-
-
 class StackModel(LogitModel):
     """A saved teacher, loaded like any classifier (kind ``stack``): its members' log-odds
     stacked, on the CPU."""

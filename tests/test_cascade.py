@@ -38,7 +38,7 @@ def test_each_text_takes_the_fast_models_call_where_it_is_sure(members, texts, t
     fast_p, full_p = _positive(fast, texts), _positive(full, texts)
     sure = np.maximum(fast_p, 1 - fast_p)
     threshold = float(np.median(sure))  # about half the texts each way
-    folder = save_cascade(fast, full, threshold, tmp_path / "cascade")
+    folder = save_cascade([fast, full], [threshold], tmp_path / "cascade")
     model = load_model(folder)
     assert isinstance(model, CascadeModel) and model.threshold == threshold
     probs, sent = model.escalated(texts)
@@ -50,9 +50,9 @@ def test_each_text_takes_the_fast_models_call_where_it_is_sure(members, texts, t
     np.testing.assert_allclose([r["scores"][model.labels[1]] for r in results], probs,
                                atol=1e-6)
     # the extremes: every text to the fast model, or every one to the full model
-    always_fast = load_model(save_cascade(fast, full, 0.5, tmp_path / "fast"))
+    always_fast = load_model(save_cascade([fast, full], [0.5], tmp_path / "fast"))
     np.testing.assert_allclose(always_fast.text_probabilities(texts), fast_p, atol=1e-6)
-    always_full = load_model(save_cascade(fast, full, 1.0, tmp_path / "full"))
+    always_full = load_model(save_cascade([fast, full], [1.0], tmp_path / "full"))
     np.testing.assert_allclose(always_full.text_probabilities(texts), full_p, atol=1e-6)
 
 
@@ -61,19 +61,20 @@ def test_a_cascade_folder_moves_with_its_members_and_refuses_bad_ones(members, t
     root = tmp_path / "here"
     shutil.copytree(fast, root / "fast")
     shutil.copytree(full, root / "full")
-    save_cascade(root / "fast", root / "full", 0.9, root / "cascade")
+    save_cascade([root / "fast", root / "full"], [0.9], root / "cascade")
     spec = json.loads((root / "cascade" / "cascade.json").read_text())
-    assert (spec["fast"], spec["full"]) == ("../fast", "../full")  # relative: it moves
+    assert spec == {"stages": [{"model": "../fast", "threshold": 0.9},  # relative: it moves
+                               {"model": "../full"}]}
     moved = tmp_path / "moved"
     root.rename(moved)
-    expected = load_model(save_cascade(fast, full, 0.9, tmp_path / "ref")).text_probabilities(
+    expected = load_model(save_cascade([fast, full], [0.9], tmp_path / "ref")).text_probabilities(
         texts)
     np.testing.assert_allclose(load_model(moved / "cascade").text_probabilities(texts),
                                expected, atol=1e-6)
     with pytest.raises(ValueError, match="threshold"):
-        save_cascade(fast, full, 0.4, tmp_path / "low")
+        save_cascade([fast, full], [0.4], tmp_path / "low")
     with pytest.raises(ValueError, match="binary classifiers"):  # no cascade of cascades
-        save_cascade(moved / "cascade", full, 0.9, tmp_path / "nested")
+        save_cascade([moved / "cascade", full], [0.9], tmp_path / "nested")
     assert not (tmp_path / "nested" / "cascade.json").exists()
     with pytest.raises(CapabilityError, match=r"\(cascade model\) cannot explain"):
         require(load_model(moved / "cascade"), "explain")
@@ -82,7 +83,7 @@ def test_a_cascade_folder_moves_with_its_members_and_refuses_bad_ones(members, t
 def test_a_cascade_is_a_model_for_the_command_line_and_evaluate(members, synthetic_dir,
                                                                 tmp_path):
     fast, full = members
-    folder = save_cascade(fast, full, 0.9, tmp_path / "cascade")
+    folder = save_cascade([fast, full], [0.9], tmp_path / "cascade")
     done = subprocess.run([sys.executable, "-m", "sentiment", "predict", "--model", str(folder),
                            "A wonderful, moving film."], capture_output=True, text=True,
                           timeout=300)
@@ -109,18 +110,19 @@ def test_cascade_benchmark_chooses_the_fewest_escalations_within_the_tolerance(m
     labels = np.array([1, 0, 1, 0])
     fast = np.array([0.99, 0.6, 0.4, 0.02])  # sure and right, unsure and wrong twice, sure
     full = np.array([0.9, 0.1, 0.8, 0.3])  # right everywhere
-    rows = sweep(fast, full, labels, [0.5, 0.7, 0.995])
-    assert rows["0.5"] == {"accuracy": 0.5, "sent_to_full": 0.0}
-    assert rows["0.7"] == {"accuracy": 1.0, "sent_to_full": 0.5}
-    assert rows["0.995"] == {"accuracy": 1.0, "sent_to_full": 1.0}
-    assert choose(rows, 1.0, 0.0) == 0.7
-    assert choose(rows, 1.0, 0.5) == 0.5
-    assert choose({"0.9": {"accuracy": 0.8}}, 1.0, 0.1) is None
+    rows = sweep([fast, full], labels, [0.5, 0.7, 0.995])
+    assert rows["0.5"] == {"thresholds": [0.5], "accuracy": 0.5, "reaching": [1.0, 0.0]}
+    assert rows["0.7"] == {"thresholds": [0.7], "accuracy": 1.0, "reaching": [1.0, 0.5]}
+    assert rows["0.995"] == {"thresholds": [0.995], "accuracy": 1.0, "reaching": [1.0, 1.0]}
+    assert choose(rows, 1.0, 0.0, [1, 10]) == [0.7]
+    assert choose(rows, 1.0, 0.5, [1, 10]) == [0.5]
+    assert choose({"0.9": {"thresholds": [0.9], "accuracy": 0.8, "reaching": [1, 1]}}, 1.0,
+                  0.1, [1, 1]) is None
     fast_model, full_model = members
     result = cascade.main(["--fast", str(fast_model), "--full", str(full_model), "--data",
                            str(synthetic_dir), "--thresholds", "0.6", "0.99", "--tolerance",
                            "1.0", "--write", str(tmp_path / "chosen")])
-    assert result["split"] == "valid" and result["chosen"] == 0.6
+    assert result["split"] == "valid" and result["chosen"] == [0.6]
     assert load_model(tmp_path / "chosen").threshold == 0.6
 
 
@@ -133,7 +135,7 @@ def test_the_cascade_command_chooses_on_validation_or_takes_a_threshold(members,
                           str(synthetic_dir), "--tolerance", "1.0", "--thresholds", "0.7",
                           "0.99", "--output", str(tmp_path / "chosen")]) in (None, 0)
     printed = json.loads(capsys.readouterr().out)
-    assert printed["threshold"] == printed["chosen"] == 0.7 and printed["split"] == "valid"
+    assert printed["threshold"] == printed["chosen"] == [0.7] and printed["split"] == "valid"
     assert load_model(tmp_path / "chosen").threshold == 0.7
     assert commands.main(["cascade", "--fast", str(fast), "--full", str(full), "--threshold",
                           "0.95", "--output", str(tmp_path / "given")]) in (None, 0)
@@ -157,7 +159,7 @@ def test_a_cascade_serves_and_scores_files_and_ray_batches(members, texts, tmp_p
     from sentiment.serve.app import create_app
 
     fast, full = members
-    folder = save_cascade(fast, full, 0.9, tmp_path / "cascade")
+    folder = save_cascade([fast, full], [0.9], tmp_path / "cascade")
     expected = predict(texts[:20], model=folder)
     with TestClient(create_app(str(folder))) as client:
         answer = client.post("/predict", json={"text": texts[:20]}).json()
@@ -217,12 +219,88 @@ def test_an_ngram_model_can_be_the_fast_one(members, texts, tmp_path):
     fast_p = load_model(tmp_path / "nb").text_probabilities(texts)
     labels = [r["label"] for r in predict(texts, model=tmp_path / "nb")]
     assert labels == [["negative", "positive"][int(p >= 0.5)] for p in fast_p]
-    model = load_model(save_cascade(tmp_path / "nb", members[1], 0.8, tmp_path / "cascade"))
+    model = load_model(save_cascade([tmp_path / "nb", members[1]], [0.8], tmp_path / "cascade"))
     probs, sent = model.escalated(texts)
     np.testing.assert_array_equal(sent, np.maximum(fast_p, 1 - fast_p) < 0.8)
     np.testing.assert_allclose(probs[~sent], fast_p[~sent])
     with pytest.raises(ValueError, match="full model is a classifier"):  # not the other way
-        save_cascade(members[1], tmp_path / "nb", 0.8, tmp_path / "reversed")
+        save_cascade([members[1], tmp_path / "nb"], [0.8], tmp_path / "reversed")
     np.testing.assert_allclose(probs[sent], _positive(members[1], [texts[i] for i in
                                                                    np.flatnonzero(sent)]),
                                atol=1e-6)
+
+
+def test_three_stages_route_each_text_to_the_first_stage_sure_of_it(members, texts, tmp_path):
+    """n-gram -> LSTM -> wide and deep: a text keeps the first stage's score that is sure
+    enough; the n-gram model and the wide part it shares with the last stage are loaded once,
+    and each text's n-gram log-odds computed once (the last stage reuses the first's)."""
+    from sentiment.train.thresholds import route
+
+    fast, full = members
+    ngram = full / "wide"  # the wide-and-deep model's own n-gram part, a model of its own
+    alone = [_positive(m, texts) for m in (ngram, fast, full)]
+    sure = [np.maximum(p, 1 - p) for p in alone[:2]]
+    thresholds = [float(np.quantile(sure[0], 0.4)), float(np.quantile(sure[1], 0.5))]
+    folder = save_cascade([ngram, fast, full], thresholds, tmp_path / "three")
+    model = load_model(folder)
+    assert model.thresholds == thresholds and len(model.stages) == 3
+    assert model.ngram_parts[0] is model.ngram_parts[2] is model.stages[2].wide.linear
+    calls = []
+    part = model.ngram_parts[0]
+    original = part.logits
+    part.logits = lambda batch: calls.append(len(batch)) or original(batch)
+    try:
+        probs, stage = model.routed(texts)
+    finally:
+        part.logits = original
+    expected, expected_stage = route(alone, thresholds)
+    np.testing.assert_array_equal(stage, expected_stage)
+    assert set(stage.tolist()) == {0, 1, 2}  # every stage answers some
+    np.testing.assert_allclose(probs, expected, atol=1e-6)
+    assert calls == [len(texts)]  # once, for every text, though two stages read it
+    assert [r["label"] for r in predict(texts, model=folder)] == [
+        model.labels[int(p >= 0.5)] for p in probs]
+
+
+def test_an_older_two_stage_cascade_file_still_loads(members, texts, tmp_path):
+    fast, full = members
+    folder = save_cascade([fast, full], [0.8], tmp_path / "new")
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "cascade.json").write_text(json.dumps({"fast": str(fast), "full": str(full),
+                                                  "threshold": 0.8}))
+    (old / "model.json").write_text((folder / "model.json").read_text())
+    np.testing.assert_allclose(load_model(old).text_probabilities(texts),
+                               load_model(folder).text_probabilities(texts), atol=1e-9)
+    for bad in ([fast], [fast, full, full]):
+        with pytest.raises(ValueError, match="threshold"):
+            save_cascade(bad, [0.8], tmp_path / "bad")
+
+
+def test_three_stage_thresholds_are_the_cheapest_within_the_tolerance(members, synthetic_dir,
+                                                                      tmp_path, capsys):
+    from sentiment.cli import main as commands
+    from sentiment.train.thresholds import choose, sweep
+
+    labels = np.array([1, 0, 1, 0])
+    first = np.array([0.99, 0.6, 0.6, 0.6])  # sure and right once
+    second = np.array([0.5, 0.05, 0.7, 0.95])  # sure: right on the second, wrong on the last
+    last = np.array([0.9, 0.1, 0.8, 0.3])  # right everywhere
+    rows = sweep([first, second, last], labels, [0.9, 0.99])
+    assert rows["0.9,0.9"] == {"thresholds": [0.9, 0.9], "accuracy": 0.75,
+                               "reaching": [1.0, 0.75, 0.25]}
+    assert rows["0.99,0.99"]["accuracy"] == 1.0
+    assert choose(rows, 1.0, 0.0, [1, 2, 100]) == [0.9, 0.99]  # the last stage is dear
+    assert choose(rows, 1.0, 0.3, [1, 2, 100]) == [0.9, 0.9]
+    fast, full = members
+    assert commands.main(["cascade", "--stages", str(full / "wide"), str(fast), str(full),
+                          "--data", str(synthetic_dir), "--tolerance", "1.0", "--thresholds",
+                          "0.7", "0.99", "--output", str(tmp_path / "three")]) in (None, 0)
+    printed = json.loads(capsys.readouterr().out)
+    assert len(printed["seconds_per_review"]) == 3 and len(printed["accuracy"]) == 3
+    assert printed["threshold"] == printed["chosen"] and len(printed["chosen"]) == 2
+    assert load_model(tmp_path / "three").thresholds == printed["chosen"]
+    with pytest.raises(SystemExit) as exited:  # one way of naming the models, not two
+        commands.main(["cascade", "--stages", str(fast), "--fast", str(fast), "--output",
+                       str(tmp_path / "both")])
+    assert exited.value.code == 2 and "--stages" in capsys.readouterr().err

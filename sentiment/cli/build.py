@@ -93,40 +93,50 @@ def wide(argv: list[str] | None = None) -> None:
 
 
 def cascade(argv: list[str] | None = None) -> None:
-    """Join a fast model and a full one into a confidence cascade: the fast model scores every
-    text, the full one the texts the fast one is less sure of than the threshold. Without
-    --threshold, it is chosen on the full model's validation reviews: the smallest of
-    --thresholds whose accuracy is within --tolerance of the full model's (the fewest texts
-    sent to it). The folder is a model like any other.
+    """Join models into a confidence cascade: the first scores every text, each next one the
+    texts the one before is less sure of than its threshold, the last the rest. Without
+    --threshold, the thresholds are chosen on the last model's validation reviews: of every
+    combination of --thresholds, the cheapest (each stage's seconds per review, timed on
+    those reviews, times the share it scores) whose accuracy is within --tolerance of the last
+    model's. The folder is a model like any other.
 
     sentiment cascade --fast runs/fast --full runs/imdb --output runs/cascade
+    sentiment cascade --stages imdb-ngram runs/fast imdb-onnx --output runs/cascade3
     sentiment cascade --fast runs/fast --full runs/imdb --threshold 0.95 --output runs/cascade
     """
     from ..kinds.registry import resolve_model_path
     from ..train.thresholds import THRESHOLDS, save_cascade, validation_sweep
 
     parser = command_parser(cascade, "cascade")
-    parser.add_argument("--fast", required=True, help="the model that scores every text")
-    parser.add_argument("--full", required=True, help="the model for the texts it is unsure of")
+    parser.add_argument("--stages", nargs="+", default=None,
+                        help="the models in order, cheapest first (or --fast and --full)")
+    parser.add_argument("--fast", help="a two-stage cascade's first model, which scores every text")
+    parser.add_argument("--full", help="a two-stage cascade's model for the texts it is unsure of")
     parser.add_argument("--output", required=True, help="the cascade folder to write")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="the fast model's least score that stands (default: chosen on "
-                             "validation)")
+    parser.add_argument("--threshold", type=float, nargs="+", default=None,
+                        help="each stage's least score that stands, but the last's (default: "
+                             "chosen on validation)")
     parser.add_argument("--thresholds", nargs="+", type=float, default=list(THRESHOLDS),
-                        help="the candidates (default: %(default)s)")
+                        help="the candidates for each stage (default: %(default)s)")
     parser.add_argument("--tolerance", type=float, default=0.001,
-                        help="validation accuracy the cascade may lose against the full model "
+                        help="validation accuracy the cascade may lose against the last model "
                              "(default: %(default)s)")
-    add_data_option(parser, "the full model's")
+    parser.add_argument("--costs", nargs="+", type=float, default=None,
+                        help="each stage's cost per review for the choice (default: its seconds "
+                             "per review, timed on the validation reviews)")
+    add_data_option(parser, "the last model's")
     args = parse(parser, argv)
-    fast, full = resolve_model_path(args.fast), resolve_model_path(args.full)
+    if bool(args.stages) == bool(args.fast or args.full) or (args.fast is None) != (args.full
+                                                                                   is None):
+        parser.error("name the models with --stages A B [C ...], or with --fast and --full")
+    stages = [resolve_model_path(m) for m in (args.stages or [args.fast, args.full])]
     record = {}
     if args.threshold is None:
-        record = validation_sweep(fast, full, args.data, args.thresholds, args.tolerance)
+        record = validation_sweep(stages, args.data, args.thresholds, args.tolerance, args.costs)
         if record["chosen"] is None:
-            raise ValueError(f"no threshold of {args.thresholds} keeps the cascade within "
-                             f"{args.tolerance} of the full model's validation accuracy "
-                             f"({record['accuracy']['full']:.4f}): {record['thresholds']}")
+            raise ValueError(f"no thresholds of {args.thresholds} keep the cascade within "
+                             f"{args.tolerance} of the last model's validation accuracy "
+                             f"({record['accuracy'][-1]:.4f}): {record['thresholds']}")
         args.threshold = record["chosen"]
-    save_cascade(fast, full, args.threshold, args.output)
+    save_cascade(stages, args.threshold, args.output)
     print(json.dumps({"output": args.output, "threshold": args.threshold, **record}, indent=2))

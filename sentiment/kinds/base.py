@@ -73,13 +73,17 @@ class TextModel(Refusing):
         raise NotImplementedError
 
     def text_probabilities(self, texts: Sequence[str], batch_size: int = 64,
-                           mixed_precision: bool = True, **budget) -> np.ndarray:
+                           mixed_precision: bool = True, wide_logits: np.ndarray | None = None,
+                           **budget) -> np.ndarray:
         """The model's probabilities of ``texts`` (``(N,)`` for two classes: P(second label)),
-        the n-gram part joined where there is one. ``max_tokens`` (in ``budget``): the batch
-        budget, else the kind's own default."""
+        the n-gram part joined where there is one (``wide_logits``: its log-odds of these
+        texts, already computed; a cascade's stages share them). ``max_tokens`` (in
+        ``budget``): the batch budget, else the kind's own default."""
         max_tokens = budget.get("max_tokens", self.default_max_tokens)
-        return self.with_wide(self.probabilities(self.encode(texts), batch_size, max_tokens,
-                                                 mixed_precision), texts)
+        probs = self.probabilities(self.encode(texts), batch_size, max_tokens, mixed_precision)
+        if wide_logits is not None:
+            return self.joined(probs, wide_logits)
+        return self.with_wide(probs, texts)
 
     def text_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """A binary model's log-odds of its second label per text, ``(N,)``, as

@@ -127,7 +127,8 @@ def _members_outside(folder: Path) -> list[Path]:
     named = []
     if (folder / "cascade.json").is_file():
         spec = read_json(folder / "cascade.json")
-        named = [folder / spec[name] for name in ("fast", "full") if name in spec]
+        named = [folder / stage["model"] for stage in spec.get("stages", [])]
+        named += [folder / spec[name] for name in ("fast", "full") if name in spec]
     elif (folder / "stack.json").is_file():
         named = [folder / member for member in read_json(folder / "stack.json").get("members",
                                                                                      [])]

@@ -257,3 +257,26 @@ def test_an_ngram_model_scores_without_torch_spacy_or_scikit_learn(tmp_path):
     scored, loaded = printed_without(tmp_path, ("torch", "spacy", "scikit-learn"), code)
     assert loaded == []
     assert scored == predict(texts, model=folder)
+
+
+def test_an_ngram_folder_with_its_split_is_evaluated_like_any_model(wide_model, trained_model,
+                                                                   synthetic_dir, tmp_path):
+    """An n-gram folder that carries the config of the split it was fitted on (as the shipped
+    imdb-ngram does) has the evaluate capability: the report scores that split's test reviews as
+    predict does; without the config it is refused with the reason."""
+    from sentiment.kinds.protocol import CapabilityError
+    from sentiment.train.evaluation import evaluate_saved_model
+
+    folder = tmp_path / "ngram"
+    shutil.copytree(wide_model[0] / "wide", folder)
+    with pytest.raises(CapabilityError, match="ngram model"):
+        evaluate_saved_model(folder, str(synthetic_dir), "test", tmp_path / "refused",
+                             baseline=False)
+    shutil.copy(trained_model / "config.json", folder / "config.json")
+    report = evaluate_saved_model(folder, str(synthetic_dir), "test", tmp_path / "report",
+                                  baseline=False)
+    rows = [json.loads(line) for line in (synthetic_dir / "test.jsonl").read_text().splitlines()]
+    probs = load_model(folder).text_probabilities([r["text"] for r in rows])
+    expected = float(((probs >= 0.5).astype(int) == np.array([r["label"] for r in rows])).mean())
+    assert report["n"] == len(rows) and report["accuracy"] == pytest.approx(expected)
+    assert report["split"] == "test" and "behaviour" in report

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from ..config import Config
 from ..jsonio import write_json
 from .decisions import sigmoid
 from .folder import write_model_file
@@ -223,7 +224,11 @@ class NgramTable:
 
 
 class NgramModel(LogitModel):
-    """A saved linear n-gram model, loaded like any classifier (kind ``ngram``)."""
+    """A saved linear n-gram model, loaded like any classifier (kind ``ngram``). A folder that
+    also holds a ``config.json`` (the data and split its n-grams were fitted on: the
+    classifier's whose wide part it was, as in the shipped ``imdb-ngram``) can be evaluated on
+    that split's test or validation reviews (``sentiment evaluate``); its ``vocab`` is None (the
+    report builds one from the training reviews, for lengths)."""
 
     kind = "ngram"
 
@@ -232,6 +237,14 @@ class NgramModel(LogitModel):
         super().__init__(path, self.linear.labels, self.linear.logits)
         # every token of a kept n-gram: its unigrams alone leave out "a", "the", "film"
         self.words = frozenset(" ".join(self.linear.ngrams).split())
+        self.config, self.vocab = None, None
+        if (Path(path) / "config.json").is_file():
+            self.config = Config.from_dict(json.loads((Path(path) / "config.json").read_text(
+                encoding="utf-8")))
+            if list(self.config.model.head.labels) != self.labels:
+                raise ValueError(f"{path}: config.json's labels {self.config.model.head.labels} "
+                                 f"are not the n-gram model's {self.labels}")
+            self.capabilities = frozenset({"evaluate"})
 
 
 MODEL = NgramModel

@@ -245,6 +245,8 @@ def test_three_stages_route_each_text_to_the_first_stage_sure_of_it(members, tex
     model = load_model(folder)
     assert model.thresholds == thresholds and len(model.stages) == 3
     assert model.ngram_parts[0] is model.ngram_parts[2] is model.stages[2].wide.linear
+    # the words it knows are its vocabularies' (for the unreadable flag), not the n-grams'
+    assert model.words == frozenset(model.stages[1].words) | frozenset(model.stages[2].words)
     calls = []
     part = model.ngram_parts[0]
     original = part.logits

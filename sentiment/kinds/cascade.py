@@ -137,7 +137,11 @@ class CascadeModel(Refusing):
         self.ngram_parts = share_ngram_parts(self.stages)
         self.fast, self.full = self.stages[0], self.stages[-1]
         self.path, self.labels = str(path), list(self.full.labels)
-        self.words = frozenset().union(*(frozenset(stage.words) for stage in self.stages))
+        # the words its vocabularies know (an n-gram stage's tokens are no vocabulary: its
+        # 200,000 n-grams hold rare words of every kind, and would hide foreign text)
+        readers = [stage for stage in self.stages if getattr(stage, "vocab", None) is not None]
+        self.words = frozenset().union(*(frozenset(stage.words)
+                                         for stage in readers or self.stages))
         self.config, self.vocab, self.device = self.full.config, self.full.vocab, self.full.device
 
     @property

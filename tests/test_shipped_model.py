@@ -38,15 +38,21 @@ def test_shipped_files_are_small_and_complete(name):
         members = json.loads((shipped / "ensemble.json").read_text())["members"]
         folders = [shipped / name for name in members]
         assert len(folders) >= 2
-    if "cascade.json" in names:  # a cascade: its fast model inside, its full one shipped beside
-        spec = json.loads((shipped / "cascade.json").read_text())
-        folders = [(shipped / spec[name]).resolve() for name in ("fast", "full")]
-        assert folders[0].parent == shipped.resolve()
-        assert folders[1].parent == shipped.resolve().parent  # another shipped model
+    if "cascade.json" in names:  # a cascade: stages inside it, or other shipped models beside
+        from sentiment.kinds.cascade import stage_specs
+
+        stages = stage_specs(json.loads((shipped / "cascade.json").read_text()))
+        folders = [(shipped / stage["model"]).resolve() for stage in stages]
+        assert all(folder.parent in (shipped.resolve(), shipped.resolve().parent)
+                   for folder in folders)
+        assert folders[-1].parent == shipped.resolve().parent  # the full one: another shipped model
     for folder in folders:  # weights in safetensors, or an ONNX graph (imdb-onnx)
         files = {f.name for f in folder.iterdir()}
-        assert {"config.json", "vocab.json"} <= files, folder
-        assert {"model.safetensors", "model.onnx"} & files, folder
+        if "linear.json" in files:  # an n-gram model (imdb-ngram): its weights and n-grams
+            assert {"config.json", "linear.safetensors", "ngrams.json"} <= files, folder
+        else:
+            assert {"config.json", "vocab.json"} <= files, folder
+            assert {"model.safetensors", "model.onnx"} & files, folder
         assert predict("A wonderful, moving film.", model=folder)["label"] == "positive"
     total = sum(f.stat().st_size for f in shipped.rglob("*") if f.is_file())
     assert total <= 15 * 2**20
@@ -128,7 +134,7 @@ def test_every_shipped_folder_declares_its_kind(name):
 
     shipped = SHIPPED_MODELS[name]
     expected = {"imdb": "wide", "imdb-fast": "wide", "imdb-onnx": "onnx",
-                "imdb-cascade": "cascade"}
+                "imdb-cascade": "cascade", "imdb-ngram": "ngram"}
     assert json.loads((shipped / MODEL_FILE).read_text()) == {"kind": expected[name],
                                                                "format_version": 1}
     assert load_model(name).kind == expected[name]
@@ -150,8 +156,9 @@ def test_a_copy_without_model_json_loads_as_before(name, tmp_path, caplog):
     shipped = SHIPPED_MODELS[name]
     copy = tmp_path / "models" / name
     shutil.copytree(shipped, copy)
-    if name == "imdb-cascade":  # its full model is shipped beside it: an old copy of that too
-        shutil.copytree(SHIPPED_MODELS["imdb-onnx"], tmp_path / "models" / "imdb-onnx")
+    if name == "imdb-cascade":  # its other stages are shipped beside it: old copies of them too
+        for other in ("imdb-onnx", "imdb-ngram"):
+            shutil.copytree(SHIPPED_MODELS[other], tmp_path / "models" / other)
     for old in (tmp_path / "models").rglob(registry.MODEL_FILE):
         old.unlink()
     texts = ["A wonderful, moving film.", "Dull and far too long.",

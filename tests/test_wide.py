@@ -242,21 +242,27 @@ def test_profile_scoring_times_the_ngram_part_and_an_onnx_forward(wide_model, tm
 
 
 def test_an_ngram_model_scores_without_torch_spacy_or_scikit_learn(tmp_path):
-    """An n-gram folder (here the shipped model's wide part) is numpy alone: predict scores it
-    where torch, spaCy and scikit-learn are not installed, as it scores it here."""
+    """An n-gram folder (the shipped model's wide part, and the shipped imdb-ngram, the same
+    files with the config of its split) is numpy alone: predict scores it where torch, spaCy and
+    scikit-learn are not installed, as it scores it here."""
     from conftest import printed_without
 
-    from sentiment.kinds.registry import SHIPPED_MODEL
+    from sentiment.kinds.registry import SHIPPED_MODEL, SHIPPED_MODELS
 
-    folder = SHIPPED_MODEL / "wide"
     texts = ["A wonderful, moving film.", "Dull and far too long."]
-    code = ("import json, sys; from sentiment import predict; "
-            f"r = predict({texts!r}, model={str(folder)!r}); "
-            "print(json.dumps([r, sorted(m for m in ('torch', 'spacy', 'sklearn', 'datasets') "
-            "if m in sys.modules)]))")
-    scored, loaded = printed_without(tmp_path, ("torch", "spacy", "scikit-learn"), code)
-    assert loaded == []
-    assert scored == predict(texts, model=folder)
+    for folder in (SHIPPED_MODEL / "wide", SHIPPED_MODELS["imdb-ngram"]):
+        code = ("import json, sys; from sentiment import predict; "
+                f"r = predict({texts!r}, model={str(folder)!r}); "
+                "print(json.dumps([r, sorted(m for m in ('torch', 'spacy', 'sklearn', "
+                "'datasets') if m in sys.modules)]))")
+        scored, loaded = printed_without(tmp_path, ("torch", "spacy", "scikit-learn"), code)
+        assert loaded == []
+        assert scored == predict(texts, model=folder)
+    assert load_model("imdb-ngram").capabilities == frozenset({"evaluate"})
+    for name in ("linear.json", "linear.safetensors", "ngrams.json"):  # one n-gram part for all
+        for other in (SHIPPED_MODEL / "wide", SHIPPED_MODELS["imdb-fast"] / "wide"):
+            assert (SHIPPED_MODELS["imdb-ngram"] / name).read_bytes() == (
+                other / name).read_bytes(), (other, name)
 
 
 def test_an_ngram_folder_with_its_split_is_evaluated_like_any_model(wide_model, trained_model,

@@ -50,9 +50,10 @@ assert tuple(KINDS) == KIND_NAMES
 CLASSIFIERS = frozenset(KINDS) - {"lm"}
 TORCH_KINDS = frozenset({"lstm", "wide", "ensemble"})  # scored by PyTorch (on its threads)
 # a legacy folder's kind, told from the first of these files it holds
+# (an n-gram folder may hold the config.json of its split: linear.json is asked first)
 LEGACY_FILES = (("cascade.json", "cascade"), ("model.onnx", "onnx"),
-                ("ensemble.json", "ensemble"), ("config.json", "lstm"), ("stack.json", "stack"),
-                ("linear.json", "ngram"))
+                ("ensemble.json", "ensemble"), ("stack.json", "stack"), ("linear.json", "ngram"),
+                ("config.json", "lstm"))
 QUANTIZE = ("none", "int8")  # load_model(..., quantize=...): int8 = dynamic int8 LSTM weights
 
 # The models shipped inside the package, by name (predict(..., model="imdb-fast")); the first

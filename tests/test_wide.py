@@ -286,3 +286,36 @@ def test_an_ngram_folder_with_its_split_is_evaluated_like_any_model(wide_model, 
     expected = float(((probs >= 0.5).astype(int) == np.array([r["label"] for r in rows])).mean())
     assert report["n"] == len(rows) and report["accuracy"] == pytest.approx(expected)
     assert report["split"] == "test" and "behaviour" in report
+
+
+def test_the_shipped_ngram_model_works_everywhere_a_model_does(tmp_path):
+    """imdb-ngram through the command line, file scoring, the server (with its refusal to
+    explain) and the Ray Data callable: the same answers as predict."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    from sentiment.inference.files import BatchScorer, score_file
+    from sentiment.serve.app import create_app
+
+    texts = ["A wonderful, moving film.", "Dull and far too long.", "qwerty zxcv uiop",
+             "I would watch it again tomorrow!"]
+    expected = predict(texts, model="imdb-ngram")
+    assert [r["label"] for r in expected[:2]] == ["positive", "negative"]
+    done = subprocess.run([sys.executable, "-m", "sentiment", "predict", "--model", "imdb-ngram",
+                           texts[0]], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {"text": texts[0], **expected[0]}
+    pd.DataFrame({"review": texts}).to_csv(tmp_path / "in.csv", index=False)
+    score_file(tmp_path / "in.csv", tmp_path / "out.csv", "review", "imdb-ngram", progress=False)
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert scored["predicted_label"].tolist() == [r["label"] for r in expected]
+    with TestClient(create_app("imdb-ngram")) as client:
+        answer = client.post("/predict", json={"text": texts}).json()
+        assert answer == expected
+        explained = client.post("/explain", json={"text": texts[0]})
+        assert explained.status_code == 422 and "ngram" in explained.json()["detail"]
+    out = BatchScorer("imdb-ngram")(pd.DataFrame({"text": texts}))
+    np.testing.assert_allclose(out["predicted_score"], [r["score"] for r in expected])

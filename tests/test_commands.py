@@ -257,6 +257,7 @@ def test_every_command_takes_the_common_flags_and_an_empty_text_is_one_line(caps
             commands.main([name, "--help"])
         shown = capsys.readouterr().out
         assert exit_info.value.code == 0 and "--no-progress" in shown and "--verbose" in shown
+        assert "--threads" in shown, name
     assert commands.main(["predict", ""]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("sentiment predict: error: text") and "empty" in err
@@ -297,3 +298,35 @@ def test_evaluate_passes_the_baseline_limit_and_the_sentence_half(monkeypatch, t
             commands.main(["evaluate", "--model", "imdb-fast", *bad])
         assert exit_info.value.code == 2
     assert "not a count of reviews: '0'" in capsys.readouterr().err
+
+
+def test_threads_come_from_the_flag_or_the_environment_and_a_busy_machine_is_named(
+        monkeypatch, caplog):
+    """--threads N (else $SENTIMENT_THREADS) sets torch's CPU threads; with neither, a machine
+    whose load fills its cores gets one warning that says what to do."""
+    import logging
+    import os
+
+    import torch
+
+    from sentiment.cli.options import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(before)
+        monkeypatch.setenv("SENTIMENT_THREADS", "1")
+        set_threads(None)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(before)
+        monkeypatch.delenv("SENTIMENT_THREADS")
+        monkeypatch.setattr(os, "getloadavg", lambda: (float(os.cpu_count() + 3), 0.0, 0.0))
+        with caplog.at_level(logging.WARNING):
+            set_threads(None)
+        assert "busy" in caplog.text and "--threads 1" in caplog.text
+        assert torch.get_num_threads() == before
+        with pytest.raises(ValueError, match="--threads must be 1 or more"):
+            set_threads(-2)
+    finally:
+        torch.set_num_threads(before)

@@ -121,3 +121,23 @@ def test_a_file_is_cached_by_its_content_not_its_path(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "by_content", lambda path: read.append(path) or by_content(path))
     assert sources._read_file(copy)["text"] == ["A fine film.", "Dull."]
     assert read == [copy]
+
+
+def test_three_or_five_classes_may_include_imdbs_own_label_names(tmp_path):
+    """negative/neutral/positive and 0-4 stars are classes of their own (a softmax head keeps
+    their names), though 0/1 and negative/positive alone would be IMDB's binary labels; a value
+    on one or two rows among IMDB-style labels is still a mistake, named with its row."""
+    for labels, names in ((["negative", "neutral", "positive"],
+                           ["negative", "neutral", "positive"]),
+                          ([0, 1, 2, 3, 4], ["0", "1", "2", "3", "4"])):
+        rows = [{"text": f"review {i}", "label": labels[i % len(labels)]} for i in range(60)]
+        write_jsonl(tmp_path / "train.jsonl", rows)
+        write_jsonl(tmp_path / "test.jsonl", rows[:10])
+        splits = load_reviews(tmp_path)
+        assert splits["train"].features["label"].names == names
+        assert sorted(set(splits["train"]["label"])) == list(range(len(names)))
+    rows = [{"text": f"review {i}", "label": i % 2} for i in range(400)]
+    rows[17]["label"] = 2
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    with pytest.raises(ValueError, match=r"bad label 2 in data row 18; expected 0/1 .*1 of 400"):
+        load_reviews(tmp_path)

@@ -128,11 +128,13 @@ def parse_config(description: str, presets: dict, make_config,
                              f"[--preset {{{','.join(sorted(presets))}}}] [OPTION ...]"])
     add_config_options(parser, defaults)
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_threads_option(parser)
     args = parser.parse_args(argv)
     for name in required:
         if not getattr(args, name):
             parser.error(f"--{name.replace('_', '-')} is required")
     setup_logging(args.verbose)
+    set_threads(args.threads)
     config = config_from_args(args, defaults)
     quiet_progress(config.train.progress)
     return config
@@ -150,7 +152,7 @@ def quiet_progress(progress: bool) -> None:
         warnings.filterwarnings("ignore", message="IProgress not found")
     import datasets
 
-    if progress:
+    if progress and sys.stderr.isatty():  # as tqdm's disable=None: no bars in a log or a pipe
         datasets.enable_progress_bars()
     else:
         datasets.disable_progress_bars()
@@ -168,6 +170,37 @@ def preset_parser(description: str, presets: dict, make_config,
     parser = argparse.ArgumentParser(description=description, parents=[pre], prog=prog,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     return parser, defaults
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """--threads: torch's CPU threads for this command (default: ``$SENTIMENT_THREADS``, else
+    torch's own choice, one per core)."""
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: $SENTIMENT_THREADS, else one per "
+                             "core); on a machine other jobs keep busy, 1 can be many times "
+                             "faster")
+
+
+def set_threads(threads: int | None) -> None:
+    """Run torch on ``threads`` CPU threads (``None``: ``$SENTIMENT_THREADS``, else torch's
+    default). Without either, a machine whose load already fills its cores is logged once:
+    torch's threads then wait on each other (on 2 busy cores ``predict`` ran 20-100x slower with
+    2 threads than with 1; docs/inference.md)."""
+    threads = threads or int(os.environ.get("SENTIMENT_THREADS") or 0) or None
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads must be 1 or more, not {threads}")
+    cores = os.cpu_count() or 1
+    if threads is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        if load >= cores + 1:
+            logging.getLogger(__name__).warning(
+                "this machine is busy (load %.1f on %d cores): torch's %d threads may run many "
+                "times slower than one; try --threads 1 (or SENTIMENT_THREADS=1)", load, cores,
+                cores)
+        return
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def setup_logging(verbose: bool = False) -> None:

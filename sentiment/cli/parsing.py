@@ -21,6 +21,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction,
                         help="progress bars, the datasets library's too (default: on)")
     common.add_argument("--verbose", action="store_true", help="debug logging")
+    from .options import add_threads_option
+
+    add_threads_option(common)
 
 
 def add_data_option(parser: argparse.ArgumentParser, whose: str) -> None:
@@ -33,11 +36,12 @@ def add_data_option(parser: argparse.ArgumentParser, whose: str) -> None:
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """``argv`` parsed, with the common options applied: logging set up, progress bars on or
     off."""
-    from .options import quiet_progress, setup_logging
+    from .options import quiet_progress, set_threads, setup_logging
 
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     quiet_progress(args.progress)
+    set_threads(args.threads)
     return args
 
 

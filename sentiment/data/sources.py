@@ -320,12 +320,8 @@ def label_mapping(split: datasets.Dataset, origin: str) -> tuple[dict, list[str]
         return {v: _LABEL_ALIASES[k.lower()] for v, k in keys.items()}, list(DEFAULT_LABELS)
     distinct = sorted(set(keys.values()), key=lambda k: (_as_number(k) is None, _as_number(k), k))
     alias_ids = {_LABEL_ALIASES[k.lower()] for k in distinct if k.lower() in _LABEL_ALIASES}
-    if len(distinct) > 2 and alias_ids == {0, 1}:  # IMDB-style labels with a stray value
-        column = split["label"]
-        row = next(i for i, v in enumerate(column)
-                   if v is not None and _label_key(v).lower() not in _LABEL_ALIASES)
-        raise ValueError(f"{origin}: bad label {column[row]!r} in data row {row + 1}; expected "
-                         "0/1 or neg/pos (negative/positive) like the other rows")
+    if len(distinct) > 2 and alias_ids == {0, 1}:
+        _refuse_stray_labels(split["label"], origin)  # else classes of their own (0-4, neutral)
     if len(distinct) < 2:
         raise ValueError(f"{origin}: the labels have {len(distinct)} distinct value(s) "
                          f"{distinct}; a classifier needs two or more classes")
@@ -334,6 +330,19 @@ def label_mapping(split: datasets.Dataset, origin: str) -> tuple[dict, list[str]
                          f"({distinct[:5]}...); is the label column the right one? (at most "
                          f"{MAX_CLASSES} classes)")
     return {v: distinct.index(k) for v, k in keys.items()}, distinct
+
+
+def _refuse_stray_labels(column: list, origin: str) -> None:
+    """Labels mostly 0/1 or negative/positive (IMDB's) with a few other values: those are
+    mistakes, named with their row, when they are fewer than 3 rows and 1% of the rows;
+    otherwise they are classes of their own (``negative, neutral, positive``; 0-4 stars)."""
+    odd = [i for i, v in enumerate(column)
+           if v is not None and _label_key(v).lower() not in _LABEL_ALIASES]
+    if len(odd) < max(3, len(column) // 100):
+        raise ValueError(f"{origin}: bad label {column[odd[0]]!r} in data row {odd[0] + 1}; "
+                         f"expected 0/1 or neg/pos (negative/positive) like the other rows ("
+                         f"{len(odd)} of {len(column)} rows hold other values: too few to be "
+                         "classes of their own)")
 
 
 def _as_number(key: str) -> float | None:

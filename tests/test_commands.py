@@ -330,3 +330,30 @@ def test_threads_come_from_the_flag_or_the_environment_and_a_busy_machine_is_nam
             set_threads(-2)
     finally:
         torch.set_num_threads(before)
+
+
+def test_export_without_the_onnx_extra_is_one_line_and_writes_nothing(monkeypatch, tmp_path,
+                                                                      capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnx" else real(name, *a))
+    assert commands.main(["export", "--model", "imdb", "--format", "onnx", "--output",
+                          str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "sentiment-lstm[onnx]" in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_serve_on_a_port_in_use_is_one_line(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert commands.main(["serve", "--port", str(port)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"sentiment serve: error: cannot listen on 127.0.0.1:{port}")
+    assert "--port" in err and "\n" not in err

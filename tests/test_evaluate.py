@@ -121,12 +121,16 @@ def test_a_valid_report_leaves_the_test_report_alone_and_headers_name_split_and_
     assert f"- data: {synthetic_dir}" in header and "- split: valid" in header
     trained = (model / "report.md").read_text().splitlines()
     assert trained[0] == f"# Evaluation report: test split of {synthetic_dir}"
-    # the test split again: report.json is replaced, by a report on the same split
+    # a quick report on a sample of the test split never replaces the whole split's
+    whole = (model / "report.json").read_text()
     assert commands.run("evaluate", ["--model", str(model), "--data", str(synthetic_dir),
                                      "--limit", "20", "--no-baseline"]) == 0
-    again = (model / "report.md").read_text().splitlines()
-    assert again[0] == f"# Evaluation report: test split of {synthetic_dir}"
-    assert "a seeded sample of 20" in again[3]
+    quick = (model / "report-limit20.md").read_text().splitlines()
+    assert quick[0] == f"# Evaluation report: test split of {synthetic_dir}"
+    assert "a seeded sample of 20" in quick[3]
+    assert json.loads((model / "report-limit20.json").read_text())["n"] == 20
+    assert (model / "report.md").read_text().splitlines() == trained
+    assert (model / "report.json").read_text() == whole
     assert json.loads((model / "report-valid.json").read_text()) == valid
 
 
@@ -147,7 +151,7 @@ def test_baselines_are_bounded_with_a_limit_and_the_report_says_on_how_many(
     assert fitted["reviews"] == 300 and fitted["of"] == 1800 and "stratified" in fitted["how"]
     assert report["n"] == 50 and len(report["baselines"]) == 2 and "sentences" not in report
     assert "Fitted on 300 of the 1,800 training reviews" in (
-        tmp_path / "bounded" / "report.md").read_text()
+        tmp_path / "bounded" / "report-limit50.md").read_text()  # a sample's own report
     # the sample: stratified and seeded, the same reviews each time
     from sentiment.train.prepare import classifier_splits
 
@@ -170,3 +174,11 @@ def report_config(folder):
     from sentiment.kinds.checkpoint import read_config
 
     return read_config(folder)
+
+
+def test_the_summary_names_the_best_baseline_not_the_first():
+    from sentiment.train.recipe import best_baseline
+
+    report = {"baselines": [{"short_name": "tfidf_lr", "accuracy": 0.852},
+                            {"short_name": "nb_lr", "accuracy": 0.872}]}
+    assert best_baseline(report) == 0.872 and best_baseline({}) is None

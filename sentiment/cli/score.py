@@ -53,8 +53,12 @@ def evaluate(argv: list[str] | None = None) -> None:
                                       mixed_precision=args.mixed_precision,
                                       baseline_limit=args.baseline_limit,
                                       sentences=args.sentences)
+    from ..train.recipe import best_baseline
+
     print(json.dumps({"accuracy": report["accuracy"], "n": report["n"],
-                      "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
+                      "baseline_accuracy": best_baseline(report),  # the best of them
+                      "baselines": {b["short_name"]: b["accuracy"]
+                                    for b in report.get("baselines", [])},
                       "report": str(output)}, indent=2))
 
 
@@ -301,11 +305,15 @@ def export(argv: list[str] | None = None) -> None:
     require(kind_class(kind_of(source)), "export", "export the model it was made from",
             where=source)
     if args.format == "onnx":
-        try:
-            from ..kinds.export import export_onnx
-        except ImportError as error:
-            raise ModuleNotFoundError(f"exporting to ONNX needs the onnx extra ({error.name} "
-                                      'is missing): pip install "sentiment-lstm[onnx]"') from None
+        import importlib.util
+
+        missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name)
+                   is None]  # torch.onnx imports onnx only deep inside an export
+        if missing:
+            raise ModuleNotFoundError(f"exporting to ONNX needs the onnx extra ({missing[0]} is "
+                                      'missing): pip install "sentiment-lstm[onnx]"')
+        from ..kinds.export import export_onnx
+
         record = export_onnx(source, args.output, args.quantize, max_length=args.max_length,
                              keep=args.keep)
     else:

@@ -41,4 +41,19 @@ def serve(argv: list[str] | None = None) -> None:
             message = message.replace(name, "--" + name.replace("_", "-"))
         parser.error(message)
     setup_logging()
+    _check_port(args.host, args.port)
     run_server(args.model, args.host, args.port, config)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, in one line, an address another process listens on (uvicorn would print its
+    own lines and exit 3), before the model loads."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConnectionError(f"cannot listen on {host}:{port}: {error.strerror} (another "
+                                  "server there? choose another with --port)") from None

@@ -166,12 +166,13 @@ def _sample_ids(vocab_size: int, lengths: list[int], seed: int = 0) -> list[list
 
 
 @contextlib.contextmanager
-def _quiet_root_warnings(prefix: str):
-    """Drop the root logger's records that start with ``prefix`` while inside: onnxruntime's
-    quantizer logs advice on the root logger (``WARNING:root:Please consider to run
-    pre-processing before quantization``) that a user of ``sentiment export`` cannot act on."""
+def _quiet_root_warnings(*prefixes: str):
+    """Drop the root logger's records that start with one of ``prefixes`` while inside:
+    onnxruntime's quantizer logs advice and notes on the root logger (``WARNING:root:Please
+    consider to run pre-processing before quantization``, ``INFO root: Quantization parameters
+    for tensor ... not specified``) that a user of ``sentiment export`` cannot act on."""
     def keep(record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(prefix)
+        return not str(record.msg).startswith(prefixes)
 
     root = logging.getLogger()
     root.addFilter(keep)
@@ -225,7 +226,8 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
         if quantize == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            with _quiet_root_warnings("Please consider to run pre-processing"):
+            with _quiet_root_warnings("Please consider to run pre-processing",
+                                      "Quantization parameters for tensor"):
                 quantize_dynamic(float_path, Path(tmp) / "int8.onnx",
                                  weight_type=QuantType.QInt8)
             (Path(tmp) / "int8.onnx").replace(output / ONNX_FILE)

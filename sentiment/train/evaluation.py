@@ -54,9 +54,11 @@ def evaluate_model(
     classifier=None,
     baseline_limit: int | None = None,
     sentences: str | None = "dev",
+    suffix: str | None = None,
 ) -> dict:
     """Score ``split`` and write the report (with the linear baselines fitted on train) into
-    ``output_dir``: ``report.json`` / ``report.md`` for the test split, ``report-valid.*`` for
+    ``output_dir`` (``suffix``: its file names' ending, by default the split's):
+    ``report.json`` / ``report.md`` for the test split, ``report-valid.*`` for
     the validation split (:func:`~sentiment.report.metrics.report_suffix`).
     ``model``: a PyTorch classifier module (at the end of training), or a loaded classifier
     scored as ``predict`` scores it: on the same ids where it scores ids, else on the texts
@@ -86,7 +88,8 @@ def evaluate_model(
     report = write_report(
         output_dir, dataset["label"], probs, dataset["text"], [len(x) for x in data.ids[split]],
         baselines, metrics_path=output_dir / "metrics.jsonl", extra=extra,
-        label_names=config.model.head.labels, suffix=report_suffix(split),
+        label_names=config.model.head.labels,
+        suffix=report_suffix(split) if suffix is None else suffix,
     )
     _log_accuracy(split, report)
     return report
@@ -254,10 +257,13 @@ def evaluate_saved_model(
     # deep, a cascade): the loaded model itself, scored as predict scores it
     scored = (loaded.model if loaded.kind in ("lstm", "ensemble") and loaded.wide is None
               else loaded)
+    # a quick report on a sample never replaces the whole split's: report-limit200.*
+    limited = "" if test_limit is None or split != "test" else f"-limit{test_limit}"
     return evaluate_model(scored, prepared, output or model_dir, config, split,
                           extra={"model": str(model_dir)}, mixed_precision=mixed_precision,
                           classifier=loaded, sentences=sentences,
-                          baseline_limit=resolve_baseline_limit(baseline_limit, test_limit))
+                          baseline_limit=resolve_baseline_limit(baseline_limit, test_limit),
+                          suffix=report_suffix(split) + limited)
 
 
 def evaluate_cross_domain(

@@ -138,5 +138,10 @@ def summary_line(summary: dict) -> dict:
             "train_seconds": round(summary["train_seconds"], 1),
             "test_accuracy": report.get("accuracy"),
             "test_accuracy_ci95": report.get("accuracy_ci95"),
-            "baseline_accuracy": report.get("baseline", {}).get("accuracy"),
+            "baseline_accuracy": best_baseline(report),
             "baselines": {b["short_name"]: b["accuracy"] for b in report.get("baselines", [])}}
+
+
+def best_baseline(report: dict) -> float | None:
+    """The most accurate linear baseline's accuracy in ``report`` (None without baselines)."""
+    return max((b["accuracy"] for b in report.get("baselines", [])), default=None)

@@ -83,7 +83,10 @@ def _chunk_stores(data: str, reviews: int, models) -> dict[bool, dict]:
     if reviews:
         texts = pq.read_table(Path(data) / "train.parquet", columns=["text"]).slice(
             0, reviews)["text"].to_pylist()
-        for model in models:
+        # a cascade's stages that tokenize (an n-gram stage reads its own pattern, no store)
+        readers = [stage for model in models for stage in getattr(model, "stages", [model])
+                   if hasattr(stage, "tokens")]
+        for model in readers:
             for start in range(0, len(texts), 2_000):
                 model.tokens(texts[start:start + 2_000])
     return {lowercase: dict(tokenize.chunk_store(lowercase)) for lowercase in (True, False)}

@@ -177,19 +177,20 @@ def test_a_cascade_serves_and_scores_files_and_ray_batches(members, texts, tmp_p
 
 
 @needs(IMDB / "test.parquet")
-def test_shipped_cascade_is_imdb_fasts_int8_export_before_imdb_onnx():
-    """sentiment/models/imdb-cascade: its fast model is imdb-fast's int8 export (the same
-    vocabulary, config and n-gram part), its full model the shipped imdb-onnx, its threshold
-    the one chosen on validation; on real reviews the fast model scores within int8's
-    tolerance of imdb-fast, and the cascade sends the unsure ones on. A new imdb-fast shipped
-    without exporting this again fails here."""
+def test_shipped_cascade_is_imdb_ngram_then_imdb_fasts_int8_export_then_imdb_onnx():
+    """sentiment/models/imdb-cascade: imdb-ngram first, imdb-fast's int8 export (the same
+    vocabulary, config and n-gram part) next, the shipped imdb-onnx last, the thresholds the ones
+    chosen on validation; the three share one n-gram model, loaded once. On real reviews the fast
+    stage scores within int8's tolerance of imdb-fast, and each stage answers some. A new
+    imdb-fast shipped without exporting this again fails here."""
     import pyarrow.parquet as pq
 
     from sentiment.kinds.registry import SHIPPED_MODELS
 
     shipped, fast = SHIPPED_MODELS["imdb-cascade"], SHIPPED_MODELS["imdb-fast"]
     spec = json.loads((shipped / "cascade.json").read_text())
-    assert spec == {"fast": "fast", "full": "../imdb-onnx", "threshold": 0.9}
+    assert spec == {"stages": [{"model": "../imdb-ngram", "threshold": 0.95},
+                               {"model": "fast", "threshold": 0.9}, {"model": "../imdb-onnx"}]}
     wide = [f"wide/{f.name}" for f in (fast / "wide").iterdir()]
     for name in ("vocab.json", "wide.json", *wide):
         assert (shipped / "fast" / name).read_bytes() == (fast / name).read_bytes(), name
@@ -200,13 +201,17 @@ def test_shipped_cascade_is_imdb_fasts_int8_export_before_imdb_onnx():
     table = pq.read_table(IMDB / "test.parquet", columns=["text"])
     reviews = table.take(np.arange(0, 25_000, 125))["text"].to_pylist()  # 200, both labels
     cascade = load_model("imdb-cascade")
-    assert cascade.full.path == str(SHIPPED_MODELS["imdb-onnx"].resolve())
+    assert [stage.path for stage in (cascade.stages[0], cascade.stages[2])] == [
+        str(SHIPPED_MODELS[name].resolve()) for name in ("imdb-ngram", "imdb-onnx")]
+    assert cascade.ngram_parts[0] is cascade.ngram_parts[1] is cascade.ngram_parts[2]
     reference = load_model(fast).text_probabilities(reviews, mixed_precision=False)
-    scores = cascade.fast.text_probabilities(reviews)
+    scores = cascade.stages[1].text_probabilities(reviews)
     assert np.abs(scores - reference).max() <= 0.05  # int8's tolerance, as tests/test_onnx.py
     assert ((scores >= 0.5) != (reference >= 0.5)).mean() <= 0.01
-    probs, sent = cascade.escalated(reviews)
-    assert 0.05 < sent.mean() < 0.5  # 22.6% of the validation reviews went on
+    probs, stage = cascade.routed(reviews)
+    share = np.bincount(stage, minlength=3) / len(reviews)
+    # on validation: 69.0% answered by the n-gram stage, 10.6% by the fast one, 20.4% by the last
+    assert share[0] > 0.4 and share[1] > 0.02 and 0.05 < share[2] < 0.4
 
 
 def test_an_ngram_model_can_be_the_fast_one(members, texts, tmp_path):

@@ -114,17 +114,23 @@ def test_labels_help_says_what_labels_does(capsys):
     assert words.endswith("(default: negative positive)") and "['negative'" not in words
 
 
-def test_no_progress_silences_datasets_bars_too():
+def test_no_progress_silences_datasets_bars_too(monkeypatch):
+    """--no-progress turns datasets' bars off; --progress turns them on where stderr is a
+    terminal, and leaves them off in a log file or a pipe (as tqdm's own bars)."""
+    import sys
+
     import datasets
 
     from sentiment.cli.options import parse_config
     from sentiment.train import recipe as pipeline
 
     try:
-        parse_config("", pipeline.PRESETS, pipeline.make_config, argv=["--progress"])
-        assert datasets.is_progress_bar_enabled()
-        parse_config("", pipeline.PRESETS, pipeline.make_config, argv=["--no-progress"])
-        assert not datasets.is_progress_bar_enabled()
+        for terminal in (True, False):
+            monkeypatch.setattr(sys.stderr, "isatty", lambda t=terminal: t, raising=False)
+            parse_config("", pipeline.PRESETS, pipeline.make_config, argv=["--progress"])
+            assert datasets.is_progress_bar_enabled() == terminal
+            parse_config("", pipeline.PRESETS, pipeline.make_config, argv=["--no-progress"])
+            assert not datasets.is_progress_bar_enabled()
     finally:
         datasets.enable_progress_bars()
 

@@ -365,3 +365,52 @@ def test_truncation_benchmark_scores_each_length_and_end(trained_model, syntheti
         assert result["labels_changed_from_whole"][name] == 0
         assert result["validation_accuracy"][name] == result["validation_accuracy"]["whole"]
     assert all(len(s) == 1 and s[0] > 0 for s in result["seconds"].values())
+
+
+def _parquet_reviews(folder, rows):
+    """``train.parquet`` and ``test.parquet`` of synthetic reviews in ``folder``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from conftest import synthetic_reviews
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, seed in (("train", 3), ("test", 4)):
+        reviews = synthetic_reviews(rows, seed=seed)
+        pq.write_table(pa.table({"text": [r["text"] for r in reviews],
+                                 "label": [r["label"] for r in reviews]}),
+                       folder / f"{split}.parquet")
+    return folder
+
+
+def test_throughput_benchmark_fills_the_chunk_store_through_a_cascades_stages(
+        trained_model, wide_model, tmp_path):
+    """A cascade has no tokens of its own: its stages that tokenize fill the store."""
+    from benchmarks import throughput
+    from sentiment.text import tokenize
+    from sentiment.train.thresholds import save_cascade
+
+    data = _parquet_reviews(tmp_path / "data", 60)
+    cascade = save_cascade([wide_model[0] / "wide", trained_model, wide_model[0]], [0.9, 0.9],
+                           tmp_path / "cascade")
+    result = throughput.main(["--data", str(data), "--models", str(cascade), "--reviews", "40",
+                              "--rounds", "1", "--store-reviews", "30"])
+    assert result["reviews"] == 40 and len(result["reviews_per_s"][str(cascade)]) == 1
+    from sentiment import load_model
+
+    stores = throughput._chunk_stores(str(data), 30, [load_model(cascade)])
+    assert len(stores[True]) > 0  # its LSTM stages read the 30 training reviews
+    assert not throughput._chunk_stores(str(data), 0, [load_model(cascade)])[True]
+    tokenize.chunk_store(True).clear()
+
+
+def test_ngrams_benchmark_times_the_table_as_at_a_commit_beside_todays(wide_model, tmp_path):
+    """--against COMMIT: the n-gram table of that commit, timed in the same turns, and whether
+    its sums equal today's (HEAD's table is today's, or the working tree's being tested)."""
+    from benchmarks import ngrams
+
+    data = _parquet_reviews(tmp_path / "data", 30)
+    result = ngrams.main(["--data", str(data), "--model", str(wide_model[0] / "wide"),
+                          "--reviews", "30", "--rounds", "1", "--against", "HEAD"])
+    timed = result["models"][str(wide_model[0] / "wide")]
+    assert set(timed["texts_per_s"]) == {"sklearn", "table", "table@HEAD"}
+    assert timed["same_as_before"] is True

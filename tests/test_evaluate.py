@@ -177,8 +177,10 @@ def report_config(folder):
 
 
 def test_the_summary_names_the_best_baseline_not_the_first():
-    from sentiment.train.recipe import best_baseline
+    from sentiment.report.metrics import baseline_summary
 
     report = {"baselines": [{"short_name": "tfidf_lr", "accuracy": 0.852},
                             {"short_name": "nb_lr", "accuracy": 0.872}]}
-    assert best_baseline(report) == 0.872 and best_baseline({}) is None
+    assert baseline_summary(report) == {"baseline_accuracy": 0.872,
+                                        "baselines": {"tfidf_lr": 0.852, "nb_lr": 0.872}}
+    assert baseline_summary({}) == {"baseline_accuracy": None, "baselines": {}}

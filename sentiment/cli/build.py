@@ -126,10 +126,10 @@ def cascade(argv: list[str] | None = None) -> None:
                              "per review, timed on the validation reviews)")
     add_data_option(parser, "the last model's")
     args = parse(parser, argv)
-    if bool(args.stages) == bool(args.fast or args.full) or (args.fast is None) != (args.full
-                                                                                   is None):
+    pair = [args.fast, args.full]
+    if (any(pair) if args.stages else not all(pair)):  # one way of naming them, whole
         parser.error("name the models with --stages A B [C ...], or with --fast and --full")
-    stages = [resolve_model_path(m) for m in (args.stages or [args.fast, args.full])]
+    stages = [resolve_model_path(m) for m in (args.stages or pair)]
     record = {}
     if args.threshold is None:
         record = validation_sweep(stages, args.data, args.thresholds, args.tolerance, args.costs)

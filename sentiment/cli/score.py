@@ -53,13 +53,10 @@ def evaluate(argv: list[str] | None = None) -> None:
                                       mixed_precision=args.mixed_precision,
                                       baseline_limit=args.baseline_limit,
                                       sentences=args.sentences)
-    from ..train.recipe import best_baseline
+    from ..report.metrics import baseline_summary
 
     print(json.dumps({"accuracy": report["accuracy"], "n": report["n"],
-                      "baseline_accuracy": best_baseline(report),  # the best of them
-                      "baselines": {b["short_name"]: b["accuracy"]
-                                    for b in report.get("baselines", [])},
-                      "report": str(output)}, indent=2))
+                      **baseline_summary(report), "report": str(output)}, indent=2))
 
 
 def _evaluate_parser() -> argparse.ArgumentParser:

@@ -32,7 +32,7 @@ from ..jsonio import write_json
 from ..nn.core import CoreConfig, RNNCore
 from ..nn.heads import EnsembleClassifier, build_model
 from ..text.vocab import Vocab
-from .folder import write_model_file
+from .folder import read_config, write_model_file
 from .wide import WIDE_FILE, copy_wide
 
 
@@ -62,16 +62,6 @@ def save_pretrained(model: nn.Module, directory: str | Path, vocab: Vocab, confi
     write_model_file(directory, "lstm" if config.task == "sentiment" else "lm")
     return directory
 
-
-def read_config(directory: str | Path) -> Config:
-    """The :class:`Config` of a saved model folder."""
-    path = Path(directory) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{directory} is not a saved model: config.json is missing")
-    try:
-        return Config.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as error:
-        raise ValueError(f"{path}: {error}") from None
 
 
 def load_pretrained(

@@ -4,9 +4,11 @@ kind writes its folder through here; only :mod:`sentiment.kinds.registry` loads 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import Config
 from ..jsonio import write_json
 
 MODEL_FILE = "model.json"
@@ -36,3 +38,14 @@ def write_model_file(folder: str | Path, kind: str, **extra) -> Path:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {list(KIND_NAMES)}")
     return write_json(Path(folder) / MODEL_FILE,
                       {"kind": kind, "format_version": FORMAT_VERSION, **extra})
+
+
+def read_config(directory: str | Path) -> Config:
+    """The :class:`Config` of a saved model folder (torch-free: every kind reads it here)."""
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} is not a saved model: config.json is missing")
+    try:
+        return Config.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: {error}") from None

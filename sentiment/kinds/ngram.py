@@ -23,10 +23,9 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from ..config import Config
 from ..jsonio import write_json
 from .decisions import sigmoid
-from .folder import write_model_file
+from .folder import read_config, write_model_file
 from .logit import LogitModel
 
 LINEAR_FILE = "linear.json"
@@ -177,8 +176,9 @@ class NgramTable:
                             count=len(ngrams))
         tokens = " ".join(ngrams).split(" ") if len(ngrams) else []
         # token -> 1.. in order of first appearance (0: a token in no kept n-gram)
-        self.ids: dict[str, int] = {token: i for i, token in enumerate(dict.fromkeys(tokens), 1)}
-        self.lookup = _ZeroMissing(self.ids)
+        # (a dict whose misses are 0: sums() looks every token up in one C-level pass)
+        self.ids: dict[str, int] = _ZeroMissing(
+            (token, i) for i, token in enumerate(dict.fromkeys(tokens), 1))
         self.base = len(self.ids) + 1
         if (len(sizes) and sizes.max() > 3) or self.base ** 3 >= 2 ** 62:
             raise ValueError("NgramTable codes 1-3-grams of fewer than 2**20 tokens")
@@ -209,7 +209,7 @@ class NgramTable:
         lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
         # one C-level pass over every token (a dict whose misses are 0): twice as fast as a
         # comprehension per text (BENCHMARKS.md, "The n-gram model's own path")
-        ids = np.fromiter(map(self.lookup.__getitem__, itertools.chain.from_iterable(docs)),
+        ids = np.fromiter(map(self.ids.__getitem__, itertools.chain.from_iterable(docs)),
                           dtype=np.int64, count=int(lengths.sum()))
         owner = np.repeat(np.arange(len(docs)), lengths)
         codes, owners, code = [ids], [owner], ids
@@ -254,8 +254,7 @@ class NgramModel(LogitModel):
         self.words = frozenset(" ".join(self.linear.ngrams).split())
         self.config, self.vocab = None, None
         if (Path(path) / "config.json").is_file():
-            self.config = Config.from_dict(json.loads((Path(path) / "config.json").read_text(
-                encoding="utf-8")))
+            self.config = read_config(path)
             if list(self.config.model.head.labels) != self.labels:
                 raise ValueError(f"{path}: config.json's labels {self.config.model.head.labels} "
                                  f"are not the n-gram model's {self.labels}")

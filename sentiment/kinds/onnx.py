@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import ONNX_FILE, Config
+from ..config import ONNX_FILE
 from ..data.lengths import score_in_length_order
 from ..text.vocab import Vocab
 from .base import TextModel
+from .folder import read_config
 
 if TYPE_CHECKING:
     from .folder import LoadOptions
@@ -74,8 +75,7 @@ class OnnxModel(TextModel):
         for name in (ONNX_FILE, "config.json", "vocab.json"):
             if not (path / name).is_file():
                 raise FileNotFoundError(f"{path} is not an exported model: {name} is missing")
-        config = Config.from_dict(json.loads((path / "config.json").read_text(encoding="utf-8")))
-        super().__init__(Vocab.load(path / "vocab.json"), config, str(path))
+        super().__init__(Vocab.load(path / "vocab.json"), read_config(path), str(path))
         export = path / EXPORT_FILE
         self.export = json.loads(export.read_text(encoding="utf-8")) if export.is_file() else {}
         # one single-threaded run per core, each on its own batch: ONNX Runtime's LSTM keeps

@@ -127,9 +127,10 @@ def _members_outside(folder: Path) -> list[Path]:
     """The member folders a composite names outside itself."""
     named = []
     if (folder / "cascade.json").is_file():
-        spec = read_json(folder / "cascade.json")
-        named = [folder / stage["model"] for stage in spec.get("stages", [])]
-        named += [folder / spec[name] for name in ("fast", "full") if name in spec]
+        from .cascade import stage_specs  # either way of writing cascade.json
+
+        named = [folder / stage["model"]
+                 for stage in stage_specs(read_json(folder / "cascade.json"))]
     elif (folder / "stack.json").is_file():
         named = [folder / member for member in read_json(folder / "stack.json").get("members",
                                                                                      [])]

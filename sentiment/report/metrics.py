@@ -189,6 +189,13 @@ def build_report(
     return report
 
 
+def baseline_summary(report: dict) -> dict:
+    """What a command prints of ``report``'s baselines: the best one's accuracy
+    (``baseline_accuracy``, None without baselines) and each one's by name."""
+    accuracies = {b["short_name"]: b["accuracy"] for b in report.get("baselines", [])}
+    return {"baseline_accuracy": max(accuracies.values(), default=None), "baselines": accuracies}
+
+
 def _most_confidently_wrong(labels: np.ndarray, matrix: np.ndarray, texts: Sequence[str],
                             num_wrong: int, label_names: list[str]) -> list[dict]:
     """The ``num_wrong`` wrong predictions of highest confidence, their texts cut at 300."""

@@ -15,6 +15,7 @@ from ..data.sources import (
     label_names,
 )
 from ..kinds.checkpoint import load_core_weights, save_pretrained
+from ..report.metrics import baseline_summary
 from ..runtime.distributed import is_main, main_process_first
 from ..runtime.memory import trim_heap
 from ..text.vocab import Vocab
@@ -138,10 +139,4 @@ def summary_line(summary: dict) -> dict:
             "train_seconds": round(summary["train_seconds"], 1),
             "test_accuracy": report.get("accuracy"),
             "test_accuracy_ci95": report.get("accuracy_ci95"),
-            "baseline_accuracy": best_baseline(report),
-            "baselines": {b["short_name"]: b["accuracy"] for b in report.get("baselines", [])}}
-
-
-def best_baseline(report: dict) -> float | None:
-    """The most accurate linear baseline's accuracy in ``report`` (None without baselines)."""
-    return max((b["accuracy"] for b in report.get("baselines", [])), default=None)
+            **baseline_summary(report)}

@@ -12,7 +12,9 @@ Starts the server in its own process (``python -m sentiment serve``), waits for 
 for each number of concurrent clients sends ``--requests`` single-review POSTs (each client one
 request at a time, keep-alive) and records requests/s and the p50/p99 latency. Then, in this
 process once the server is gone, times ``predict`` on the same reviews in batches of 64: the
-throughput that dynamic batching should approach. The reviews are the first test reviews of the
+throughput that dynamic batching should approach; and, for each level's mean batch size, the
+same model scoring the same reviews in batches of that size on the server's worker threads
+without HTTP (the most the server could reach with batches that small). The reviews are the first test reviews of the
 data, in file order. The client and the server share the machine's cores: on 2 cores the
 clients' own work is part of what is measured.
 """
@@ -154,6 +156,22 @@ def load_level(port: int, texts: list[str], clients: int, requests: int,
     return result
 
 
+def in_process(model, texts: list[str], size: int, workers: int, max_tokens: int | None) -> float:
+    """Reviews/s of ``model`` scoring ``texts`` in file order in batches of ``size`` on
+    ``workers`` one-thread workers, as the server's batch workers do, without HTTP: what the
+    server could reach with batches of that size."""
+    from sentiment.runtime.workers import worker_pool
+
+    pool = worker_pool(workers, "ceiling", threads=1 if workers > 1 else None)
+    chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
+    list(pool.map(lambda chunk: model.score(chunk, 64, max_tokens=max_tokens), chunks[:workers]))
+    start = time.perf_counter()
+    list(pool.map(lambda chunk: model.score(chunk, 64, max_tokens=max_tokens), chunks))
+    seconds = time.perf_counter() - start
+    pool.shutdown()
+    return len(texts) / seconds
+
+
 def run_server(args: argparse.Namespace, texts: list[str], workers: str,
                variant: str = "") -> list[dict]:
     """Start ``sentiment serve`` with ``workers`` model workers and the extra options
@@ -222,20 +240,29 @@ def main() -> None:
     predict(texts[: args.requests], model=model, batch_size=64)
     batch_rate = args.requests / (time.perf_counter() - start)
     batch_cpu_rate = args.requests / (time.process_time() - cpu)
+    max_tokens = None if args.max_tokens == "none" else int(args.max_tokens)
+    workers = max(int(level.get("server_workers") or 1) for run in runs for level in run["levels"])
+    ceilings = {size: in_process(model, texts[: args.requests], size, workers, max_tokens)
+                for size in sorted({max(1, round(level["mean_batch"]))
+                                    for run in runs for level in run["levels"]})}
+    for run, level in ((run, level) for run in runs for level in run["levels"]):
+        level["in_process_same_batch_per_s"] = ceilings[max(1, round(level["mean_batch"]))]
     result = {"runs": runs, "predict_batch64_reviews_per_s": batch_rate,
               "predict_batch64_reviews_per_cpu_s": batch_cpu_rate,
               "max_wait_ms": args.max_wait_ms, "max_tokens": args.max_tokens,
               "model": str(model.path)}
     print("| workers | options | clients | requests/s | p50 ms | p99 ms | mean batch | errors "
-          "| server CPU s | client CPU s | requests per server CPU s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| server CPU s | client CPU s | requests per server CPU s | in-process, same batches "
+          "(reviews/s) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for run, level in ((run, level) for run in runs for level in run["levels"]):
         print(f"| {run['workers']} | {run['variant']} | {level['clients']} | "
               f"{level['requests_per_s']:.1f} | "
               f"{level['p50_ms']:.0f} | "
               f"{level['p99_ms']:.0f} | {level['mean_batch']:.1f} | {level['errors']} | "
               f"{level['server_cpu_s']:.1f} | {level['client_cpu_s']:.1f} | "
-              f"{level['requests_per_server_cpu_s']:.1f} |")
+              f"{level['requests_per_server_cpu_s']:.1f} | "
+              f"{level['in_process_same_batch_per_s']:.1f} |")
     print(f"predict, batches of 64, same reviews: {batch_rate:.1f} reviews/s, "
           f"{batch_cpu_rate:.1f} per CPU s")
     if args.output:

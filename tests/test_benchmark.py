@@ -414,3 +414,25 @@ def test_ngrams_benchmark_times_the_table_as_at_a_commit_beside_todays(wide_mode
     timed = result["models"][str(wide_model[0] / "wide")]
     assert set(timed["texts_per_s"]) == {"sklearn", "table", "table@HEAD"}
     assert timed["same_as_before"] is True
+
+
+def test_serve_load_ceiling_scores_every_text_in_batches_of_the_size(trained_model):
+    """The serving benchmark's in-process ceiling scores the same texts in batches of the
+    server's mean size, on its workers, each text once (after a warm-up of one batch each)."""
+    from benchmarks.serve_load import in_process
+    from sentiment import load_model
+
+    model, seen = load_model(trained_model), []
+    original = model.score
+
+    def recording(texts, *args, **kwargs):
+        seen.append(list(texts))
+        return original(texts, *args, **kwargs)
+
+    model.score = recording
+    texts = [f"a fine film number {i}" for i in range(23)]
+    rate = in_process(model, texts, 5, workers=2, max_tokens=8192)
+    assert rate > 0
+    timed = seen[2:]  # two warm-up batches, one per worker
+    assert sorted(text for batch in timed for text in batch) == sorted(texts)
+    assert sorted(len(batch) for batch in timed) == [3, 5, 5, 5, 5]

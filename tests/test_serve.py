@@ -364,6 +364,33 @@ def test_an_api_key_guards_everything_but_the_probes(trained_model, caplog, monk
     assert "without an API key" not in caplog.text
 
 
+def test_refusals_and_failures_are_counted_with_their_status(trained_model, monkeypatch):
+    """The guard is a plain ASGI middleware: what it refuses itself (401, 413) and what the app
+    fails on (500) reach the request metrics with their status, as answered requests do."""
+    model = load_model(trained_model)
+    app = create_app(model, ServeConfig(api_key="k", max_body_bytes=200))
+    key = {"Authorization": "Bearer k"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post("/predict", json={"text": TEXTS[0]}).status_code == 401
+        assert client.post("/predict", json={"text": "x" * 300}, headers=key).status_code == 413
+        monkeypatch.setattr(model, "answers", None)  # the handler breaks: a 500
+        assert client.post("/predict", json={"text": TEXTS[0]}, headers=key).status_code == 500
+        text = client.get("/metrics", headers=key).text
+    for status in (401, 413, 500):
+        assert f'sentiment_requests_total{{endpoint="/predict",status="{status}"}} 1.0' in text
+    assert 'sentiment_request_seconds_count{endpoint="/predict"} 3.0' in text
+
+
+def test_the_access_log_can_be_turned_off(trained_model, monkeypatch):
+    from sentiment.serve import app as serve_module
+
+    calls = []
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: calls.append(kwargs))
+    serve_module.serve(trained_model)
+    serve_module.serve(trained_model, config=ServeConfig(access_log=False))
+    assert [call["access_log"] for call in calls] == [True, False]
+
+
 def slowed(trained_model, monkeypatch, seconds=0.3):
     model = load_model(trained_model)
     original = model.score_encoded

@@ -126,6 +126,7 @@ class ServeConfig:
     metrics: bool = _help("keep Prometheus metrics and serve them at /metrics", default=True)
     quantize: str = _help("int8: the LSTMs with dynamic int8 weights, on the CPU",
                           choices=QUANTIZE, default="none")
+    access_log: bool = _help("log a line per request (uvicorn's access log)", default=True)
     api_key: str | None = _help("a key every request but /health and /ready must send as "
                                 "'Authorization: Bearer KEY'; $SENTIMENT_API_KEY sets it too",
                                 default=None)
@@ -216,23 +217,46 @@ def _refusal(request: Request, config: ServeConfig, expected: bytes | None) -> R
     return None
 
 
+class _Guard:
+    """The middleware around every request (a plain ASGI one: Starlette's ``@app.middleware``
+    runs each request through task groups and memory streams, which cost the fast models a
+    third of their served throughput, BENCHMARKS.md): the API key, the body limit, and the
+    request metrics (bodies are never logged)."""
+
+    def __init__(self, app, config: ServeConfig, expected: bytes | None, metrics: Metrics):
+        self.app, self.config, self.expected, self.metrics = app, config, expected, metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # unless the app answers: an exception becomes Starlette's 500
+
+        async def sending(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            response = _refusal(Request(scope), self.config, self.expected)
+            if response is None:
+                await self.app(scope, receive, sending)
+            else:
+                await response(scope, receive, sending)
+        finally:
+            if self.config.metrics:
+                path = scope["path"]
+                endpoint = path if path in ENDPOINTS else "other"
+                self.metrics.requests.labels(endpoint, str(status)).inc()
+                self.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+
+
 def _add_guard(app: FastAPI, config: ServeConfig, batcher: Batcher, metrics: Metrics) -> None:
     """The middleware around every request, and the 503 of :class:`Overloaded`."""
     expected = f"Bearer {config.api_key}".encode() if config.api_key else None
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        """The API key, the body limit, and the request metrics (bodies are never logged)."""
-        start = time.perf_counter()
-        path = request.url.path
-        endpoint = path if path in ENDPOINTS else "other"
-        response = _refusal(request, config, expected)
-        if response is None:
-            response = await call_next(request)
-        if config.metrics:
-            metrics.requests.labels(endpoint, str(response.status_code)).inc()
-            metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(_Guard, config=config, expected=expected, metrics=metrics)
 
     @app.exception_handler(Overloaded)
     async def overloaded(request: Request, error: Overloaded):
@@ -357,4 +381,4 @@ def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 
         logger.warning("serving on %s without an API key: anyone who can reach it can use it "
                        "(--api-key or SENTIMENT_API_KEY)", host)
     app = create_app(model, config)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=config.access_log)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import socket
 import threading
 import time
@@ -379,6 +380,32 @@ def test_refusals_and_failures_are_counted_with_their_status(trained_model, monk
     for status in (401, 413, 500):
         assert f'sentiment_requests_total{{endpoint="/predict",status="{status}"}} 1.0' in text
     assert 'sentiment_request_seconds_count{endpoint="/predict"} 3.0' in text
+
+
+def test_scoring_processes_answer_as_worker_threads_do(trained_model):
+    """--processes: each worker a spawned process with its own copy of the model; the answers
+    are the threads' answers, the batches and metrics are counted in the server's process."""
+    body = {"text": TEXTS[:3] + ["zzqx vvbn qqwe"], "reading": True}
+    with TestClient(create_app(trained_model)) as client:
+        expected = client.post("/predict", json=body).json()
+    app = create_app(str(trained_model), ServeConfig(processes=True, workers=2))
+    with TestClient(app) as client:
+        assert client.get("/ready").json() == {"ready": True}
+        answered = client.post("/predict", json=body)
+        assert answered.status_code == 200
+        for got, want in zip(answered.json(), expected, strict=True):
+            assert got["label"] == want["label"] and got.get("flag") == want.get("flag")
+            assert got["score"] == pytest.approx(want["score"], abs=1e-6)
+        assert client.post("/predict", json={"text": ""}).status_code == 422
+        health = client.get("/health").json()
+        assert health["texts"] >= 4 and health["workers"] == 2
+        pool = client.app.state.batcher.worker
+    with pytest.raises(RuntimeError, match="shutdown"):  # the processes stopped with the app
+        pool.submit(len, "")
+    in_memory = copy.copy(load_model(trained_model))  # not the cached one
+    in_memory.path = None
+    with pytest.raises(ValueError, match="from its folder"):
+        create_app(in_memory, ServeConfig(processes=True))
 
 
 def test_the_access_log_can_be_turned_off(trained_model, monkeypatch):

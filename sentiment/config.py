@@ -26,7 +26,7 @@ FORMAT_VERSION = 2
 SCHEDULES = ("constant", "linear", "cosine")
 OPTIMIZERS = ("adam", "sgd")
 OUTPUT_LAYERS = ("full", "adaptive")
-POOLINGS = ("final", "concat")
+POOLINGS = ("final", "concat", "mil")
 DIRECTIONS = ("both", "forward", "backward")
 LANGUAGE_MODELS = ("word-lm", "char-lm")
 BAD_ROWS = ("error", "skip")  # a file row of the wrong shape: stop naming it, or skip it
@@ -261,7 +261,9 @@ class HeadConfig:
     output_dropout: float = option("dropout before the head's output layer", default=0.5)
     pooling: str = only("sentiment", default="concat", choices=POOLINGS,
                         help="what the head reads: the final states, or those joined with max- "
-                             "and mean-pooling over every position (fastai's)")
+                             "and mean-pooling over every position (fastai's); mil: each "
+                             "sentence read alone and scored, the text's score their "
+                             "attention-weighted sum (multiple-instance learning)")
     batch_norm: bool = only("sentiment", default=False,
                             help="standardise the pooled features before dropout (fastai's head)")
     # the data's own label names win (sentiment.train.recipe.train_sentiment); these name

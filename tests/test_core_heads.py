@@ -6,7 +6,7 @@ import torch
 from sentiment.config import HeadConfig
 from sentiment.data.batching import pad_batch
 from sentiment.nn.core import CoreConfig, RNNCore, reverse_within_lengths
-from sentiment.nn.heads import LanguageModel, SentimentClassifier
+from sentiment.nn.heads import LanguageModel, SentimentClassifier, sentence_spans
 
 
 def make_core(rnn_type="lstm", **kwargs) -> RNNCore:
@@ -80,11 +80,13 @@ def test_bad_config_names_the_option():
         CoreConfig(vocab_size=5, hidden_dim=0)
 
 
-@pytest.mark.parametrize("pooling", ["final", "concat"])
+@pytest.mark.parametrize("pooling", ["final", "concat", "mil"])
 def test_classifier_scores_a_review_the_same_alone_and_in_a_batch(pooling):
     torch.manual_seed(0)
     model = SentimentClassifier(RNNCore(CoreConfig(vocab_size=40, embed_dim=8, hidden_dim=6)),
                                 HeadConfig(pooling=pooling)).eval()
+    if pooling == "mil":
+        model.set_sentence_ends([5, 12, None])
     sequences, batch = padded_batch()
     batch.targets = torch.tensor([1.0, 0.0, 1.0, 0.0])
     out = model(batch)
@@ -181,3 +183,38 @@ def test_batch_norm_head_scores_alone_as_in_a_batch_and_trains():
     out = model(batch)
     for row, seq in enumerate(sequences):
         torch.testing.assert_close(out.logits[row], model(pad_batch([seq])).logits[0])
+
+
+def test_sentence_spans_cut_after_each_end_mark_and_keep_stray_marks():
+    # ends: 1 ("."), 2 ("!"); rows of 9, 4 and 3 tokens (0 is padding)
+    inputs = torch.tensor([[7, 8, 1, 9, 9, 2, 2, 7, 7],
+                           [1, 7, 8, 9, 0, 0, 0, 0, 0],
+                           [7, 8, 9, 0, 0, 0, 0, 0, 0]])
+    owner, start, length = sentence_spans(inputs, torch.tensor([9, 4, 3]), torch.tensor([1, 2]))
+    # row 0: "7 8 ." | "9 9 !" + the stray "!" | "7 7"; row 1: a lone "." opens it; row 2: one
+    assert list(zip(owner, start, length)) == [(0, 0, 3), (0, 3, 4), (0, 7, 2), (1, 0, 1),
+                                               (1, 1, 3), (2, 0, 3)]
+
+
+def test_mil_scores_a_text_as_its_sentences_weighted_and_one_sentence_as_itself():
+    torch.manual_seed(0)
+    model = SentimentClassifier(RNNCore(CoreConfig(vocab_size=40, embed_dim=8, hidden_dim=6,
+                                                   dropout=0.0, input_dropout=0.0)),
+                                HeadConfig(pooling="mil", output_dropout=0.0)).eval()
+    model.set_sentence_ends([5, None, None])
+    first, second = [3, 4, 5], [6, 7, 8, 9]
+    alone = [model(pad_batch([part])).logits[0] for part in (first, second)]
+    joined = model(pad_batch([first + second])).logits[0]
+    # attention starts at zero: the mean of the two sentences' logits, each read alone
+    torch.testing.assert_close(joined, (alone[0] + alone[1]) / 2)
+    with torch.no_grad():
+        model.attention.bias.fill_(1.0)
+        model.attention.weight.normal_()
+    joined = model(pad_batch([first + second])).logits[0]
+    assert min(alone) - 1e-6 <= joined <= max(alone) + 1e-6
+    batch = pad_batch([first + second, second])
+    logits, attention, owner = model.sentence_logits(batch.inputs, batch.lengths)
+    assert owner.tolist() == [0, 0, 1] and logits.shape == attention.shape == (3,)
+    with pytest.raises(ValueError, match="two labels"):
+        SentimentClassifier(RNNCore(CoreConfig(vocab_size=40)),
+                            HeadConfig(pooling="mil", labels=["a", "b", "c"]))

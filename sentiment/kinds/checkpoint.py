@@ -324,8 +324,10 @@ def transfer_head(model: nn.Module, directory: str | Path) -> None:
     with safe_open(str(Path(directory) / "model.safetensors"), framework="pt") as saved:
         weights = {name: saved.get_tensor(name) for name in saved.keys()
                    if not name.startswith("core.")}
+    # a mil head's attention and sentence ends start fresh when the saved head has none
+    fresh = set(getattr(model, "fresh_weights", ())) - set(weights)
     own = {name: tensor for name, tensor in model.state_dict().items()
-           if not name.startswith("core.")}
+           if not name.startswith("core.") and name not in fresh}
     _load_matching(model, weights, "head", directory, own=own)
 
 

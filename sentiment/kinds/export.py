@@ -192,6 +192,14 @@ def source_name(model_dir: str | Path) -> str:
     return str(path)
 
 
+def _refuse_unexportable(model_dir: Path, config) -> None:
+    if config.task != "sentiment":
+        raise ValueError(f"{model_dir} is a {config.task!r} model; only classifiers export")
+    if config.model.head.pooling == "mil":
+        raise ValueError(f"{model_dir} reads each sentence alone (pooling 'mil'), which the "
+                         "ONNX graph does not split; score it with PyTorch")
+
+
 def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none",
                 check_ids: list[list[int]] | None = None, max_length: int | None = None,
                 keep: str | None = None) -> dict:
@@ -207,8 +215,7 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: str = "none
     if output.resolve() == model_dir.resolve():
         raise ValueError("export to a new folder, not over the model itself")
     model, vocab, config = load_pretrained(model_dir, device="cpu")
-    if config.task != "sentiment":
-        raise ValueError(f"{model_dir} is a {config.task!r} model; only classifiers export")
+    _refuse_unexportable(model_dir, config)
     read_config = reading(config, max_length, keep)  # refused here, before any writing
     graph = _Probabilities(_exportable(model.float().eval()))
     example = pad_batch(_sample_ids(len(vocab), [7, 5, 3]), vocab.pad_index or 0)

@@ -51,12 +51,47 @@ def float32_linear(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
         return linear(x.float())
 
 
+SENTENCE_END_TOKENS = (".", "!", "?")
+
+
+def sentence_spans(inputs: torch.Tensor, lengths: torch.Tensor | None,
+                   ends: torch.Tensor, min_tokens: int = 2) -> tuple[list[int], list[int],
+                                                                    list[int]]:
+    """``(owner, start, length)`` of every sentence of every row of ``inputs`` (B, T): a
+    sentence ends after a token in ``ends``; a piece of fewer than ``min_tokens`` tokens joins
+    the sentence before it; every row has at least one sentence."""
+    steps = inputs.size(1)
+    row_lengths = [steps] * inputs.size(0) if lengths is None else lengths.tolist()
+    is_end = torch.isin(inputs, ends).cpu()
+    owner, start, length = [], [], []
+    for row, (size, marks) in enumerate(zip(row_lengths, is_end, strict=True)):
+        cuts = [int(p) + 1 for p in marks[:size].nonzero().flatten().tolist()]
+        if not cuts or cuts[-1] != size:
+            cuts.append(size)
+        begin, first = 0, len(start)
+        for cut in cuts:
+            if cut - begin >= min_tokens or len(start) == first:
+                owner.append(row)
+                start.append(begin)
+                length.append(cut - begin)
+            else:  # a stray end mark ("!!!", "...") stays with its sentence
+                length[-1] += cut - begin
+            begin = cut
+    return owner, start, length
+
+
 class SentimentClassifier(nn.Module):
     """Core -> pooled states -> dropout -> linear to one logit (positive vs negative).
 
     ``pooling="final"``: the last layer's final forward and backward states (the seed's design).
     ``pooling="concat"``: those plus max- and mean-pooling over all valid positions (fastai's
     ``PoolingLinearClassifier``).
+    ``pooling="mil"``: multiple-instance learning (Angelidis & Lapata 2018): each sentence of a
+    text is read alone and scored as ``concat`` scores a text, and the text's logit is the
+    sentences' logits weighted by an attention over them (a softmax per text), so that review
+    labels alone teach what each sentence says. A one-sentence text is its sentence's score.
+    Two labels only; the sentence ends are token ids set from the vocabulary
+    (:meth:`set_sentence_ends`, saved with the weights).
     """
 
     task = "sentiment"
@@ -71,30 +106,80 @@ class SentimentClassifier(nn.Module):
         self.core = core
         self.config = config
         self.dropout = nn.Dropout(config.output_dropout)
-        width = core.config.output_dim * (3 if config.pooling == "concat" else 1)
+        width = core.config.output_dim * (1 if config.pooling == "final" else 3)
         # fastai's LinBnDrop: without it, dropout on near-constant (saturated) pooled features of
         # a pretrained core drowns their small variation across reviews (BENCHMARKS.md)
         self.norm = nn.BatchNorm1d(width) if config.batch_norm else nn.Identity()
         # two classes: one logit and BCEWithLogits; more: one logit per class and cross-entropy
         self.fc = nn.Linear(width, 1 if self.num_classes == 2 else self.num_classes)
+        if config.pooling == "mil":
+            if self.num_classes != 2:
+                raise ValueError("pooling='mil' scores two labels; this data has "
+                                 f"{self.num_classes}")
+            self.attention = nn.Linear(width, 1)
+            nn.init.zeros_(self.attention.weight)  # starts as the sentences' mean
+            nn.init.zeros_(self.attention.bias)
+            self.register_buffer("sentence_ends", torch.full((len(SENTENCE_END_TOKENS),), -1))
+
+    fresh_weights = ("attention.weight", "attention.bias", "sentence_ends")  # none in a non-mil head
+
+    def set_sentence_ends(self, ids: list[int | None]) -> None:
+        """The token ids that end a sentence (``None``: not in the vocabulary)."""
+        with torch.no_grad():
+            self.sentence_ends.copy_(torch.tensor([-1 if i is None else i for i in ids]))
 
     @property
     def pooling(self) -> str:
         return self.config.pooling
 
-    def forward(self, batch: Batch, state: list | None = None) -> ModelOutput:
-        out = self.core(batch.inputs, batch.lengths, state)
+    def _pooled(self, inputs: torch.Tensor, lengths: torch.Tensor | None,
+                state: list | None = None) -> torch.Tensor:
+        """The pooled features the output layer reads, (B, width), float32."""
+        out = self.core(inputs, lengths, state)
         features = out.final.float()  # (B, D*H); pooled in float32 under autocast too
-        if self.pooling == "concat":
+        if self.pooling in ("concat", "mil"):
             outputs = out.outputs
             batch_size, steps, _ = outputs.shape
-            valid = valid_mask(batch.lengths, batch_size, steps, outputs.device)
+            valid = valid_mask(lengths, batch_size, steps, outputs.device)
             valid = valid.unsqueeze(-1)  # (B, T, 1)
             maxed = outputs.masked_fill(~valid, float("-inf")).amax(dim=1).float()  # (B, D*H)
             mean = outputs.sum(dim=1, dtype=torch.float32) / valid.sum(dim=1)  # (B, D*H)
             features = torch.cat([features, maxed, mean], dim=-1)  # (B, 3*D*H)
-        features = self.norm(features)
-        logits = float32_linear(self.fc, self.dropout(features))  # (B, 1) or (B, C)
+        return self.norm(features)
+
+    def sentence_logits(self, inputs: torch.Tensor, lengths: torch.Tensor | None
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(logits, attention, owner)`` of every sentence of every text (``mil`` only)."""
+        owner, start, length = sentence_spans(inputs, lengths, self.sentence_ends)
+        device = inputs.device
+        owner_t = torch.tensor(owner, device=device)
+        length_t = torch.tensor(length, device=device)
+        offsets = torch.arange(int(max(length)), device=device)
+        positions = torch.tensor(start, device=device)[:, None] + offsets  # (S, Ls)
+        inside = offsets[None, :] < length_t[:, None]
+        pieces = inputs[owner_t[:, None], positions.clamp_max(inputs.size(1) - 1)]
+        pieces = pieces.masked_fill(~inside, self.core.config.pad_index)
+        features = self._pooled(pieces, length_t)
+        logits = float32_linear(self.fc, self.dropout(features)).squeeze(-1)  # (S,)
+        attention = float32_linear(self.attention, features).squeeze(-1)  # (S,)
+        return logits, attention, owner_t
+
+    def _mil_logits(self, batch: Batch) -> torch.Tensor:
+        logits, attention, owner = self.sentence_logits(batch.inputs, batch.lengths)
+        rows = batch.inputs.size(0)
+        top = torch.full((rows,), float("-inf"), device=logits.device).scatter_reduce(
+            0, owner, attention, "amax")
+        weight = (attention - top[owner]).exp()
+        total = torch.zeros(rows, device=logits.device).index_add(0, owner, weight)
+        return torch.zeros(rows, device=logits.device).index_add(
+            0, owner, weight / total[owner] * logits)  # (B,)
+
+    def forward(self, batch: Batch, state: list | None = None) -> ModelOutput:
+        if self.pooling == "mil":
+            logits = self._mil_logits(batch).unsqueeze(-1)  # (B, 1)
+        else:
+            features = self._pooled(batch.inputs, batch.lengths, state)
+            logits = float32_linear(self.fc, self.dropout(features))  # (B, 1) or (B, C)
         loss = None
         if self.num_classes == 2:
             logits = logits.squeeze(-1)  # (B,)

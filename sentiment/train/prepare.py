@@ -172,6 +172,10 @@ def build_task_model(config: Config, vocab: Vocab) -> tuple[nn.Module, Config, d
     config = replace(config, model=replace(config.model, core=core))
     torch.manual_seed(config.train.seed)
     model = build_model(config.task, config.model)
+    if getattr(model, "pooling", None) == "mil":
+        from ..nn.heads import SENTENCE_END_TOKENS
+
+        model.set_sentence_ends([vocab.stoi.get(token) for token in SENTENCE_END_TOKENS])
     if config.model.encoder:
         transfer_core(model.core, vocab, config.model.encoder, directions)
         if config.model.encoder_head:

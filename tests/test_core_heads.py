@@ -218,3 +218,18 @@ def test_mil_scores_a_text_as_its_sentences_weighted_and_one_sentence_as_itself(
     with pytest.raises(ValueError, match="two labels"):
         SentimentClassifier(RNNCore(CoreConfig(vocab_size=40)),
                             HeadConfig(pooling="mil", labels=["a", "b", "c"]))
+
+
+def test_mil_reads_sentences_in_length_groups_without_changing_a_score(monkeypatch):
+    from sentiment.nn import heads
+
+    torch.manual_seed(0)
+    model = SentimentClassifier(RNNCore(CoreConfig(vocab_size=40, embed_dim=8, hidden_dim=6,
+                                                   dropout=0.0, input_dropout=0.0)),
+                                HeadConfig(pooling="mil", output_dropout=0.0)).eval()
+    model.set_sentence_ends([5, None, None])
+    texts = [[3, 4, 5, 6, 7, 8, 9, 10, 11, 5, 12, 5], [13, 14, 5, 15], [16, 17, 18, 19, 20, 21]]
+    batch = pad_batch(texts)
+    whole = model(batch).logits
+    monkeypatch.setattr(heads, "SENTENCE_GROUP_TOKENS", 8)  # every sentence nearly alone
+    torch.testing.assert_close(model(batch).logits, whole)

@@ -561,3 +561,32 @@ def test_a_real_server_sheds_load_then_stops_on_sigterm(trained_model):
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_a_batch_is_shared_among_the_idle_workers():
+    """Requests waiting together while both workers are idle become one batch per worker,
+    scored at the same time and balanced by characters; a lone request stays one batch."""
+    calls = []
+
+    class Slow:
+        def score(self, texts, max_batch, max_tokens=None):
+            start = time.perf_counter()
+            time.sleep(0.2)
+            calls.append((start, time.perf_counter(), sorted(texts)))
+            return [{"label": "positive", "score": 0.9} for _ in texts]
+
+    async def scenario():
+        batcher = Batcher(Slow(), max_batch=64, max_wait_ms=50, workers=2)
+        await batcher.start()
+        texts = ["a" * 40, "b" * 10, "c" * 10, "d" * 20]
+        answers = await asyncio.gather(*(batcher.score([text]) for text in texts))
+        alone = await batcher.score(["e"])
+        await batcher.stop()
+        return answers, alone
+
+    answers, alone = asyncio.run(scenario())
+    assert all(len(answer) == 1 for answer in answers) and len(alone) == 1
+    (first, second, last) = sorted(calls)
+    assert {tuple(first[2]), tuple(second[2])} == {("a" * 40,), ("b" * 10, "c" * 10, "d" * 20)}
+    assert second[0] < first[1]  # the two batches ran at the same time
+    assert last[2] == ["e"]

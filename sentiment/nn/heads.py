@@ -19,6 +19,7 @@ from torch import nn
 
 from ..config import HeadConfig, ModelConfig
 from ..data.batching import Batch
+from ..data.lengths import cut_batches
 from ..nn.core import RNNCore, valid_mask
 
 
@@ -52,6 +53,7 @@ def float32_linear(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
 
 
 SENTENCE_END_TOKENS = (".", "!", "?")
+SENTENCE_GROUP_TOKENS = 8_192  # padded tokens the core reads at once in a mil head
 
 
 def sentence_spans(inputs: torch.Tensor, lengths: torch.Tensor | None,
@@ -159,7 +161,13 @@ class SentimentClassifier(nn.Module):
         inside = offsets[None, :] < length_t[:, None]
         pieces = inputs[owner_t[:, None], positions.clamp_max(inputs.size(1) - 1)]
         pieces = pieces.masked_fill(~inside, self.core.config.pad_index)
-        features = self._pooled(pieces, length_t)
+        # read in length-sorted groups: one padded block of a text's sentences (a few long,
+        # many short) held ~10x the tokens of the sentences themselves on IMDB
+        order = np.argsort(length, kind="stable")
+        groups = cut_batches(order, length, len(length), SENTENCE_GROUP_TOKENS)
+        parts = [self._pooled(pieces[group][:, : int(max(length[i] for i in group))],
+                              length_t[group]) for group in map(torch.as_tensor, groups)]
+        features = torch.cat(parts)[torch.as_tensor(np.argsort(np.concatenate(groups)))]
         logits = float32_linear(self.fc, self.dropout(features)).squeeze(-1)  # (S,)
         attention = float32_linear(self.attention, features).squeeze(-1)  # (S,)
         return logits, attention, owner_t

@@ -185,9 +185,29 @@ class Batcher:
             if not waiting:
                 self.free.release()
                 continue
-            task = asyncio.create_task(self._score(waiting))
-            self.running.add(task)
-            task.add_done_callback(self.running.discard)
+            for group in await self._share(waiting):
+                task = asyncio.create_task(self._score(group))
+                self.running.add(task)
+                task.add_done_callback(self.running.discard)
+
+    async def _share(self, waiting: list) -> list[list]:
+        """``waiting`` cut into one batch per idle worker (the one already held and each other
+        one free now), balanced by characters, so that a batch holding every waiting request
+        does not leave the other workers idle (the load of a few dozen clients that each wait
+        for their answer comes as one batch at a time). Holds a worker for each batch but the
+        first."""
+        groups = [waiting]
+        if len(waiting) > 1 and not self.free.locked():
+            count = 1
+            while count < min(len(waiting), self.workers) and not self.free.locked():
+                await self.free.acquire()  # free: returns at once
+                count += 1
+            groups, sizes = [[] for _ in range(count)], [0] * count
+            for item in sorted(waiting, key=lambda item: -sum(map(len, item[0]))):
+                lightest = sizes.index(min(sizes))
+                groups[lightest].append(item)
+                sizes[lightest] += sum(map(len, item[0]))
+        return groups
 
     async def _score(self, waiting: list) -> None:
         loop = asyncio.get_running_loop()

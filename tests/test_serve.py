@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import socket
 import threading
 import time
@@ -382,32 +381,6 @@ def test_refusals_and_failures_are_counted_with_their_status(trained_model, monk
     assert 'sentiment_request_seconds_count{endpoint="/predict"} 3.0' in text
 
 
-def test_scoring_processes_answer_as_worker_threads_do(trained_model):
-    """--processes: each worker a spawned process with its own copy of the model; the answers
-    are the threads' answers, the batches and metrics are counted in the server's process."""
-    body = {"text": TEXTS[:3] + ["zzqx vvbn qqwe"], "reading": True}
-    with TestClient(create_app(trained_model)) as client:
-        expected = client.post("/predict", json=body).json()
-    app = create_app(str(trained_model), ServeConfig(processes=True, workers=2))
-    with TestClient(app) as client:
-        assert client.get("/ready").json() == {"ready": True}
-        answered = client.post("/predict", json=body)
-        assert answered.status_code == 200
-        for got, want in zip(answered.json(), expected, strict=True):
-            assert got["label"] == want["label"] and got.get("flag") == want.get("flag")
-            assert got["score"] == pytest.approx(want["score"], abs=1e-6)
-        assert client.post("/predict", json={"text": ""}).status_code == 422
-        health = client.get("/health").json()
-        assert health["texts"] >= 4 and health["workers"] == 2
-        pool = client.app.state.batcher.worker
-    with pytest.raises(RuntimeError, match="shutdown"):  # the processes stopped with the app
-        pool.submit(len, "")
-    in_memory = copy.copy(load_model(trained_model))  # not the cached one
-    in_memory.path = None
-    with pytest.raises(ValueError, match="from its folder"):
-        create_app(in_memory, ServeConfig(processes=True))
-
-
 def test_the_access_log_can_be_turned_off(trained_model, monkeypatch):
     from sentiment.serve import app as serve_module
 
@@ -561,32 +534,3 @@ def test_a_real_server_sheds_load_then_stops_on_sigterm(trained_model):
     finally:
         if server.poll() is None:
             server.kill()
-
-
-def test_a_batch_is_shared_among_the_idle_workers():
-    """Requests waiting together while both workers are idle become one batch per worker,
-    scored at the same time and balanced by characters; a lone request stays one batch."""
-    calls = []
-
-    class Slow:
-        def score(self, texts, max_batch, max_tokens=None):
-            start = time.perf_counter()
-            time.sleep(0.2)
-            calls.append((start, time.perf_counter(), sorted(texts)))
-            return [{"label": "positive", "score": 0.9} for _ in texts]
-
-    async def scenario():
-        batcher = Batcher(Slow(), max_batch=64, max_wait_ms=50, workers=2)
-        await batcher.start()
-        texts = ["a" * 40, "b" * 10, "c" * 10, "d" * 20]
-        answers = await asyncio.gather(*(batcher.score([text]) for text in texts))
-        alone = await batcher.score(["e"])
-        await batcher.stop()
-        return answers, alone
-
-    answers, alone = asyncio.run(scenario())
-    assert all(len(answer) == 1 for answer in answers) and len(alone) == 1
-    (first, second, last) = sorted(calls)
-    assert {tuple(first[2]), tuple(second[2])} == {("a" * 40,), ("b" * 10, "c" * 10, "d" * 20)}
-    assert second[0] < first[1]  # the two batches ran at the same time
-    assert last[2] == ["e"]

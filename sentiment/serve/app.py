@@ -117,9 +117,6 @@ class ServeConfig:
                                default=5.0)
     workers: int | None = _help("batches scored at once, each on its share of the CPU "
                                 "threads (none: 2 on a CPU, 1 on a GPU)", default=None)
-    processes: bool = _help("each worker a process of its own, with its own copy of the model "
-                            "(loaded from its folder): the HTTP loop and the scoring never "
-                            "wait for each other's GIL", default=False)
     max_queue: int | None = _help("texts allowed to wait for a worker; past it a 503 with "
                                   "Retry-After (none: 8 batches' worth)", default=None)
     max_explain_chars: int = _help("characters allowed in a text to explain", default=20_000)
@@ -172,8 +169,7 @@ def create_app(model: str | Path | TextClassifier | None = None,
               if model is None or isinstance(model, (str, Path)) else model)
     batcher = Batcher(loaded, config.max_batch, config.max_wait_ms, config.max_tokens,
                       config.workers or default_workers(loaded.device),
-                      max_queue=config.max_queue, processes=config.processes,
-                      quantize=config.quantize)
+                      max_queue=config.max_queue)
     metrics = Metrics(batcher)
     if config.metrics:
         batcher.on_batch = metrics.scored

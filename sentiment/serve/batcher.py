@@ -14,48 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import multiprocessing
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 from ..kinds.protocol import TextClassifier
 from ..runtime.workers import worker_pool
-
-
-_SCORER: tuple | None = None  # in a scoring process: (model, max_batch, max_tokens)
-
-
-def _load_scorer(path: str, quantize: str, threads: int, max_batch: int,
-                 max_tokens: int | None) -> None:
-    """A scoring process's start: its own copy of the model, on ``threads`` threads."""
-    global _SCORER
-    from ..kinds.registry import load_model
-    from ..runtime.workers import torch
-
-    if torch is not None:
-        torch.set_num_threads(threads)
-    _SCORER = (load_model(path, quantize=quantize, threads=threads), max_batch, max_tokens)
-
-
-def _score_here(texts: list[str]) -> list[dict]:
-    """Score ``texts`` in a scoring process (its model loaded by :func:`_load_scorer`)."""
-    model, max_batch, max_tokens = _SCORER
-    return model.score(texts, max_batch, max_tokens=max_tokens)
-
-
-def process_pool(processes: int, model: TextClassifier, max_batch: int,
-                 max_tokens: int | None, threads: int = 1,
-                 quantize: str = "none") -> ProcessPoolExecutor:
-    """``processes`` scoring processes, each loading ``model``'s folder on ``threads`` threads
-    (started fresh, not forked: torch's thread pools do not survive a fork)."""
-    if not model.path or not Path(model.path).is_dir():
-        raise ValueError("scoring processes load the model from its folder: this model has none "
-                         "(one made in memory); serve it with worker threads instead")
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_load_scorer,
-                               initargs=(str(model.path), quantize, threads, max_batch,
-                                         max_tokens))
 
 
 class Overloaded(Exception):
@@ -86,13 +48,8 @@ class Batcher:
     def __init__(self, model: TextClassifier, max_batch: int = 64, max_wait_ms: float = 5.0,
                  max_tokens: int | None = None, workers: int = 1, threads: int | None = None,
                  max_queue: int | None = None,
-                 on_batch: Callable[[int], None] | None = None, processes: bool = False,
-                 quantize: str = "none"):
-        # processes: each worker a process of its own with its own copy of the model, so that
-        # tokenizing and the model's Python never wait for the HTTP loop's GIL (nor it for them)
-        self.processes = processes
-        self.worker = (process_pool(workers, model, max_batch, max_tokens, threads or 1, quantize)
-                       if processes else worker_pool(workers, "sentiment-batch", threads))
+                 on_batch: Callable[[int], None] | None = None):
+        self.worker = worker_pool(workers, "sentiment-batch", threads)
         self.model, self.max_batch, self.max_wait = model, max_batch, max_wait_ms / 1000
         self.max_tokens, self.workers = max_tokens, workers
         self.max_queue = max_queue or 8 * max_batch * workers
@@ -110,10 +67,6 @@ class Batcher:
         return self.task is not None and not self.task.done() and not self.stopping
 
     async def start(self) -> None:
-        if self.processes:  # every process started and its model loaded before /ready says so
-            loop = asyncio.get_running_loop()
-            await asyncio.gather(*(loop.run_in_executor(self.worker, _score_here, ["warm up"])
-                                   for _ in range(self.workers)))
         self.task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -185,35 +138,15 @@ class Batcher:
             if not waiting:
                 self.free.release()
                 continue
-            for group in await self._share(waiting):
-                task = asyncio.create_task(self._score(group))
-                self.running.add(task)
-                task.add_done_callback(self.running.discard)
-
-    async def _share(self, waiting: list) -> list[list]:
-        """``waiting`` cut into one batch per idle worker (the one already held and each other
-        one free now), balanced by characters, so that a batch holding every waiting request
-        does not leave the other workers idle (the load of a few dozen clients that each wait
-        for their answer comes as one batch at a time). Holds a worker for each batch but the
-        first."""
-        groups = [waiting]
-        if len(waiting) > 1 and not self.free.locked():
-            count = 1
-            while count < min(len(waiting), self.workers) and not self.free.locked():
-                await self.free.acquire()  # free: returns at once
-                count += 1
-            groups, sizes = [[] for _ in range(count)], [0] * count
-            for item in sorted(waiting, key=lambda item: -sum(map(len, item[0]))):
-                lightest = sizes.index(min(sizes))
-                groups[lightest].append(item)
-                sizes[lightest] += sum(map(len, item[0]))
-        return groups
+            task = asyncio.create_task(self._score(waiting))
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
 
     async def _score(self, waiting: list) -> None:
         loop = asyncio.get_running_loop()
         texts = [text for request, _ in waiting for text in request]
         try:
-            results = await loop.run_in_executor(self.worker, self._call, texts)
+            results = await loop.run_in_executor(self.worker, self._predict, texts)
         except Exception as error:  # noqa: BLE001 - handed to the request(s) it came from
             if len(waiting) == 1:
                 _answer(waiting[0][1], error=error)
@@ -235,7 +168,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         for request, future in waiting:
             try:
-                own = await loop.run_in_executor(self.worker, self._call, request)
+                own = await loop.run_in_executor(self.worker, self._predict, request)
             except Exception as error:  # noqa: BLE001 - handed to its request
                 _answer(future, error=error)
             else:
@@ -243,11 +176,6 @@ class Batcher:
 
     def _predict(self, texts: list[str]) -> list[dict]:
         return self.model.score(texts, self.max_batch, max_tokens=self.max_tokens)
-
-    @property
-    def _call(self) -> Callable[[list[str]], list[dict]]:
-        """What a worker runs on a batch: the model here, or a scoring process's copy."""
-        return _score_here if self.processes else self._predict
 
 
 class Explainer:

@@ -14,9 +14,9 @@ request at a time, keep-alive) and records requests/s and the p50/p99 latency. T
 process once the server is gone, times ``predict`` on the same reviews in batches of 64: the
 throughput that dynamic batching should approach; and, for each level's mean batch size, the
 same model scoring the same reviews in batches of that size on the server's worker threads
-without HTTP (the most the server could reach with batches that small). The reviews are the first test reviews of the
-data, in file order. The client and the server share the machine's cores: on 2 cores the
-clients' own work is part of what is measured.
+without HTTP (the most the server could reach with batches that small). The reviews are the
+first test reviews of the data, in file order. The client and the server share the machine's
+cores: on 2 cores the clients' own work is part of what is measured.
 """
 
 from __future__ import annotations

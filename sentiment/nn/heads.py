@@ -123,7 +123,8 @@ class SentimentClassifier(nn.Module):
             nn.init.zeros_(self.attention.bias)
             self.register_buffer("sentence_ends", torch.full((len(SENTENCE_END_TOKENS),), -1))
 
-    fresh_weights = ("attention.weight", "attention.bias", "sentence_ends")  # none in a non-mil head
+    # a mil head's own weights: absent from a saved head of other pooling, so they start fresh
+    fresh_weights = ("attention.weight", "attention.bias", "sentence_ends")
 
     def set_sentence_ends(self, ids: list[int | None]) -> None:
         """The token ids that end a sentence (``None``: not in the vocabulary)."""

@@ -36,8 +36,17 @@ def test_a_mil_model_continues_a_saved_classifier_and_scores_each_sentence(
     half = load_model(export_model(tmp_path / "mil", tmp_path / "half", "float16"))
     assert half.model.sentence_ends.tolist() == built.sentence_ends.tolist()
     assert abs(half.text_probabilities([good])[0] - p_good) < 1e-2
-    with pytest.raises(CapabilityError, match="one sentence at a time"):
-        require(model, "explain")
+    # explanations map each sentence's attributions back to the text's words: they add up to
+    # the logit's change from the all-zero baseline, as a whole-text model's do
+    explained = model.explain(f"{good} {bad}", steps=64)
+    assert [w["token"] for w in explained["words"]] == model.tokens([f"{good} {bad}"])[0]
+    total = sum(w["attribution"] for w in explained["words"])
+    assert total == pytest.approx(explained["logit"] - explained["baseline_logit"], rel=0.05,
+                                  abs=0.05)
+    assert explained["score"] == pytest.approx(max(p_both, 1 - p_both), abs=2e-3)  # float32
+    assert require(model, "explain") is model
+    with pytest.raises(CapabilityError, match="does not split"):
+        require(model, "export")
     from sentiment.kinds.export import export_onnx
 
     with pytest.raises(ValueError, match="does not split"):

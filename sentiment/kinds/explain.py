@@ -46,10 +46,17 @@ def explain(model: SentimentModel, text: str, steps: int = 32,
     alphas = torch.cat([torch.tensor([1.0, 0.0]), (torch.arange(steps) + 0.5) / steps])
     alphas = alphas.to(model.device)
     captured = []  # (scaled embeddings, the text's embeddings) per embedding
+    mil = getattr(model.model, "pooling", None) == "mil"
 
     def scale(module, inputs, output):
+        if mil:  # rows are sentence pieces: each takes its text row's alpha
+            owners, starts, lengths = model.model.pieces_read
+            scaled = (alphas[owners.to(alphas.device)][:, None, None]
+                      * output.detach()).requires_grad_()
+            captured.append((scaled, output.detach(), (owners, starts, lengths)))
+            return scaled
         scaled = (alphas[:, None, None] * output.detach()).requires_grad_()
-        captured.append((scaled, output.detach()[0]))
+        captured.append((scaled, output.detach()[0], None))
         return scaled
 
     hooks = [embedding.register_forward_hook(scale) for embedding in embeddings]
@@ -59,7 +66,11 @@ def explain(model: SentimentModel, text: str, steps: int = 32,
         for hook in hooks:
             hook.remove()
         model.model.zero_grad(set_to_none=True)
-    raw = sum((scaled.grad[2:].mean(0) * embedded).sum(-1) for scaled, embedded in captured)
+    if mil:
+        raw = _pieces_back(captured, len(ids), steps)
+    else:
+        raw = sum((scaled.grad[2:].mean(0) * embedded).sum(-1)
+                  for scaled, embedded, _ in captured)
     raw = raw[: len(ids)].cpu()
     weights = raw / raw.abs().max().clamp_min(1e-12)
     return {"label": model.labels[predicted], "score": float(probs[0, predicted]),
@@ -70,6 +81,20 @@ def explain(model: SentimentModel, text: str, steps: int = 32,
                                              strict=True)],
             "explained_tokens": len(tokens), "total_tokens": total,
             "truncated": len(tokens) < total}
+
+
+def _pieces_back(captured: list, length: int, steps: int) -> torch.Tensor:
+    """A mil model's attributions per token of the text: each sentence piece of the path's rows
+    (rows 2.. of the batch) adds its gradient times embedding at its place in the text, the
+    mean over the path's steps."""
+    raw = torch.zeros(length)
+    for scaled, embedded, (owners, starts, lengths) in captured:
+        products = (scaled.grad * embedded).sum(-1).float().cpu()  # (pieces, Ls)
+        for row, (owner, start, size) in enumerate(zip(owners.tolist(), starts.tolist(),
+                                                        lengths.tolist(), strict=True)):
+            if owner >= 2:
+                raw[start : start + size] += products[row, :size] / steps
+    return raw
 
 
 def _backward_through_path(model: SentimentModel, batch, text: str):

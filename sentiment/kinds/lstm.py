@@ -40,10 +40,8 @@ class SentimentModel(TextModel):
         self.num_classes = getattr(model, "num_classes", 2)
         self.quantize = quantize
         if getattr(model, "pooling", None) == "mil":  # its tokens are read sentence by sentence
-            self.capabilities = self.capabilities - {"explain", "export"}
+            self.capabilities = self.capabilities - {"export"}
             self.refusals = {**getattr(self, "refusals", {}),
-                             "explain": "its words are read one sentence at a time (pooling "
-                                        "'mil'), which explanations do not map back yet",
                              "export": "ONNX does not split its sentences (pooling 'mil')"}
         if quantize == "int8":
             self.model = quantize_int8(self.model)

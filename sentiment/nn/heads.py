@@ -166,8 +166,13 @@ class SentimentClassifier(nn.Module):
         # many short) held ~10x the tokens of the sentences themselves on IMDB
         order = np.argsort(length, kind="stable")
         groups = cut_batches(order, length, len(length), SENTENCE_GROUP_TOKENS)
-        parts = [self._pooled(pieces[group][:, : int(max(length[i] for i in group))],
-                              length_t[group]) for group in map(torch.as_tensor, groups)]
+        parts = []
+        for group in map(torch.as_tensor, groups):
+            # which text and where in it each piece of this group is, for whoever hooks the
+            # embedding while it runs (explanations map the pieces' attributions back)
+            self.pieces_read = (owner_t[group], torch.as_tensor(start)[group], length_t[group])
+            parts.append(self._pooled(pieces[group][:, : int(max(length[i] for i in group))],
+                                      length_t[group]))
         features = torch.cat(parts)[torch.as_tensor(np.argsort(np.concatenate(groups)))]
         logits = float32_linear(self.fc, self.dropout(features)).squeeze(-1)  # (S,)
         attention = float32_linear(self.attention, features).squeeze(-1)  # (S,)

@@ -45,20 +45,9 @@ def explain(model: SentimentModel, text: str, steps: int = 32,
     # by the midpoints of ``steps`` equal steps between them
     alphas = torch.cat([torch.tensor([1.0, 0.0]), (torch.arange(steps) + 0.5) / steps])
     alphas = alphas.to(model.device)
-    captured = []  # (scaled embeddings, the text's embeddings) per embedding
+    captured = []  # (scaled embeddings, the text's embeddings, pieces) per embedding call
     mil = getattr(model.model, "pooling", None) == "mil"
-
-    def scale(module, inputs, output):
-        if mil:  # rows are sentence pieces: each takes its text row's alpha
-            owners, starts, lengths = model.model.pieces_read
-            scaled = (alphas[owners.to(alphas.device)][:, None, None]
-                      * output.detach()).requires_grad_()
-            captured.append((scaled, output.detach(), (owners, starts, lengths)))
-            return scaled
-        scaled = (alphas[:, None, None] * output.detach()).requires_grad_()
-        captured.append((scaled, output.detach()[0], None))
-        return scaled
-
+    scale = _path_hook(alphas, captured, model.model if mil else None)
     hooks = [embedding.register_forward_hook(scale) for embedding in embeddings]
     try:
         probs, predicted, target = _backward_through_path(model, batch, text)
@@ -81,6 +70,25 @@ def explain(model: SentimentModel, text: str, steps: int = 32,
                                              strict=True)],
             "explained_tokens": len(tokens), "total_tokens": total,
             "truncated": len(tokens) < total}
+
+
+def _path_hook(alphas: torch.Tensor, captured: list, mil_model=None):
+    """The embedding hook that scales each row by its step on the path and keeps what the
+    attributions need; with ``mil_model``, rows are its sentence pieces, each taking its text
+    row's step."""
+
+    def scale(module, inputs, output):
+        if mil_model is not None:
+            owners, starts, lengths = mil_model.pieces_read
+            scaled = (alphas[owners.to(alphas.device)][:, None, None]
+                      * output.detach()).requires_grad_()
+            captured.append((scaled, output.detach(), (owners, starts, lengths)))
+            return scaled
+        scaled = (alphas[:, None, None] * output.detach()).requires_grad_()
+        captured.append((scaled, output.detach()[0], None))
+        return scaled
+
+    return scale
 
 
 def _pieces_back(captured: list, length: int, steps: int) -> torch.Tensor:

@@ -162,7 +162,7 @@ def in_process(model, texts: list[str], size: int, workers: int, max_tokens: int
     server could reach with batches of that size."""
     from sentiment.runtime.workers import worker_pool
 
-    pool = worker_pool(workers, "ceiling", threads=1 if workers > 1 else None)
+    pool = worker_pool(workers, "ceiling")  # the server's own rule for each worker's threads
     chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
     list(pool.map(lambda chunk: model.score(chunk, 64, max_tokens=max_tokens), chunks[:workers]))
     start = time.perf_counter()

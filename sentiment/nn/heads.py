@@ -156,9 +156,10 @@ class SentimentClassifier(nn.Module):
         owner, start, length = sentence_spans(inputs, lengths, self.sentence_ends)
         device = inputs.device
         owner_t = torch.tensor(owner, device=device)
+        start_t = torch.tensor(start, device=device)
         length_t = torch.tensor(length, device=device)
         offsets = torch.arange(int(max(length)), device=device)
-        positions = torch.tensor(start, device=device)[:, None] + offsets  # (S, Ls)
+        positions = start_t[:, None] + offsets  # (S, Ls)
         inside = offsets[None, :] < length_t[:, None]
         pieces = inputs[owner_t[:, None], positions.clamp_max(inputs.size(1) - 1)]
         pieces = pieces.masked_fill(~inside, self.core.config.pad_index)
@@ -170,8 +171,8 @@ class SentimentClassifier(nn.Module):
         for group in map(torch.as_tensor, groups):
             # which text and where in it each piece of this group is, for whoever hooks the
             # embedding while it runs (explanations map the pieces' attributions back)
-            self.pieces_read = (owner_t[group], torch.as_tensor(start)[group], length_t[group])
-            parts.append(self._pooled(pieces[group][:, : int(max(length[i] for i in group))],
+            self.pieces_read = (owner_t[group], start_t[group], length_t[group])
+            parts.append(self._pooled(pieces[group][:, : int(length_t[group].max())],
                                       length_t[group]))
         features = torch.cat(parts)[torch.as_tensor(np.argsort(np.concatenate(groups)))]
         logits = float32_linear(self.fc, self.dropout(features)).squeeze(-1)  # (S,)

@@ -26,7 +26,7 @@ from ..data.batching import SequenceBatches
 from ..data.sources import RowRules, label_names, load_reviews, load_unlabelled, split_validation
 from ..data.vectors import load_vectors
 from ..kinds.checkpoint import load_core_weights, transfer_core, transfer_head
-from ..nn.heads import build_model
+from ..nn.heads import SENTENCE_END_TOKENS, build_model
 from ..text.tokenize import Tokenizer, tokenize_dataset
 from ..text.vocab import Vocab
 
@@ -173,8 +173,6 @@ def build_task_model(config: Config, vocab: Vocab) -> tuple[nn.Module, Config, d
     torch.manual_seed(config.train.seed)
     model = build_model(config.task, config.model)
     if getattr(model, "pooling", None) == "mil":
-        from ..nn.heads import SENTENCE_END_TOKENS
-
         model.set_sentence_ends([vocab.stoi.get(token) for token in SENTENCE_END_TOKENS])
     if config.model.encoder:
         transfer_core(model.core, vocab, config.model.encoder, directions)

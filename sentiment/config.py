@@ -388,6 +388,14 @@ class TrainConfig:
                           help="sentences of the unlabelled reviews that join the training "
                                "set, each with the teacher's reading of it in its review "
                                "(needs --teacher)")
+    # the in-context sentences without the review-level targets: a sentence scorer taught by
+    # review labels (--pooling mil) lost its sentence gain to the teacher's soft review labels
+    distil_reviews: bool = only("sentiment", default=True,
+                                help="the teacher also labels the reviews (the labelled ones "
+                                     "mixed with their labels, the unlabelled ones joining); "
+                                     "--no-distil-reviews: the labelled reviews keep their own "
+                                     "labels and the teacher teaches only --sentences and "
+                                     "--crops")
     # sentiment.train.phrases: the rules of one sentence that IMDB's review labels do not teach
     phrases: int = only("sentiment", default=0,
                         help="template sentences (statements, negations, contrasts with 'but') "
@@ -422,6 +430,9 @@ class TrainConfig:
             if getattr(self, name) < 0 or (getattr(self, name) and not self.teacher):
                 raise ValueError(f"{name} must be >= 0 and needs a teacher, got "
                                  f"{getattr(self, name)} with teacher {self.teacher!r}")
+        if self.teacher and not self.distil_reviews and not (self.sentences or self.crops):
+            raise ValueError("--no-distil-reviews leaves the teacher only --sentences and "
+                             "--crops to teach: give one of them")
 
 
 DATA_CLASSES = {"sentiment": ReviewData, "word-lm": ReviewData, "char-lm": TextData}

@@ -128,6 +128,20 @@ def test_tiny_teacher_and_student(duplicated_dir, tmp_path):
     labelled = targets[: len(labels)]
     assert np.all((labelled >= 0.5 * labels) & (labelled <= 0.5 + 0.5 * labels))
     assert 0 < targets[len(labels):].min() and targets[len(labels):].max() < 1
+    # --no-distil-reviews: the labelled reviews keep their own labels, no unlabelled review
+    # joins, and the same sentences come with the same in-context targets
+    sentences_only = pipeline.make_config(
+        "tiny", data=str(duplicated_dir), output=str(tmp_path / "so"), num_proc=1,
+        teacher=str(tmp_path / "teacher"), temperature=2.0, sentences=30, distil_reviews=False)
+    only_ids, only_targets, only_summary = distillation_set(
+        sentences_only, data.train, data.ids["train"], data.vocab)
+    assert only_summary["unlabelled"] == 0 and only_summary["reviews_distilled"] is False
+    assert len(only_ids) == len(only_targets) == len(labels) + 30
+    np.testing.assert_array_equal(only_targets[: len(labels)], labels)
+    np.testing.assert_allclose(only_targets[len(labels):], targets[-30:], rtol=1e-5)
+    assert all(np.array_equal(a, b) for a, b in zip(only_ids[-30:], ids[-30:], strict=True))
+    with pytest.raises(ValueError, match="no-distil-reviews"):
+        pipeline.make_config("tiny", teacher=str(tmp_path / "teacher"), distil_reviews=False)
     result = pipeline.train_sentiment(config)
     assert result["distillation"]["unlabelled"] == summary["unlabelled"]
     assert result["report"]["accuracy"] > 0.8

@@ -131,35 +131,59 @@ def in_context_set(settings, reviews: list[str]) -> tuple[list[str], np.ndarray,
 def distillation_set(config: Config, train: datasets.Dataset, train_ids: list, vocab: Vocab
                      ) -> tuple[list, np.ndarray, dict]:
     """``(ids, targets, summary)``: the labelled training reviews with mixed targets followed
-    by the unlabelled reviews, then ``crops`` short crops of them, with the teacher's soft
-    labels."""
+    by the unlabelled reviews, then ``crops`` short crops of them and ``sentences`` sentences
+    read in context, with the teacher's soft labels. Without ``distil_reviews`` the labelled
+    reviews keep their own labels and no unlabelled review joins: the teacher labels only the
+    crops and the sentences."""
     settings = config.train
     teacher = Teacher.load(settings.teacher)
     check_split(teacher, config.data, config.split_seed)
     unlabelled = unlabelled_reviews(config)  # no text identical to a validation or test text
     reviews = list(unlabelled["text"])  # read from the Arrow table once
     crops = short_crops(reviews, settings.crops, settings.seed)
-    texts = list(train["text"]) + reviews + crops
-    crops_start = len(train) + len(reviews)
-    logits = teacher_logits(settings.teacher, texts, Path(settings.output) / CACHE)
+    if settings.distil_reviews:
+        ids, targets, summary = _distilled_reviews(config, train, train_ids, unlabelled, crops,
+                                                  vocab)
+    else:
+        ids, targets = list(train_ids), [np.asarray(train["label"], dtype=np.float32)]
+        if crops:
+            crop_logits = teacher_logits(settings.teacher, crops, Path(settings.output) / CACHE)
+            targets.append(soft(crop_logits, settings.temperature).astype(np.float32))
+        summary = {"labelled": len(train), "unlabelled": 0, "crops": len(crops),
+                   "reviews_distilled": False}
+        logger.info("the labelled reviews keep their labels; the teacher labels %d short crops "
+                    "and the sentences", len(crops))
     sentences, sentence_logits, read = in_context_set(settings, reviews)
-    logits = np.concatenate([logits, sentence_logits])
-    probs = soft(logits, settings.temperature)
-    labels = np.asarray(train["label"], dtype=np.float64)
-    targets = np.concatenate([settings.hard_weight * labels
-                              + (1 - settings.hard_weight) * probs[: len(train)],
-                              probs[len(train):]]).astype(np.float32)
-    ids = list(train_ids) + token_ids(config, unlabelled, vocab)
+    if sentences:
+        targets.append(soft(sentence_logits, settings.temperature).astype(np.float32))
+        summary["sentences"] = read
     for short in (crops, sentences):
         if short:
             ids += token_ids(config, short, vocab)
+    return ids, np.concatenate(targets).astype(np.float32), summary
+
+
+def _distilled_reviews(config: Config, train: datasets.Dataset, train_ids: list,
+                       unlabelled: datasets.Dataset, crops: list[str], vocab: Vocab
+                       ) -> tuple[list, list[np.ndarray], dict]:
+    """The labelled reviews' mixed targets, the unlabelled reviews' and the crops' soft ones
+    (the ids of the crops are added by the caller)."""
+    settings = config.train
+    reviews = list(unlabelled["text"])
+    texts = list(train["text"]) + reviews + crops
+    crops_start = len(train) + len(reviews)
+    logits = teacher_logits(settings.teacher, texts, Path(settings.output) / CACHE)
+    probs = soft(logits, settings.temperature)
+    labels = np.asarray(train["label"], dtype=np.float64)
+    targets = [settings.hard_weight * labels + (1 - settings.hard_weight) * probs[: len(train)],
+               probs[len(train):]]
+    ids = list(train_ids) + token_ids(config, unlabelled, vocab)
     agreement = float(((logits[: len(train)] > 0) == (labels > 0.5)).mean())
     summary = {"labelled": len(train), "unlabelled": len(unlabelled), "crops": len(crops),
                "teacher_train_agreement": agreement,
                "unlabelled_positive_share": float((logits[len(train):crops_start] > 0).mean()),
-               **({"crops_positive_share": float((logits[crops_start:crops_start + len(crops)]
-                                                   > 0).mean())} if crops else {}),
-               **({"sentences": read} if sentences else {})}
+               **({"crops_positive_share": float((logits[crops_start:] > 0).mean())}
+                  if crops else {})}
     logger.info("distillation: %d labelled reviews (the teacher agrees with %.1f%% of their "
                 "labels), %d unlabelled ones and %d short crops of them", len(train),
                 100 * agreement, len(unlabelled), len(crops))

@@ -9,8 +9,9 @@ import pytest
 
 from sentiment import load_model, predict
 from sentiment.cli.main import main
-from sentiment.inference.answers import known_shares, neutral_band
+from sentiment.inference.answers import WORD, known_shares, neutral_band
 from sentiment.kinds.decisions import ANSWERS_FILE, UNREADABLE_BELOW, Answers
+from sentiment.text.clean import cleaned
 
 UNREADABLE = ["qwerty zxcv uiop", "Ein wirklich großartiger Film, den ich liebe.", "12345 !!!"]
 
@@ -19,6 +20,15 @@ def test_known_shares_count_words_not_numbers_or_punctuation():
     words = {"a", "good", "film"}
     assert known_shares(["A good film!", "A bon film", "1999 ... !!", ""], words) == [
         1.0, 2 / 3, 0.0, 0.0]
+    # an ASCII text takes a faster pattern: the same words as the Unicode one finds
+    texts = ["It's a GOOD film_2 (1999), no?", "Un très bon film: génial!", "snake_case x2y",
+             "Straße und Öl", "<br />A good<br>film", "naïve good film", "\t"]
+    words = {"a", "good", "film", "it", "s", "un", "très", "bon", "génial", "y", "x", "straße"}
+    expected = []
+    for text in texts:
+        found = WORD.findall(cleaned([text])[0].lower())
+        expected.append(sum(word in words for word in found) / len(found) if found else 0.0)
+    assert known_shares(texts, words) == expected and expected[0] == 5 / 6
 
 
 def test_bands_the_caller_sets_and_the_ones_refused():

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -436,3 +437,22 @@ def test_serve_load_ceiling_scores_every_text_in_batches_of_the_size(trained_mod
     timed = seen[2:]  # two warm-up batches, one per worker
     assert sorted(text for batch in timed for text in batch) == sorted(texts)
     assert sorted(len(batch) for batch in timed) == [3, 5, 5, 5, 5]
+
+
+def test_serve_overhead_posts_every_request_through_the_app_with_a_costless_model(
+        trained_model):
+    """The fixed-cost benchmark sends each round's requests through the real app (a 200 for
+    each, or it raises) and never runs the model it borrows the vocabulary of."""
+    pytest.importorskip("fastapi")
+    from benchmarks.serve_overhead import Costless, measure
+    from sentiment import load_model
+
+    model = load_model(trained_model)
+    model.score = model.score_encoded = None  # a model call would fail
+    texts = ["A fine film.", "Dull and long, a waste of an evening."]
+    rows = asyncio.run(measure(model, texts, requests=24, clients=4, rounds=2))
+    assert len(rows) == 2 and all(r["requests_per_s"] > 0 and r["cpu_us_per_request"] > 0
+                                  for r in rows)
+    costless = Costless(model)
+    assert costless.score(texts) == [{"label": model.labels[-1], "score": 0.9}] * 2
+    assert costless.words is model.words

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -51,10 +52,25 @@ def test_limits_and_bad_requests_are_clear_4xx(client):
     assert too_long.status_code == 413 and "position 1" in too_long.json()["detail"]
     empty = client.post("/predict", json={"text": "   "})
     assert empty.status_code == 422 and "empty" in empty.json()["detail"]
-    assert client.post("/predict", json={"text": 42}).status_code == 422
-    assert client.post("/predict", json={"review": "good"}).status_code == 422
-    assert client.post("/predict", content=b"not json",
-                       headers={"content-type": "application/json"}).status_code == 422
+    # /predict validates its body itself (sentiment.serve.app._direct_route): FastAPI's 422s
+    wrong_type = client.post("/predict", json={"text": 42})
+    assert wrong_type.status_code == 422
+    assert {tuple(e["loc"][:2]) for e in wrong_type.json()["detail"]} == {("body", "text")}
+    missing = client.post("/predict", json={"review": "good"})
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "text"]
+    assert missing.json()["detail"][0]["type"] == "missing"
+    not_json = client.post("/predict", content=b"not json",
+                           headers={"content-type": "application/json"})
+    assert not_json.status_code == 422 and not_json.json()["detail"][0]["type"] == "json_invalid"
+    assert client.post("/predict", json={"text": "fine", "neutral": "wide"}).status_code == 422
+    # and its documentation is FastAPI's: the request and answer models
+    documented = client.get("/openapi.json").json()
+    post = documented["paths"]["/predict"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/PredictRequest")
+    assert "Prediction" in json.dumps(post["responses"]["200"])
+    assert {"text", "neutral", "reading"} <= set(
+        documented["components"]["schemas"]["PredictRequest"]["properties"])
     huge = client.post("/predict", json={"text": "y" * 6_000})
     assert huge.status_code == 413 and "body" in huge.json()["detail"]
 
@@ -448,6 +464,60 @@ def test_a_request_whose_client_left_is_not_scored(trained_model, monkeypatch):
 
     asyncio.run(run())
     assert scored == ["kept in the model", "after"]
+
+
+def test_fastapi_telemetry_is_off_unless_asked_for(trained_model):
+    assert not create_app(trained_model)._native_telemetry.config["tracing"]
+    on = create_app(trained_model, ServeConfig(telemetry=True))._native_telemetry.config
+    assert on["tracing"] and on["metrics"] and on["logs"]
+
+
+def test_a_waiting_client_is_asked_whether_it_left_only_after_a_tenth_of_a_second(
+        trained_model, monkeypatch):
+    """A request answered sooner never polls its connection; a long wait polls it every 0.1 s,
+    and a client that leaves during it is dropped at the next poll, before it is scored."""
+    model = load_model(trained_model)
+    scored, polls = [], []
+    original = model.score
+
+    def recording(texts, *args, **kwargs):
+        scored.extend(texts)
+        time.sleep(0.35 if texts == ["first"] else 0)
+        return original(texts, *args, **kwargs)
+
+    monkeypatch.setattr(model, "score", recording)
+
+    async def run():
+        batcher = Batcher(model, max_batch=1, max_wait_ms=0, workers=1)
+        await batcher.start()
+        try:
+            async def still_there() -> bool:
+                polls.append("there")
+                return False
+
+            async def leaves_at_the_second_poll() -> bool:
+                polls.append("leaving")
+                return polls.count("leaving") >= 2
+
+            first = asyncio.ensure_future(batcher.score(["first"], still_there))
+            await asyncio.sleep(0.02)
+            with pytest.raises(asyncio.CancelledError):
+                await batcher.score(["left"], leaves_at_the_second_poll)
+            assert len(await first) == 1
+            quick_polls = len(polls)
+
+            async def counted() -> bool:
+                polls.append("quick")
+                return False
+
+            assert len(await batcher.score(["quick"], counted)) == 1
+            assert len(polls) == quick_polls  # answered within 0.1 s: never asked
+        finally:
+            await batcher.stop()
+
+    asyncio.run(run())
+    assert scored == ["first", "quick"] and polls.count("leaving") == 2
+    assert 2 <= polls.count("there") <= 4
 
 
 def test_explanations_are_bounded_and_never_hold_up_predict(trained_model, monkeypatch):

@@ -23,6 +23,7 @@ from ..kinds.decisions import Answers
 from ..text.clean import cleaned
 
 WORD = re.compile(r"[^\W\d_]+")  # letters only: numbers and punctuation are not words
+ASCII_WORD = re.compile(r"[a-z]+")  # the same words in a lower-cased ASCII text, found 2x faster
 NEUTRAL = "neutral"
 
 
@@ -30,9 +31,11 @@ def known_shares(texts: Sequence[str], words: Container[str]) -> list[float]:
     """Each text's share of words (runs of letters, lower-cased) that ``words`` holds; 0 for a
     text with no word at all."""
     shares = []
+    known = words.__contains__
     for text in cleaned(texts):
-        found = WORD.findall(text.lower())
-        shares.append(sum(word in words for word in found) / len(found) if found else 0.0)
+        text = text.lower()
+        found = (ASCII_WORD if text.isascii() else WORD).findall(text)
+        shares.append(sum(map(known, found)) / len(found) if found else 0.0)
     return shares
 
 

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -45,8 +46,10 @@ logger = logging.getLogger(__name__)
 
 try:
     from fastapi import FastAPI, HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
-    from pydantic import BaseModel, Field
+    from fastapi.routing import APIRoute
+    from pydantic import BaseModel, Field, ValidationError
 except ImportError:  # pragma: no cover - exercised only without the extra
     FastAPI = None
 else:
@@ -127,6 +130,9 @@ class ServeConfig:
     quantize: str = _help("int8: the LSTMs with dynamic int8 weights, on the CPU",
                           choices=QUANTIZE, default="none")
     access_log: bool = _help("log a line per request (uvicorn's access log)", default=True)
+    # off, a request skips FastAPI's check for configured providers (8% of its fixed cost)
+    telemetry: bool = _help("FastAPI's native OpenTelemetry traces, metrics and logs, sent to "
+                            "the providers your OpenTelemetry setup configures", default=False)
     api_key: str | None = _help("a key every request but /health and /ready must send as "
                                 "'Authorization: Bearer KEY'; $SENTIMENT_API_KEY sets it too",
                                 default=None)
@@ -176,7 +182,9 @@ def create_app(model: str | Path | TextClassifier | None = None,
     explainer = (Explainer(loaded, config.max_explain_tokens, config.max_explanations)
                  if supports(loaded, "explain") else None)
     app = FastAPI(title="sentiment", lifespan=_lifespan(batcher, explainer),
-                  description="Sentiment of movie reviews with an LSTM classifier.")
+                  description="Sentiment of movie reviews with an LSTM classifier.",
+                  telemetry=None if config.telemetry else dict.fromkeys(
+                      ("tracing", "metrics", "logs"), False))
     app.state.batcher = batcher
     app.state.metrics = metrics
     _add_guard(app, config, batcher, metrics)
@@ -279,18 +287,47 @@ def _check_texts(texts: list[str], single: bool, config: ServeConfig) -> None:
                                      f"is {config.max_text_chars}")
 
 
+def _direct_route(body_model: type[BaseModel]) -> type[APIRoute]:
+    """A route documented by its endpoint as any FastAPI route (``/docs`` shows its request
+    and response models) and served without FastAPI's per-request machinery: the body is
+    parsed and validated by ``body_model`` (a 422 as FastAPI gives it) and
+    the endpoint, called with it and the request, returns the response itself. That machinery
+    (dependency solving, response validation) was a third of a request's fixed cost
+    (BENCHMARKS.md): what bounds the fast models' served throughput."""
+
+    class DirectRoute(APIRoute):
+        def get_route_handler(self):
+            endpoint = self.endpoint
+
+            async def handler(request: Request) -> Response:
+                try:  # Python's parser, as FastAPI's: it keeps a lone surrogate ("\ud800")
+                    body = body_model.model_validate(json.loads(await request.body()))
+                except json.JSONDecodeError as error:
+                    raise RequestValidationError([{
+                        "type": "json_invalid", "loc": ("body", error.pos),
+                        "msg": "JSON decode error", "input": {},
+                        "ctx": {"error": error.msg}}]) from None
+                except ValidationError as error:
+                    raise RequestValidationError(
+                        [{**found, "loc": ("body", *found["loc"])}
+                         for found in error.errors(include_url=False)]) from None
+                return await endpoint(body, request)
+
+            return handler
+
+    return DirectRoute
+
+
 def _add_predict(app: FastAPI, config: ServeConfig, batcher: Batcher, metrics: Metrics) -> None:
     """POST /predict."""
 
-    @app.post("/predict", response_model=Prediction | list[Prediction],
-              response_model_exclude_none=True)
-    async def predict(body: PredictRequest, request: Request):
+    async def predict(body: PredictRequest, request: Request) -> Response:
         """The label and score of one text, or of each text of a list (in order)."""
         single = isinstance(body.text, str)
         texts = [body.text] if single else body.text
         _check_texts(texts, single, config)
         if not texts:
-            return []
+            return JSONResponse([])
         try:
             neutral_band(body.neutral, batcher.model.answers)  # refused before it is scored
         except ValueError as error:
@@ -304,7 +341,12 @@ def _add_predict(app: FastAPI, config: ServeConfig, batcher: Batcher, metrics: M
             results = answer(results, texts, batcher.model, body.neutral, body.reading)
         except ValueError as error:  # a band asked of a model of more than two labels
             raise HTTPException(422, str(error)) from None
-        return results[0] if single else results
+        return JSONResponse(results[0] if single else results)
+
+    app.router.add_api_route("/predict", predict, methods=["POST"],
+                             response_model=Prediction | list[Prediction],
+                             response_model_exclude_none=True,
+                             route_class_override=_direct_route(PredictRequest))
 
 
 def _add_explain(app: FastAPI, config: ServeConfig, loaded: TextClassifier, batcher: Batcher,

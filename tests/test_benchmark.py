@@ -456,3 +456,18 @@ def test_serve_overhead_posts_every_request_through_the_app_with_a_costless_mode
     costless = Costless(model)
     assert costless.score(texts) == [{"label": model.labels[-1], "score": 0.9}] * 2
     assert costless.words is model.words
+
+
+def test_batch_cuts_times_both_cuts_and_leaves_the_default_as_it_was(trained_model, tmp_path):
+    from benchmarks import batch_cuts
+    from sentiment.data import lengths
+
+    default = lengths.STEP_ROWS
+    data = _parquet_reviews(tmp_path / "data", 20)
+    result = batch_cuts.main(["--data", str(data), "--models", str(trained_model), "--sizes",
+                              "5", "--reviews", "20", "--rounds", "2"])
+    timed = result["models"][str(trained_model)]["5"]
+    assert {name: len(rates) for name, rates in timed["reviews_per_s"].items()} == {
+        "greedy": 2, "least-cost": 2}
+    assert timed["max_abs_dp"] < 0.02  # the same model, other batches (bf16 rounding at most)
+    assert lengths.STEP_ROWS == default

@@ -423,6 +423,7 @@ def test_each_core_exports_with_onnx_own_recurrences_and_scores_like_pytorch(cor
 
 
 def test_onnx_model_scores_in_its_own_token_budget(exported):
+    from sentiment.data.lengths import least_cost_batches
     from sentiment.kinds.onnx import ONNX_MAX_TOKENS, OnnxModel
 
     model = OnnxModel(exported["int8"][0], threads=1)
@@ -440,8 +441,11 @@ def test_onnx_model_scores_in_its_own_token_budget(exported):
     assert max(rows for rows, _ in shapes) > 1  # the budget, not one text a batch
     assert all(rows * steps <= ONNX_MAX_TOKENS for rows, steps in shapes)
     shapes.clear()
-    unbudgeted = model.score(texts, max_tokens=None)  # plain batches of 64: one here
-    assert len(shapes) == 1 and shapes[0][0] == len(texts) == 40
+    unbudgeted = model.score(texts, max_tokens=None)  # cut by cost alone, 64 rows at most
+    steps = list(range(150, 350, 5))  # each text's tokens
+    expected = least_cost_batches(np.arange(40), steps, 64)
+    assert shapes == [(len(batch), steps[batch[-1]]) for batch in expected]
+    assert any(rows * longest > ONNX_MAX_TOKENS for rows, longest in shapes)
     assert [r["label"] for r in unbudgeted] == [r["label"] for r in budgeted]
 
 

@@ -161,6 +161,42 @@ def test_length_batches_keep_to_rows_and_padded_tokens():
     assert len(cut_batches(order, lengths, 64, 4096)) > len(cut_batches(order, lengths, 64))
 
 
+def test_least_cost_batches_are_the_cheapest_cut_within_the_limits():
+    """Checked against every cut of small sorted inputs: the least total of
+    longest * (step_rows + rows), each batch within its rows and padded tokens (a longer
+    sequence alone), every index once, in order."""
+    import itertools
+
+    from sentiment.data.lengths import least_cost_batches
+
+    def cost(batches, lengths, step_rows):
+        return sum(max(lengths[i] for i in b) * (step_rows + len(b)) for b in batches)
+
+    rng = np.random.default_rng(2)
+    for trial in range(120):
+        lengths = rng.integers(1, 60, size=int(rng.integers(1, 9))).tolist()
+        order = np.argsort(lengths, kind="stable")
+        rows, budget = int(rng.integers(1, 6)), None if trial % 2 else int(rng.integers(20, 200))
+        step_rows = float(rng.choice([0.0, 1.0, 2.0, 5.0]))
+        cheapest = None
+        for cuts in itertools.product([False, True], repeat=len(order) - 1):
+            bounds = [0, *[k + 1 for k, cut in enumerate(cuts) if cut], len(order)]
+            batches = [order[a:b] for a, b in itertools.pairwise(bounds)]
+            if all(len(b) <= rows and (budget is None or len(b) == 1
+                                       or len(b) * max(lengths[i] for i in b) <= budget)
+                   for b in batches):
+                total = cost(batches, lengths, step_rows)
+                cheapest = total if cheapest is None else min(cheapest, total)
+        found = least_cost_batches(order, lengths, rows, budget, step_rows)
+        assert np.array_equal(np.concatenate(found), order)
+        assert cost(found, lengths, step_rows) == pytest.approx(cheapest)
+    # a few long texts among short ones get a batch of their own; like lengths stay together
+    lengths = [40, 50, 60, 70, 80, 90, 100, 900]
+    order = np.argsort(lengths, kind="stable")
+    assert [len(b) for b in least_cost_batches(order, lengths, 64, 16384)] == [7, 1]
+    assert [len(b) for b in least_cost_batches(order, [100] * 8, 64, 16384)] == [8]
+
+
 def test_batches_scored_on_worker_threads_come_back_in_input_order():
     import threading
     import time

@@ -8,6 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+# An LSTM step's cost that does not grow with its rows, in rows: scoring r rows for T steps costs
+# about T * (STEP_ROWS + r) (BENCHMARKS.md, "cutting a batch where it costs least"). None: the
+# greedy cut of cut_batches (benchmarks.batch_cuts sets it to compare)
+STEP_ROWS: float | None = 1.0
+
 
 def cut(sequence: Sequence, max_length: int | None, keep: str = "start") -> Sequence:
     """``sequence``'s first (``keep="start"``) or last (``"end"``) ``max_length`` items; all of
@@ -44,6 +49,35 @@ def cut_batches(order: np.ndarray, lengths: Sequence[int] | np.ndarray, batch_si
     return batches
 
 
+def least_cost_batches(order: np.ndarray, lengths: Sequence[int] | np.ndarray, batch_size: int,
+                       max_tokens: int | None = None, step_rows: float = STEP_ROWS
+                       ) -> list[np.ndarray]:
+    """``order`` (indices into ``lengths``, sorted by length) cut into the consecutive batches
+    that cost least in all, where a batch of ``r`` rows padded to ``T`` steps costs
+    ``T * (step_rows + r)``: each step of an RNN costs the same ``step_rows`` rows' worth
+    whatever the rows (:data:`STEP_ROWS`). Within :func:`cut_batches`' limits (rows, padded
+    tokens; a longer sequence alone). A few long texts among short ones, a served batch, get a
+    batch of their own instead of padding the rest to their length; texts of like lengths stay
+    together (predict's sorted batches are cut as before)."""
+    ends = np.asarray(lengths)[order]  # ascending: a batch's last row is its longest
+    count = len(ends)
+    cost, start = np.zeros(count + 1), np.zeros(count + 1, dtype=np.int64)
+    for stop in range(1, count + 1):
+        longest = int(ends[stop - 1])
+        rows = min(batch_size, stop)
+        if max_tokens is not None:
+            rows = max(1, min(rows, max_tokens // longest))
+        first = np.arange(stop - rows, stop)  # where a batch ending at stop may start
+        totals = cost[first] + longest * (step_rows + (stop - first))
+        best = int(np.argmin(totals))  # ties: the longest batch
+        cost[stop], start[stop] = totals[best], first[best]
+    batches, stop = [], count
+    while stop > 0:
+        batches.append(order[start[stop]:stop])
+        stop = int(start[stop])
+    return batches[::-1]
+
+
 def score_in_length_order(sequences: Sequence[Sequence[int]], classes: int, batch_size: int,
                           max_tokens: int | None,
                           score_batch: Callable[[np.ndarray, list[int]], np.ndarray],
@@ -56,7 +90,8 @@ def score_in_length_order(sequences: Sequence[Sequence[int]], classes: int, batc
     lengths, order = length_order(sequences)
     shape = (len(sequences),) if classes == 2 else (len(sequences), classes)
     scores = np.empty(shape, dtype=np.float64)
-    batches = cut_batches(order, lengths, batch_size, max_tokens)
+    batches = (cut_batches(order, lengths, batch_size, max_tokens) if STEP_ROWS is None
+               else least_cost_batches(order, lengths, batch_size, max_tokens, STEP_ROWS))
     if workers > 1 and len(batches) > 1:
         with ThreadPoolExecutor(min(workers, len(batches)),
                                 thread_name_prefix="sentiment-batch") as pool:

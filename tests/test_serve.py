@@ -604,3 +604,50 @@ def test_a_real_server_sheds_load_then_stops_on_sigterm(trained_model):
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_requests_waiting_together_are_shared_among_the_idle_workers(trained_model,
+                                                                      monkeypatch):
+    """A closed loop of clients all waiting at once would otherwise be one batch on one worker
+    while the other idles: every idle worker takes a share, balanced by characters, each
+    request whole and in arrival order."""
+    from sentiment.serve.batcher import _shares
+
+    waiting = [([text], f"request {i}") for i, text in enumerate(
+        ["a" * 90, "b" * 10, "c" * 40, "d" * 50, "e" * 10])]
+    shares = _shares(waiting, 2)
+    assert sorted(item for share in shares for item in share) == sorted(waiting)
+    assert [sum(len(text) for texts, _ in share for text in texts) for share in shares] == [
+        100, 100]
+    assert all(share == sorted(share, key=waiting.index) for share in shares)
+    assert _shares(waiting, 1) == [waiting] and len(_shares(waiting[:1], 1)) == 1
+
+    model = load_model(trained_model)
+    batches, running, most = [], [0], [0]
+    lock = threading.Lock()
+    original = model.score
+
+    def recording(texts, *args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            batches.append(list(texts))
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        return original(texts, *args, **kwargs)
+
+    monkeypatch.setattr(model, "score", recording)
+
+    async def run():
+        batcher = Batcher(model, max_batch=64, max_wait_ms=20, workers=2)
+        await batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.score([f"{TEXTS[i % 4]} {i}"])
+                                          for i in range(6)))
+        finally:
+            await batcher.stop()
+
+    answers = asyncio.run(run())
+    assert len(answers) == 6 and all(len(a) == 1 for a in answers)
+    assert most[0] == 2 and len(batches) == 2 and sorted(map(len, batches)) == [3, 3]

@@ -34,6 +34,19 @@ def _answer(future: asyncio.Future, result=None, error: BaseException | None = N
         future.set_result(result)
 
 
+def _shares(waiting: list, count: int) -> list[list]:
+    """``waiting`` requests dealt into ``count`` shares of about equal characters (the longest
+    first, each to the share with the fewest so far), each in arrival order."""
+    if count == 1:
+        return [waiting]
+    load, shares = [0] * count, [[] for _ in range(count)]
+    for index in sorted(range(len(waiting)), key=lambda i: -sum(map(len, waiting[i][0]))):
+        least = load.index(min(load))
+        shares[least].append(index)
+        load[least] += sum(map(len, waiting[index][0]))
+    return [[waiting[i] for i in sorted(share)] for share in shares if share]
+
+
 class _Watch:
     """Asks whether a waiting request's client went away every ``every`` seconds, the first
     time after ``every`` (most requests are answered sooner and cost one timer, where a wait
@@ -170,9 +183,14 @@ class Batcher:
             if not waiting:
                 self.free.release()
                 continue
-            task = asyncio.create_task(self._score(waiting))
-            self.running.add(task)
-            task.add_done_callback(self.running.discard)
+            shares = 1  # every idle worker takes a share: a closed loop of clients otherwise
+            while shares < len(waiting) and not self.free.locked():  # waits on one worker
+                await self.free.acquire()
+                shares += 1
+            for share in _shares(waiting, shares):
+                task = asyncio.create_task(self._score(share))
+                self.running.add(task)
+                task.add_done_callback(self.running.discard)
 
     async def _score(self, waiting: list) -> None:
         loop = asyncio.get_running_loop()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import sys
@@ -447,7 +448,7 @@ def test_serve_overhead_posts_every_request_through_the_app_with_a_costless_mode
     from benchmarks.serve_overhead import Costless, measure
     from sentiment import load_model
 
-    model = load_model(trained_model)
+    model = copy.copy(load_model(trained_model))  # not the cached one, which others share
     model.score = model.score_encoded = None  # a model call would fail
     texts = ["A fine film.", "Dull and long, a waste of an evening."]
     rows = asyncio.run(measure(model, texts, requests=24, clients=4, rounds=2))

@@ -191,10 +191,10 @@ def test_least_cost_batches_are_the_cheapest_cut_within_the_limits():
         assert np.array_equal(np.concatenate(found), order)
         assert cost(found, lengths, step_rows) == pytest.approx(cheapest)
     # a few long texts among short ones get a batch of their own; like lengths stay together
-    lengths = [40, 50, 60, 70, 80, 90, 100, 900]
+    lengths = [90, 92, 94, 96, 98, 100, 100, 900]
     order = np.argsort(lengths, kind="stable")
-    assert [len(b) for b in least_cost_batches(order, lengths, 64, 16384)] == [7, 1]
-    assert [len(b) for b in least_cost_batches(order, [100] * 8, 64, 16384)] == [8]
+    assert [len(b) for b in least_cost_batches(order, lengths, 64, 16384, 1.0)] == [7, 1]
+    assert [len(b) for b in least_cost_batches(order, [100] * 8, 64, 16384, 1.0)] == [8]
 
 
 def test_batches_scored_on_worker_threads_come_back_in_input_order():

@@ -63,6 +63,21 @@ def test_limits_and_bad_requests_are_clear_4xx(client):
                            headers={"content-type": "application/json"})
     assert not_json.status_code == 422 and not_json.json()["detail"][0]["type"] == "json_invalid"
     assert client.post("/predict", json={"text": "fine", "neutral": "wide"}).status_code == 422
+    # as FastAPI reads a JSON body: only a JSON content type is parsed, an empty body is a
+    # missing one, and a body that breaks the parser otherwise is a 400, never a 500
+    for headers in ({"content-type": "text/plain"}, {}):
+        plain = client.post("/predict", content=b'{"text": "fine"}', headers=headers)
+        assert plain.status_code == 422 and plain.json()["detail"][0]["loc"] == ["body"]
+    suffixed = client.post("/predict", content=b'{"text": "fine"}',
+                           headers={"content-type": "application/vnd.api+json"})
+    assert suffixed.status_code == 200
+    empty_body = client.post("/predict", content=b"", headers={"content-type": "application/json"})
+    assert empty_body.status_code == 422 and empty_body.json()["detail"][0]["type"] == "missing"
+    for broken in (b'{"text": "\xff"}', b"[" * 2_400 + b"]" * 2_400, b"1" * 4_400):
+        answer = client.post("/predict", content=broken,  # not UTF-8, too deep, too long
+                             headers={"content-type": "application/json"})
+        assert answer.status_code == 400, broken[:20]
+        assert answer.json()["detail"] == "There was an error parsing the body"
     # and its documentation is FastAPI's: the request and answer models
     documented = client.get("/openapi.json").json()
     post = documented["paths"]["/predict"]["post"]
@@ -621,6 +636,8 @@ def test_requests_waiting_together_are_shared_among_the_idle_workers(trained_mod
         100, 100]
     assert all(share == sorted(share, key=waiting.index) for share in shares)
     assert _shares(waiting, 1) == [waiting] and len(_shares(waiting[:1], 1)) == 1
+    empty = [([""], "a"), ([], "b"), (["x"], "c")]  # every share a worker's: none left empty
+    assert sorted(map(len, _shares(empty, 3))) == [1, 1, 1]
 
     model = load_model(trained_model)
     batches, running, most = [], [0], [0]

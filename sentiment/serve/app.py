@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.message
 import hmac
 import ipaddress
 import json
@@ -287,6 +288,34 @@ def _check_texts(texts: list[str], single: bool, config: ServeConfig) -> None:
                                      f"is {config.max_text_chars}")
 
 
+async def _json_body(request: Request):
+    """The request's body as FastAPI reads a JSON body: parsed only when its content type is
+    JSON (``application/json`` or ``*+json``; else the raw bytes, which fail validation: a
+    422), a 422 ``missing`` when empty, a 422 ``json_invalid`` when it does not parse, a 400
+    for anything else that breaks the parse (bytes that are not UTF-8, a number too long, nesting
+    too deep, a client gone mid-upload)."""
+    try:
+        raw = await request.body()
+        if not raw:
+            raise RequestValidationError([{"type": "missing", "loc": ("body",),
+                                           "msg": "Field required", "input": None}])
+        message = email.message.Message()
+        message["content-type"] = request.headers.get("content-type", "")
+        subtype = message.get_content_subtype()
+        if message.get_content_maintype() != "application" or not (
+                subtype == "json" or subtype.endswith("+json")):
+            return raw
+        return json.loads(raw)  # Python's parser, as FastAPI's: it keeps a lone "\ud800"
+    except json.JSONDecodeError as error:
+        raise RequestValidationError([{
+            "type": "json_invalid", "loc": ("body", error.pos), "msg": "JSON decode error",
+            "input": {}, "ctx": {"error": error.msg}}]) from None
+    except (HTTPException, RequestValidationError):
+        raise
+    except Exception:  # noqa: BLE001 - FastAPI's answer to a body it cannot parse
+        raise HTTPException(400, "There was an error parsing the body") from None
+
+
 def _direct_route(body_model: type[BaseModel]) -> type[APIRoute]:
     """A route documented by its endpoint as any FastAPI route (``/docs`` shows its request
     and response models) and served without FastAPI's per-request machinery: the body is
@@ -300,13 +329,8 @@ def _direct_route(body_model: type[BaseModel]) -> type[APIRoute]:
             endpoint = self.endpoint
 
             async def handler(request: Request) -> Response:
-                try:  # Python's parser, as FastAPI's: it keeps a lone surrogate ("\ud800")
-                    body = body_model.model_validate(json.loads(await request.body()))
-                except json.JSONDecodeError as error:
-                    raise RequestValidationError([{
-                        "type": "json_invalid", "loc": ("body", error.pos),
-                        "msg": "JSON decode error", "input": {},
-                        "ctx": {"error": error.msg}}]) from None
+                try:
+                    body = body_model.model_validate(await _json_body(request))
                 except ValidationError as error:
                     raise RequestValidationError(
                         [{**found, "loc": ("body", *found["loc"])}

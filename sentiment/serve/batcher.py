@@ -35,16 +35,18 @@ def _answer(future: asyncio.Future, result=None, error: BaseException | None = N
 
 
 def _shares(waiting: list, count: int) -> list[list]:
-    """``waiting`` requests dealt into ``count`` shares of about equal characters (the longest
-    first, each to the share with the fewest so far), each in arrival order."""
+    """``waiting`` requests dealt into ``count`` (at most as many as the requests) shares of
+    about equal characters (the longest first, each to the share with the fewest so far), each
+    in arrival order. Every share holds a request, even of empty texts: each is a worker's."""
     if count == 1:
         return [waiting]
+    weight = [max(1, sum(map(len, texts))) for texts, _ in waiting]
     load, shares = [0] * count, [[] for _ in range(count)]
-    for index in sorted(range(len(waiting)), key=lambda i: -sum(map(len, waiting[i][0]))):
+    for index in sorted(range(len(waiting)), key=lambda i: -weight[i]):
         least = load.index(min(load))
         shares[least].append(index)
-        load[least] += sum(map(len, waiting[index][0]))
-    return [[waiting[i] for i in sorted(share)] for share in shares if share]
+        load[least] += weight[index]
+    return [[waiting[i] for i in sorted(share)] for share in shares]
 
 
 class _Watch:

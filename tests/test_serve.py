@@ -88,6 +88,18 @@ def test_limits_and_bad_requests_are_clear_4xx(client):
         documented["components"]["schemas"]["PredictRequest"]["properties"])
     huge = client.post("/predict", json={"text": "y" * 6_000})
     assert huge.status_code == 413 and "body" in huge.json()["detail"]
+    # sent in chunks without a Content-Length, a body is cut off at the limit too
+    def chunks(count):
+        yield b'{"text": "'
+        for _ in range(count):
+            yield b"y" * 1_000
+        yield b'"}'
+
+    for path in ("/predict", "/explain"):
+        chunked = client.post(path, content=chunks(8), headers={"content-type": "application/json"})
+        assert chunked.status_code == 413 and "limit of 5000" in chunked.json()["detail"]
+    small = client.post("/predict", content=chunks(0), headers={"content-type": "application/json"})
+    assert small.status_code == 422  # under the limit: read and judged (an empty text here)
 
 
 def test_text_that_is_not_valid_unicode_is_scored(client, trained_model):

@@ -226,6 +226,24 @@ def _refusal(request: Request, config: ServeConfig, expected: bytes | None) -> R
     return None
 
 
+def _bounded(receive, limit: int):
+    """``receive`` for a body sent without a ``Content-Length`` (chunked): a 413 as soon as it
+    passes ``limit`` bytes, before the rest is read (the 413 of a declared length is
+    :func:`_refusal`'s)."""
+    received = 0
+
+    async def bounded():
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise HTTPException(413, f"request body over the limit of {limit} bytes")
+        return message
+
+    return bounded
+
+
 class _Guard:
     """The middleware around every request (a plain ASGI one: Starlette's ``@app.middleware``
     runs each request through task groups and memory streams, which cost the fast models a
@@ -251,6 +269,8 @@ class _Guard:
         try:
             response = _refusal(Request(scope), self.config, self.expected)
             if response is None:
+                if not any(name == b"content-length" for name, _ in scope["headers"]):
+                    receive = _bounded(receive, self.config.max_body_bytes)  # chunked
                 await self.app(scope, receive, sending)
             else:
                 await response(scope, receive, sending)

@@ -142,8 +142,8 @@ def distillation_set(config: Config, train: datasets.Dataset, train_ids: list, v
     reviews = list(unlabelled["text"])  # read from the Arrow table once
     crops = short_crops(reviews, settings.crops, settings.seed)
     if settings.distil_reviews:
-        ids, targets, summary = _distilled_reviews(config, train, train_ids, unlabelled, crops,
-                                                  vocab)
+        ids, targets, summary = _distilled_reviews(config, train, train_ids, unlabelled,
+                                                  reviews, crops, vocab)
     else:
         ids, targets = list(train_ids), [np.asarray(train["label"], dtype=np.float32)]
         if crops:
@@ -164,12 +164,11 @@ def distillation_set(config: Config, train: datasets.Dataset, train_ids: list, v
 
 
 def _distilled_reviews(config: Config, train: datasets.Dataset, train_ids: list,
-                       unlabelled: datasets.Dataset, crops: list[str], vocab: Vocab
-                       ) -> tuple[list, list[np.ndarray], dict]:
-    """The labelled reviews' mixed targets, the unlabelled reviews' and the crops' soft ones
-    (the ids of the crops are added by the caller)."""
+                       unlabelled: datasets.Dataset, reviews: list[str], crops: list[str],
+                       vocab: Vocab) -> tuple[list, list[np.ndarray], dict]:
+    """The labelled reviews' mixed targets, the unlabelled reviews' (``reviews``: their texts)
+    and the crops' soft ones (the ids of the crops are added by the caller)."""
     settings = config.train
-    reviews = list(unlabelled["text"])
     texts = list(train["text"]) + reviews + crops
     crops_start = len(train) + len(reviews)
     logits = teacher_logits(settings.teacher, texts, Path(settings.output) / CACHE)

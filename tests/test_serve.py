@@ -461,16 +461,24 @@ def test_a_full_queue_answers_503_with_retry_after(trained_model, monkeypatch):
             client.get("/metrics").text
 
 
-def test_a_request_whose_client_left_is_not_scored(trained_model, monkeypatch):
-    model = slowed(trained_model, monkeypatch, 0.2)
+def recorded(model, monkeypatch, seconds=lambda texts: 0.0) -> list[str]:
+    """The texts ``model.score`` is called with, in order, as it is called (each call first
+    sleeps ``seconds(texts)``); undone after the test."""
     scored = []
     original = model.score
 
     def recording(texts, *args, **kwargs):
         scored.extend(texts)
+        time.sleep(seconds(texts))
         return original(texts, *args, **kwargs)
 
     monkeypatch.setattr(model, "score", recording)
+    return scored
+
+
+def test_a_request_whose_client_left_is_not_scored(trained_model, monkeypatch):
+    model = slowed(trained_model, monkeypatch, 0.2)
+    scored = recorded(model, monkeypatch)
 
     async def run():
         batcher = Batcher(model, max_batch=1, max_wait_ms=0, workers=1)
@@ -503,16 +511,8 @@ def test_a_waiting_client_is_asked_whether_it_left_only_after_a_tenth_of_a_secon
         trained_model, monkeypatch):
     """A request answered sooner never polls its connection; a long wait polls it every 0.1 s,
     and a client that leaves during it is dropped at the next poll, before it is scored."""
-    model = load_model(trained_model)
-    scored, polls = [], []
-    original = model.score
-
-    def recording(texts, *args, **kwargs):
-        scored.extend(texts)
-        time.sleep(0.35 if texts == ["first"] else 0)
-        return original(texts, *args, **kwargs)
-
-    monkeypatch.setattr(model, "score", recording)
+    model, polls = load_model(trained_model), []
+    scored = recorded(model, monkeypatch, lambda texts: 0.35 if texts == ["first"] else 0)
 
     async def run():
         batcher = Batcher(model, max_batch=1, max_wait_ms=0, workers=1)

@@ -1,4 +1,5 @@
-"""The commands that build a model folder out of saved ones: ensemble, teacher, wide, cascade."""
+"""The commands that build a model folder out of saved ones: ensemble, teacher, wide, cascade,
+route."""
 
 from __future__ import annotations
 
@@ -140,3 +141,32 @@ def cascade(argv: list[str] | None = None) -> None:
         args.threshold = record["chosen"]
     save_cascade(stages, args.threshold, args.output)
     print(json.dumps({"output": args.output, "threshold": args.threshold, **record}, indent=2))
+
+
+def route(argv: list[str] | None = None) -> None:
+    """Route texts by length: a text of at most --max-words words goes to the first model (one
+    taught on sentences, say), every longer one to the next, the last taking the rest. Each
+    text is scored by one model only. The folder is a model like any other: predict, evaluate,
+    serve and explain take it.
+
+    sentiment route --models runs/sentences-wide sentiment/models/imdb-reviews --max-words 40 \
+        --output runs/routed
+    """
+    from ..kinds.registry import load_folder, resolve_model_path
+    from ..kinds.routed import save_routed
+
+    parser = command_parser(route, "route")
+    parser.add_argument("--models", nargs="+", required=True,
+                        help="the models, the one for the shortest texts first")
+    parser.add_argument("--max-words", type=int, nargs="+", required=True,
+                        help="the most words of a text each model takes, one per model but "
+                             "the last (rising)")
+    parser.add_argument("--output", required=True, help="the routed folder to write")
+    args = parse(parser, argv)
+    if len(args.max_words) != len(args.models) - 1:
+        parser.error(f"--max-words: one per model but the last ({len(args.models) - 1}), not "
+                     f"{len(args.max_words)}")
+    models = [resolve_model_path(model) for model in args.models]
+    path = save_routed(models, args.max_words, args.output, load_folder)
+    print(json.dumps({"output": str(path), "models": [str(m) for m in models],
+                      "max_words": args.max_words}))

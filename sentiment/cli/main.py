@@ -11,6 +11,7 @@
     sentiment teacher --members A --output T          # a stacked teacher for distillation
     sentiment wide --model A --output W               # A joined to an n-gram model
     sentiment cascade --fast A --full B --output C    # A where it is sure, B elsewhere
+    sentiment route --models A B --max-words 40 --output R  # short texts to A, the rest to B
     sentiment export --format onnx --output D         # ONNX, for installs without torch
 
 sentiment COMMAND --help lists a command's options. A mistake (a missing file, a bad value) ends
@@ -25,7 +26,7 @@ import sys
 from collections.abc import Callable
 from importlib.metadata import version
 
-from .build import cascade, ensemble, teacher, wide
+from .build import cascade, ensemble, route, teacher, wide
 from .score import evaluate, export, generate, predict
 from .serving import serve
 from .training import pretrain, train, train_charlm
@@ -40,7 +41,8 @@ USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, Permiss
 COMMANDS: dict[str, Callable[[list[str] | None], None]] = {
     "train": train, "pretrain": pretrain, "train-charlm": train_charlm, "evaluate": evaluate,
     "predict": predict, "generate": generate, "serve": serve, "ensemble": ensemble,
-    "teacher": teacher, "wide": wide, "cascade": cascade, "export": export,
+    "teacher": teacher, "wide": wide, "cascade": cascade, "route": route,
+    "export": export,
 }
 TRAINING = ("train", "pretrain", "train-charlm")  # long CPU work: worth tcmalloc
 

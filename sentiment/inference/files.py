@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from ..data.sources import Repairs, RowRules, json_records
 from ..kinds.protocol import TextClassifier
-from ..kinds.registry import TORCH_KINDS, kind_of, load_model, resolve_model_path
+from ..kinds.registry import load_model, resolve_model_path, scored_by_torch
 from ..runtime.workers import worker_pool
 from .answers import answer
 from .predict import loaded
@@ -293,7 +293,7 @@ class BatchScorer:
                  batch_size: int = 64, mixed_precision: bool = True, quantize: str = "none",
                  threads: int | None = None, neutral="default"):
         path = resolve_model_path(model)
-        if threads is not None and kind_of(path) in TORCH_KINDS:
+        if threads is not None and scored_by_torch(path):
             import torch  # Ray gives an actor as many torch threads as it has CPUs
 
             torch.set_num_threads(threads)

@@ -13,7 +13,7 @@ from ..jsonio import write_json
 
 MODEL_FILE = "model.json"
 FORMAT_VERSION = 1
-KIND_NAMES = ("lstm", "wide", "ensemble", "ngram", "stack", "onnx", "cascade", "lm")
+KIND_NAMES = ("lstm", "wide", "ensemble", "ngram", "stack", "onnx", "cascade", "routed", "lm")
 # the files whose bytes make a model what it is, in this order. Frozen: a stacked teacher's
 # member fingerprints hash them, so the order and the set are part of every saved teacher, and
 # model.json (which names the kind without changing the model) is not among them.

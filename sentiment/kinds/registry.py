@@ -6,7 +6,8 @@ maps kinds to their loaders by module name, imported only when a folder of that 
 
 Kinds (:data:`KINDS`): ``lstm`` (a PyTorch classifier), ``wide`` (one joined to an n-gram
 model), ``ensemble``, ``ngram`` (a linear n-gram model), ``stack`` (a stacked teacher),
-``onnx`` (an export), ``cascade`` (a fast and a full model) and ``lm`` (a language model).
+``onnx`` (an export), ``cascade`` (a fast and a full model), ``routed`` (short texts to one
+model, long ones to another) and ``lm`` (a language model).
 Composites load their members through :func:`load_folder`. A folder written before
 ``model.json`` existed is recognised by its files, once, in :func:`legacy_kind`.
 """
@@ -44,6 +45,7 @@ KINDS = {
     "stack": "sentiment.kinds.stack",
     "onnx": "sentiment.kinds.onnx",
     "cascade": "sentiment.kinds.cascade",
+    "routed": "sentiment.kinds.routed",
     "lm": "sentiment.kinds.lm",
 }
 assert tuple(KINDS) == KIND_NAMES
@@ -115,7 +117,7 @@ def content_key(folder: Path) -> tuple:
     """Each file that makes the model, with its time and size, its members' outside the folder
     included (a cascade's full model, a teacher's members): a model saved again at the same
     path, or given other answers, is loaded again."""
-    names = {*CONTENT_FILES, MODEL_FILE, ANSWERS_FILE, "cascade.json", "wide.json"}
+    names = {*CONTENT_FILES, MODEL_FILE, ANSWERS_FILE, "cascade.json", "routed.json", "wide.json"}
     files = sorted(p for p in folder.rglob("*") if p.name in names)
     key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     for member in _members_outside(folder):
@@ -123,20 +125,34 @@ def content_key(folder: Path) -> tuple:
     return key
 
 
-def _members_outside(folder: Path) -> list[Path]:
-    """The member folders a composite names outside itself."""
-    named = []
+def member_folders(folder: Path) -> list[Path]:
+    """The member folders a composite (a cascade, a routed model, a stacked teacher) names."""
     if (folder / "cascade.json").is_file():
         from .cascade import stage_specs  # either way of writing cascade.json
 
-        named = [folder / stage["model"]
-                 for stage in stage_specs(read_json(folder / "cascade.json"))]
-    elif (folder / "stack.json").is_file():
-        named = [folder / member for member in read_json(folder / "stack.json").get("members",
-                                                                                     [])]
+        return [folder / stage["model"]
+                for stage in stage_specs(read_json(folder / "cascade.json"))]
+    if (folder / "routed.json").is_file():
+        return [folder / route["model"]
+                for route in read_json(folder / "routed.json").get("routes", [])]
+    if (folder / "stack.json").is_file():
+        return [folder / member for member in read_json(folder / "stack.json").get("members", [])]
+    return []
+
+
+def _members_outside(folder: Path) -> list[Path]:
+    """The member folders a composite names outside itself."""
     inside = folder.resolve()
-    return [path.resolve() for path in named if path.is_dir()
+    return [path.resolve() for path in member_folders(folder) if path.is_dir()
             and not path.resolve().is_relative_to(inside)]
+
+
+def scored_by_torch(folder: str | Path) -> bool:
+    """Whether PyTorch scores the model in ``folder`` or one of its members (its threads are
+    then the process's: ``torch.set_num_threads``)."""
+    folder = Path(folder)
+    return kind_of(folder) in TORCH_KINDS or any(
+        scored_by_torch(member) for member in member_folders(folder) if member.is_dir())
 
 
 def kind_class(kind: str) -> type:

@@ -319,3 +319,28 @@ def test_the_shipped_ngram_model_works_everywhere_a_model_does(tmp_path):
         assert explained.status_code == 422 and "ngram" in explained.json()["detail"]
     out = BatchScorer("imdb-ngram")(pd.DataFrame({"text": texts}))
     np.testing.assert_allclose(out["predicted_score"], [r["score"] for r in expected])
+
+
+def test_a_wide_folder_may_share_another_folders_ngram_model(wide_model, tmp_path):
+    from sentiment.kinds.registry import content_key
+    from sentiment.kinds.wide import copy_wide
+
+    output, _ = wide_model
+    texts = [r["text"] for r in synthetic_reviews(20, seed=53)]
+    expected = load_model(output).text_probabilities(texts)
+    root = tmp_path / "pair"
+    shutil.copytree(output, root / "owner")
+    shutil.copytree(output, root / "sharer", ignore=shutil.ignore_patterns("wide"))
+    head = json.loads((root / "sharer" / WIDE_FILE).read_text())
+    (root / "sharer" / WIDE_FILE).write_text(json.dumps({**head,
+                                                         "ngram_folder": "../owner/wide"}))
+    assert not (root / "sharer" / "wide").exists()
+    np.testing.assert_allclose(load_model(root / "sharer").text_probabilities(texts), expected,
+                               atol=1e-9)
+    # the shared files are part of what makes the model: saving them again reloads it
+    assert any("owner" in entry[0] for entry in content_key(root / "sharer"))
+    # a copy (an export) holds the n-gram model itself
+    (tmp_path / "copy").mkdir()
+    assert copy_wide(root / "sharer", tmp_path / "copy")
+    assert (tmp_path / "copy" / "wide" / "ngrams.json").is_file()
+    assert "ngram_folder" not in json.loads((tmp_path / "copy" / WIDE_FILE).read_text())

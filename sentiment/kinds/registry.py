@@ -122,6 +122,10 @@ def content_key(folder: Path) -> tuple:
     key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     for member in _members_outside(folder):
         key += content_key(member)
+    for head in (p for p in files if p.name == "wide.json"):  # a shared n-gram model's files
+        shared = read_json(head).get("ngram_folder")
+        if shared and not (head.parent / shared).resolve().is_relative_to(folder.resolve()):
+            key += content_key((head.parent / shared).resolve())
     return key
 
 

@@ -16,6 +16,11 @@ stacking of :mod:`sentiment.kinds.stack` with two members), so the validation fi
 :func:`sentiment.train.stacking.build_wide` makes one): the n-gram score
 is a sparse dot product of the text's 1-3-grams, computed on the cleaned text beside the
 model's forward pass.
+
+Two wide-and-deep models built on the same training reviews hold the same n-gram model (it is
+fitted the same way, seeded), so a folder may point at another's instead of holding a copy:
+``"ngram_folder": "../reviews/wide"`` in ``wide.json`` (relative to the folder; a routed model's
+members share one this way). An export copies the n-gram model in, whole.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..jsonio import read_json
+from ..jsonio import read_json, write_json
 from ..text.clean import cleaned
 from .decisions import log_odds, sigmoid
 
@@ -73,8 +78,14 @@ class Wide:
         from .ngram import LinearModel
 
         head = read_json(folder / WIDE_FILE)
-        return cls(LinearModel.load(folder / WIDE_FOLDER), float(head["deep_weight"]),
+        return cls(LinearModel.load(ngram_folder(folder, head)), float(head["deep_weight"]),
                    float(head["wide_weight"]), float(head["bias"]))
+
+
+def ngram_folder(folder: Path, head: dict) -> Path:
+    """Where the wide part of the model in ``folder`` (its ``wide.json`` being ``head``) is:
+    its own ``wide/``, or the folder ``ngram_folder`` names, relative to it."""
+    return (folder / head.get("ngram_folder", WIDE_FOLDER)).resolve()
 
 
 def copy_wide(source: str | Path, output: str | Path) -> bool:
@@ -83,6 +94,8 @@ def copy_wide(source: str | Path, output: str | Path) -> bool:
     source, output = Path(source), Path(output)
     if not (source / WIDE_FILE).is_file():
         return False
-    shutil.copy2(source / WIDE_FILE, output / WIDE_FILE)
-    shutil.copytree(source / WIDE_FOLDER, output / WIDE_FOLDER, dirs_exist_ok=True)
+    head = read_json(source / WIDE_FILE)
+    shutil.copytree(ngram_folder(source, head), output / WIDE_FOLDER, dirs_exist_ok=True)
+    head.pop("ngram_folder", None)  # the copy holds its own
+    write_json(output / WIDE_FILE, head)
     return True

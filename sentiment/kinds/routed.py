@@ -61,9 +61,10 @@ class RoutedModel(Refusing):
     ``sentiment evaluate`` reads the data split from)."""
 
     kind = "routed"
-    capabilities = frozenset({"explain", "evaluate"})  # narrowed to its members' when loaded
-    refusals = {"quantize": "quantize its members instead",
-                "export": "export its members instead",
+    # narrowed to what every member can do when loaded; quantize="int8" quantizes each member
+    capabilities = frozenset({"explain", "evaluate", "quantize"})
+    refusals = {"export": "export its members instead",
+                "quantize": "one of its members cannot be quantized",
                 "score_ids": "each member encodes texts its own way",
                 "move": "load it again with the device",
                 "explain": "one of its members cannot explain",
@@ -84,8 +85,10 @@ class RoutedModel(Refusing):
         share_ngram_parts(self.members)
         self.path, self.labels, self.num_classes = str(path), list(labels), len(labels)
         self.capabilities = frozenset(
-            {"explain"} if all(supports(m, "explain") for m in self.members) else set()
+            name for name in ("explain", "quantize")
+            if all(supports(member, name) for member in self.members)
         ) | ({"evaluate"} if supports(self.members[-1], "evaluate") else set())
+        self.quantize = options.quantize
         self.words = frozenset().union(*(frozenset(member.words) for member in self.members))
         last = self.members[-1]
         self.config, self.vocab = getattr(last, "config", None), getattr(last, "vocab", None)

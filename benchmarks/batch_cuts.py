@@ -29,10 +29,21 @@ from sentiment.kinds.registry import load_model
 CUTS = {"greedy": None, "least-cost": lengths.STEP_ROWS}
 
 
+def scorers(model) -> list:
+    """The models that cut batches inside ``model``: itself, or a composite's members."""
+    if hasattr(model, "step_rows"):
+        return [model]
+    members = getattr(model, "stages", None) or getattr(model, "members", None) or []
+    return [scorer for member in members for scorer in scorers(member)]
+
+
 def timed(model, texts: list[str], size: int, step_rows: float | None) -> tuple[float, np.ndarray]:
     """Reviews/s scoring ``texts`` in calls of ``size``, cut as ``step_rows`` says, and the
     probabilities."""
-    saved, lengths.STEP_ROWS = lengths.STEP_ROWS, step_rows
+    inside = scorers(model)
+    saved = [scorer.step_rows for scorer in inside]
+    for scorer in inside:
+        scorer.step_rows = step_rows
     try:
         start = time.perf_counter()
         probabilities = np.concatenate([
@@ -40,7 +51,8 @@ def timed(model, texts: list[str], size: int, step_rows: float | None) -> tuple[
             for i in range(0, len(texts), size)])
         return len(texts) / (time.perf_counter() - start), probabilities
     finally:
-        lengths.STEP_ROWS = saved
+        for scorer, rows in zip(inside, saved):
+            scorer.step_rows = rows
 
 
 def compare(model, texts: list[str], size: int, rounds: int) -> dict:

@@ -92,9 +92,9 @@ def test_inference_benchmark_times_each_variant_at_each_token_budget(synthetic_d
     budgets = []
     batching = scoring.score_in_length_order
 
-    def recording(sequences, classes, batch_size, max_tokens, score_batch):
+    def recording(sequences, classes, batch_size, max_tokens, score_batch, **options):
         budgets.append(max_tokens)
-        return batching(sequences, classes, batch_size, max_tokens, score_batch)
+        return batching(sequences, classes, batch_size, max_tokens, score_batch, **options)
 
     monkeypatch.setattr(scoring, "score_in_length_order", recording)
 
@@ -461,9 +461,9 @@ def test_serve_overhead_posts_every_request_through_the_app_with_a_costless_mode
 
 def test_batch_cuts_times_both_cuts_and_leaves_the_default_as_it_was(trained_model, tmp_path):
     from benchmarks import batch_cuts
+    from sentiment import load_model
     from sentiment.data import lengths
 
-    default = lengths.STEP_ROWS
     data = _parquet_reviews(tmp_path / "data", 20)
     result = batch_cuts.main(["--data", str(data), "--models", str(trained_model), "--sizes",
                               "5", "--reviews", "20", "--rounds", "2"])
@@ -471,4 +471,4 @@ def test_batch_cuts_times_both_cuts_and_leaves_the_default_as_it_was(trained_mod
     assert {name: len(rates) for name, rates in timed["reviews_per_s"].items()} == {
         "greedy": 2, "least-cost": 2}
     assert timed["max_abs_dp"] < 0.02  # the same model, other batches (bf16 rounding at most)
-    assert lengths.STEP_ROWS == default
+    assert load_model(trained_model).step_rows == lengths.STEP_ROWS  # the cached model's, back

@@ -265,9 +265,9 @@ def test_predict_and_file_scoring_cut_batches_by_a_token_budget(trained_model, t
     predict_module = importlib.import_module("sentiment.kinds.lstm")  # where PyTorch batches
     budgets, real = [], predict_module.score_in_length_order
 
-    def recording(sequences, classes, batch_size, max_tokens, score_batch):
+    def recording(sequences, classes, batch_size, max_tokens, score_batch, **options):
         budgets.append(max_tokens)
-        return real(sequences, classes, batch_size, max_tokens, score_batch)
+        return real(sequences, classes, batch_size, max_tokens, score_batch, **options)
 
     monkeypatch.setattr(predict_module, "score_in_length_order", recording)
     texts = [r["text"] for r in synthetic_reviews(80, seed=4)]

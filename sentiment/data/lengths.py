@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 # An LSTM step's cost that does not grow with its rows, in rows: scoring r rows for T steps costs
-# about T * (STEP_ROWS + r) (BENCHMARKS.md, "cutting a batch where it costs least"). None: the
-# greedy cut of cut_batches (benchmarks.batch_cuts sets it to compare)
-STEP_ROWS: float | None = 1.0
+# about T * (STEP_ROWS + r) (BENCHMARKS.md, "cutting a batch where it costs least"). A model's
+# ``step_rows`` (this by default; None: the greedy cut of cut_batches) says how its batches are cut
+STEP_ROWS = 1.0
 
 
 def cut(sequence: Sequence, max_length: int | None, keep: str = "start") -> Sequence:
@@ -81,17 +81,19 @@ def least_cost_batches(order: np.ndarray, lengths: Sequence[int] | np.ndarray, b
 def score_in_length_order(sequences: Sequence[Sequence[int]], classes: int, batch_size: int,
                           max_tokens: int | None,
                           score_batch: Callable[[np.ndarray, list[int]], np.ndarray],
-                          workers: int = 1) -> np.ndarray:
+                          workers: int = 1, step_rows: float | None = STEP_ROWS) -> np.ndarray:
     """Class probabilities of ``sequences`` scored in length-sorted batches, in input order:
     ``(N,)`` for two classes (P(second)), ``(N, C)`` otherwise. ``score_batch(indices,
     lengths)`` scores the sequences at ``indices`` (``lengths``: every sequence's, at least 1).
     ``workers`` > 1: that many batches are scored at once on threads (for a ``score_batch``
-    that releases the GIL, such as ONNX Runtime's ``run``), each taking the next batch."""
+    that releases the GIL, such as ONNX Runtime's ``run``), each taking the next batch.
+    ``step_rows``: the batches are cut where they cost least (:func:`least_cost_batches`), or
+    greedily with None (:func:`cut_batches`)."""
     lengths, order = length_order(sequences)
     shape = (len(sequences),) if classes == 2 else (len(sequences), classes)
     scores = np.empty(shape, dtype=np.float64)
-    batches = (cut_batches(order, lengths, batch_size, max_tokens) if STEP_ROWS is None
-               else least_cost_batches(order, lengths, batch_size, max_tokens, STEP_ROWS))
+    batches = (cut_batches(order, lengths, batch_size, max_tokens) if step_rows is None
+               else least_cost_batches(order, lengths, batch_size, max_tokens, step_rows))
     if workers > 1 and len(batches) > 1:
         with ThreadPoolExecutor(min(workers, len(batches)),
                                 thread_name_prefix="sentiment-batch") as pool:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..config import Config
-from ..data.lengths import cut
+from ..data.lengths import STEP_ROWS, cut
 from ..text.clean import MAX_CHARS, cleaned
 from ..text.tokenize import Tokenizer
 from ..text.vocab import Vocab
@@ -35,6 +35,9 @@ class TextModel(Refusing):
     capabilities = frozenset({"score_ids", "evaluate"})
     refusals: dict[str, str] = {}
     default_max_tokens: int | None = SCORE_MAX_TOKENS
+    # how its scoring batches are cut: an RNN step's fixed cost in rows, or None for the greedy
+    # cut (sentiment.data.lengths.score_in_length_order); benchmarks.batch_cuts sets it
+    step_rows: float | None = STEP_ROWS
     answers = Answers()  # its folder's answers.json, set when loaded (sentiment.kinds.registry)
 
     def __init__(self, vocab: Vocab, config: Config, path: str = ""):

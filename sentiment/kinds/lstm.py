@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..config import Config
-from ..data.lengths import score_in_length_order
+from ..data.lengths import STEP_ROWS, score_in_length_order
 from ..text.vocab import Vocab
 from .base import SCORE_MAX_TOKENS, TextModel
 from .decisions import probabilities
@@ -56,7 +56,7 @@ class SentimentModel(TextModel):
         """The deep model's probabilities (:func:`score_ids`), before any wide part."""
         return score_ids(self.model, ids, batch_size, self.vocab.pad_index or 0,
                          mixed_precision=mixed_precision and self.quantize == "none",
-                         max_tokens=max_tokens)
+                         max_tokens=max_tokens, step_rows=self.step_rows)
 
     def explain(self, text: str, steps: int = 32, max_tokens: int | None = None) -> dict:
         """Which words pushed ``text``'s label: :func:`sentiment.kinds.explain.explain`."""
@@ -129,6 +129,7 @@ def score_ids(
     max_tokens: int | None = None,
     autocast_to: torch.dtype | None = None,
     keep: str = "start",
+    step_rows: float | None = STEP_ROWS,
 ) -> np.ndarray:
     """Class probabilities per id sequence, batched sorted by length, input order kept: a
     binary model's probability of its second label (*positive*) as shape ``(N,)``, a
@@ -140,6 +141,7 @@ def score_ids(
     this, so that a few long texts do not pad many short ones. ``autocast_to``: this lower
     precision instead of the measured choice (benchmarks compare them). ``keep``: which end of a
     sequence longer than ``max_length`` is read (:func:`sentiment.data.lengths.cut`).
+    ``step_rows``: how the batches are cut (:func:`~sentiment.data.lengths.score_in_length_order`).
     """
     import torch
 
@@ -157,4 +159,5 @@ def score_ids(
 
     amp_dtype = autocast_to or autocast_dtype(device, mixed_precision)
     with torch.inference_mode(), autocast(device, amp_dtype):
-        return score_in_length_order(sequences, classes, batch_size, max_tokens, score_batch)
+        return score_in_length_order(sequences, classes, batch_size, max_tokens, score_batch,
+                                     step_rows=step_rows)

@@ -98,7 +98,7 @@ class OnnxModel(TextModel):
             return self.session.run(None, {"ids": inputs, "lengths": batch_lengths})[0]
 
         return score_in_length_order(ids, self.num_classes, batch_size, max_tokens, score_batch,
-                                     workers=self.threads)
+                                     workers=self.threads, step_rows=self.step_rows)
 
     @classmethod
     def load(cls, folder: Path, kind: str, options: LoadOptions, members=None) -> OnnxModel:

@@ -22,20 +22,35 @@ from collections.abc import Container, Sequence
 from ..kinds.decisions import Answers
 from ..text.clean import cleaned
 
-WORD = re.compile(r"[^\W\d_]+")  # letters only: numbers and punctuation are not words
-ASCII_WORD = re.compile(r"[a-z]+")  # the same words in a lower-cased ASCII text, found 2x faster
+# a word is a run of letters (numbers and punctuation are not words), with an English
+# contraction's ending kept on it ("didn't", "film's"): it is known when its stem is
+# (:func:`stem`), as the tokenizer reads "did" + "n't". Other apostrophes split words
+# ("c'est": "c", "est"), so that foreign text does not look known by its elisions.
+CONTRACTION = r"(?:['’](?:t|s|re|ve|ll|d|m)(?![^\W\d_]))?"
+WORD = re.compile(r"[^\W\d_]+" + CONTRACTION)
+ASCII_WORD = re.compile(r"[a-z]+" + CONTRACTION.replace("’", ""))  # the same, 2x faster
 NEUTRAL = "neutral"
 
 
+def stem(word: str) -> str:
+    """A word without its contraction's ending: "didn't" -> "did", "it's" -> "it"."""
+    word = word.replace("’", "'")
+    if word.endswith("n't"):
+        return word[:-3] or word
+    return word.split("'", 1)[0]
+
+
 def known_shares(texts: Sequence[str], words: Container[str]) -> list[float]:
-    """Each text's share of words (runs of letters, lower-cased) that ``words`` holds; 0 for a
-    text with no word at all."""
+    """Each text's share of words (runs of letters, lower-cased, a contraction counted once by
+    its stem) that ``words`` holds; 0 for a text with no word at all."""
     shares = []
     known = words.__contains__
     for text in cleaned(texts):
         text = text.lower()
         found = (ASCII_WORD if text.isascii() else WORD).findall(text)
-        shares.append(sum(map(known, found)) / len(found) if found else 0.0)
+        hits = sum(known(stem(word)) if "'" in word or "’" in word else known(word)
+                   for word in found)
+        shares.append(hits / len(found) if found else 0.0)
     return shares
 
 

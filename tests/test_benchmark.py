@@ -465,10 +465,12 @@ def test_batch_cuts_times_both_cuts_and_leaves_the_default_as_it_was(trained_mod
     from sentiment.data import lengths
 
     data = _parquet_reviews(tmp_path / "data", 20)
+    load_model(trained_model).step_rows = 3.0  # the cached model's own setting, to be kept
     result = batch_cuts.main(["--data", str(data), "--models", str(trained_model), "--sizes",
                               "5", "--reviews", "20", "--rounds", "2"])
     timed = result["models"][str(trained_model)]["5"]
     assert {name: len(rates) for name, rates in timed["reviews_per_s"].items()} == {
         "greedy": 2, "least-cost": 2}
     assert timed["max_abs_dp"] < 0.02  # the same model, other batches (bf16 rounding at most)
-    assert load_model(trained_model).step_rows == lengths.STEP_ROWS  # the cached model's, back
+    assert load_model(trained_model).step_rows == 3.0  # the cached model's own, put back
+    load_model(trained_model).step_rows = lengths.STEP_ROWS

@@ -41,9 +41,7 @@ def test_each_text_is_scored_by_the_model_its_length_routes_it_to(routed, traine
     np.testing.assert_array_equal(model.routes(texts), np.where(short, 0, 1))
     expected = np.where(short, load_model(trained_model).text_probabilities(texts),
                         load_model(wide_model[0]).text_probabilities(texts))
-    # dynamic int8 scales each batch's activations by its own range: the routed members'
-    # batches hold other texts than the members' own call, so agreement is to 1e-3, not exact
-    np.testing.assert_allclose(model.text_probabilities(texts), expected, atol=1e-3)
+    np.testing.assert_allclose(model.text_probabilities(texts), expected, atol=1e-6)
     results = predict(texts, model=routed, all_scores=True)
     np.testing.assert_allclose([r["scores"][model.labels[1]] for r in results], expected,
                                atol=1e-6)
@@ -95,9 +93,16 @@ def test_a_routed_folder_moves_with_its_members_and_refuses_bad_ones(trained_mod
     (bad / "model.json").write_text(json.dumps({"kind": "routed", "format_version": 1}))
     with pytest.raises(ValueError, match="rise"):
         load_model(bad)
-    with pytest.raises(FileNotFoundError):  # a member that is not there: nothing written
+    with pytest.raises(FileNotFoundError):  # a member that is not there: nothing left behind
         save_routed([trained_model, tmp_path / "nowhere"], [9], tmp_path / "lost", load_folder)
-    assert not (tmp_path / "lost" / "routed.json").exists()
+    assert not (tmp_path / "lost").exists()
+    with pytest.raises(ValueError, match="holds a model already"):  # never over a model
+        save_routed([trained_model, wide_model[0]], [9], tmp_path / "moved" / "routed",
+                    load_folder)
+    (bad / "routed.json").write_text(json.dumps({"routes": [
+        {"model": str(trained_model), "max_words": True}, {"model": str(wide_model[0])}]}))
+    with pytest.raises(ValueError, match="positive whole number"):
+        load_model(bad)
 
 
 def test_a_routed_model_with_a_member_that_cannot_explain_refuses(trained_model, wide_model,
@@ -108,6 +113,8 @@ def test_a_routed_model_with_a_member_that_cannot_explain_refuses(trained_model,
     with pytest.raises(CapabilityError, match=r"\(routed model\) cannot explain"):
         require(model, "explain")
     assert model.text_probabilities(["Loved it."]).shape == (1,)
+    # the words it knows are its vocabulary's: an n-gram member's tokens would hide foreign text
+    assert model.words == frozenset(load_model(trained_model).words)
 
 
 def test_the_route_command_writes_a_folder(trained_model, wide_model, tmp_path, capsys):
@@ -135,9 +142,33 @@ def test_int8_quantizes_each_member(routed, trained_model, wide_model, texts):
     expected = np.where(word_counts(texts) <= 9,
                         load_model(trained_model, "cpu", "int8").text_probabilities(texts),
                         load_model(wide_model[0], "cpu", "int8").text_probabilities(texts))
-    np.testing.assert_allclose(predict(texts, model=routed, device="cpu", quantize="int8",
-                                       all_scores=True)[0]["scores"]["positive"], expected[0],
-                               atol=1e-3)
+    predicted = predict(texts, model=routed, device="cpu", quantize="int8", all_scores=True)
     # dynamic int8 scales each batch's activations by its own range: the routed members'
     # batches hold other texts than the members' own call, so agreement is to 1e-3, not exact
     np.testing.assert_allclose(model.text_probabilities(texts), expected, atol=1e-3)
+    np.testing.assert_allclose([r["scores"]["positive"] for r in predicted], expected,
+                               atol=1e-3)
+
+
+def test_a_served_routed_model_scores_and_explains_by_its_members(routed, trained_model,
+                                                                    wide_model):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from sentiment.serve.app import ServeConfig, create_app
+
+    short = "the plot was dull and boring"
+    long = " ".join(["the movie was long and the plot was dull and boring"] * 2)
+    with TestClient(create_app(str(routed), ServeConfig())) as client:
+        served = client.post("/predict", json={"text": [short, long]})
+        assert served.status_code == 200
+        expected = predict([short, long], model=routed)
+        assert [r["label"] for r in served.json()] == [r["label"] for r in expected]
+        assert [r["score"] for r in served.json()] == pytest.approx([r["score"] for r in expected])
+        for text, route, member in ((short, 0, trained_model), (long, 1, wide_model[0])):
+            explained = client.post("/explain", json={"text": text})
+            assert explained.status_code == 200, explained.text
+            body = explained.json()
+            own = load_model(member).explain(text)
+            assert body["route"] == route and body["label"] == own["label"]
+            assert [w["token"] for w in body["words"]] == [w["token"] for w in own["words"]]

@@ -109,7 +109,11 @@ def test_text_that_is_not_valid_unicode_is_scored(client, trained_model):
     answer = client.post("/predict", content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 200
     assert answer.json() == predict(["good \ufffd film", "awful \ufffd"], model=trained_model)
-    assert predict("good \ud800 film", model=trained_model) == answer.json()[0]
+    # alone, the text is a batch of one: the same answer, to float rounding (a CPU's matrix
+    # kernels may round a batch of one and a batch of two differently in the last bits)
+    alone, served = predict("good \ud800 film", model=trained_model), answer.json()[0]
+    assert alone["label"] == served["label"] and alone.get("flag") == served.get("flag")
+    assert alone["score"] == pytest.approx(served["score"], abs=1e-6)
     explained = client.post("/explain", content='{"text": "good \\ud800 film"}',
                             headers={"content-type": "application/json"})
     assert explained.status_code == 200

@@ -68,6 +68,13 @@ class SentimentModel(TextModel):
             return explain(float_twin, text, steps, max_tokens)
         return explain(self, text, steps, max_tokens)
 
+    def explaining_copy(self) -> SentimentModel:
+        """A copy whose weights are its own, to explain beside scoring: an explanation hooks the
+        embeddings of the weights it runs on."""
+        twin = copy.copy(self)
+        twin.model = copy.deepcopy(self.model)
+        return twin
+
     def moved_to(self, device: torch.device) -> SentimentModel:
         """A copy of this model on ``device``, leaving this one (maybe cached and shared) where
         it is (a model from a folder is loaded for that device instead:

@@ -85,3 +85,8 @@ class Refusing:
         """Which words pushed ``text``'s label, where the kind can tell."""
         require(self, "explain")
         raise AssertionError("a kind that can explain overrides explain()")
+
+    def explaining_copy(self):
+        """A copy whose weights are its own, to explain beside scoring (the server's)."""
+        require(self, "explain")
+        raise AssertionError("a kind that can explain overrides explaining_copy()")

@@ -17,6 +17,7 @@ same n-gram model share it, loaded once. ``sentiment route`` writes such a folde
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +41,8 @@ def route_specs(spec: dict) -> list[dict]:
     if len(routes) < 2:
         raise ValueError(f"a routed model has two routes or more, not {len(routes)}")
     limits = [route.get("max_words") for route in routes[:-1]]
-    if not all(isinstance(limit, int) and limit >= 1 for limit in limits):
+    if not all(isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1
+               for limit in limits):
         raise ValueError(f"each route but the last takes texts of at most max_words words, a "
                          f"positive whole number: {routes}")
     if limits != sorted(set(limits)):
@@ -89,7 +91,11 @@ class RoutedModel(Refusing):
             if all(supports(member, name) for member in self.members)
         ) | ({"evaluate"} if supports(self.members[-1], "evaluate") else set())
         self.quantize = options.quantize
-        self.words = frozenset().union(*(frozenset(member.words) for member in self.members))
+        # the words its vocabularies know (an n-gram member's tokens are no vocabulary: its
+        # n-grams hold rare words of every kind, and would hide foreign text), as a cascade's
+        readers = [m for m in self.members if getattr(m, "vocab", None) is not None]
+        self.words = frozenset().union(*(frozenset(member.words)
+                                         for member in readers or self.members))
         last = self.members[-1]
         self.config, self.vocab = getattr(last, "config", None), getattr(last, "vocab", None)
         self.device = getattr(last, "device", None)
@@ -113,12 +119,20 @@ class RoutedModel(Refusing):
             if probs is None:
                 probs = np.zeros((len(texts), *scored.shape[1:]))
             probs[index] = scored
-        return probs if probs is not None else np.zeros(0)
+        if probs is None:  # no texts
+            return np.zeros((0,) if self.num_classes == 2 else (0, self.num_classes))
+        return probs
 
     def score(self, texts: Sequence[str], batch_size: int = 64, mixed_precision: bool = True,
               all_scores: bool = False, **budget) -> list[dict]:
         return to_results(self.text_probabilities(texts, batch_size, mixed_precision, **budget),
                           self.labels, all_scores)
+
+    def explaining_copy(self) -> RoutedModel:
+        """A copy whose members' weights are their own, to explain beside scoring."""
+        twin = copy.copy(self)
+        twin.members = [member.explaining_copy() for member in self.members]
+        return twin
 
     def explain(self, text: str, steps: int = 32, max_tokens: int | None = None) -> dict:
         """Which words pushed ``text``'s label, by the member that scores it (``"route"``: its
@@ -147,6 +161,9 @@ def save_routed(models: Sequence[str | Path], max_words: Sequence[int], output: 
         raise ValueError(f"{len(models)} routed models take {len(models) - 1} max_words "
                          f"(and two models or more), not {len(max_words)}")
     output = Path(output)
+    if (output / "model.json").is_file():
+        raise ValueError(f"{output} holds a model already: write the routed folder elsewhere")
+    made = not output.exists()
     output.mkdir(parents=True, exist_ok=True)
     spec = {"routes": [{"model": os.path.relpath(Path(model).resolve(), output.resolve())}
                        for model in models]}
@@ -157,6 +174,8 @@ def save_routed(models: Sequence[str | Path], max_words: Sequence[int], output: 
         RoutedModel(output, load_member)
     except Exception:
         (output / ROUTED_FILE).unlink()
+        if made:
+            output.rmdir()
         raise
     write_model_file(output, "routed")
     return output

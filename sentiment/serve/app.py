@@ -90,6 +90,8 @@ else:
         explained_tokens: int
         total_tokens: int
         truncated: bool
+        route: int | None = Field(default=None, description="a routed model's member that "
+                                  "scored and explained it (its place in routed.json)")
 
     class Prediction(BaseModel):
         """A label and the probability of that label (``neutral``: of the label it leans to);
@@ -397,7 +399,7 @@ def _add_explain(app: FastAPI, config: ServeConfig, loaded: TextClassifier, batc
                  explainer: Explainer | None, metrics: Metrics) -> None:
     """POST /explain (a 422 where the model cannot explain)."""
 
-    @app.post("/explain", response_model=Explanation)
+    @app.post("/explain", response_model=Explanation, response_model_exclude_none=True)
     async def explain(request: ExplainRequest):
         """The label and score of one text and which words pushed it there: integrated
         gradients of the label's logit over the word embeddings (``weight`` scaled so that the

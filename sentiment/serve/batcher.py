@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 from collections.abc import Awaitable, Callable
 
 from ..kinds.protocol import TextClassifier
@@ -246,8 +245,7 @@ class Explainer:
             raise Overloaded("too many explanations are waiting; try again shortly")
         async with self.slots, self.one:
             if self.copy is None:  # its own weights: the explanation hooks its embeddings
-                self.copy = copy.copy(self.model)
-                self.copy.model = copy.deepcopy(self.model.model)
+                self.copy = self.model.explaining_copy()
             return await asyncio.get_running_loop().run_in_executor(
                 self.thread, lambda: self.copy.explain(text, max_tokens=self.max_tokens))
 

@@ -323,17 +323,17 @@ def test_the_shipped_ngram_model_works_everywhere_a_model_does(tmp_path):
 
 def test_a_wide_folder_may_share_another_folders_ngram_model(wide_model, tmp_path):
     from sentiment.kinds.registry import content_key
-    from sentiment.kinds.wide import copy_wide
+    from sentiment.kinds.wide import copy_wide, share_ngrams
 
     output, _ = wide_model
     texts = [r["text"] for r in synthetic_reviews(20, seed=53)]
     expected = load_model(output).text_probabilities(texts)
     root = tmp_path / "pair"
     shutil.copytree(output, root / "owner")
-    shutil.copytree(output, root / "sharer", ignore=shutil.ignore_patterns("wide"))
+    shutil.copytree(output, root / "sharer")
+    share_ngrams(root / "sharer", root / "owner")
     head = json.loads((root / "sharer" / WIDE_FILE).read_text())
-    (root / "sharer" / WIDE_FILE).write_text(json.dumps({**head,
-                                                         "ngram_folder": "../owner/wide"}))
+    assert head["ngram_folder"] == "../owner/wide" and len(head["ngram_sha256"]) == 64
     assert not (root / "sharer" / "wide").exists()
     np.testing.assert_allclose(load_model(root / "sharer").text_probabilities(texts), expected,
                                atol=1e-9)
@@ -342,10 +342,22 @@ def test_a_wide_folder_may_share_another_folders_ngram_model(wide_model, tmp_pat
     owner = str((root / "owner" / "wide").resolve())
     assert any(entry[0].startswith(owner) for entry in key)
     shared = root / "owner" / "wide" / "linear.json"
-    shared.write_bytes(shared.read_bytes() + b" ")
+    saved = shared.read_bytes()
+    shared.write_bytes(saved + b" ")
     assert content_key(root / "sharer") != key
+    # ... and another n-gram model there is refused, not scored with this head
+    with pytest.raises(ValueError, match="not the n-gram model its head was fitted with"):
+        Wide.load(root / "sharer")
+    shared.write_bytes(saved)
     # a copy (an export) holds the n-gram model itself
     (tmp_path / "copy").mkdir()
     assert copy_wide(root / "sharer", tmp_path / "copy")
     assert (tmp_path / "copy" / "wide" / "ngrams.json").is_file()
-    assert "ngram_folder" not in json.loads((tmp_path / "copy" / WIDE_FILE).read_text())
+    assert not {"ngram_folder", "ngram_sha256"} & set(
+        json.loads((tmp_path / "copy" / WIDE_FILE).read_text()))
+    # two different n-gram models are not shared
+    other = root / "other"
+    shutil.copytree(output, other)
+    (other / "wide" / "linear.json").write_bytes(saved + b" ")
+    with pytest.raises(ValueError, match="different n-gram models"):
+        share_ngrams(other, root / "owner")

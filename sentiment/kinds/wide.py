@@ -19,12 +19,15 @@ model's forward pass.
 
 Two wide-and-deep models built on the same training reviews hold the same n-gram model (it is
 fitted the same way, seeded), so a folder may point at another's instead of holding a copy:
-``"ngram_folder": "../reviews/wide"`` in ``wide.json`` (relative to the folder; a routed model's
-members share one this way). An export copies the n-gram model in, whole.
+``"ngram_folder": "../reviews/wide"`` in ``wide.json`` (relative to the folder, with the files'
+``ngram_sha256``, checked when loaded; a routed model's members share one this way:
+:func:`share_ngrams` writes it). An export copies the n-gram model in, whole.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,10 +85,46 @@ class Wide:
                    float(head["wide_weight"]), float(head["bias"]))
 
 
+NGRAM_FILES = ("linear.json", "ngrams.json", "linear.safetensors")  # what an n-gram model is
+
+
+def ngram_digest(folder: Path) -> str:
+    """The SHA-256 of an n-gram model's files (:data:`NGRAM_FILES`, in order)."""
+    digest = hashlib.sha256()
+    for name in NGRAM_FILES:
+        digest.update((Path(folder) / name).read_bytes())
+    return digest.hexdigest()
+
+
 def ngram_folder(folder: Path, head: dict) -> Path:
     """Where the wide part of the model in ``folder`` (its ``wide.json`` being ``head``) is:
-    its own ``wide/``, or the folder ``ngram_folder`` names, relative to it."""
-    return (folder / head.get("ngram_folder", WIDE_FOLDER)).resolve()
+    its own ``wide/``, or the folder ``ngram_folder`` names, relative to it, checked to be the
+    n-gram model the head was fitted with (``ngram_sha256``)."""
+    if "ngram_folder" not in head:
+        return folder / WIDE_FOLDER
+    shared = (folder / head["ngram_folder"]).resolve()
+    if ngram_digest(shared) != head.get("ngram_sha256"):
+        raise ValueError(f"{folder / WIDE_FILE} names {shared} as its n-gram model, but that "
+                         "is not the n-gram model its head was fitted with (ngram_sha256)")
+    return shared
+
+
+def share_ngrams(folder: str | Path, owner: str | Path) -> Path:
+    """Make the wide-and-deep model in ``folder`` read the n-gram model of the one in ``owner``
+    instead of its own copy: the two must be byte for byte the same (as two wide models built
+    on the same training reviews are); its ``wide/`` is removed and ``wide.json`` names
+    ``owner``'s, relative to ``folder``, with its digest."""
+    folder, owner = Path(folder), Path(owner)
+    head = read_json(folder / WIDE_FILE)
+    theirs = ngram_folder(owner, read_json(owner / WIDE_FILE)).resolve()
+    if ngram_digest(ngram_folder(folder, head)) != ngram_digest(theirs):
+        raise ValueError(f"{folder} and {owner} hold different n-gram models: each keeps its own")
+    if "ngram_folder" not in head:
+        shutil.rmtree(folder / WIDE_FOLDER)
+    head.update(ngram_folder=os.path.relpath(theirs, folder.resolve()),
+                ngram_sha256=ngram_digest(theirs))
+    write_json(folder / WIDE_FILE, head)
+    return folder
 
 
 def copy_wide(source: str | Path, output: str | Path) -> bool:
@@ -97,5 +136,6 @@ def copy_wide(source: str | Path, output: str | Path) -> bool:
     head = read_json(source / WIDE_FILE)
     shutil.copytree(ngram_folder(source, head), output / WIDE_FOLDER, dirs_exist_ok=True)
     head.pop("ngram_folder", None)  # the copy holds its own
+    head.pop("ngram_sha256", None)
     write_json(output / WIDE_FILE, head)
     return True

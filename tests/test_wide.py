@@ -147,6 +147,14 @@ def test_command_line_builds_a_wide_model(trained_model, tmp_path):
     assert Wide.load(tmp_path / "here").linear.weight.size == 50
     assert run("wide", ["--model", str(tmp_path / "missing"), "--output",
                         str(tmp_path / "x")]) == 1
+    # another wide model's n-gram model, joined as it is (then the two can share it)
+    assert run("wide", ["--model", str(trained_model), "--output", str(tmp_path / "joined"),
+                        "--ngram-model", str(tmp_path / "here" / "wide")]) == 0
+    for name in ("ngrams.json", "linear.safetensors"):
+        assert ((tmp_path / "joined" / "wide" / name).read_bytes()
+                == (tmp_path / "here" / "wide" / name).read_bytes())
+    assert "n-gram model of" in json.loads((tmp_path / "joined" / WIDE_FILE).read_text())[
+        "wide"]["fitted_on"]
 
 
 def test_ngram_table_sums_what_the_vectorizer_counts(tmp_path):

@@ -85,11 +85,16 @@ def wide(argv: list[str] | None = None) -> None:
     parser.add_argument("--ngrams", type=int, default=200_000,
                         help="keep the n-grams of largest weight, this many; 0 keeps all "
                              "(default: %(default)s)")
+    parser.add_argument("--ngram-model", default=None,
+                        help="join this n-gram model folder (fitted on the same training "
+                             "reviews: another wide model's wide/) instead of fitting one, so "
+                             "that the two can share it")
     add_data_option(parser, "the model's")
     args = parse(parser, argv)
     if args.ngrams < 0:
         parser.error(f"--ngrams must be 0 (all) or more, not {args.ngrams}")
-    record = build_wide(args.model, args.output, args.data, args.kind, args.ngrams or None)
+    record = build_wide(args.model, args.output, args.data, args.kind, args.ngrams or None,
+                        args.ngram_model)
     print(json.dumps({"output": args.output, **record}, indent=2))
 
 

@@ -94,12 +94,16 @@ def build_teacher(members: Sequence[str | Path], linear: Sequence[str], output: 
 
 
 def build_wide(model_dir: str | Path, output: str | Path, data: str | None = None,
-               kind: str = "nb_lr", ngrams: int | None = 200_000) -> dict:
+               kind: str = "nb_lr", ngrams: int | None = 200_000,
+               ngram_model: str | Path | None = None) -> dict:
     """Make ``output`` a wide-and-deep copy of the classifier in ``model_dir``: its files, an
     n-gram model of ``kind`` fitted on the classifier's own training reviews (kept to the
     ``ngrams`` n-grams of largest weight; None keeps all), and the head joining the two,
     fitted on its validation reviews. ``data``: where the classifier's data is when not where
-    its config says (a local copy of a hub dataset). Returns what ``wide.json`` records."""
+    its config says (a local copy of a hub dataset). ``ngram_model``: an n-gram model folder
+    already fitted on the same training reviews (another wide model's ``wide/``), joined as it
+    is instead of fitting one, so that the two can share it (:func:`share_ngrams`). Returns
+    what ``wide.json`` records."""
     model_dir, output = Path(model_dir), Path(output)
     if (model_dir / WIDE_FILE).is_file():
         raise ValueError(f"{model_dir} is already wide and deep; build on its deep model")
@@ -109,13 +113,21 @@ def build_wide(model_dir: str | Path, output: str | Path, data: str | None = Non
                                 "(an ensemble, ONNX export or linear model cannot be the deep "
                                 "part)")
     config, splits = own_splits(model_dir, data)
-    linear = LinearModel.fit(kind, splits["train"]["text"], splits["train"]["label"],
-                             config.model.head.labels)
-    total = len(linear.ngrams)
-    if ngrams is not None:
-        linear = linear.pruned(ngrams)
-    logger.info("%s fitted on %d training reviews; %d of its %d n-grams kept", kind,
-                len(splits["train"]), len(linear.ngrams), total)
+    if ngram_model is not None:
+        linear = LinearModel.load(ngram_model)
+        if linear.labels != list(config.model.head.labels):
+            raise ValueError(f"{ngram_model} has labels {linear.labels}, not the model's "
+                             f"{config.model.head.labels}")
+        total, kind = len(linear.ngrams), linear.kind
+        logger.info("%s from %s: %d n-grams", kind, ngram_model, len(linear.ngrams))
+    else:
+        linear = LinearModel.fit(kind, splits["train"]["text"], splits["train"]["label"],
+                                 config.model.head.labels)
+        total = len(linear.ngrams)
+        if ngrams is not None:
+            linear = linear.pruned(ngrams)
+        logger.info("%s fitted on %d training reviews; %d of its %d n-grams kept", kind,
+                    len(splits["train"]), len(linear.ngrams), total)
     labels = np.asarray(splits["valid"]["label"])
     deep = member_logits(load_folder(model_dir), splits["valid"]["text"])  # as a teacher's
     wide = linear.logits(splits["valid"]["text"])  # the split's texts are cleaned already
@@ -123,7 +135,8 @@ def build_wide(model_dir: str | Path, output: str | Path, data: str | None = Non
     record = {
         "deep_weight": deep_weight, "wide_weight": wide_weight, "bias": bias,
         "wide": {"kind": kind, "ngrams": len(linear.ngrams), "of": total,
-                 "fitted_on": f"the {len(splits['train'])} training reviews of the model's split"},
+                 "fitted_on": f"the {len(splits['train'])} training reviews of the model's split"
+                 + (f" (the n-gram model of {ngram_model})" if ngram_model else "")},
         "head_fitted_on": f"the {len(labels)} validation reviews of the model's split "
                           "(a logistic regression, C=1)",
         "validation": {"n": len(labels), "deep": accuracy(deep, labels),

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/imdb")
-    parser.add_argument("--model", default="sentiment/models/imdb")
+    parser.add_argument("--model", default="sentiment/models/imdb/reviews")
     parser.add_argument("--reviews", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--variants", nargs="+", default=None, choices=VARIANTS,

@@ -1,7 +1,7 @@
 """Scoring NB-LR's binary 1-3-grams: scikit-learn's ``CountVectorizer`` against
 :class:`sentiment.kinds.ngram.NgramTable`, in turns, in one run, on the same cleaned test texts.
 
-    python -m benchmarks.ngrams --model sentiment/models/imdb/wide --reviews 2000 --rounds 5
+    python -m benchmarks.ngrams --model sentiment/models/imdb/reviews/wide --reviews 2000 --rounds 5
     python -m benchmarks.ngrams --against 437149a --rounds 5     # and the table as at a commit
 
 Prints texts/s per round for each and the largest difference in log-odds (float32 rounding in
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/imdb")
-    parser.add_argument("--model", nargs="+", default=["sentiment/models/imdb/wide"],
+    parser.add_argument("--model", nargs="+", default=["sentiment/models/imdb/reviews/wide"],
                         help="linear nb_lr model folders")
     parser.add_argument("--reviews", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=5)

@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--models", nargs="*", default=["imdb"],
                         help="our models: shipped names or folders (an n-gram folder too)")
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS)
-    parser.add_argument("--split-model", default="sentiment/models/imdb",
+    parser.add_argument("--split-model", default="sentiment/models/imdb/reviews",
                         help="the model folder whose config.json defines the split")
     parser.add_argument("--reviews", type=int, default=2_000, help="timed test reviews")
     parser.add_argument("--rounds", type=int, default=3)

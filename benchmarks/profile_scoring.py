@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/imdb")
-    parser.add_argument("--models", nargs="+", default=["sentiment/models/imdb"])
+    parser.add_argument("--models", nargs="+", default=["sentiment/models/imdb/reviews"])
     parser.add_argument("--reviews", type=int, default=2_000)
     parser.add_argument("--ort-profile", action="store_true",
                         help="also ONNX Runtime's per-operator profile of an exported folder's "

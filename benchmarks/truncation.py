@@ -28,7 +28,7 @@ from sentiment.train.prepare import classifier_splits
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="sentiment/models/imdb")
+    parser.add_argument("--model", default="sentiment/models/imdb/reviews")
     parser.add_argument("--data", default="../shared/data/imdb",
                         help="where the model's data is (a local copy of its hub dataset)")
     parser.add_argument("--lengths", nargs="+", type=int, default=[256, 320, 384, 512])

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", required=True, help="a commit of this repository")
     parser.add_argument("--data", default="../shared/data/imdb")
-    parser.add_argument("--model", default="sentiment/models/imdb")
+    parser.add_argument("--model", default="sentiment/models/imdb/reviews")
     parser.add_argument("--current-model", default=None, help="this tree's (default: --model)")
     parser.add_argument("--reviews", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)

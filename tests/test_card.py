@@ -51,7 +51,7 @@ TRAINED_AS_CARDS_SAY = ("dropout", "input_dropout", "output_dropout", "ema_decay
                         "num_layers", "embed_dim", "temperature", "hard_weight")
 
 
-@pytest.mark.parametrize("name", ["imdb", "imdb-fast"])
+@pytest.mark.parametrize("name", ["imdb/sentences", "imdb/reviews", "imdb-fast"])
 def test_a_shipped_cards_training_command_gives_its_models_settings(name):
     """The card's training command, parsed with today's defaults, yields the settings the shipped
     model was trained with: a change of a default must spell the old value out in the card."""

@@ -243,7 +243,7 @@ def test_evaluate_writes_a_shipped_models_report_outside_the_package(monkeypatch
     own = tmp_path / "mine"
     own.mkdir()
     for name in ("config.json", "vocab.json", "model.safetensors"):
-        (own / name).write_bytes((SHIPPED_MODELS["imdb"] / name).read_bytes())
+        (own / name).write_bytes((SHIPPED_MODELS["imdb"] / "reviews" / name).read_bytes())
     commands.main(["evaluate", "--model", str(own), "--no-baseline"])
     commands.main(["evaluate", "--model", "imdb-fast", "--cross-domain", "other.csv"])
     assert written == ["runs/shipped-report", "runs/shipped-report-imdb-fast",
@@ -345,7 +345,7 @@ def test_export_without_the_onnx_extra_is_one_line_and_writes_nothing(monkeypatc
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "onnx" else real(name, *a))
-    assert commands.main(["export", "--model", "imdb", "--format", "onnx", "--output",
+    assert commands.main(["export", "--model", "imdb-fast", "--format", "onnx", "--output",
                           str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err.strip()
     assert "sentiment-lstm[onnx]" in err and "\n" not in err

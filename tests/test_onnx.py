@@ -20,6 +20,8 @@ from sentiment.cli.main import main
 from sentiment.kinds.protocol import CapabilityError, require
 from sentiment.kinds.registry import SHIPPED_MODEL
 
+REVIEWS = SHIPPED_MODEL / "reviews"  # the default model's review member: what imdb-onnx exports
+
 pytest.importorskip("onnxruntime")
 
 # Float32 ONNX Runtime against float32 PyTorch: the same arithmetic in another summation order,
@@ -45,7 +47,7 @@ def exported(tmp_path_factory) -> dict:
     from sentiment.kinds.export import export_onnx
 
     root = tmp_path_factory.mktemp("onnx")
-    return {quantize: (root / quantize, export_onnx(SHIPPED_MODEL, root / quantize, quantize))
+    return {quantize: (root / quantize, export_onnx(REVIEWS, root / quantize, quantize))
             for quantize in ("none", "int8")}
 
 
@@ -69,8 +71,8 @@ def test_onnx_export_scores_real_reviews_like_pytorch(exported, reviews):
     folder, record = exported["none"]
     assert record["max_abs_difference"] <= FLOAT_TOLERANCE and record["opset"] >= 17
     assert json.loads((folder / "export.json").read_text())["quantize"] == "none"
-    assert record["source"] == "sentiment/models/imdb"  # a shipped source: the same everywhere
-    reference = _positive(predict(reviews, model=SHIPPED_MODEL, mixed_precision=False))
+    assert record["source"] == "sentiment/models/imdb/reviews"  # shipped: the same everywhere
+    reference = _positive(predict(reviews, model=REVIEWS, mixed_precision=False))
     onnx = _positive(predict(reviews, model=folder))
     assert np.abs(onnx - reference).max() <= FLOAT_TOLERANCE
     assert ((onnx >= 0.5) == (reference >= 0.5)).all()
@@ -90,9 +92,9 @@ def test_onnx_export_scores_real_reviews_like_pytorch(exported, reviews):
 
 @needs(IMDB / "test.parquet")
 def test_int8_onnx_and_int8_pytorch_stay_close_to_float(exported, reviews):
-    reference = _positive(predict(reviews, model=SHIPPED_MODEL, mixed_precision=False))
+    reference = _positive(predict(reviews, model=REVIEWS, mixed_precision=False))
     onnx_int8 = _positive(predict(reviews, model=exported["int8"][0]))
-    torch_int8 = _positive(predict(reviews, model=SHIPPED_MODEL, quantize="int8"))
+    torch_int8 = _positive(predict(reviews, model=REVIEWS, quantize="int8"))
     for scores in (onnx_int8, torch_int8):
         assert 0 < np.abs(scores - reference).max() <= INT8_TOLERANCE  # changed, but little
         assert ((scores >= 0.5) != (reference >= 0.5)).mean() <= INT8_LABEL_CHANGES
@@ -111,7 +113,7 @@ def test_shipped_onnx_model_is_the_default_model_reading_the_end(reviews, tmp_pa
     from sentiment.kinds.export import source_name
     from sentiment.kinds.registry import SHIPPED_MODELS
 
-    shipped, default = SHIPPED_MODELS["imdb-onnx"], SHIPPED_MODELS["imdb"]
+    shipped, default = SHIPPED_MODELS["imdb-onnx"], SHIPPED_MODELS["imdb"] / "reviews"
     wide = [f"wide/{f.name}" for f in (default / "wide").iterdir()]
     for name in ("vocab.json", "wide.json", *wide):
         assert (shipped / name).read_bytes() == (default / name).read_bytes(), name
@@ -122,7 +124,7 @@ def test_shipped_onnx_model_is_the_default_model_reading_the_end(reviews, tmp_pa
     assert config == expected
     record = json.loads((shipped / "export.json").read_text())
     assert (record["quantize"], record["max_length"], record["keep"]) == ("int8", 288, "end")
-    assert record["source"] == source_name(default) == "sentiment/models/imdb"
+    assert record["source"] == source_name(default) == "sentiment/models/imdb/reviews"
     # the default model reading the same tokens, in float32
     reading = export_model(default, tmp_path / "end288", "float32", max_length=288, keep="end")
     reference = _positive(predict(reviews, model=reading, mixed_precision=False))
@@ -136,10 +138,10 @@ def test_shipped_onnx_model_is_the_default_model_reading_the_end(reviews, tmp_pa
 
 
 def test_int8_model_explains_with_its_float_weights():
-    model = load_model(SHIPPED_MODEL, "cpu", quantize="int8")
+    model = load_model(REVIEWS, "cpu", quantize="int8")
     assert model.quantize == "int8" and "int8" in repr(model)
     explained = model.explain("A wonderful, moving film.")
-    float_model = load_model(SHIPPED_MODEL, "cpu")
+    float_model = load_model(REVIEWS, "cpu")
     assert explained["label"] == float_model.explain("A wonderful, moving film.")["label"]
     with pytest.raises(ValueError, match="quantize"):
         predict("A fine film.", model=float_model, quantize="int8")

@@ -14,7 +14,7 @@ from conftest import IMDB, needs, synthetic_reviews
 from benchmarks import peers
 
 ROOT = Path(__file__).resolve().parents[1]
-SPLIT_MODEL = ROOT / "sentiment" / "models" / "imdb"
+SPLIT_MODEL = ROOT / "sentiment" / "models" / "imdb" / "reviews"
 
 
 def test_fasttext_text_lowercases_drops_breaks_and_splits_punctuation():

@@ -172,3 +172,20 @@ def test_a_served_routed_model_scores_and_explains_by_its_members(routed, traine
             own = load_model(member).explain(text)
             assert body["route"] == route and body["label"] == own["label"]
             assert [w["token"] for w in body["words"]] == [w["token"] for w in own["words"]]
+
+
+def test_a_routed_model_is_evaluated_on_another_labelled_file(routed, texts, tmp_path):
+    import pandas as pd
+
+    from sentiment.train.evaluation import evaluate_cross_domain
+
+    rows = synthetic_reviews(60, seed=74)
+    frame = pd.DataFrame({"review": [SHORT[1], SHORT[0]] + [r["text"] for r in rows],
+                          "stars": ["pos", "neg"] + [["neg", "pos"][r["label"]] for r in rows]})
+    frame.to_csv(tmp_path / "other.csv", index=False)
+    report = evaluate_cross_domain(routed, tmp_path / "other.csv", tmp_path / "out", "review",
+                                   "stars", baseline=False, sentences=None)
+    assert report["n"] == 62 and report["accuracy"] > 0.9
+    expected = load_model(routed).text_probabilities(frame["review"].tolist())
+    assert report["accuracy"] == pytest.approx(
+        float(((expected >= 0.5) == (frame["stars"] == "pos")).mean()))

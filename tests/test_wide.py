@@ -150,7 +150,7 @@ def test_command_line_builds_a_wide_model(trained_model, tmp_path):
     # another wide model's n-gram model, joined as it is (then the two can share it)
     assert run("wide", ["--model", str(trained_model), "--output", str(tmp_path / "joined"),
                         "--ngram-model", str(tmp_path / "here" / "wide")]) == 0
-    for name in ("ngrams.json", "linear.safetensors"):
+    for name in ("ngrams.json", "linear.safetensors", "linear.json"):
         assert ((tmp_path / "joined" / "wide" / name).read_bytes()
                 == (tmp_path / "here" / "wide" / name).read_bytes())
     assert "n-gram model of" in json.loads((tmp_path / "joined" / WIDE_FILE).read_text())[
@@ -184,7 +184,7 @@ def test_ngram_table_codes_each_shipped_ngram_as_its_token_ids_in_base_b():
     from sentiment.kinds.ngram import NgramTable
     from sentiment.kinds.registry import SHIPPED_MODEL
 
-    linear = LinearModel.load(SHIPPED_MODEL / "wide")
+    linear = LinearModel.load(SHIPPED_MODEL / "reviews" / "wide")
     table = NgramTable(linear.ngrams, linear.weight)
     ids: dict[str, int] = {}
     for ngram in linear.ngrams:
@@ -258,7 +258,7 @@ def test_an_ngram_model_scores_without_torch_spacy_or_scikit_learn(tmp_path):
     from sentiment.kinds.registry import SHIPPED_MODEL, SHIPPED_MODELS
 
     texts = ["A wonderful, moving film.", "Dull and far too long."]
-    for folder in (SHIPPED_MODEL / "wide", SHIPPED_MODELS["imdb-ngram"]):
+    for folder in (SHIPPED_MODEL / "reviews" / "wide", SHIPPED_MODELS["imdb-ngram"]):
         code = ("import json, sys; from sentiment import predict; "
                 f"r = predict({texts!r}, model={str(folder)!r}); "
                 "print(json.dumps([r, sorted(m for m in ('torch', 'spacy', 'sklearn', "

@@ -298,16 +298,20 @@ def evaluate_cross_domain(
     ``output``, ``report-SPLIT.*`` for another ``split`` than test of a folder or hub dataset.
     ``sentences``: the half of the sentence sets read (:func:`evaluate_model`)."""
     loaded = load_model(model_dir, device)
-    require(loaded, "score_ids", "score it with sentiment predict --input FILE instead")
     rows, origin = read_labelled(data, text_column, label_column, split, rules)
     rows, mapped = map_onto_labels(rows, origin, loaded.labels, label_map, skip_labels)
     if limit is not None:
         rows = rows.select(range(min(limit, len(rows))))
     texts = rows["text"]
     start = time.perf_counter()
-    ids = loaded.encode(texts)
-    probs = loaded.with_wide(loaded.probabilities(  # wide and deep: the n-gram part reads them
-        ids, batch_size, loaded.config.data.max_tokens, mixed_precision), texts)
+    if supports(loaded, "score_ids"):  # on the training's token budget
+        ids = loaded.encode(texts)
+        probs = loaded.with_wide(loaded.probabilities(  # wide and deep: the n-gram part too
+            ids, batch_size, loaded.config.data.max_tokens, mixed_precision), texts)
+        lengths = [len(x) for x in ids]
+    else:  # a composite (routed, a cascade): as predict scores it
+        probs = loaded.text_probabilities(texts, batch_size, mixed_precision)
+        lengths = _token_counts(loaded, texts)
     seconds = time.perf_counter() - start
     baselines, extra = (_own_baselines(loaded, train_data, texts,
                                        resolve_baseline_limit(baseline_limit, limit))
@@ -316,7 +320,7 @@ def evaluate_cross_domain(
         extra["sentences"] = sentence_section(loaded, sentences, batch_size=batch_size,
                                               mixed_precision=mixed_precision)
     report = write_report(
-        output, rows["label"], probs, texts, [len(x) for x in ids], baselines,
+        output, rows["label"], probs, texts, lengths, baselines,
         extra={"split": "cross-domain", "model": str(model_dir), "data": origin,
                "trained_on": loaded.config.data.source, "label_mapping": mapped,
                "scoring_seconds": seconds, **({"limit": limit} if limit is not None else {}),
@@ -326,6 +330,15 @@ def evaluate_cross_domain(
     )
     _log_accuracy(origin, report)
     return report
+
+
+def _token_counts(loaded, texts) -> list[int]:
+    """Each text's tokens as a composite's last member (its review model) reads them."""
+    members = getattr(loaded, "members", None) or getattr(loaded, "stages", None) or [loaded]
+    reader = next((m for m in reversed(members) if hasattr(m, "tokens")), None)
+    if reader is None:
+        return [len(text.split()) for text in texts]
+    return [len(tokens) for tokens in reader.tokens(texts)]
 
 
 def _own_baselines(loaded, train_data: str | None, texts, limit: int | None

@@ -143,18 +143,22 @@ def build_wide(model_dir: str | Path, output: str | Path, data: str | None = Non
                        "wide": accuracy(wide, labels), "joined_cross_validated": folds},
         "deep_model": str(model_dir),
     }
-    _write_wide(model_dir, output, linear, record)
+    _write_wide(model_dir, output, linear, record, ngram_model)
     logger.info("wide and deep on %d validation reviews: deep %.4f, wide %.4f, joined %.4f "
                 "(10-fold)", len(labels), record["validation"]["deep"],
                 record["validation"]["wide"], folds)
     return record
 
 
-def _write_wide(model_dir: Path, output: Path, linear: LinearModel, record: dict) -> None:
+def _write_wide(model_dir: Path, output: Path, linear: LinearModel, record: dict,
+                ngram_model: str | Path | None = None) -> None:
     output.mkdir(parents=True, exist_ok=True)
     if output.resolve() != model_dir.resolve():  # else the model becomes wide where it is
         for name in DEEP_FILES:
             shutil.copy2(model_dir / name, output / name)
-    linear.save(output / WIDE_FOLDER)
+    if ngram_model is not None:  # its files as they are: byte for byte, so they can be shared
+        shutil.copytree(ngram_model, output / WIDE_FOLDER, dirs_exist_ok=True)
+    else:
+        linear.save(output / WIDE_FOLDER)
     write_json(output / WIDE_FILE, record)
     write_model_file(output, "wide")

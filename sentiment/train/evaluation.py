@@ -304,14 +304,7 @@ def evaluate_cross_domain(
         rows = rows.select(range(min(limit, len(rows))))
     texts = rows["text"]
     start = time.perf_counter()
-    if supports(loaded, "score_ids"):  # on the training's token budget
-        ids = loaded.encode(texts)
-        probs = loaded.with_wide(loaded.probabilities(  # wide and deep: the n-gram part too
-            ids, batch_size, loaded.config.data.max_tokens, mixed_precision), texts)
-        lengths = [len(x) for x in ids]
-    else:  # a composite (routed, a cascade): as predict scores it
-        probs = loaded.text_probabilities(texts, batch_size, mixed_precision)
-        lengths = _token_counts(loaded, texts)
+    probs, lengths = _scored(loaded, texts, batch_size, mixed_precision)
     seconds = time.perf_counter() - start
     baselines, extra = (_own_baselines(loaded, train_data, texts,
                                        resolve_baseline_limit(baseline_limit, limit))
@@ -330,6 +323,19 @@ def evaluate_cross_domain(
     )
     _log_accuracy(origin, report)
     return report
+
+
+def _scored(loaded, texts, batch_size: int, mixed_precision: bool
+            ) -> tuple[np.ndarray, list[int]]:
+    """``(probabilities, token counts)`` of ``texts``: on the training's token budget where the
+    model scores ids, else (a routed model, a cascade) as predict scores it."""
+    if supports(loaded, "score_ids"):
+        ids = loaded.encode(texts)
+        probs = loaded.with_wide(loaded.probabilities(  # wide and deep: the n-gram part too
+            ids, batch_size, loaded.config.data.max_tokens, mixed_precision), texts)
+        return probs, [len(x) for x in ids]
+    return loaded.text_probabilities(texts, batch_size, mixed_precision), _token_counts(
+        loaded, texts)
 
 
 def _token_counts(loaded, texts) -> list[int]:

@@ -268,7 +268,7 @@ def test_an_ngram_model_scores_without_torch_spacy_or_scikit_learn(tmp_path):
         assert scored == predict(texts, model=folder)
     assert load_model("imdb-ngram").capabilities == frozenset({"evaluate"})
     for name in ("linear.json", "linear.safetensors", "ngrams.json"):  # one n-gram part for all
-        for other in (SHIPPED_MODEL / "wide", SHIPPED_MODELS["imdb-fast"] / "wide"):
+        for other in (SHIPPED_MODEL / "reviews" / "wide", SHIPPED_MODELS["imdb-fast"] / "wide"):
             assert (SHIPPED_MODELS["imdb-ngram"] / name).read_bytes() == (
                 other / name).read_bytes(), (other, name)
 

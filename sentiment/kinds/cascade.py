@@ -99,6 +99,14 @@ def share_ngram_parts(stages: Sequence) -> list:
     return parts
 
 
+def known_words(members: Sequence) -> frozenset[str]:
+    """The words a composite knows: its members' vocabularies (an n-gram member's tokens are no
+    vocabulary: its n-grams hold rare words of every kind, and would hide foreign text); all
+    members' words where none has a vocabulary."""
+    readers = [member for member in members if getattr(member, "vocab", None) is not None]
+    return frozenset().union(*(frozenset(member.words) for member in readers or members))
+
+
 class NgramScores:
     """Texts' n-gram log-odds under each shared n-gram model, computed once per text and model
     within one call (``index``: the texts' positions in that call)."""
@@ -137,11 +145,7 @@ class CascadeModel(Refusing):
         self.ngram_parts = share_ngram_parts(self.stages)
         self.fast, self.full = self.stages[0], self.stages[-1]
         self.path, self.labels = str(path), list(self.full.labels)
-        # the words its vocabularies know (an n-gram stage's tokens are no vocabulary: its
-        # 200,000 n-grams hold rare words of every kind, and would hide foreign text)
-        readers = [stage for stage in self.stages if getattr(stage, "vocab", None) is not None]
-        self.words = frozenset().union(*(frozenset(stage.words)
-                                         for stage in readers or self.stages))
+        self.words = known_words(self.stages)
         self.config, self.vocab, self.device = self.full.config, self.full.vocab, self.full.device
 
     @property

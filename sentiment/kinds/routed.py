@@ -26,7 +26,7 @@ import numpy as np
 
 from ..jsonio import read_json, write_json
 from ..text.clean import cleaned
-from .cascade import share_ngram_parts
+from .cascade import known_words, share_ngram_parts
 from .decisions import Answers, to_results
 from .folder import LoadOptions, write_model_file
 from .protocol import Refusing, require, supports
@@ -91,11 +91,7 @@ class RoutedModel(Refusing):
             if all(supports(member, name) for member in self.members)
         ) | ({"evaluate"} if supports(self.members[-1], "evaluate") else set())
         self.quantize = options.quantize
-        # the words its vocabularies know (an n-gram member's tokens are no vocabulary: its
-        # n-grams hold rare words of every kind, and would hide foreign text), as a cascade's
-        readers = [m for m in self.members if getattr(m, "vocab", None) is not None]
-        self.words = frozenset().union(*(frozenset(member.words)
-                                         for member in readers or self.members))
+        self.words = known_words(self.members)
         last = self.members[-1]
         self.config, self.vocab = getattr(last, "config", None), getattr(last, "vocab", None)
         self.device = getattr(last, "device", None)
